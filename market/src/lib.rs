@@ -1,0 +1,1 @@
+//! Economics and shared infrastructure of bourse.

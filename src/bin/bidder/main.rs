@@ -1,0 +1,2 @@
+//! `bidder`: the per-host daemon of bourse.
+fn main() {}

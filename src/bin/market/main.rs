@@ -1,0 +1,2 @@
+//! `market`: the observer and tooling CLI of bourse.
+fn main() {}
