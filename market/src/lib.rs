@@ -1,1 +1,2 @@
 //! Economics and shared infrastructure of bourse.
+pub mod ledger;

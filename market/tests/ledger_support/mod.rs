@@ -1,0 +1,54 @@
+//! Fixtures shared by the ledger tests: real ledger files in a temp dir.
+
+#![allow(dead_code)] // each test file uses a different part
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+use std::path::{Path, PathBuf};
+
+use market::ledger::{
+    Ledger, LedgerOptions, MicroCredits, ProtocolRef, Resources, TradeId, TradeTerms, VmRef,
+};
+
+/// Terms of a trade in which `buyer` hands VM `vm` to `seller` for `price`.
+pub fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> TradeTerms {
+    TradeTerms {
+        trade_id: TradeId::new(id).unwrap(),
+        interaction_id: format!("interaction-{id}"),
+        protocol: ProtocolRef {
+            name: "contract-net".to_string(),
+            hash: "b3:5e1f".to_string(),
+        },
+        buyer: buyer.to_string(),
+        seller: seller.to_string(),
+        vms: vec![VmRef {
+            uuid: format!("uuid-{vm}"),
+            name: vm.to_string(),
+        }],
+        resources: Resources {
+            cpu_millicores: 2000,
+            memory_mib: 4096,
+            network_mbps: 100,
+        },
+        price: MicroCredits(price),
+    }
+}
+
+/// The ledger file of `host` in `dir`.
+pub fn ledger_path(dir: &Path, host: &str) -> PathBuf {
+    dir.join(format!("{host}.ledger"))
+}
+
+/// Opens (creating) `host`'s ledger in `dir` with default options.
+pub async fn open(dir: &Path, host: &str) -> Ledger {
+    Ledger::open(ledger_path(dir, host), host, &LedgerOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Records `terms` as agreed in both parties' ledgers and settles it.
+pub async fn agree_and_settle(buyer: &Ledger, seller: &Ledger, terms: &TradeTerms) {
+    buyer.record_agreed(terms).await.unwrap();
+    seller.record_agreed(terms).await.unwrap();
+    buyer.settle(&terms.trade_id).await.unwrap();
+    seller.settle(&terms.trade_id).await.unwrap();
+}
