@@ -4,15 +4,8 @@
 
 mod ledger_support;
 
-use ledger_support::{ledger_path, open, terms};
+use ledger_support::{ledger_path, open, raw, terms};
 use market::ledger::{Ledger, LedgerError, LedgerOptions, TradeState};
-
-/// A plain SQLite connection to `path`, outside the ledger API.
-async fn raw(path: &std::path::Path) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_newer_schema_is_refused_and_left_untouched() {

@@ -290,9 +290,7 @@ async fn the_event_log_is_append_only_and_ordered() {
 
     // Even plain SQL cannot rewrite history.
     let path = ledger_support::ledger_path(dir.path(), "host-a");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let pool = ledger_support::raw(&path).await;
     let update = sqlx::query("UPDATE events SET kind = 'forged'")
         .execute(&pool)
         .await

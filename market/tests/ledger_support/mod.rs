@@ -52,3 +52,10 @@ pub async fn agree_and_settle(buyer: &Ledger, seller: &Ledger, terms: &TradeTerm
     buyer.settle(&terms.trade_id).await.unwrap();
     seller.settle(&terms.trade_id).await.unwrap();
 }
+
+/// A plain SQLite connection to `path`, outside the ledger API.
+pub async fn raw(path: &Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
