@@ -1,2 +1,3 @@
 //! Economics and shared infrastructure of bourse.
+pub mod bus;
 pub mod ledger;

@@ -1,0 +1,192 @@
+//! A `nats-server` process on a free loopback port.
+//!
+//! Tests, benchmarks and simulations over real NATS start one with
+//! [`LocalNatsServer::start`]; it is killed (by its process id, never by
+//! name) when the value is dropped. The server's own log is kept in memory
+//! and shown in the error if it fails to start, so a broken configuration
+//! file says what is wrong.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The executable started: Debian's package installs it on the PATH.
+const EXECUTABLE: &str = "nats-server";
+/// How long a server may take to accept connections.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many free ports are tried when another process takes the one picked.
+const PORT_ATTEMPTS: usize = 5;
+/// How many lines of the server's log are kept for error messages.
+const LOG_LINES: usize = 40;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalServerError {
+    #[error("cannot start {EXECUTABLE}: {source}; install it (Debian package `nats-server`)")]
+    Spawn { source: std::io::Error },
+    #[error("cannot find a free loopback port: {source}")]
+    Port { source: std::io::Error },
+    #[error("{EXECUTABLE} exited during startup ({status}); its log:\n{log}")]
+    Exited { status: String, log: String },
+    #[error(
+        "{EXECUTABLE} did not accept connections on port {port} within {STARTUP_TIMEOUT:?}; its log:\n{log}"
+    )]
+    NotReady { port: u16, log: String },
+}
+
+/// A running `nats-server`, listening on `127.0.0.1:<port>`.
+#[derive(Debug)]
+pub struct LocalNatsServer {
+    child: Child,
+    port: u16,
+    config: Option<PathBuf>,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl LocalNatsServer {
+    /// Starts a server with the default configuration (no authentication).
+    pub fn start() -> Result<Self, LocalServerError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server with a configuration file (such as one written by
+    /// `market nats-config`); the listen address and port given on the
+    /// command line override the file's.
+    pub fn start_with_config(config: &Path) -> Result<Self, LocalServerError> {
+        Self::start_with(Some(config.to_owned()))
+    }
+
+    fn start_with(config: Option<PathBuf>) -> Result<Self, LocalServerError> {
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            match Self::spawn(port, config.clone()) {
+                Ok(server) => return Ok(server),
+                // Another process may have taken the port between our probe
+                // and the server's bind: try another one.
+                Err(e @ LocalServerError::Exited { .. }) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(LocalServerError::NotReady {
+            port: 0,
+            log: String::new(),
+        }))
+    }
+
+    fn spawn(port: u16, config: Option<PathBuf>) -> Result<Self, LocalServerError> {
+        let mut command = Command::new(EXECUTABLE);
+        command
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(config) = &config {
+            command.arg("-c").arg(config);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|source| LocalServerError::Spawn { source })?;
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_LINES)));
+        if let Some(stderr) = child.stderr.take() {
+            let log = Arc::clone(&log);
+            // Reading the pipe also keeps the server from blocking on a full
+            // stderr; the thread ends when the server does.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                    if log.len() == LOG_LINES {
+                        log.pop_front();
+                    }
+                    log.push_back(line);
+                }
+            });
+        }
+        let mut server = Self {
+            child,
+            port,
+            config,
+            log,
+        };
+        server.wait_until_ready()?;
+        Ok(server)
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), LocalServerError> {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the log reader catch the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return Err(LocalServerError::Exited {
+                    status: status.to_string(),
+                    log: self.log(),
+                });
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > STARTUP_TIMEOUT {
+                return Err(LocalServerError::NotReady {
+                    port: self.port,
+                    log: self.log(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server's recent log lines.
+    pub fn log(&self) -> String {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id, for a test that wants to kill the server itself.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server and starts a new one on the same port with the same
+    /// configuration: what a client sees when its server restarts.
+    pub fn restart(&mut self) -> Result<(), LocalServerError> {
+        self.stop();
+        let fresh = Self::spawn(self.port, self.config.clone())?;
+        let old = std::mem::replace(self, fresh);
+        drop(old);
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        // Kills this child by its pid; an error means it has already exited.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalNatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nobody listens on right now: bind to port 0 and let the kernel
+/// choose, then release it for the server.
+fn free_port() -> Result<u16, LocalServerError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|source| LocalServerError::Port { source })
+}
