@@ -13,12 +13,14 @@
 //! - [`attempt`]: migration attempts (method, source, destination, outcome).
 //! - [`credits`]: micro-credits and how a settlement moves them.
 //! - [`events`]: the append-only event log.
+//! - [`audit`]: the cross-check of many hosts' ledgers behind `market audit`.
 //! - `schema`: safe opening (newer schema, damaged file) and migrations.
 //!
 //! The schema is in the workspace's `migrations/`; docs/ledger.md describes
 //! it with the lifecycle diagram and the recovery contract.
 
 pub mod attempt;
+pub mod audit;
 pub mod credits;
 mod error;
 pub mod events;

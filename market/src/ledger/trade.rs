@@ -54,7 +54,7 @@ impl fmt::Display for TradeId {
 }
 
 /// Which party of a trade a ledger's owner is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
     /// Buys capacity: its VM leaves, it pays the price.
     Buyer,
