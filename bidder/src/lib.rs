@@ -1,1 +1,10 @@
-//! The host agent of bourse.
+//! The host agent of bourse: what runs on every physical host.
+//!
+//! - [`hypervisor`]: the [`Hypervisor`](hypervisor::Hypervisor) trait a
+//!   bidder uses to see and change its host, with a libvirt implementation
+//!   ([`hypervisor::libvirt`], through the `virt` crate) and a simulated one
+//!   ([`hypervisor::simulated`]) that behaves the same for large simulations
+//!   and crash tests.
+//! - [`host_stats`]: load averages and memory from `/proc`.
+pub mod host_stats;
+pub mod hypervisor;

@@ -1,0 +1,200 @@
+//! The few facts of a libvirt domain XML document the market cares about.
+//!
+//! The simulated hypervisor keeps a domain as the XML it was given (so that a
+//! hand-off between a simulated and a libvirt host carries the same
+//! document) and reads its size from it; tests and simulations write
+//! minimal documents with [`DomainSpec::to_xml`].
+
+use super::{DomainUuid, HypervisorError};
+
+/// Identity and size of a domain, as written in its XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainSpec {
+    /// `<uuid>`.
+    pub uuid: DomainUuid,
+    /// `<name>`.
+    pub name: String,
+    /// `<vcpu>`.
+    pub vcpus: u32,
+    /// `<currentMemory>`, or `<memory>` when there is no current value, in KiB.
+    pub memory_kib: u64,
+    /// Host-side device names of the interfaces (`<interface><target dev>`).
+    pub interfaces: Vec<String>,
+}
+
+impl DomainSpec {
+    /// Reads a domain XML document. The UUID is required: the market names
+    /// VMs by UUID, so a definition without one cannot be traded.
+    pub fn parse(xml: &str) -> Result<DomainSpec, HypervisorError> {
+        let document = roxmltree::Document::parse(xml).map_err(|e| bad(e.to_string()))?;
+        let domain = document.root_element();
+        if !domain.has_tag_name("domain") {
+            return Err(bad(format!(
+                "the root element is <{}>, not <domain>",
+                domain.tag_name().name()
+            )));
+        }
+        let child_text = |tag: &str| {
+            domain
+                .children()
+                .find(|n| n.has_tag_name(tag))
+                .map(|n| n.text().unwrap_or("").trim().to_string())
+        };
+        let uuid = DomainUuid::parse(&child_text("uuid").ok_or_else(|| bad("no <uuid>".into()))?)?;
+        let name = child_text("name")
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| bad("no <name>".into()))?;
+        let vcpus = child_text("vcpu")
+            .ok_or_else(|| bad("no <vcpu>".into()))?
+            .parse::<u32>()
+            .map_err(|e| bad(format!("<vcpu>: {e}")))?;
+        let memory = domain
+            .children()
+            .find(|n| n.has_tag_name("currentMemory"))
+            .or_else(|| domain.children().find(|n| n.has_tag_name("memory")))
+            .ok_or_else(|| bad("no <memory>".into()))?;
+        let memory_kib = memory_in_kib(
+            memory.text().unwrap_or("").trim(),
+            memory.attribute("unit").unwrap_or("KiB"),
+        )?;
+        let interfaces = domain
+            .children()
+            .filter(|n| n.has_tag_name("devices"))
+            .flat_map(|devices| devices.children().filter(|n| n.has_tag_name("interface")))
+            .filter_map(|interface| {
+                interface
+                    .children()
+                    .find(|n| n.has_tag_name("target"))
+                    .and_then(|t| t.attribute("dev"))
+                    .map(str::to_string)
+            })
+            .collect();
+        Ok(DomainSpec {
+            uuid,
+            name,
+            vcpus,
+            memory_kib,
+            interfaces,
+        })
+    }
+
+    /// A minimal document for a domain of libvirt type `kind` (`test` for
+    /// the test driver and simulations): each interface is an `ethernet`
+    /// device with the given host-side name.
+    pub fn to_xml(&self, kind: &str) -> String {
+        let interfaces: String = self
+            .interfaces
+            .iter()
+            .map(|dev| {
+                format!(
+                    "    <interface type='ethernet'><target dev='{}'/></interface>\n",
+                    escape(dev)
+                )
+            })
+            .collect();
+        format!(
+            "<domain type='{kind}'>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  \
+             <memory unit='KiB'>{mem}</memory>\n  <vcpu>{vcpus}</vcpu>\n  \
+             <os><type>hvm</type></os>\n  <devices>\n{interfaces}  </devices>\n</domain>\n",
+            kind = escape(kind),
+            name = escape(&self.name),
+            uuid = self.uuid,
+            mem = self.memory_kib,
+            vcpus = self.vcpus,
+        )
+    }
+
+    /// Memory in MiB, rounded up (capacity checks round against the host).
+    pub fn memory_mib(&self) -> u64 {
+        self.memory_kib.div_ceil(1024)
+    }
+}
+
+fn bad(detail: String) -> HypervisorError {
+    HypervisorError::BadXml { detail }
+}
+
+/// Converts a libvirt memory value with its `unit` attribute to KiB
+/// (libvirt's units: powers of 1024 for `k`/`KiB`..., of 1000 for `KB`...).
+fn memory_in_kib(value: &str, unit: &str) -> Result<u64, HypervisorError> {
+    let amount: u64 = value
+        .parse()
+        .map_err(|e| bad(format!("memory value {value:?}: {e}")))?;
+    let bytes_per_unit: u64 = match unit {
+        "b" | "bytes" => 1,
+        "KB" => 1_000,
+        "k" | "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "M" | "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "G" | "GiB" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "T" | "TiB" => 1 << 40,
+        other => return Err(bad(format!("unknown memory unit {other:?}"))),
+    };
+    amount
+        .checked_mul(bytes_per_unit)
+        .map(|bytes| bytes.div_ceil(1024))
+        .ok_or_else(|| bad(format!("memory {value} {unit} overflows")))
+}
+
+/// Escapes text for an XML attribute or element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> DomainSpec {
+        DomainSpec {
+            uuid: DomainUuid::parse("6695EB01-f6a4-8304-79aa-97f2502e193f").unwrap(),
+            name: "web<1>".into(),
+            vcpus: 2,
+            memory_kib: 2 * 1024 * 1024,
+            interfaces: vec!["tap0".into()],
+        }
+    }
+
+    #[test]
+    fn a_written_document_reads_back_the_same() {
+        assert_eq!(DomainSpec::parse(&spec().to_xml("test")).unwrap(), spec());
+    }
+
+    #[test]
+    fn libvirt_output_with_units_and_current_memory_is_understood() {
+        let xml = "<domain type='qemu'><name>g</name>\
+            <uuid>11111111-2222-4333-8444-555555555555</uuid>\
+            <memory unit='MiB'>64</memory><currentMemory unit='MiB'>32</currentMemory>\
+            <vcpu placement='static'>1</vcpu><devices/></domain>";
+        let parsed = DomainSpec::parse(xml).unwrap();
+        assert_eq!(parsed.memory_kib, 32 * 1024);
+        assert_eq!(parsed.memory_mib(), 32);
+        assert!(parsed.interfaces.is_empty());
+    }
+
+    #[test]
+    fn documents_without_identity_or_with_nonsense_are_refused() {
+        for xml in [
+            "<domain><name>a</name><vcpu>1</vcpu><memory>1</memory></domain>",
+            "<domain><uuid>nope</uuid><name>a</name><vcpu>1</vcpu><memory>1</memory></domain>",
+            "<domain><uuid>11111111-2222-4333-8444-555555555555</uuid><vcpu>1</vcpu><memory>1</memory></domain>",
+            "<domain><uuid>11111111-2222-4333-8444-555555555555</uuid><name>a</name><vcpu>1</vcpu><memory unit='parsec'>1</memory></domain>",
+            "<network/>",
+            "<domain",
+        ] {
+            assert!(
+                matches!(
+                    DomainSpec::parse(xml),
+                    Err(HypervisorError::BadXml { .. } | HypervisorError::BadUuid { .. })
+                ),
+                "{xml}"
+            );
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! A host that exists only in this process (and, optionally, in a state
+//! file): the hypervisor of simulations of many hosts and of the crash tests.
+//!
+//! It keeps libvirt's rules (see [`Hypervisor`]) and adds what a real host
+//! would enforce: a domain starts only if its memory fits in what the
+//! running domains leave free ([`HypervisorError::InsufficientMemory`]).
+//! Usage is deterministic: each domain has a [`DomainLoad`] set by the
+//! simulation, and [`SimulatedHypervisor::advance`] moves the host's clock,
+//! accruing CPU time and interface bytes.
+//!
+//! With a state file, every change is written to a temporary file, synced
+//! and renamed over the old one before the call returns, so a process killed
+//! at any moment leaves the last completed operation on disk. One process
+//! owns a state file at a time.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{
+    DomainSpec, DomainState, DomainStats, DomainUuid, Hypervisor, HypervisorError,
+    InterfaceCounters,
+};
+use crate::host_stats::HostStats;
+
+/// What a simulated host can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capacity {
+    /// Physical CPUs (load averages are relative to nothing; kept for policies).
+    pub cpus: u32,
+    /// Memory for domains, MiB.
+    pub memory_mib: u64,
+}
+
+/// How busy a simulated domain is while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DomainLoad {
+    /// Busy fraction of each vCPU, 0.0 to 1.0.
+    pub cpu_utilisation: f64,
+    /// Bytes per second the guest receives, spread over its interfaces.
+    pub rx_bytes_per_s: u64,
+    /// Bytes per second the guest sends, spread over its interfaces.
+    pub tx_bytes_per_s: u64,
+}
+
+/// A simulated host.
+#[derive(Debug)]
+pub struct SimulatedHypervisor {
+    /// The host's name, also kept in the state (checked when a file is opened).
+    host: String,
+    state: Mutex<HostState>,
+    state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct HostState {
+    host: String,
+    capacity: Capacity,
+    domains: BTreeMap<DomainUuid, SimDomain>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SimDomain {
+    xml: String,
+    spec_name: String,
+    vcpus: u32,
+    memory_kib: u64,
+    running: bool,
+    cpu_time_ns: u64,
+    load: DomainLoad,
+    interfaces: Vec<InterfaceCounters>,
+}
+
+impl SimulatedHypervisor {
+    /// A host held in memory only (simulations).
+    pub fn in_memory(host: &str, capacity: Capacity) -> SimulatedHypervisor {
+        SimulatedHypervisor {
+            host: host.to_string(),
+            state: Mutex::new(HostState::empty(host, capacity)),
+            state_file: None,
+        }
+    }
+
+    /// The host whose state is kept in `path`: loads it if the file exists
+    /// (the host name must match), creates it otherwise. The capacity on file
+    /// wins over `capacity` for an existing host.
+    pub fn open(
+        path: &Path,
+        host: &str,
+        capacity: Capacity,
+    ) -> Result<SimulatedHypervisor, HypervisorError> {
+        let state = match std::fs::read(path) {
+            Ok(bytes) => {
+                let state: HostState = serde_json::from_slice(&bytes).map_err(|e| {
+                    state_error(path, format!("not a simulated host state file: {e}"))
+                })?;
+                if state.host != host {
+                    return Err(state_error(
+                        path,
+                        format!("it holds host {:?}, not {host:?}", state.host),
+                    ));
+                }
+                state
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let state = HostState::empty(host, capacity);
+                write_atomically(path, &state)?;
+                state
+            }
+            Err(e) => return Err(state_error(path, e.to_string())),
+        };
+        Ok(SimulatedHypervisor {
+            host: host.to_string(),
+            state: Mutex::new(state),
+            state_file: Some(path.to_path_buf()),
+        })
+    }
+
+    /// Sets how busy a domain is from now on.
+    pub fn set_load(&self, uuid: &DomainUuid, load: DomainLoad) -> Result<(), HypervisorError> {
+        self.change(|state| {
+            state.domain_mut(uuid)?.load = load;
+            Ok(())
+        })
+    }
+
+    /// Moves the host's clock: every running domain accrues CPU time and
+    /// interface bytes at its [`DomainLoad`].
+    pub fn advance(&self, elapsed: Duration) -> Result<(), HypervisorError> {
+        self.change(|state| {
+            for domain in state.domains.values_mut().filter(|d| d.running) {
+                domain.accrue(elapsed);
+            }
+            Ok(())
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HostState> {
+        // A panic while holding the lock cannot leave the state half-changed:
+        // `change` mutates a copy and swaps it in.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `edit` to a copy of the state, persists the copy, then makes
+    /// it current: a failed edit or write changes nothing.
+    fn change<T>(
+        &self,
+        edit: impl FnOnce(&mut HostState) -> Result<T, HypervisorError>,
+    ) -> Result<T, HypervisorError> {
+        let mut guard = self.lock();
+        let mut next = guard.clone();
+        let result = edit(&mut next)?;
+        if let Some(path) = &self.state_file {
+            write_atomically(path, &next)?;
+        }
+        *guard = next;
+        Ok(result)
+    }
+}
+
+impl HostState {
+    fn empty(host: &str, capacity: Capacity) -> HostState {
+        HostState {
+            host: host.to_string(),
+            capacity,
+            domains: BTreeMap::new(),
+        }
+    }
+
+    fn domain(&self, uuid: &DomainUuid) -> Result<&SimDomain, HypervisorError> {
+        self.domains.get(uuid).ok_or_else(|| self.no_such(uuid))
+    }
+
+    fn domain_mut(&mut self, uuid: &DomainUuid) -> Result<&mut SimDomain, HypervisorError> {
+        let missing = self.no_such(uuid);
+        self.domains.get_mut(uuid).ok_or(missing)
+    }
+
+    fn no_such(&self, uuid: &DomainUuid) -> HypervisorError {
+        HypervisorError::NoSuchDomain {
+            host: self.host.clone(),
+            uuid: uuid.clone(),
+        }
+    }
+
+    fn wrong_state(
+        &self,
+        uuid: &DomainUuid,
+        state: DomainState,
+        operation: &'static str,
+    ) -> HypervisorError {
+        HypervisorError::WrongState {
+            host: self.host.clone(),
+            uuid: uuid.clone(),
+            state,
+            operation,
+        }
+    }
+
+    fn used_memory_kib(&self) -> u64 {
+        self.domains
+            .values()
+            .filter(|d| d.running)
+            .map(|d| d.memory_kib)
+            .sum()
+    }
+
+    fn free_memory_kib(&self) -> u64 {
+        (self.capacity.memory_mib * 1024).saturating_sub(self.used_memory_kib())
+    }
+}
+
+impl SimDomain {
+    fn state(&self) -> DomainState {
+        if self.running {
+            DomainState::Running
+        } else {
+            DomainState::ShutOff
+        }
+    }
+
+    fn stats(&self, uuid: &DomainUuid) -> DomainStats {
+        DomainStats {
+            uuid: uuid.clone(),
+            name: self.spec_name.clone(),
+            state: self.state(),
+            vcpus: self.vcpus,
+            memory_kib: self.memory_kib,
+            cpu_time_ns: if self.running { self.cpu_time_ns } else { 0 },
+            interfaces: if self.running {
+                self.interfaces.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn accrue(&mut self, elapsed: Duration) {
+        let ns = elapsed.as_nanos() as f64
+            * f64::from(self.vcpus)
+            * self.load.cpu_utilisation.clamp(0.0, 1.0);
+        self.cpu_time_ns = self.cpu_time_ns.saturating_add(ns as u64);
+        let devices = self.interfaces.len() as u64;
+        if devices > 0 {
+            let per_device = |rate: u64| ((rate as f64 * elapsed.as_secs_f64()) as u64) / devices;
+            let (rx, tx) = (
+                per_device(self.load.rx_bytes_per_s),
+                per_device(self.load.tx_bytes_per_s),
+            );
+            for interface in &mut self.interfaces {
+                interface.rx_bytes = interface.rx_bytes.saturating_add(rx);
+                interface.tx_bytes = interface.tx_bytes.saturating_add(tx);
+            }
+        }
+    }
+}
+
+impl Hypervisor for SimulatedHypervisor {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn domains(&self) -> Result<Vec<DomainStats>, HypervisorError> {
+        let state = self.lock();
+        Ok(state
+            .domains
+            .iter()
+            .map(|(uuid, d)| d.stats(uuid))
+            .collect())
+    }
+
+    fn find(&self, uuid: &DomainUuid) -> Result<Option<DomainStats>, HypervisorError> {
+        Ok(self.lock().domains.get(uuid).map(|d| d.stats(uuid)))
+    }
+
+    fn domain_xml(&self, uuid: &DomainUuid) -> Result<String, HypervisorError> {
+        Ok(self.lock().domain(uuid)?.xml.clone())
+    }
+
+    fn define(&self, xml: &str) -> Result<DomainUuid, HypervisorError> {
+        let spec = DomainSpec::parse(xml)?;
+        self.change(|state| {
+            if let Some((existing, _)) = state
+                .domains
+                .iter()
+                .find(|(uuid, d)| d.spec_name == spec.name && **uuid != spec.uuid)
+            {
+                return Err(HypervisorError::NameTaken {
+                    host: state.host.clone(),
+                    name: spec.name.clone(),
+                    existing: existing.clone(),
+                });
+            }
+            let previous = state.domains.remove(&spec.uuid);
+            let running = previous.as_ref().is_some_and(|p| p.running);
+            state.domains.insert(
+                spec.uuid.clone(),
+                SimDomain {
+                    xml: xml.to_string(),
+                    spec_name: spec.name.clone(),
+                    vcpus: spec.vcpus,
+                    memory_kib: spec.memory_kib,
+                    running,
+                    cpu_time_ns: previous.as_ref().map_or(0, |p| p.cpu_time_ns),
+                    load: previous
+                        .as_ref()
+                        .map_or_else(DomainLoad::default, |p| p.load),
+                    interfaces: spec
+                        .interfaces
+                        .iter()
+                        .map(|device| InterfaceCounters {
+                            device: device.clone(),
+                            rx_bytes: 0,
+                            tx_bytes: 0,
+                        })
+                        .collect(),
+                },
+            );
+            Ok(spec.uuid.clone())
+        })
+    }
+
+    fn start(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
+        self.change(|state| {
+            let free_kib = state.free_memory_kib();
+            let host = state.host.clone();
+            let domain = state.domain(uuid)?;
+            if domain.running {
+                return Err(state.wrong_state(uuid, DomainState::Running, "start"));
+            }
+            if domain.memory_kib > free_kib {
+                return Err(HypervisorError::InsufficientMemory {
+                    host,
+                    name: domain.spec_name.clone(),
+                    needed_mib: domain.memory_kib.div_ceil(1024),
+                    free_mib: free_kib / 1024,
+                });
+            }
+            let domain = state.domain_mut(uuid)?;
+            domain.running = true;
+            domain.cpu_time_ns = 0;
+            Ok(())
+        })
+    }
+
+    fn destroy(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
+        self.change(|state| {
+            if !state.domain(uuid)?.running {
+                return Err(state.wrong_state(uuid, DomainState::ShutOff, "destroy"));
+            }
+            let domain = state.domain_mut(uuid)?;
+            domain.running = false;
+            for interface in &mut domain.interfaces {
+                interface.rx_bytes = 0;
+                interface.tx_bytes = 0;
+            }
+            Ok(())
+        })
+    }
+
+    fn undefine(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
+        self.change(|state| {
+            if state.domain(uuid)?.running {
+                // libvirt would make it transient; the market never relies on
+                // that, and a simulation that does is a bug worth seeing.
+                return Err(state.wrong_state(uuid, DomainState::Running, "undefine"));
+            }
+            state.domains.remove(uuid);
+            Ok(())
+        })
+    }
+
+    fn host_stats(&self) -> Result<HostStats, HypervisorError> {
+        let state = self.lock();
+        let demand: f64 = state
+            .domains
+            .values()
+            .filter(|d| d.running)
+            .map(|d| f64::from(d.vcpus) * d.load.cpu_utilisation.clamp(0.0, 1.0))
+            .sum();
+        Ok(HostStats {
+            load_average: [demand; 3],
+            memory_total_kib: state.capacity.memory_mib * 1024,
+            memory_available_kib: state.free_memory_kib(),
+        })
+    }
+}
+
+fn state_error(path: &Path, detail: String) -> HypervisorError {
+    HypervisorError::SimulatedState {
+        path: path.to_path_buf(),
+        detail,
+    }
+}
+
+/// Writes `state` to `path` so that a crash leaves either the old or the new
+/// content: temporary file, fsync, rename, fsync of the directory.
+fn write_atomically(path: &Path, state: &HostState) -> Result<(), HypervisorError> {
+    let err = |e: std::io::Error| state_error(path, e.to_string());
+    let bytes = serde_json::to_vec_pretty(state).map_err(|e| state_error(path, e.to_string()))?;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary).map_err(err)?;
+    file.write_all(&bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&temporary, path).map_err(err)?;
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(directory)
+        .and_then(|d| d.sync_all())
+        .map_err(err)
+}

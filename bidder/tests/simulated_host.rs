@@ -1,0 +1,128 @@
+//! What the simulated host adds to the shared behaviour: a memory capacity
+//! it enforces, a deterministic clock, and a state file that survives the
+//! process.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+use std::time::Duration;
+
+use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor};
+use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor, HypervisorError};
+
+fn vm(n: u8, memory_mib: u64) -> DomainSpec {
+    DomainSpec {
+        uuid: DomainUuid::parse(&format!("00000000-0000-4000-8000-0000000000{n:02x}")).unwrap(),
+        name: format!("vm{n}"),
+        vcpus: 2,
+        memory_kib: memory_mib * 1024,
+        interfaces: vec!["tap0".into(), "tap1".into()],
+    }
+}
+
+#[test]
+fn a_domain_that_does_not_fit_in_free_memory_is_refused() {
+    let h = SimulatedHypervisor::in_memory(
+        "small",
+        Capacity {
+            cpus: 2,
+            memory_mib: 1024,
+        },
+    );
+    let (a, b) = (vm(1, 768), vm(2, 512));
+    h.define(&a.to_xml("test")).unwrap();
+    h.define(&b.to_xml("test")).unwrap();
+    h.start(&a.uuid).unwrap();
+    let err = h.start(&b.uuid).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HypervisorError::InsufficientMemory {
+                needed_mib: 512,
+                free_mib: 256,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(h.host_stats().unwrap().memory_available_kib, 256 * 1024);
+    h.destroy(&a.uuid).unwrap();
+    h.start(&b.uuid).unwrap();
+}
+
+#[test]
+fn the_clock_accrues_cpu_time_bytes_and_load() {
+    let h = SimulatedHypervisor::in_memory(
+        "h",
+        Capacity {
+            cpus: 8,
+            memory_mib: 4096,
+        },
+    );
+    let spec = vm(1, 256);
+    h.define(&spec.to_xml("test")).unwrap();
+    h.start(&spec.uuid).unwrap();
+    let load = DomainLoad {
+        cpu_utilisation: 0.5,
+        rx_bytes_per_s: 1000,
+        tx_bytes_per_s: 10,
+    };
+    h.set_load(&spec.uuid, load).unwrap();
+    h.advance(Duration::from_secs(10)).unwrap();
+    let stats = h.find(&spec.uuid).unwrap().unwrap();
+    assert_eq!(stats.cpu_time_ns, 10_000_000_000, "2 vCPUs at 50% for 10 s");
+    assert_eq!(
+        stats.interfaces[0].rx_bytes, 5000,
+        "10 kB spread over two interfaces"
+    );
+    assert_eq!(stats.interfaces[1].tx_bytes, 50);
+    assert_eq!(h.host_stats().unwrap().load_average, [1.0; 3]);
+}
+
+#[test]
+fn the_state_file_survives_the_process_and_belongs_to_one_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.json");
+    let capacity = Capacity {
+        cpus: 4,
+        memory_mib: 4096,
+    };
+    let spec = vm(1, 256);
+    {
+        let h = SimulatedHypervisor::open(&path, "h", capacity).unwrap();
+        h.define(&spec.to_xml("test")).unwrap();
+        h.start(&spec.uuid).unwrap();
+    }
+    let reopened = SimulatedHypervisor::open(&path, "h", capacity).unwrap();
+    assert!(
+        reopened
+            .find(&spec.uuid)
+            .unwrap()
+            .unwrap()
+            .state
+            .is_active()
+    );
+    let err = SimulatedHypervisor::open(&path, "other", capacity).unwrap_err();
+    assert!(err.to_string().contains("not \"other\""), "{err}");
+    std::fs::write(&path, b"{ torn").unwrap();
+    let err = SimulatedHypervisor::open(&path, "h", capacity).unwrap_err();
+    assert!(
+        matches!(err, HypervisorError::SimulatedState { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_operation_changes_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.json");
+    let capacity = Capacity {
+        cpus: 4,
+        memory_mib: 100,
+    };
+    let h = SimulatedHypervisor::open(&path, "h", capacity).unwrap();
+    let spec = vm(1, 256);
+    h.define(&spec.to_xml("test")).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    assert!(h.start(&spec.uuid).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
