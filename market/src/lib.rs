@@ -1,3 +1,12 @@
 //! Economics and shared infrastructure of bourse.
+//!
+//! (Architecture page: see the end of this doc, written with the economics.)
+
 pub mod bus;
+pub mod credits;
+pub mod host;
 pub mod ledger;
+pub mod policy;
+pub mod resources;
+pub mod valuation;
+pub mod vm;

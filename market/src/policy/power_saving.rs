@@ -1,0 +1,103 @@
+//! Power saving (seed 001, policy 1): "pack VMs onto the minimum number of
+//! physical machines".
+//!
+//! A host measures how full it is by its dominant share (the largest
+//! fraction of its capacity reserved in any dimension). A lightly used host
+//! wants to empty itself so it can be switched off, a half-full one wants to
+//! fill up, a full or an empty one is content. The utility is
+//! `-weight * 4 * s * (1 - s)`: zero when empty or full, lowest at half, and
+//! convex, so moving load from a less full host to a fuller one always
+//! raises the sum of the two hosts' utilities; that is what makes trades
+//! pack.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Classification, HostState, PolicyError, non_negative};
+
+/// `[policy.power_saving]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSavingSpec {
+    /// Below this dominant share the host wants to empty itself
+    /// (overloaded: it gives VMs away).
+    pub shed_below: f64,
+    /// At or above this dominant share the host is full and content.
+    pub full_above: f64,
+    /// Credits the utility loses at half full. Default 1.
+    #[serde(default)]
+    pub weight: Option<f64>,
+}
+
+/// Checked power-saving term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PowerSaving {
+    shed_below: f64,
+    full_above: f64,
+    weight: f64,
+}
+
+impl PowerSaving {
+    /// Checks the shares are fractions in order.
+    pub fn from_spec(spec: &PowerSavingSpec, path: &str) -> Result<PowerSaving, PolicyError> {
+        let shed_below = share(&format!("{path}.shed_below"), spec.shed_below)?;
+        let full_above = share(&format!("{path}.full_above"), spec.full_above)?;
+        if shed_below >= full_above {
+            return Err(PolicyError::invalid(
+                format!("{path}.full_above"),
+                format!("must be above shed_below ({shed_below}), or no host ever fills up"),
+            ));
+        }
+        let weight = match spec.weight {
+            Some(w) => non_negative(&format!("{path}.weight"), w, "a weight")?,
+            None => 1.0,
+        };
+        Ok(PowerSaving {
+            shed_below,
+            full_above,
+            weight,
+        })
+    }
+
+    fn fill(state: &HostState<'_>) -> f64 {
+        state
+            .metrics
+            .reserved
+            .dominant_share(&state.capacity)
+            .min(1.0)
+    }
+
+    /// Convex in the fill: see the module doc.
+    pub fn utility(&self, state: &HostState<'_>) -> f64 {
+        let s = Self::fill(state);
+        -self.weight * 4.0 * s * (1.0 - s)
+    }
+
+    /// Empty or full: content; lightly used: overloaded; otherwise
+    /// underloaded.
+    pub fn classify(&self, state: &HostState<'_>) -> Option<Classification> {
+        if state.metrics.vm_count == 0 {
+            return None;
+        }
+        let s = Self::fill(state);
+        if s < self.shed_below {
+            Some(Classification::Overloaded)
+        } else if s < self.full_above {
+            Some(Classification::Underloaded)
+        } else {
+            None
+        }
+    }
+}
+
+/// A fraction between 0 and 1.
+pub(crate) fn share(path: &str, value: f64) -> Result<f64, PolicyError> {
+    let v = non_negative(path, value, "a share of capacity")?;
+    if v > 1.0 {
+        Err(PolicyError::invalid(
+            path,
+            format!("a share of capacity is at most 1 (got {v})"),
+        ))
+    } else {
+        Ok(v)
+    }
+}
