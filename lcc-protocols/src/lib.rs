@@ -6,3 +6,11 @@
 //! model only orders the interaction.
 
 pub mod ast;
+pub mod channel;
+pub mod compile;
+pub mod component;
+pub mod diagnostic;
+pub mod interp;
+pub mod stdlib;
+pub mod syntax;
+pub mod term;

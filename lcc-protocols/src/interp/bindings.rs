@@ -1,0 +1,412 @@
+//! The binding store of one role instance: unification, substitution, undo.
+//!
+//! Every clause instance a role expands gets a contiguous range of slots
+//! (its *frame*); a compiled term's `Var(i)` means slot `frame + i`. Values
+//! stored in slots are *absolute* terms (their variables are slot numbers),
+//! so a term is always read together with the base its variables are
+//! relative to: the frame for a term of the compiled model, 0 for a value.
+//!
+//! Tentative work (a constraint that may fail, a message that may not match)
+//! records the slots it binds on a trail and undoes them when it fails.
+//!
+//! Constant memory: when a role changes role in tail position the store is
+//! cut back to where that role's slots begin ([`Bindings::restart`]). Two
+//! rules keep that safe: a variable is always bound to an *older* one (lower
+//! slot), never the reverse; and when a role binds a variable older than its
+//! own slots, the value is resolved first, and any still-unbound young
+//! variable it mentions raises a watermark below which the store is never cut.
+
+use serde::{Deserialize, Serialize};
+
+use crate::term::{Term, Var};
+
+/// Slots of one role instance, with the undo trail.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Bindings {
+    slots: Vec<Option<Term>>,
+    /// Slots bound since the current tentative step began.
+    #[serde(skip)]
+    trail: Vec<u32>,
+    /// Where the slots of the innermost running role begin; binding below
+    /// it is binding a caller's variable.
+    floor: u32,
+    /// The store is never cut below this slot: a caller's variable refers
+    /// to an unbound variable here.
+    keep: u32,
+}
+
+/// A variable chain followed to its end.
+enum Walked {
+    Unbound(u32),
+    Bound(Term, u32),
+}
+
+impl Bindings {
+    /// Number of slots in use: the memory a role instance holds for its
+    /// variables.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Reserves `n` fresh unbound slots and returns the first.
+    pub fn alloc(&mut self, n: u32) -> u32 {
+        let base = self.slot_count();
+        self.slots
+            .resize(self.slots.len() + n as usize, None::<Term>);
+        base
+    }
+
+    fn slot_count(&self) -> u32 {
+        u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The value of slot `v`, if bound.
+    pub fn value(&self, v: u32) -> Option<&Term> {
+        self.slots.get(v as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn set_floor(&mut self, floor: u32) -> u32 {
+        std::mem::replace(&mut self.floor, floor)
+    }
+
+    /// A point to undo back to.
+    pub fn mark(&self) -> usize {
+        self.trail.len()
+    }
+
+    /// Unbinds everything bound since `mark`.
+    pub fn undo(&mut self, mark: usize) {
+        while self.trail.len() > mark {
+            if let Some(v) = self.trail.pop()
+                && let Some(slot) = self.slots.get_mut(v as usize)
+            {
+                *slot = None;
+            }
+        }
+    }
+
+    /// The current step succeeded: nothing before this point will be undone.
+    pub fn settle(&mut self) {
+        self.trail.clear();
+    }
+
+    fn walk(&self, term: &Term, base: u32) -> Walked {
+        let mut term = term;
+        let mut base = base;
+        loop {
+            match term {
+                Term::Var(Var(i)) => {
+                    let slot = base + i;
+                    match self.slots.get(slot as usize) {
+                        Some(Some(value)) => {
+                            term = value;
+                            base = 0;
+                        }
+                        _ => return Walked::Unbound(slot),
+                    }
+                }
+                _ => return Walked::Bound(term.clone(), base),
+            }
+        }
+    }
+
+    /// Is this term (relative to `base`) an unbound variable?
+    pub fn is_unbound(&self, term: &Term, base: u32) -> bool {
+        matches!(self.walk(term, base), Walked::Unbound(_))
+    }
+
+    fn bind(&mut self, slot: u32, value: Term) {
+        let value = if slot < self.floor {
+            let resolved = self.resolve(&value, 0);
+            if let Some(Var(young)) = max_var(&resolved)
+                && young >= self.floor
+            {
+                self.keep = self.keep.max(young + 1);
+            }
+            resolved
+        } else {
+            value
+        };
+        if let Some(cell) = self.slots.get_mut(slot as usize) {
+            *cell = Some(value);
+            self.trail.push(slot);
+        }
+    }
+
+    /// Unifies `a` (variables relative to `a_base`) with `b` (relative to
+    /// `b_base`). On failure some bindings may have been made: callers undo
+    /// to a mark. No occurs check, as in Prolog.
+    pub fn unify(&mut self, a: &Term, a_base: u32, b: &Term, b_base: u32) -> bool {
+        match (self.walk(a, a_base), self.walk(b, b_base)) {
+            (Walked::Unbound(x), Walked::Unbound(y)) => {
+                if x != y {
+                    // The younger (higher) slot points at the older one.
+                    let (young, old) = if x > y { (x, y) } else { (y, x) };
+                    self.bind(young, Term::Var(Var(old)));
+                }
+                true
+            }
+            (Walked::Unbound(x), Walked::Bound(t, base))
+            | (Walked::Bound(t, base), Walked::Unbound(x)) => {
+                let value = instantiate(&t, base);
+                self.bind(x, value);
+                true
+            }
+            (Walked::Bound(s, sb), Walked::Bound(t, tb)) => match (&s, &t) {
+                (Term::Atom(x), Term::Atom(y)) | (Term::Str(x), Term::Str(y)) => x == y,
+                (Term::Int(x), Term::Int(y)) => x == y,
+                (Term::Float(x), Term::Float(y)) => x == y,
+                (Term::Compound(c), Term::Compound(d)) => {
+                    if std::sync::Arc::ptr_eq(c, d) && (c.is_ground() || sb == tb) {
+                        return true;
+                    }
+                    c.functor == d.functor
+                        && c.args.len() == d.args.len()
+                        && c.args
+                            .iter()
+                            .zip(d.args.iter())
+                            .all(|(x, y)| self.unify(x, sb, y, tb))
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// The term with every bound variable replaced by its value; unbound
+    /// variables stay, as absolute slot numbers.
+    pub fn resolve(&self, term: &Term, base: u32) -> Term {
+        match self.walk(term, base) {
+            Walked::Unbound(slot) => Term::Var(Var(slot)),
+            Walked::Bound(t, base) => match &t {
+                Term::Compound(c) if !c.is_ground() => Term::compound(
+                    c.functor.clone(),
+                    c.args.iter().map(|a| self.resolve(a, base)).collect(),
+                ),
+                _ => t,
+            },
+        }
+    }
+
+    /// Starts a role again in tail position: resolves `terms` (relative to
+    /// `base`), cuts the store back to `start` when that is safe, and returns
+    /// the terms with their unbound variables renumbered into the kept
+    /// store. Everything the old clause bound is dropped.
+    ///
+    /// Returns the renamed terms and the slot the role's new region starts at.
+    pub fn restart(&mut self, terms: &[&Term], base: u32, start: u32) -> (Vec<Term>, u32) {
+        let resolved: Vec<Term> = terms.iter().map(|t| self.resolve(t, base)).collect();
+        let cut = if self.keep <= start {
+            start
+        } else {
+            self.slot_count()
+        };
+        let mut renames: Vec<(u32, u32)> = Vec::new();
+        let renamed: Vec<Term> = resolved
+            .iter()
+            .map(|t| rename(t, cut, &mut renames))
+            .collect();
+        self.trail.clear();
+        self.slots.truncate(cut as usize);
+        self.alloc(u32::try_from(renames.len()).unwrap_or(u32::MAX));
+        (renamed, cut)
+    }
+
+    /// Frees the slots from `from` on (just allocated and not referenced).
+    pub(crate) fn release(&mut self, from: u32) {
+        self.slots.truncate(from as usize);
+    }
+
+    /// The name and arity of the term's functor (after following bindings).
+    pub fn shape(&self, term: &Term, base: u32) -> Option<(crate::term::Symbol, usize)> {
+        match self.walk(term, base) {
+            Walked::Bound(t, _) => t.functor().map(|f| (f.clone(), t.args().len())),
+            Walked::Unbound(_) => None,
+        }
+    }
+}
+
+/// Makes a term absolute: `Var(i)` relative to `base` becomes `Var(base+i)`.
+pub fn instantiate(term: &Term, base: u32) -> Term {
+    if base == 0 || term.is_ground() {
+        return term.clone();
+    }
+    match term {
+        Term::Var(Var(i)) => Term::Var(Var(base + i)),
+        Term::Compound(c) => Term::compound(
+            c.functor.clone(),
+            c.args.iter().map(|a| instantiate(a, base)).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The highest variable in a term.
+fn max_var(term: &Term) -> Option<Var> {
+    match term {
+        Term::Var(v) => Some(*v),
+        Term::Compound(c) if !c.is_ground() => c.args.iter().filter_map(max_var).max(),
+        _ => None,
+    }
+}
+
+/// Renumbers variables at or above `cut` to `cut, cut+1, ...` in order of
+/// first appearance.
+fn rename(term: &Term, cut: u32, renames: &mut Vec<(u32, u32)>) -> Term {
+    match term {
+        Term::Var(Var(v)) if *v >= cut => {
+            if let Some((_, new)) = renames.iter().find(|(old, _)| old == v) {
+                return Term::Var(Var(*new));
+            }
+            let new = cut + u32::try_from(renames.len()).unwrap_or(u32::MAX);
+            renames.push((*v, new));
+            Term::Var(Var(new))
+        }
+        Term::Compound(c) if !c.is_ground() => Term::compound(
+            c.functor.clone(),
+            c.args.iter().map(|a| rename(a, cut, renames)).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(args: Vec<Term>) -> Term {
+        Term::apply("f", args)
+    }
+
+    #[test]
+    fn binds_variables_on_both_sides() {
+        let mut b = Bindings::default();
+        let base = b.alloc(2);
+        // f(X, b) = f(a, Y)
+        assert!(b.unify(
+            &f(vec![Term::var(0), Term::atom("b")]),
+            base,
+            &f(vec![Term::atom("a"), Term::var(1)]),
+            base
+        ));
+        assert_eq!(b.resolve(&Term::var(0), base), Term::atom("a"));
+        assert_eq!(b.resolve(&Term::var(1), base), Term::atom("b"));
+    }
+
+    #[test]
+    fn clash_fails_and_undo_restores() {
+        let mut b = Bindings::default();
+        let base = b.alloc(1);
+        let mark = b.mark();
+        // f(X, X) = f(a, b) binds X to a, then fails on b
+        assert!(!b.unify(
+            &f(vec![Term::var(0), Term::var(0)]),
+            base,
+            &f(vec![Term::atom("a"), Term::atom("b")]),
+            0
+        ));
+        b.undo(mark);
+        assert!(b.is_unbound(&Term::var(0), base));
+    }
+
+    #[test]
+    fn numbers_and_kinds_do_not_mix() {
+        let mut b = Bindings::default();
+        assert!(!b.unify(&Term::Int(1), 0, &Term::Float(1.0), 0));
+        assert!(!b.unify(&Term::atom("a"), 0, &Term::string("a"), 0));
+        assert!(!b.unify(
+            &f(vec![Term::Int(1)]),
+            0,
+            &Term::apply("g", vec![Term::Int(1)]),
+            0
+        ));
+        assert!(!b.unify(
+            &f(vec![Term::Int(1)]),
+            0,
+            &f(vec![Term::Int(1), Term::Int(2)]),
+            0
+        ));
+    }
+
+    #[test]
+    fn variable_chains_and_shared_variables() {
+        let mut b = Bindings::default();
+        let base = b.alloc(3);
+        // X = Y, Y = Z, Z = 5: all three are 5
+        assert!(b.unify(&Term::var(0), base, &Term::var(1), base));
+        assert!(b.unify(&Term::var(1), base, &Term::var(2), base));
+        assert!(b.unify(&Term::var(2), base, &Term::Int(5), 0));
+        for i in 0..3 {
+            assert_eq!(b.resolve(&Term::var(i), base), Term::Int(5));
+        }
+        // X = X is fine and binds nothing new
+        let mut c = Bindings::default();
+        let base = c.alloc(1);
+        assert!(c.unify(&Term::var(0), base, &Term::var(0), base));
+        assert!(c.is_unbound(&Term::var(0), base));
+    }
+
+    #[test]
+    fn lists_unify_head_and_tail() {
+        let mut b = Bindings::default();
+        let base = b.alloc(2);
+        let pattern = Term::list_with_tail(vec![Term::var(0)], Term::var(1));
+        let list = Term::list(vec![Term::Int(1), Term::Int(2), Term::Int(3)]);
+        assert!(b.unify(&pattern, base, &list, 0));
+        assert_eq!(b.resolve(&Term::var(0), base), Term::Int(1));
+        assert_eq!(
+            b.resolve(&Term::var(1), base),
+            Term::list(vec![Term::Int(2), Term::Int(3)])
+        );
+        let mut e = Bindings::default();
+        let base = e.alloc(2);
+        assert!(!e.unify(&pattern, base, &Term::nil(), 0));
+    }
+
+    #[test]
+    fn younger_variable_points_at_older() {
+        let mut b = Bindings::default();
+        let old = b.alloc(1);
+        let young = b.alloc(1);
+        assert!(b.unify(&Term::var(0), young, &Term::var(0), old));
+        assert!(b.value(old).is_none());
+        assert_eq!(b.value(young), Some(&Term::var(old)));
+    }
+
+    #[test]
+    fn restart_cuts_the_store_and_renames_unbound_variables() {
+        let mut b = Bindings::default();
+        let frame = b.alloc(3);
+        assert!(b.unify(&Term::var(0), frame, &Term::Int(7), 0));
+        let arg = f(vec![Term::var(0), Term::var(2), Term::var(2)]);
+        let (out, cut) = b.restart(&[&arg], frame, 0);
+        assert_eq!(cut, 0);
+        assert_eq!(b.len(), 1);
+        assert_eq!(out[0], f(vec![Term::Int(7), Term::var(0), Term::var(0)]));
+    }
+
+    #[test]
+    fn restart_keeps_slots_a_caller_refers_to() {
+        let mut b = Bindings::default();
+        let caller = b.alloc(1);
+        let start = b.alloc(0);
+        let frame = b.alloc(1);
+        let saved = b.set_floor(start);
+        // the inner role binds the caller's variable to g(Inner), Inner unbound
+        assert!(b.unify(
+            &Term::var(0),
+            caller,
+            &Term::apply("g", vec![Term::var(0)]),
+            frame
+        ));
+        b.settle();
+        let (out, cut) = b.restart(&[&Term::atom("again")], frame, start);
+        assert_eq!(cut, 2);
+        b.set_floor(saved);
+        assert_eq!(out[0], Term::atom("again"));
+        assert_eq!(b.len(), 2, "the slot the caller refers to survives");
+    }
+}

@@ -1,0 +1,285 @@
+//! The interpreter: runs one peer's part of an interaction.
+//!
+//! A [`RoleInstance`] is one peer playing one role of a compiled model
+//! ([`crate::compile::Program`]). Its whole state is a [`RoleState`]: the
+//! expanded clause with closed marks ([`Node`]), the variable bindings
+//! ([`Bindings`]) and the mailbox of messages not yet consumed. The state is
+//! plain serde data, so it can be inspected ([`RoleState::render`]), stored
+//! and resumed ([`RoleInstance::resume`]).
+//!
+//! [`RoleInstance::run`] rewrites the state one step at a time
+//! ([`machine`] has the rules), and when no rewrite is possible waits for
+//! the next message on its [`Channel`] or the next deadline on its
+//! [`Clock`], whichever comes first. It ends when the clause is closed, or
+//! with a [`RoleFailure`] that says which constraint, deadline or message
+//! failed and where it is in the model.
+//!
+//! [`Interaction`] runs every peer of an interaction in-process, one tokio
+//! task each, over a [`crate::channel::Hub`].
+
+mod bindings;
+mod clock;
+mod interaction;
+mod machine;
+mod state;
+
+use std::sync::Arc;
+
+pub use bindings::Bindings;
+pub use clock::{Clock, TokioClock};
+pub use interaction::{Interaction, PeerOutcome};
+pub use state::{Footprint, Node, RoleNode, RoleState};
+
+use crate::ast::Span;
+use crate::channel::{Channel, PeerId};
+use crate::compile::Program;
+use crate::component::Components;
+use crate::term::Term;
+use machine::{Fault, Machine, Step};
+
+/// How often a running instance lets other tasks run, in rewrite steps: a
+/// role that loops without waiting must not starve its neighbours.
+const YIELD_EVERY: u64 = 256;
+
+/// One peer playing one role.
+pub struct RoleInstance<C: Channel> {
+    program: Arc<Program>,
+    root: RoleNode,
+    machine: Machine<C>,
+}
+
+/// A role instance that ended without closing its clause.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("peer `{peer}` failed in `{role}`: {reason}")]
+pub struct RoleFailure {
+    pub peer: String,
+    /// The role the instance was playing, `a(Type, Id)` with its values.
+    pub role: String,
+    pub reason: String,
+    /// Where in the model: the constraint, receive or send that failed.
+    pub span: Span,
+}
+
+impl RoleFailure {
+    /// 1-based line and column of the failure in the model's source text.
+    pub fn line_col(&self, source: &str) -> (usize, usize) {
+        let at = (self.span.start as usize).min(source.len());
+        let before = source.get(..at).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+}
+
+/// A role instance that closed its clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// Rewrite steps it took.
+    pub steps: u64,
+}
+
+/// What one call of [`RoleInstance::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// One rewrite.
+    Stepped,
+    /// Waiting for a message or a deadline.
+    Waiting,
+    /// The clause is closed.
+    Finished,
+}
+
+impl<C: Channel> RoleInstance<C> {
+    /// Peer `me` starts playing `role` (a ground term such as
+    /// `manager(task1, [c1, c2], 500)`): the clause whose head unifies with
+    /// `a(role, me)` is expanded.
+    pub fn start(
+        program: Arc<Program>,
+        role: Term,
+        me: PeerId,
+        components: &Components,
+        clock: Arc<dyn Clock>,
+        channel: C,
+    ) -> Result<Self, RoleFailure> {
+        let mut machine = Machine {
+            me: me.clone(),
+            table: component_table(&program, components),
+            clock,
+            channel,
+            store: Bindings::default(),
+            mailbox: Default::default(),
+            steps: 0,
+            next_deadline: None,
+        };
+        let id = Term::Atom(me.clone());
+        let (clause, frame) = machine
+            .enter(&program, &role, &id, 0, Span::default())
+            .map_err(|fault| RoleFailure {
+                peer: me.to_string(),
+                role: format!("a({role}, {me})"),
+                reason: fault.reason,
+                span: fault.span,
+            })?;
+        machine.store.settle();
+        let root = RoleNode {
+            clause,
+            start: 0,
+            frame,
+            via: None,
+            body: Node::Todo(program.clauses[clause as usize].body),
+        };
+        Ok(RoleInstance {
+            program,
+            root,
+            machine,
+        })
+    }
+
+    /// Continues a stored state, with the same model it was started with.
+    pub fn resume(
+        program: Arc<Program>,
+        state: RoleState,
+        components: &Components,
+        clock: Arc<dyn Clock>,
+        channel: C,
+    ) -> Self {
+        let machine = Machine {
+            me: state.me,
+            table: component_table(&program, components),
+            clock,
+            channel,
+            store: state.bindings,
+            mailbox: state.mailbox,
+            steps: state.steps,
+            next_deadline: None,
+        };
+        RoleInstance {
+            program,
+            root: state.root,
+            machine,
+        }
+    }
+
+    /// A copy of the whole state.
+    pub fn state(&self) -> RoleState {
+        RoleState {
+            me: self.machine.me.clone(),
+            root: self.root.clone(),
+            bindings: self.machine.store.clone(),
+            mailbox: self.machine.mailbox.clone(),
+            steps: self.machine.steps,
+        }
+    }
+
+    /// How much memory the state holds (cheaper than [`Self::state`]).
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            nodes: 1 + self.root.body.size(),
+            slots: self.machine.store.len(),
+            mailbox: self.machine.mailbox.len(),
+        }
+    }
+
+    /// The state in LCC syntax, with `c(...)` around what is done.
+    pub fn render(&self) -> String {
+        self.state().render(&self.program)
+    }
+
+    /// Rewrite steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.machine.steps
+    }
+
+    /// One rewrite, if one is possible now. Does not wait.
+    pub async fn step(&mut self) -> Result<Progress, RoleFailure> {
+        match self
+            .machine
+            .advance_root(&self.program, &mut self.root)
+            .await
+        {
+            Ok(Step::Progressed | Step::Tail(_)) => {
+                self.machine.steps += 1;
+                if self.root.body.is_closed() {
+                    Ok(Progress::Finished)
+                } else {
+                    Ok(Progress::Stepped)
+                }
+            }
+            Ok(Step::Closed) => Ok(Progress::Finished),
+            Ok(Step::Blocked) => Ok(Progress::Waiting),
+            Err(fault) => Err(self.failure(fault)),
+        }
+    }
+
+    /// Runs until the clause is closed or fails, waiting for messages and
+    /// deadlines as needed.
+    pub async fn run(&mut self) -> Result<Completion, RoleFailure> {
+        loop {
+            match self.step().await? {
+                Progress::Finished => {
+                    return Ok(Completion {
+                        steps: self.machine.steps,
+                    });
+                }
+                Progress::Stepped => {
+                    if self.machine.steps.is_multiple_of(YIELD_EVERY) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Progress::Waiting => self.wait().await?,
+            }
+        }
+    }
+
+    /// Waits for the next message (into the mailbox) or the next deadline.
+    async fn wait(&mut self) -> Result<(), RoleFailure> {
+        let received = match self.machine.next_deadline {
+            Some(at) => {
+                let sleep = self.machine.clock.sleep_until(at);
+                tokio::select! {
+                    received = self.machine.channel.recv() => Some(received),
+                    () = sleep => None,
+                }
+            }
+            None => Some(self.machine.channel.recv().await),
+        };
+        match received {
+            None => Ok(()),
+            Some(Ok(envelope)) => {
+                self.machine.mailbox.push_back(envelope);
+                Ok(())
+            }
+            Some(Err(e)) => Err(self.failure(Fault {
+                reason: format!("stopped waiting for a message: {e}"),
+                span: Span::default(),
+            })),
+        }
+    }
+
+    fn failure(&self, fault: Fault) -> RoleFailure {
+        let clause = &self.program.clauses[self.root.clause as usize];
+        let store = &self.machine.store;
+        RoleFailure {
+            peer: self.machine.me.to_string(),
+            role: format!(
+                "a({}, {})",
+                store.resolve(&clause.role, self.root.frame),
+                store.resolve(&clause.id, self.root.frame)
+            ),
+            reason: fault.reason,
+            span: fault.span,
+        }
+    }
+}
+
+/// The peer's components, in the order the program refers to them.
+fn component_table(
+    program: &Program,
+    components: &Components,
+) -> Vec<Option<crate::component::Registered>> {
+    program
+        .components
+        .iter()
+        .map(|(name, arity)| components.get(name.as_str(), *arity).cloned())
+        .collect()
+}
