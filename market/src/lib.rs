@@ -10,3 +10,4 @@ pub mod policy;
 pub mod resources;
 pub mod valuation;
 pub mod vm;
+pub mod wire;

@@ -7,6 +7,9 @@
 //! one publisher arrive in order, so when a subscriber sees its marker it has
 //! seen everything it was ever going to get.
 
+// Test helpers outside #[test] functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
