@@ -248,3 +248,114 @@ impl fmt::Display for RoleKind {
         })
     }
 }
+
+impl Model {
+    /// Do the two models say the same thing? Like `==`, but blind to spans
+    /// (so a model and its pretty-printed, re-parsed form compare equal).
+    pub fn same_as(&self, other: &Model) -> bool {
+        let (mut a, mut b) = (self.clone(), other.clone());
+        a.erase_spans();
+        b.erase_spans();
+        a == b
+    }
+
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        for role in &mut self.roles {
+            role.span = Span::default();
+        }
+        for component in &mut self.components {
+            component.span = Span::default();
+            for param in &mut component.params {
+                param.span = Span::default();
+            }
+        }
+        for clause in &mut self.clauses {
+            clause.span = Span::default();
+            clause.head.erase_spans();
+            clause.body.erase_spans();
+        }
+    }
+}
+
+impl RoleRef {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        self.role.erase_spans();
+        self.id.erase_spans();
+    }
+}
+
+impl Def {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        let erase_guard = |guard: &mut Option<Constraint>| {
+            if let Some(c) = guard {
+                c.erase_spans();
+            }
+        };
+        match &mut self.kind {
+            DefKind::RoleChange { role, guard } => {
+                role.erase_spans();
+                erase_guard(guard);
+            }
+            DefKind::Send { message, to, guard } => {
+                message.erase_spans();
+                to.erase_spans();
+                erase_guard(guard);
+            }
+            DefKind::Receive {
+                message,
+                from,
+                guard,
+                deadline,
+            } => {
+                message.erase_spans();
+                from.erase_spans();
+                erase_guard(guard);
+                if let Some(Deadline::Within(t) | Deadline::Until(t)) = deadline {
+                    t.erase_spans();
+                }
+            }
+            DefKind::Null { guard } => erase_guard(guard),
+            DefKind::Then(a, b) | DefKind::Or(a, b) | DefKind::Par(a, b) => {
+                a.erase_spans();
+                b.erase_spans();
+            }
+        }
+    }
+}
+
+impl Constraint {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        match &mut self.kind {
+            ConstraintKind::Call(t) => t.erase_spans(),
+            ConstraintKind::Not(c) => c.erase_spans(),
+            ConstraintKind::And(a, b) | ConstraintKind::Or(a, b) => {
+                a.erase_spans();
+                b.erase_spans();
+            }
+        }
+    }
+}
+
+impl Term {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        match &mut self.kind {
+            TermKind::List(items, tail) => {
+                items.iter_mut().for_each(Term::erase_spans);
+                if let Some(t) = tail {
+                    t.erase_spans();
+                }
+            }
+            TermKind::Compound(_, args) => args.iter_mut().for_each(Term::erase_spans),
+            TermKind::Var(_)
+            | TermKind::Atom(_)
+            | TermKind::Int(_)
+            | TermKind::Float(_)
+            | TermKind::Str(_) => {}
+        }
+    }
+}
