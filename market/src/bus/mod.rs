@@ -13,7 +13,8 @@
 //!
 //! The subject syntax both follow is in [`pattern`]; where bourse's messages
 //! travel is in [`subject`]; what they carry is in `crate::wire`.
-//! [`LocalNatsServer`] (`local_server.rs`) runs Debian's `nats-server` on a
+//! [`permissions`] renders a zone's nats-server configuration that lets
+//! each host publish only as itself. [`LocalNatsServer`] (`local_server.rs`) runs Debian's `nats-server` on a
 //! free loopback port, for tests, benchmarks and simulations over real NATS.
 //!
 //! The trait is object safe (its methods return boxed futures) so that a
@@ -32,6 +33,7 @@ mod local_server;
 mod memory;
 mod nats;
 pub mod pattern;
+pub mod permissions;
 pub mod subject;
 
 pub use local_server::{LocalNatsServer, LocalServerError};

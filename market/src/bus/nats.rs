@@ -143,7 +143,7 @@ impl NatsConfig {
                 user: host.to_string(),
                 password_file: password_file.to_owned(),
             },
-            inbox_prefix: format!("_INBOX.{host}"),
+            inbox_prefix: super::permissions::inbox_prefix(host),
             ..Self::new(servers, host.as_str())
         }
     }
