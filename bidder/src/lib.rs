@@ -8,3 +8,5 @@
 //! - [`host_stats`]: load averages and memory from `/proc`.
 pub mod host_stats;
 pub mod hypervisor;
+pub mod migration;
+pub mod recovery;

@@ -9,14 +9,15 @@
 
 use std::path::PathBuf;
 use std::sync::Once;
+use std::sync::mpsc::{self, RecvTimeoutError};
 
 use virt::connect::Connect;
-use virt::domain::{Domain, DomainState as VirState};
+use virt::domain::{Domain, DomainState as VirState, MigrateParameters};
 use virt::error::ErrorNumber;
 
 use super::{
     DomainSpec, DomainState, DomainStats, DomainUuid, Hypervisor, HypervisorError,
-    InterfaceCounters,
+    InterfaceCounters, LiveTarget,
 };
 use crate::host_stats::HostStats;
 
@@ -222,6 +223,77 @@ impl Hypervisor for LibvirtHypervisor {
 
     fn host_stats(&self) -> Result<HostStats, HypervisorError> {
         Ok(HostStats::read(&self.proc_root)?)
+    }
+
+    /// libvirt's `VIR_MIGRATE_LIVE | PERSIST_DEST | UNDEFINE_SOURCE` (and
+    /// `PEER2PEER` when configured), with the bandwidth cap as a migration
+    /// parameter. A watchdog thread aborts the job when the timeout passes;
+    /// libvirt then resumes the domain at the source and the migration call
+    /// returns its "canceled" error.
+    fn live_migrate(&self, uuid: &DomainUuid, target: &LiveTarget) -> Result<(), HypervisorError> {
+        let domain = self.expect(uuid)?;
+        let operation = format!("live-migrate domain {uuid} to {}", target.destination_uri);
+        let mut flags = virt::sys::VIR_MIGRATE_LIVE
+            | virt::sys::VIR_MIGRATE_PERSIST_DEST
+            | virt::sys::VIR_MIGRATE_UNDEFINE_SOURCE;
+        let parameters = MigrateParameters {
+            bandwidth: target.bandwidth_mib_s,
+            ..MigrateParameters::default()
+        };
+        // Client-driven: this process holds both connections; open the
+        // destination before the clock starts.
+        let destination = if target.peer_to_peer {
+            flags |= virt::sys::VIR_MIGRATE_PEER2PEER;
+            None
+        } else {
+            Some(
+                Connect::open(Some(&target.destination_uri))
+                    .map_err(|e| self.error(&operation, &e))?,
+            )
+        };
+        let (finished, finished_signal) = mpsc::channel::<()>();
+        let watched = domain.clone();
+        let timeout = target.timeout;
+        let watchdog = std::thread::spawn(move || match finished_signal.recv_timeout(timeout) {
+            Err(RecvTimeoutError::Timeout) => abort_job(&watched),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => Ok(false),
+        });
+        let result = match &destination {
+            None => domain.migrate_to_uri3(Some(&target.destination_uri), parameters, flags),
+            Some(destination) => domain.migrate3(destination, parameters, flags).map(drop),
+        };
+        // The watchdog may already have fired; a send to a finished thread fails harmlessly.
+        let _ = finished.send(());
+        let aborted = watchdog.join().unwrap_or(Ok(false));
+        match (result, aborted) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Ok(true)) => Err(HypervisorError::MigrationTimedOut {
+                uuid: uuid.clone(),
+                seconds: target.timeout.as_secs(),
+                message: e.message().to_string(),
+            }),
+            (Err(e), Ok(false)) => Err(self.error(&operation, &e)),
+            (Err(e), Err(abort)) => {
+                tracing::warn!(%uuid, error = abort.message(), "aborting the timed-out migration failed");
+                Err(self.error(&operation, &e))
+            }
+        }
+    }
+}
+
+/// Aborts the domain's current job (the migration). virt 0.5 does not wrap
+/// `virDomainAbortJob`, so this is the crate's one FFI call.
+/// Returns `Ok(true)` when libvirt accepted the abort.
+#[allow(unsafe_code)]
+fn abort_job(domain: &Domain) -> Result<bool, virt::error::Error> {
+    // SAFETY: `domain` holds a libvirt reference for the whole call, so the
+    // pointer is valid; virDomainAbortJob neither frees nor keeps it, and
+    // reading the thread-local last error right after is libvirt's protocol.
+    let status = unsafe { virt::sys::virDomainAbortJob(domain.as_ptr()) };
+    if status < 0 {
+        Err(virt::error::Error::last_error())
+    } else {
+        Ok(true)
     }
 }
 

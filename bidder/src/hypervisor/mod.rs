@@ -194,6 +194,24 @@ pub enum HypervisorError {
     /// /proc could not be read or parsed.
     #[error("host statistics: {0}")]
     HostStats(#[from] crate::host_stats::HostStatsError),
+    /// The host cannot live-migrate (simulated hosts hand domains off instead).
+    #[error("host {host} cannot live-migrate: {why}")]
+    LiveMigrationUnsupported {
+        /// The host asked.
+        host: String,
+        /// Why not.
+        why: &'static str,
+    },
+    /// The live migration ran past its timeout and was aborted.
+    #[error("live migration of {uuid} aborted after {seconds} s (timeout); libvirt: {message}")]
+    MigrationTimedOut {
+        /// The domain.
+        uuid: DomainUuid,
+        /// The timeout, in seconds.
+        seconds: u64,
+        /// What the aborted job returned.
+        message: String,
+    },
     /// The blocking task running a hypervisor call panicked or was cancelled.
     #[error("hypervisor call did not complete: {0}")]
     Task(String),
@@ -234,6 +252,31 @@ pub trait Hypervisor: Send + Sync + 'static {
 
     /// Load averages and memory of the host.
     fn host_stats(&self) -> Result<HostStats, HypervisorError>;
+
+    /// Moves a running domain to another host while it runs, ending
+    /// persistent there and undefined here. Blocks until the migration ended
+    /// (or was aborted after `target.timeout`). Hosts that cannot do it (the
+    /// simulated host, libvirt's `test:///` driver) return an error saying
+    /// so: the workflow uses the hand-off for them.
+    fn live_migrate(&self, uuid: &DomainUuid, target: &LiveTarget) -> Result<(), HypervisorError>;
+}
+
+/// Where and how to live-migrate (see docs/migration.md).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveTarget {
+    /// libvirt URI of the destination host, as the source reaches it:
+    /// `qemu+tls://host-b/system` in production (seed 002, 4.1.2),
+    /// `qemu+tcp://...` or `qemu+unix://...` in tests.
+    pub destination_uri: String,
+    /// Peer-to-peer: the source libvirtd talks to the destination libvirtd
+    /// itself (the URI must be reachable from the source daemon); otherwise
+    /// this process opens the destination URI and drives both daemons.
+    pub peer_to_peer: bool,
+    /// Bandwidth cap in MiB/s; `None` leaves libvirt's default (unlimited).
+    pub bandwidth_mib_s: Option<u64>,
+    /// The job is aborted when it runs longer than this; the domain stays
+    /// (running) at the source.
+    pub timeout: std::time::Duration,
 }
 
 /// Runs a hypervisor call on tokio's blocking pool (libvirt calls block the

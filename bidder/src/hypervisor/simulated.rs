@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::{
     DomainSpec, DomainState, DomainStats, DomainUuid, Hypervisor, HypervisorError,
-    InterfaceCounters,
+    InterfaceCounters, LiveTarget,
 };
 use crate::host_stats::HostStats;
 
@@ -386,6 +386,17 @@ impl Hypervisor for SimulatedHypervisor {
             load_average: [demand; 3],
             memory_total_kib: state.capacity.memory_mib * 1024,
             memory_available_kib: state.free_memory_kib(),
+        })
+    }
+
+    fn live_migrate(
+        &self,
+        _uuid: &DomainUuid,
+        _target: &LiveTarget,
+    ) -> Result<(), HypervisorError> {
+        Err(HypervisorError::LiveMigrationUnsupported {
+            host: self.host.clone(),
+            why: "a simulated host has no memory image to stream; it hands domains off",
         })
     }
 }

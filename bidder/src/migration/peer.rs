@@ -1,0 +1,104 @@
+//! The destination as the source's workflow sees it.
+//!
+//! The source drives a migration; everything the destination must do (record
+//! the trade and the attempt in its own ledger, receive a handed-off domain,
+//! say where a VM is, settle or fail) goes through this trait. In one process
+//! (simulations, tests) [`Destination`](super::destination::Destination)
+//! implements it by calling the destination directly; a transport over the
+//! bus implements it by sending messages that end in the same `Destination`
+//! methods on the other host. Every call is idempotent: a retried or
+//! replayed call changes nothing more.
+
+use std::future::Future;
+
+use market::ledger::{MigrationMethod, TradeId, TradeTerms};
+
+use crate::hypervisor::{DomainState, DomainUuid};
+
+/// The destination's answer to a hand-off: it runs the domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffAck {
+    /// The destination host.
+    pub host: String,
+    /// The domains it now runs.
+    pub running: Vec<DomainUuid>,
+}
+
+/// Why the destination did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// It refused, and nothing changed on its side: the reason goes to both
+    /// ledgers (e.g. the hypervisor's "not enough free memory").
+    #[error("{host} refused: {reason}")]
+    Refused {
+        /// The destination host.
+        host: String,
+        /// Its reason, verbatim.
+        reason: String,
+    },
+    /// It could not answer (ledger or transport failure): what happened on
+    /// its side is unknown until recovery asks again.
+    #[error("{host} could not answer: {detail}")]
+    Unavailable {
+        /// The destination host.
+        host: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// The destination of a migration (see the module documentation).
+pub trait Peer: Send + Sync {
+    /// The destination host's name.
+    fn host(&self) -> &str;
+
+    /// Records the agreed trade in the destination's ledger.
+    fn agree(&self, terms: &TradeTerms) -> impl Future<Output = Result<(), PeerError>> + Send;
+
+    /// Records that attempt `attempt` started (the trade is migrating).
+    fn attempt_started(
+        &self,
+        trade_id: &TradeId,
+        attempt: u32,
+        method: MigrationMethod,
+    ) -> impl Future<Output = Result<(), PeerError>> + Send;
+
+    /// Hand-off: define and start these domains (their XML), then answer.
+    /// On refusal nothing of them is left at the destination.
+    fn receive_domains(
+        &self,
+        trade_id: &TradeId,
+        domains: &[String],
+    ) -> impl Future<Output = Result<HandoffAck, PeerError>> + Send;
+
+    /// Where is this VM at the destination: `None` if not defined there.
+    fn locate(
+        &self,
+        uuid: &DomainUuid,
+    ) -> impl Future<Output = Result<Option<DomainState>, PeerError>> + Send;
+
+    /// Recovery of an unfinished hand-off: stop and undefine the
+    /// destination's copy of a VM of this trade (nothing if it has none).
+    fn discard(
+        &self,
+        trade_id: &TradeId,
+        uuid: &DomainUuid,
+    ) -> impl Future<Output = Result<(), PeerError>> + Send;
+
+    /// The VMs run at the destination: settle (credits move).
+    fn settle(&self, trade_id: &TradeId) -> impl Future<Output = Result<(), PeerError>> + Send;
+
+    /// The migration failed with `reason`; the VMs stayed at the source.
+    fn fail(
+        &self,
+        trade_id: &TradeId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), PeerError>> + Send;
+
+    /// The trade is called off (recovery put things back).
+    fn roll_back(
+        &self,
+        trade_id: &TradeId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), PeerError>> + Send;
+}

@@ -1,0 +1,198 @@
+//! Crash recovery: on start, a bidder finishes every trade its ledger shows
+//! unfinished, from where the VMs really are.
+//!
+//! The source (buyer) of a trade is its coordinator: the workflow finalises
+//! the source's ledger last, so the source's unfinished trades are exactly
+//! the trades that may need work, and recovery runs there. (A destination
+//! that restarts keeps its trades migrating until its source's recovery
+//! tells it how they ended; every peer call is idempotent.)
+//!
+//! The rules (docs/migration.md explains why they never lose a VM and never
+//! leave one running twice):
+//!
+//! 1. **Agreed, no attempt**: nothing moved. Roll back in both ledgers.
+//! 2. **Migrating**: ask both hypervisors where each VM is.
+//!    - every VM runs at the destination → **roll forward**: remove the
+//!      source's leftover copies (destroy, undefine), settle both ledgers.
+//!      The destination running them is the hand-off's commit point.
+//!    - otherwise, if every VM is still defined at the source → **roll
+//!      back**: discard the destination's copies, start a source copy that
+//!      is stopped, roll back both ledgers.
+//!    - otherwise (a VM nowhere, or only stopped at the destination) →
+//!      change nothing and report it: only a person should decide.
+//!
+//! Recovery can itself be interrupted and run again: every step re-checks
+//! the hosts and the ledger calls are idempotent.
+
+use std::sync::Arc;
+
+use market::ledger::{Ledger, LedgerError, Side, TradeId, TradeRecord, TradeState};
+
+use crate::hypervisor::{DomainState, DomainUuid, Hypervisor, HypervisorError, blocking};
+use crate::migration::{MigrationError, Outcome, Peer, PeerError, vm_uuids};
+
+/// Why recovery could not finish a trade.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// A ledger could not be read or written.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The local hypervisor failed.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    /// The destination failed.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// The trade's terms are unusable.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    /// The hosts are in a state the rules do not decide; nothing was changed.
+    #[error("trade {trade_id}: {detail}; nothing was changed, a person must decide")]
+    Undecidable {
+        /// The trade.
+        trade_id: TradeId,
+        /// Where the VMs are.
+        detail: String,
+    },
+}
+
+/// Where one VM of a trade is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whereabouts {
+    /// The VM.
+    pub uuid: DomainUuid,
+    /// Its state at the source, if defined there.
+    pub source: Option<DomainState>,
+    /// Its state at the destination, if defined there.
+    pub destination: Option<DomainState>,
+}
+
+/// How recovery finished one trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The trade.
+    pub trade_id: TradeId,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// Recovery of the trades whose source is the host owning `ledger`.
+pub struct Recovery<P> {
+    ledger: Ledger,
+    hypervisor: Arc<dyn Hypervisor>,
+    peer: P,
+}
+
+impl<P: Peer> Recovery<P> {
+    /// Recovery for the host owning `ledger` and running `hypervisor`,
+    /// whose trades go to `peer`.
+    pub fn new(ledger: Ledger, hypervisor: Arc<dyn Hypervisor>, peer: P) -> Recovery<P> {
+        Recovery {
+            ledger,
+            hypervisor,
+            peer,
+        }
+    }
+
+    /// Finishes every unfinished trade this host is the source of and whose
+    /// destination is this peer. Stops at the first trade it cannot finish.
+    pub async fn run(&self) -> Result<Vec<Resolution>, RecoveryError> {
+        let mut resolved = Vec::new();
+        for trade in self.ledger.unfinished_trades().await? {
+            if trade.our_side != Side::Buyer || trade.terms.destination() != self.peer.host() {
+                continue;
+            }
+            let outcome = self.recover(&trade).await?;
+            tracing::info!(trade = %trade.terms.trade_id, ?outcome, "trade recovered");
+            resolved.push(Resolution {
+                trade_id: trade.terms.trade_id.clone(),
+                outcome,
+            });
+        }
+        Ok(resolved)
+    }
+
+    async fn recover(&self, trade: &TradeRecord) -> Result<Outcome, RecoveryError> {
+        let trade_id = &trade.terms.trade_id;
+        // The crash may have come before the destination recorded the trade.
+        self.peer.agree(&trade.terms).await?;
+        if trade.state == TradeState::Agreed {
+            return self
+                .roll_back(trade_id, "the source restarted before the migration began")
+                .await;
+        }
+        let mut places = Vec::new();
+        for uuid in vm_uuids(&trade.terms)? {
+            places.push(self.whereabouts(uuid).await?);
+        }
+        if places
+            .iter()
+            .all(|p| p.destination.is_some_and(DomainState::is_active))
+        {
+            for place in &places {
+                self.remove_source_copy(place).await?;
+            }
+            self.peer.settle(trade_id).await?;
+            self.ledger.settle(trade_id).await?;
+            return Ok(Outcome::Settled);
+        }
+        if places.iter().all(|p| p.source.is_some()) {
+            for place in &places {
+                if place.destination.is_some() {
+                    self.peer.discard(trade_id, &place.uuid).await?;
+                }
+                if place.source.is_some_and(|s| !s.is_active()) {
+                    let uuid = place.uuid.clone();
+                    blocking(&self.hypervisor, move |h| h.start(&uuid)).await?;
+                }
+            }
+            return self
+                .roll_back(
+                    trade_id,
+                    "the migration was interrupted before the destination ran the VMs",
+                )
+                .await;
+        }
+        Err(RecoveryError::Undecidable {
+            trade_id: trade_id.clone(),
+            detail: format!("VMs are {places:?}"),
+        })
+    }
+
+    async fn whereabouts(&self, uuid: DomainUuid) -> Result<Whereabouts, RecoveryError> {
+        let id = uuid.clone();
+        let source = blocking(&self.hypervisor, move |h| h.find(&id))
+            .await?
+            .map(|d| d.state);
+        let destination = self.peer.locate(&uuid).await?;
+        Ok(Whereabouts {
+            uuid,
+            source,
+            destination,
+        })
+    }
+
+    /// The VM runs at the destination: the source's copy is a leftover.
+    async fn remove_source_copy(&self, place: &Whereabouts) -> Result<(), RecoveryError> {
+        let Some(state) = place.source else {
+            return Ok(());
+        };
+        let uuid = place.uuid.clone();
+        blocking(&self.hypervisor, move |h| {
+            if state.is_active() {
+                h.destroy(&uuid)?;
+            }
+            h.undefine(&uuid)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn roll_back(&self, trade_id: &TradeId, reason: &str) -> Result<Outcome, RecoveryError> {
+        self.peer.roll_back(trade_id, reason).await?;
+        self.ledger.roll_back(trade_id, reason).await?;
+        Ok(Outcome::RolledBack {
+            reason: reason.to_string(),
+        })
+    }
+}
