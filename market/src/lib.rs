@@ -6,6 +6,7 @@ pub mod bus;
 pub mod credits;
 pub mod host;
 pub mod ledger;
+pub mod mechanism;
 pub mod policy;
 pub mod resources;
 pub mod valuation;

@@ -131,6 +131,16 @@ impl Resources {
         })
     }
 
+    /// `self + other`, stopping at `u64::MAX` in each dimension (a sum that
+    /// large fits no real capacity, which is all a feasibility check needs).
+    pub fn saturating_add(&self, other: &Resources) -> Resources {
+        Resources {
+            cpu_millicores: self.cpu_millicores.saturating_add(other.cpu_millicores),
+            memory_mib: self.memory_mib.saturating_add(other.memory_mib),
+            network_mbps: self.network_mbps.saturating_add(other.network_mbps),
+        }
+    }
+
     /// `self - other`, stopping at zero in each dimension (capacity left
     /// after headroom: a headroom larger than the host leaves nothing).
     pub fn saturating_sub(&self, other: &Resources) -> Resources {

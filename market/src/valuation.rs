@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credits::Credits;
 use crate::host::{Host, HostMetrics};
+use crate::mechanism::Order;
 use crate::policy::Policy;
 use crate::resources::{Dimension, ResourceError};
 use crate::vm::{Vm, VmId};
@@ -189,5 +190,35 @@ impl<'a> Valuer<'a> {
             }
         }
         best.map(|(_, offer)| offer)
+    }
+
+    /// Every order this host would post for a double-auction round at its
+    /// true valuation: an ask for each VM it runs, a bid for each VM in
+    /// `wanted`, and a package for each (own VM, wanted VM) pair; moves it
+    /// refuses are left out. Ids are taken from `next_id` upwards.
+    pub fn orders(&self, next_id: &mut u64, wanted: &[&'a Vm]) -> Vec<Order> {
+        let mut out = Vec::new();
+        let mut push = |gives: Option<VmId>, takes: Option<&'a Vm>| {
+            if let Ok(limit) = self.package(gives, takes) {
+                out.push(Order {
+                    id: crate::mechanism::OrderId(*next_id),
+                    host: self.host.id,
+                    gives,
+                    takes: takes.map(|vm| vm.id),
+                    limit,
+                });
+                *next_id += 1;
+            }
+        };
+        for own in &self.host.vms {
+            push(Some(own.id), None);
+        }
+        for &vm in wanted {
+            push(None, Some(vm));
+            for own in &self.host.vms {
+                push(Some(own.id), Some(vm));
+            }
+        }
+        out
     }
 }

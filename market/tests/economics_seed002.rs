@@ -2,6 +2,8 @@
 //! the thesis says, and its resulting distribution leaves everyone
 //! satisfied; valuations have the sign and order one expects.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 mod economics_support;
 
 use economics_support::{hp, okvm, policy};

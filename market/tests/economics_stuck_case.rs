@@ -1,0 +1,141 @@
+//! Seed 002 section 6.1: "three peers, two of them being satisfied ... and
+//! one of them being overloaded. In this case, none of the peers will
+//! interact with the overloaded peer ... However, there might exist a
+//! different virtual machine distribution that solves this problem."
+//!
+//! Here the satisfied hosts are full in memory, so no host can take a VM
+//! without giving one back; the overloaded host's load can only fall by
+//! exchanging a busy VM for a quiet one.
+
+mod economics_support;
+
+use economics_support::{apply, only, policy, truthful_round};
+use market::host::{Host, HostId};
+use market::mechanism::double_auction::clear;
+use market::mechanism::{ClearingRules, OrderKind, Pricing};
+use market::policy::Classification;
+use market::resources::Resources;
+use market::vm::{Vm, VmId};
+
+fn vm(id: u64, cpu_used_millicores: u64) -> Vm {
+    Vm {
+        id: VmId(id),
+        name: format!("vm{id}"),
+        reserved: Resources::new(1000, 2048, 100),
+        used: Resources::new(cpu_used_millicores, 1024, 10),
+        group: None,
+    }
+}
+
+fn host(id: u32, vms: Vec<Vm>) -> Host {
+    Host {
+        id: HostId(id),
+        name: format!("h{id}"),
+        capacity: Resources::new(8000, 4096, 1000),
+        load_one: vms.iter().map(|v| v.used.cpu_cores()).sum(),
+        vms,
+    }
+}
+
+/// A runs two busy VMs (load 2.0: overloaded); B and C run two quiet VMs
+/// each (load 0.6: satisfied); every host's memory is full.
+fn stuck_cluster() -> Vec<Host> {
+    vec![
+        host(1, vec![vm(11, 1000), vm(12, 1000)]),
+        host(2, vec![vm(21, 300), vm(22, 300)]),
+        host(3, vec![vm(31, 300), vm(32, 300)]),
+    ]
+}
+
+#[test]
+fn the_stuck_case_clears_into_a_swap_that_satisfies_everyone() {
+    let p = policy("seed002-scenario1");
+    let mut hosts = stuck_cluster();
+    let before: Vec<_> = hosts.iter().map(|h| p.classify_host(h).unwrap()).collect();
+    assert_eq!(
+        before,
+        [
+            Classification::Overloaded,
+            Classification::Satisfied,
+            Classification::Satisfied
+        ]
+    );
+    let round = truthful_round(&hosts, &[&p, &p, &p]);
+
+    // Pushes alone (the thesis's roles) find nothing: no host has room.
+    let pushes = only(&round, |o| o.kind() != OrderKind::Package);
+    for rules in [
+        ClearingRules::default(),
+        ClearingRules {
+            pricing: Pricing::TradeReduction,
+            ..Default::default()
+        },
+    ] {
+        assert!(clear(&pushes, &rules).unwrap().trades.is_empty());
+    }
+
+    let clearing = clear(&round, &ClearingRules::default()).unwrap();
+    assert_eq!(clearing.trades.len(), 1, "{clearing:#?}");
+    let swap = &clearing.trades[0];
+    assert_eq!(swap.moves.len(), 2, "a swap moves two VMs: {swap:#?}");
+    assert_eq!(swap.payments.iter().map(|p| p.pays.0).sum::<i64>(), 0);
+    // A busy VM of host 1 goes to host 2 (the tie with host 3 goes to the
+    // smaller order ids), a quiet one comes back.
+    assert!(
+        swap.moves
+            .iter()
+            .any(|m| m.from == HostId(1) && m.to == HostId(2))
+    );
+    assert!(
+        swap.moves
+            .iter()
+            .any(|m| m.from == HostId(2) && m.to == HostId(1))
+    );
+
+    apply(&mut hosts, &clearing.trades);
+    for h in &hosts {
+        assert_eq!(
+            p.classify_host(h).unwrap(),
+            Classification::Satisfied,
+            "{}: load {}",
+            h.name,
+            h.load_one
+        );
+        let reserved = h.metrics().unwrap().reserved;
+        assert!(
+            reserved.fits_within(&h.capacity),
+            "{}: {reserved:?}",
+            h.name
+        );
+    }
+    // The overloaded host paid for the relief, the other was compensated.
+    let pays = |host: u32| {
+        swap.payments
+            .iter()
+            .find(|p| p.host == HostId(host))
+            .unwrap()
+            .pays
+            .0
+    };
+    assert!(pays(1) > 0 && pays(2) < 0, "{swap:#?}");
+}
+
+#[test]
+fn a_larger_stuck_cluster_clears_greedily_too() {
+    // Same situation, but with the exact search switched off.
+    let p = policy("seed002-scenario1");
+    let mut hosts = stuck_cluster();
+    let round = truthful_round(&hosts, &[&p, &p, &p]);
+    let rules = ClearingRules {
+        exact_up_to: 0,
+        ..Default::default()
+    };
+    let clearing = clear(&round, &rules).unwrap();
+    assert!(!clearing.exact);
+    apply(&mut hosts, &clearing.trades);
+    assert!(
+        hosts
+            .iter()
+            .all(|h| p.classify_host(h).unwrap() == Classification::Satisfied)
+    );
+}
