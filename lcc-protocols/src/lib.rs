@@ -11,6 +11,7 @@ pub mod compile;
 pub mod component;
 pub mod diagnostic;
 pub mod interp;
+pub mod pretty;
 pub mod stdlib;
 pub mod syntax;
 pub mod term;

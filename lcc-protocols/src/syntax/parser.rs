@@ -358,13 +358,18 @@ impl<'t> Parser<'t> {
         if let Some(receive) = self.attempt(Self::receive_with_constraint_first) {
             return Ok(receive);
         }
-        if self.eat(&Tok::LParen) {
-            let inner = self.def()?;
-            self.expect(&Tok::RParen, "`)` to close the `(`")?;
-            return Ok(Def {
-                kind: inner.kind,
-                span: self.since(start),
-            });
+        if self.at(&Tok::LParen) {
+            // A group `( def )`, or else a message that starts with a
+            // parenthesis (`(A + B) * C => ...`); when neither reads, the
+            // group's error is the one that explains.
+            let (pos, depth) = (self.pos, self.depth);
+            let group = self.group();
+            if group.is_ok() {
+                return group;
+            }
+            self.pos = pos;
+            self.depth = depth;
+            return self.attempt(Self::message_step).map_or(group, Ok);
         }
         if self.at_word("null") && !matches!(self.peek_at(1), Tok::LParen) {
             self.advance();
@@ -374,6 +379,22 @@ impl<'t> Parser<'t> {
                 span: self.since(start),
             });
         }
+        self.message_step()
+    }
+
+    fn group(&mut self) -> Parse<Def> {
+        let start = self.advance().span;
+        let inner = self.def()?;
+        self.expect(&Tok::RParen, "`)` to close the `(`")?;
+        Ok(Def {
+            kind: inner.kind,
+            span: self.since(start),
+        })
+    }
+
+    /// A send, a receive without constraint, or a role change.
+    fn message_step(&mut self) -> Parse<Def> {
+        let start = self.span();
         let term = self.term()?;
         if self.eat(&Tok::SendArrow) {
             let to = self.role("the receiver `a(Type, Id)` after `=>`")?;
