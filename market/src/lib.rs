@@ -2,6 +2,7 @@
 //!
 //! (Architecture page: see the end of this doc, written with the economics.)
 
+pub mod baseline;
 pub mod bus;
 pub mod credits;
 pub mod host;

@@ -1,0 +1,48 @@
+//! Greedy balancing: largest VM first, each onto the host whose dominant
+//! share is smallest after taking it (ties to the earlier host). The
+//! classic longest-processing-time rule, in several dimensions: the
+//! yardstick for agility's "even loading".
+
+use super::{Item, Packing, decreasing, fits};
+use crate::resources::Resources;
+
+/// Spreads `items` over hosts of the given capacities.
+pub fn spread(items: &[Item], capacities: &[Resources]) -> Packing {
+    let mut packing = Packing::empty(capacities.len());
+    for item in decreasing(items, capacities) {
+        let best = (0..capacities.len())
+            .filter(|&h| fits(&packing.load[h], &item, &capacities[h]))
+            .map(|h| {
+                (
+                    packing.load[h]
+                        .saturating_add(&item.1)
+                        .dominant_share(&capacities[h]),
+                    h,
+                )
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        match best {
+            Some((_, h)) => packing.place(&item, h),
+            None => packing.unplaced.push(item.0),
+        }
+    }
+    packing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::VmId;
+
+    #[test]
+    fn four_equal_vms_on_four_hosts_go_one_each() {
+        // Seed 002 scenario 1's end state.
+        let cap = Resources::new(8000, 16384, 1000);
+        let items: Vec<_> = (1..=4)
+            .map(|i| (VmId(i), Resources::new(1000, 512, 100)))
+            .collect();
+        let p = spread(&items, &[cap; 4]);
+        assert!(p.load.iter().all(|l| *l == Resources::new(1000, 512, 100)));
+        assert!((p.max_share(&[cap; 4]) - 0.125).abs() < 1e-12);
+    }
+}
