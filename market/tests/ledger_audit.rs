@@ -1,6 +1,9 @@
 //! `audit` over real ledger files: a consistent cluster passes, and every
 //! planted discrepancy is reported, one line each, naming ledgers and trades.
 
+// Fixtures outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod ledger_support;
 
 use std::path::Path;

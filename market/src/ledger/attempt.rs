@@ -4,8 +4,11 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// How the VMs are moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MigrationMethod {
     /// libvirt live migration (shared storage, a driver that migrates).
     Live,
@@ -40,7 +43,8 @@ impl fmt::Display for MigrationMethod {
 }
 
 /// How an attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// The VMs run at the destination.
     Succeeded,
@@ -80,7 +84,7 @@ impl fmt::Display for AttemptOutcome {
 }
 
 /// One migration attempt as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MigrationAttempt {
     /// 1 for the first attempt of a trade, then 2, 3, ...
     pub attempt: u32,

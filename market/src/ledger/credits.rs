@@ -10,10 +10,12 @@
 
 use std::fmt;
 
+use serde::Serialize;
 use sqlx::{Sqlite, Transaction};
 
 /// An amount of credits in millionths, so sums are exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
 pub struct MicroCredits(pub i64);
 
 impl MicroCredits {

@@ -2,12 +2,13 @@
 //! sequence that only grows. SQLite triggers refuse UPDATE and DELETE on it,
 //! so the history of a trade cannot be rewritten through SQL either.
 
+use serde::Serialize;
 use sqlx::{Sqlite, Transaction};
 
 use super::trade::{TradeId, TradeState};
 
 /// One entry of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LedgerEvent {
     /// Position in the log; strictly increasing in commit order.
     pub seq: i64,
