@@ -8,33 +8,11 @@
 //! to zero and the owners' balances across all ledgers sum to zero too: the
 //! market takes no fee and has no surplus.
 
-use std::fmt;
-
-use serde::Serialize;
 use sqlx::{Sqlite, Transaction};
 
-/// An amount of credits in millionths, so sums are exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(transparent)]
-pub struct MicroCredits(pub i64);
-
-impl MicroCredits {
-    /// Micro-credits in one credit.
-    pub const PER_CREDIT: i64 = 1_000_000;
-
-    /// Zero credits.
-    pub const ZERO: MicroCredits = MicroCredits(0);
-}
-
-impl fmt::Display for MicroCredits {
-    /// Shown as credits with six decimals, e.g. `-1.250000`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        let per = Self::PER_CREDIT.unsigned_abs();
-        write!(f, "{sign}{}.{:06}", abs / per, abs % per)
-    }
-}
+/// The ledger's money is the market's: integer micro-credits
+/// ([`crate::credits::Credits`]), under the name the ledger API uses.
+pub use crate::credits::Credits as MicroCredits;
 
 /// Adds `amount` to `host`'s balance inside the settlement's transaction,
 /// creating the row at 0 first if the host is new to this ledger.
@@ -52,17 +30,4 @@ pub(crate) async fn add_to_balance(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn displays_as_credits() {
-        assert_eq!(MicroCredits(1_250_000).to_string(), "1.250000");
-        assert_eq!(MicroCredits(-5).to_string(), "-0.000005");
-        assert_eq!(MicroCredits(0).to_string(), "0.000000");
-        assert_eq!(MicroCredits(i64::MIN).to_string(), "-9223372036854.775808");
-    }
 }
