@@ -21,6 +21,10 @@
 //!    - otherwise (a VM nowhere, or only stopped at the destination) →
 //!      change nothing and report it: only a person should decide.
 //!
+//! A trade that ends without moving ends as *failed* when the destination's
+//! ledger already says failed (the crash came between the two `fail`s), and
+//! as *rolled back* otherwise.
+//!
 //! Recovery can itself be interrupted and run again: every step re-checks
 //! the hosts and the ledger calls are idempotent.
 
@@ -29,7 +33,7 @@ use std::sync::Arc;
 use market::ledger::{Ledger, LedgerError, Side, TradeId, TradeRecord, TradeState};
 
 use crate::hypervisor::{DomainState, DomainUuid, Hypervisor, HypervisorError, blocking};
-use crate::migration::{MigrationError, Outcome, Peer, PeerError, vm_uuids};
+use crate::migration::{MigrationError, Outcome, Peer, PeerError, TradeStatus, vm_uuids};
 
 /// Why recovery could not finish a trade.
 #[derive(Debug, thiserror::Error)]
@@ -116,10 +120,10 @@ impl<P: Peer> Recovery<P> {
         let trade_id = &trade.terms.trade_id;
         // The crash may have come before the destination recorded the trade.
         self.peer.agree(&trade.terms).await?;
+        let at_peer = self.peer.trade_status(trade_id).await?;
         if trade.state == TradeState::Agreed {
-            return self
-                .roll_back(trade_id, "the source restarted before the migration began")
-                .await;
+            let reason = "the source restarted before the migration began";
+            return self.end_without_moving(trade_id, at_peer, reason).await;
         }
         let mut places = Vec::new();
         for uuid in vm_uuids(&trade.terms)? {
@@ -146,12 +150,8 @@ impl<P: Peer> Recovery<P> {
                     blocking(&self.hypervisor, move |h| h.start(&uuid)).await?;
                 }
             }
-            return self
-                .roll_back(
-                    trade_id,
-                    "the migration was interrupted before the destination ran the VMs",
-                )
-                .await;
+            let reason = "the migration was interrupted before the destination ran the VMs";
+            return self.end_without_moving(trade_id, at_peer, reason).await;
         }
         Err(RecoveryError::Undecidable {
             trade_id: trade_id.clone(),
@@ -188,7 +188,24 @@ impl<P: Peer> Recovery<P> {
         Ok(())
     }
 
-    async fn roll_back(&self, trade_id: &TradeId, reason: &str) -> Result<Outcome, RecoveryError> {
+    /// The VMs are at the source: the trade ends as failed if the
+    /// destination already recorded the failure (the crash came between the
+    /// two ledgers' `fail`), as rolled back otherwise.
+    async fn end_without_moving(
+        &self,
+        trade_id: &TradeId,
+        at_peer: Option<TradeStatus>,
+        reason: &str,
+    ) -> Result<Outcome, RecoveryError> {
+        if let Some(TradeStatus {
+            state: TradeState::Failed,
+            reason: failure,
+        }) = at_peer
+        {
+            let failure = failure.unwrap_or_else(|| reason.to_string());
+            self.ledger.fail(trade_id, &failure).await?;
+            return Ok(Outcome::Failed { reason: failure });
+        }
         self.peer.roll_back(trade_id, reason).await?;
         self.ledger.roll_back(trade_id, reason).await?;
         Ok(Outcome::RolledBack {

@@ -3,6 +3,8 @@
 //! ledger files, the in-process peer. Each test checks the hosts, both
 //! ledgers, the credits and the audit.
 
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -93,6 +93,10 @@ pub enum Code {
     /// E0113: a component declaration that redefines a standard-library
     /// constraint.
     RedeclaredBuiltin,
+    /// E0114: role declarations without an `initial` role.
+    NoInitialRole,
+    /// E0115: an `initial` role whose clause can receive before it sends.
+    InitialRoleReceivesFirst,
 
     /// W0001: a constraint that is neither in the standard library nor
     /// declared with `component`.
@@ -125,6 +129,8 @@ impl Code {
             Code::WrongArity => "E0111",
             Code::MissingComponent => "E0112",
             Code::RedeclaredBuiltin => "E0113",
+            Code::NoInitialRole => "E0114",
+            Code::InitialRoleReceivesFirst => "E0115",
             Code::UndeclaredComponent => "W0001",
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod channel;
+pub mod check;
 pub mod compile;
 pub mod component;
 pub mod diagnostic;

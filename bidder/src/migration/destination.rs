@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use market::ledger::{Ledger, LedgerError, MigrationMethod, TradeId, TradeState, TradeTerms};
 
-use super::peer::{HandoffAck, Peer, PeerError};
+use super::peer::{HandoffAck, Peer, PeerError, TradeStatus};
 use super::step::{self, MigrationStep};
 use crate::hypervisor::{
     DomainSpec, DomainState, DomainUuid, Hypervisor, HypervisorError, blocking,
@@ -169,6 +169,18 @@ impl Peer for Destination {
             host: self.ledger.owner().to_string(),
             running: taken,
         })
+    }
+
+    async fn trade_status(&self, trade_id: &TradeId) -> Result<Option<TradeStatus>, PeerError> {
+        let record = self
+            .ledger
+            .trade(trade_id)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        Ok(record.map(|r| TradeStatus {
+            state: r.state,
+            reason: r.reason,
+        }))
     }
 
     async fn locate(&self, uuid: &DomainUuid) -> Result<Option<DomainState>, PeerError> {

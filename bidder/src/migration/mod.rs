@@ -29,7 +29,7 @@ use std::sync::Arc;
 use market::ledger::{Ledger, LedgerError, MigrationMethod, TradeId, TradeState, TradeTerms};
 
 pub use destination::Destination;
-pub use peer::{HandoffAck, Peer, PeerError};
+pub use peer::{HandoffAck, Peer, PeerError, TradeStatus};
 pub use step::{MigrationStep, STEP_TARGET};
 
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, LiveTarget, blocking};

@@ -11,7 +11,7 @@
 
 use std::future::Future;
 
-use market::ledger::{MigrationMethod, TradeId, TradeTerms};
+use market::ledger::{MigrationMethod, TradeId, TradeState, TradeTerms};
 
 use crate::hypervisor::{DomainState, DomainUuid};
 
@@ -22,6 +22,15 @@ pub struct HandoffAck {
     pub host: String,
     /// The domains it now runs.
     pub running: Vec<DomainUuid>,
+}
+
+/// A trade as the destination's ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeStatus {
+    /// Its state there.
+    pub state: TradeState,
+    /// The reason on file, if it failed or was rolled back.
+    pub reason: Option<String>,
 }
 
 /// Why the destination did not do what was asked.
@@ -70,6 +79,13 @@ pub trait Peer: Send + Sync {
         trade_id: &TradeId,
         domains: &[String],
     ) -> impl Future<Output = Result<HandoffAck, PeerError>> + Send;
+
+    /// How the destination's ledger sees the trade (`None`: not recorded).
+    /// Recovery uses it to end the trade the way the destination already did.
+    fn trade_status(
+        &self,
+        trade_id: &TradeId,
+    ) -> impl Future<Output = Result<Option<TradeStatus>, PeerError>> + Send;
 
     /// Where is this VM at the destination: `None` if not defined there.
     fn locate(

@@ -1,0 +1,266 @@
+//! Crash tests: a child process runs the hand-off workflow and is killed
+//! with SIGKILL right after each step of the lifecycle; a second child
+//! process then runs crash recovery. In every case the VM must end running
+//! on exactly one host and defined nowhere else, both ledgers must hold the
+//! trade in the same final state, and the audit must pass.
+//!
+//! The hosts are simulated hosts with state files (libvirt's `test:///`
+//! state dies with the process, so it cannot show what a crash leaves
+//! behind); the ledgers are real SQLite files. The child is this test binary
+//! itself, run with `--ignored --exact crash_fixture_child`: the workflow
+//! code is the library's, unchanged; a `tracing` layer stops the child
+//! when the workflow logs the step the parent asked for.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bidder::migration::{Destination, Executor, Method, MigrationStep, STEP_TARGET};
+use bidder::recovery::Recovery;
+use market::ledger::{MicroCredits, TradeState};
+use support::*;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+const DIR: &str = "BOURSE_CRASH_DIR";
+const MODE: &str = "BOURSE_CRASH_MODE";
+const PAUSE_AT: &str = "BOURSE_CRASH_PAUSE_AT";
+const DESTINATION_MIB: &str = "BOURSE_CRASH_DESTINATION_MIB";
+const PRICE: i64 = 2_500_000;
+const VM_MIB: u64 = 512;
+
+/// The child's entry point, not a test: without the parent's environment it
+/// returns at once. `migrate` runs the trade (stopping at `PAUSE_AT`),
+/// `recover` runs recovery and prints the outcome.
+#[tokio::test]
+#[ignore = "child process of the crash tests"]
+async fn crash_fixture_child() {
+    let (Ok(dir), Ok(mode)) = (std::env::var(DIR), std::env::var(MODE)) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let pause_at = std::env::var(PAUSE_AT).unwrap_or_default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(StopAtStep(pause_at)));
+    let destination_mib = std::env::var(DESTINATION_MIB).unwrap().parse().unwrap();
+    let (a, b) = (
+        simulated_host(dir, "a", 4096),
+        simulated_host(dir, "b", destination_mib),
+    );
+    let (ledger_a, ledger_b) = (ledger(dir, "a").await, ledger(dir, "b").await);
+    let peer = Destination::new(ledger_b, b);
+    match mode.as_str() {
+        "migrate" => {
+            let trade = terms("crash-trade", "a", "b", &[&vm(1, VM_MIB)], PRICE);
+            let outcome = Executor::new(ledger_a, a, peer, Method::Handoff)
+                .execute(&trade)
+                .await
+                .unwrap();
+            println!("EXECUTED {outcome:?}");
+        }
+        _ => {
+            let resolved = Recovery::new(ledger_a, a, peer).run().await.unwrap();
+            println!("RECOVERED {resolved:?}");
+        }
+    }
+}
+
+/// Stops the process (forever: the parent kills it) right after the
+/// workflow logs `self.0`.
+struct StopAtStep(String);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StopAtStep {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != STEP_TARGET {
+            return;
+        }
+        let mut step = StepField(None);
+        event.record(&mut step);
+        if step.0.as_deref() == Some(self.0.as_str()) {
+            println!("\nSTOPPED AFTER {}", self.0);
+            std::io::stdout().flush().unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+    }
+}
+
+struct StepField(Option<String>);
+
+impl tracing::field::Visit for StepField {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "step" {
+            self.0 = Some(value.to_string());
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+/// Runs the child in `mode`; returns its stdout lines once it printed a
+/// line starting with `until` (then kills it with SIGKILL) or exited.
+fn run_child(
+    dir: &Path,
+    mode: &str,
+    pause_at: Option<MigrationStep>,
+    destination_mib: u64,
+    until: &str,
+) -> Vec<String> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_fixture_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DIR, dir)
+        .env(MODE, mode)
+        .env(PAUSE_AT, pause_at.map_or("", MigrationStep::as_str))
+        .env(DESTINATION_MIB, destination_mib.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match received.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                let done = line.contains(until);
+                seen.push(line);
+                if done {
+                    child.kill().unwrap(); // SIGKILL
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                child.kill().unwrap();
+                panic!("the {mode} child printed nothing for 60 s: {seen:?}");
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        seen.iter().any(|l| l.contains(until)),
+        "{mode} child (status {status}) never printed {until:?}: {seen:?}"
+    );
+    seen
+}
+
+/// Sets up, crashes after `step`, recovers and checks. `refused`: the
+/// destination is too small, so the workflow takes the failure path.
+async fn crash_after(step: MigrationStep, refused: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let destination_mib = if refused { VM_MIB / 2 } else { 4096 };
+    let guest = vm(1, VM_MIB);
+    run_on(&simulated_host(dir.path(), "a", 4096), &guest, "test");
+
+    run_child(
+        dir.path(),
+        "migrate",
+        Some(step),
+        destination_mib,
+        &format!("STOPPED AFTER {}", step.as_str()),
+    );
+    run_child(dir.path(), "recover", None, destination_mib, "RECOVERED");
+
+    let (a, b) = (
+        simulated_host(dir.path(), "a", 4096),
+        simulated_host(dir.path(), "b", destination_mib),
+    );
+    let active = active_on(&[&a, &b], &guest.uuid);
+    assert_eq!(active.len(), 1, "after {step:?}: the VM runs on {active:?}");
+    assert_eq!(
+        defined_on(&[&a, &b], &guest.uuid),
+        active,
+        "after {step:?}: a leftover copy"
+    );
+    let (ledger_a, ledger_b) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
+    let id = market::ledger::TradeId::new("crash-trade").unwrap();
+    let (state_a, state_b) = (
+        state_of(&ledger_a, &id).await.0,
+        state_of(&ledger_b, &id).await.0,
+    );
+    assert_eq!(state_a, state_b, "after {step:?}: the ledgers disagree");
+    let expected = expected_end(step, refused);
+    assert_eq!(state_a, expected, "after {step:?}");
+    let (home, paid) = if expected == TradeState::Settled {
+        ("b", PRICE)
+    } else {
+        ("a", 0)
+    };
+    assert_eq!(active, [home], "after {step:?}");
+    assert_eq!(
+        ledger_a.balance("a").await.unwrap(),
+        MicroCredits(-paid),
+        "after {step:?}"
+    );
+    assert_eq!(
+        ledger_b.balance("b").await.unwrap(),
+        MicroCredits(paid),
+        "after {step:?}"
+    );
+    let report = audit_of(&[&ledger_a, &ledger_b]).await;
+    assert!(
+        report.is_consistent(),
+        "after {step:?}: {:?}",
+        report.discrepancies
+    );
+    assert!(
+        report.in_flight.is_empty(),
+        "after {step:?}: {:?}",
+        report.in_flight
+    );
+}
+
+/// The recovery rules, as a table: before the destination runs the VM,
+/// the trade ends without moving (failed once a ledger recorded the
+/// refusal, rolled back otherwise); from then on it is settled.
+fn expected_end(step: MigrationStep, refused: bool) -> TradeState {
+    use MigrationStep::*;
+    match step {
+        Agreed | PeerAgreed | AttemptRecorded | PeerAttemptRecorded | DestinationDefined => {
+            TradeState::RolledBack
+        }
+        DestinationStarted | SourceDestroyed | SourceUndefined | LiveMigrated | PeerSettled
+        | Settled => TradeState::Settled,
+        PeerFailed | Failed => {
+            assert!(refused, "only a refused hand-off fails");
+            TradeState::Failed
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_any_step_of_a_hand_off_is_recovered() {
+    for step in MigrationStep::HANDOFF {
+        crash_after(step, false).await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_any_step_of_a_refused_hand_off_is_recovered() {
+    for step in [
+        MigrationStep::PeerAttemptRecorded,
+        MigrationStep::PeerFailed,
+        MigrationStep::Failed,
+    ] {
+        crash_after(step, true).await;
+    }
+}

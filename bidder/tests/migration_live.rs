@@ -1,0 +1,215 @@
+//! A real live migration: two libvirt daemons in two network namespaces
+//! (scripts/two-libvirt-hosts.sh), a tiny diskless QEMU guest in software
+//! emulation, the migration driven by this crate's executor through
+//! `LibvirtHypervisor`, the result checked with `virsh` and in both ledgers.
+//! Also a migration libvirt refuses (unreachable destination).
+//!
+//! Needs root (CI runs as root). Skips, saying why, only when not root or
+//! when the machine cannot create network namespaces.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bidder::hypervisor::libvirt::LibvirtHypervisor;
+use bidder::hypervisor::{DomainUuid, Hypervisor, LiveTarget};
+use bidder::migration::{Destination, Executor, Method, Outcome};
+use market::ledger::{MicroCredits, TradeState};
+use support::*;
+
+const GUEST: &str = "bourse-live-guest";
+const GUEST_UUID: &str = "b0a5e000-0000-4000-8000-00000000cafe";
+
+/// Both hosts, up while this lives; `Drop` tears them down, also when an
+/// assertion failed.
+struct TwoHosts {
+    uri_a: String,
+    uri_b: String,
+    p2p_uri_b: String,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/two-libvirt-hosts.sh")
+}
+
+impl TwoHosts {
+    /// Starts them, or says why it cannot (`Err` = skip).
+    fn up() -> Result<TwoHosts, String> {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let root = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|uids| uids.split_whitespace().nth(1))
+            == Some("0");
+        if !root {
+            return Err("not root: two libvirt daemons in network namespaces need root".into());
+        }
+        let output = Command::new("bash")
+            .arg(script())
+            .arg("up")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        match output.status.code() {
+            Some(0) => {}
+            Some(3) => return Err(format!("network namespaces are impossible here: {stderr}")),
+            _ => {
+                // Whatever else failed must not pass silently; tear down first.
+                let _ = Command::new("bash").arg(script()).arg("down").status();
+                panic!(
+                    "two-libvirt-hosts.sh up failed ({}): {stderr}",
+                    output.status
+                );
+            }
+        }
+        let env = String::from_utf8_lossy(&output.stdout).to_string();
+        let value = |name: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}='")))
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or_else(|| panic!("no {name} in {env}"))
+                .to_string()
+        };
+        Ok(TwoHosts {
+            uri_a: value("URI_A"),
+            uri_b: value("URI_B"),
+            p2p_uri_b: value("P2P_URI_B"),
+        })
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("down").status();
+    }
+}
+
+fn virsh(uri: &str, args: &[&str]) -> String {
+    let output = Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn guest_xml() -> String {
+    format!(
+        "<domain type='qemu'>
+  <name>{GUEST}</name>
+  <uuid>{GUEST_UUID}</uuid>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>"
+    )
+}
+
+#[tokio::test]
+async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settles_both_ledgers() {
+    let hosts = match TwoHosts::up() {
+        Ok(hosts) => hosts,
+        Err(why) => {
+            println!("SKIPPED the real live migration test: {why}");
+            return;
+        }
+    };
+    let a: Arc<dyn Hypervisor> = Arc::new(LibvirtHypervisor::connect("a", &hosts.uri_a).unwrap());
+    let b: Arc<dyn Hypervisor> = Arc::new(LibvirtHypervisor::connect("b", &hosts.uri_b).unwrap());
+    let uuid = DomainUuid::parse(GUEST_UUID).unwrap();
+    a.define(&guest_xml()).unwrap();
+    a.start(&uuid).unwrap();
+    assert_eq!(virsh(&hosts.uri_a, &["domstate", GUEST]), "running");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger_a, ledger_b) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
+    let guest = bidder::hypervisor::DomainSpec::parse(&guest_xml()).unwrap();
+    let executor = |uri: &str| {
+        let target = LiveTarget {
+            destination_uri: uri.to_string(),
+            peer_to_peer: true,
+            bandwidth_mib_s: Some(256),
+            timeout: Duration::from_secs(60),
+        };
+        Executor::new(
+            ledger_a.clone(),
+            a.clone(),
+            Destination::new(ledger_b.clone(), b.clone()),
+            Method::Live(target),
+        )
+    };
+
+    // libvirt refuses: nothing answers at 10.77.0.99.
+    let refused = terms("live-refused", "a", "b", &[&guest], 1_000_000);
+    let outcome = executor("qemu+tcp://10.77.0.99/system")
+        .execute(&refused)
+        .await
+        .unwrap();
+    let Outcome::Failed { reason } = outcome else {
+        panic!("an unreachable destination must fail the trade: {outcome:?}");
+    };
+    assert!(
+        reason.contains("10.77.0.99"),
+        "libvirt's reason names the host: {reason}"
+    );
+    assert_eq!(
+        virsh(&hosts.uri_a, &["domstate", GUEST]),
+        "running",
+        "the guest stayed at A"
+    );
+    for ledger in [&ledger_a, &ledger_b] {
+        assert_eq!(
+            state_of(ledger, &refused.trade_id).await,
+            (TradeState::Failed, Some(reason.clone()))
+        );
+    }
+
+    // The real one, peer to peer from A's libvirtd to B's.
+    let trade = terms("live-1", "a", "b", &[&guest], 4_000_000);
+    assert_eq!(
+        executor(&hosts.p2p_uri_b).execute(&trade).await.unwrap(),
+        Outcome::Settled
+    );
+
+    assert_eq!(
+        virsh(&hosts.uri_b, &["domstate", GUEST]),
+        "running",
+        "the guest runs on B"
+    );
+    assert!(virsh(&hosts.uri_b, &["dominfo", GUEST]).contains("Persistent:     yes"));
+    assert!(
+        !virsh(&hosts.uri_a, &["list", "--all", "--name"])
+            .lines()
+            .any(|l| l == GUEST),
+        "the guest is gone from A"
+    );
+    for ledger in [&ledger_a, &ledger_b] {
+        assert_eq!(
+            state_of(ledger, &trade.trade_id).await.0,
+            TradeState::Settled
+        );
+    }
+    assert_eq!(
+        ledger_a.balance("a").await.unwrap(),
+        MicroCredits(-4_000_000)
+    );
+    assert_eq!(
+        ledger_b.balance("b").await.unwrap(),
+        MicroCredits(4_000_000)
+    );
+    let report = audit_of(&[&ledger_a, &ledger_b]).await;
+    assert!(report.is_consistent(), "{:?}", report.discrepancies);
+    drop(hosts);
+}
