@@ -171,6 +171,14 @@ impl Builtin {
             .map(|(b, s)| (*b, s))
     }
 
+    /// The name the model calls it by.
+    pub(crate) fn name(self) -> &'static str {
+        SIGNATURES
+            .iter()
+            .find(|(b, _)| *b == self)
+            .map_or("?", |(_, s)| s.name)
+    }
+
     /// Solves the built-in for `args` (relative to `base`). `now` reads the
     /// role instance's clock. Bindings made before a failure are left for
     /// the caller to undo.
@@ -184,16 +192,12 @@ impl Builtin {
         let arg = |store: &Bindings, i: usize| store.resolve(&args[i], base);
         match self {
             Builtin::True => Ok(()),
-            Builtin::Fail => Err(Failure::no("`fail` never holds")),
+            Builtin::Fail => Err(Failure::no("")),
             Builtin::Unify => {
                 if store.unify(&args[0], base, &args[1], base) {
                     Ok(())
                 } else {
-                    Err(Failure::no(format!(
-                        "`{}` does not unify with `{}`",
-                        arg(store, 0),
-                        arg(store, 1)
-                    )))
+                    Err(Failure::no(""))
                 }
             }
             Builtin::NotUnify => {
@@ -201,32 +205,22 @@ impl Builtin {
                 let unifies = store.unify(&args[0], base, &args[1], base);
                 store.undo(mark);
                 if unifies {
-                    Err(Failure::no(format!(
-                        "`{} \\= {}` does not hold: they unify",
-                        arg(store, 0),
-                        arg(store, 1)
-                    )))
+                    Err(Failure::no("the two sides unify"))
                 } else {
                     Ok(())
                 }
             }
             Builtin::Is => {
-                let value = evaluate(&arg(store, 1))?.into_term();
+                let value = evaluate_at(store, &args[1], base)?.into_term();
                 bind(store, &args[0], base, value, "is")
             }
             Builtin::Less | Builtin::Greater | Builtin::LessEq | Builtin::GreaterEq => {
-                let (a, b) = (arg(store, 0), arg(store, 1));
-                let (x, y) = (evaluate(&a)?, evaluate(&b)?);
+                let x = evaluate_at(store, &args[0], base)?;
+                let y = evaluate_at(store, &args[1], base)?;
                 if compare(self, x, y) {
                     Ok(())
                 } else {
-                    let op = match self {
-                        Builtin::Less => "<",
-                        Builtin::Greater => ">",
-                        Builtin::LessEq => "=<",
-                        _ => ">=",
-                    };
-                    Err(Failure::no(format!("`{a} {op} {b}` does not hold")))
+                    Err(Failure::no(""))
                 }
             }
             Builtin::Member => {
@@ -238,10 +232,7 @@ impl Builtin {
                     }
                     store.undo(mark);
                 }
-                Err(Failure::no(format!(
-                    "no item of `{list}` unifies with `{}`",
-                    arg(store, 0)
-                )))
+                Err(Failure::no("no item of the list unifies"))
             }
             Builtin::Append => {
                 let front = arg(store, 0);
@@ -268,7 +259,10 @@ impl Builtin {
                     .and_then(|i| i.checked_sub(1))
                     .and_then(|i| all.get(i))
                     .ok_or_else(|| {
-                        Failure::no(format!("`{list}` has no item {i} (items count from 1)"))
+                        Failure::no(format!(
+                            "the list has {} items, none numbered {i} (items count from 1)",
+                            all.len()
+                        ))
                     })?;
                 let item = (*item).clone();
                 bind(store, &args[2], base, item, "nth")
@@ -289,10 +283,7 @@ impl Builtin {
                     }
                     store.undo(mark);
                 }
-                Err(Failure::no(format!(
-                    "no item of `{list}` unifies with `{}`",
-                    arg(store, 0)
-                )))
+                Err(Failure::no("no item of the list unifies"))
             }
             Builtin::Sum => {
                 let list = arg(store, 0);
@@ -325,8 +316,7 @@ fn bind(
         Ok(())
     } else {
         Err(Failure::no(format!(
-            "{what}: `{}` does not unify with the result `{value}`",
-            store.resolve(arg, base)
+            "{what} gives `{value}`, which does not unify"
         )))
     }
 }
@@ -354,48 +344,49 @@ fn compare(op: Builtin, x: Number, y: Number) -> bool {
 }
 
 /// Evaluates an arithmetic expression over numbers: `+ - * /` (binary),
-/// `-` and `abs` (unary), `min` and `max`.
-pub(crate) fn evaluate(expr: &Term) -> Result<Number, Failure> {
-    if let Some(n) = expr.as_number() {
-        return Ok(n);
-    }
-    match expr {
-        Term::Var(_) => Err(Failure::broken(format!(
-            "arithmetic on an unbound variable in `{expr}`"
-        ))),
-        Term::Compound(c) => {
-            let op = c.functor.as_str();
-            match c.args.len() {
-                1 => {
-                    let x = evaluate(&c.args[0])?;
-                    match (op, x) {
-                        ("-", Number::Int(i)) => {
-                            i.checked_neg().map(Number::Int).ok_or_else(overflow)
-                        }
-                        ("-", Number::Float(f)) => Ok(Number::Float(-f)),
-                        ("abs", Number::Int(i)) => {
-                            i.checked_abs().map(Number::Int).ok_or_else(overflow)
-                        }
-                        ("abs", Number::Float(f)) => Ok(Number::Float(f.abs())),
-                        _ => Err(not_arithmetic(expr)),
-                    }
-                }
-                2 => {
-                    let x = evaluate(&c.args[0])?;
-                    let y = evaluate(&c.args[1])?;
-                    arithmetic(op, x, y).map_err(|f| {
-                        if f.reason.is_empty() {
-                            not_arithmetic(expr)
-                        } else {
-                            f
-                        }
-                    })
-                }
-                _ => Err(not_arithmetic(expr)),
-            }
+/// `-` and `abs` (unary), `min` and `max`. It follows bindings in place
+/// instead of resolving the expression into a new term first, so the
+/// common `M is N - 1` allocates nothing.
+fn evaluate_at(store: &Bindings, expr: &Term, base: u32) -> Result<Number, Failure> {
+    let (term, base) = store.deref(expr, base);
+    match term {
+        Term::Int(i) => Ok(Number::Int(*i)),
+        Term::Float(f) => Ok(Number::Float(*f)),
+        Term::Var(_) => Err(Failure::broken("arithmetic on an unbound variable")),
+        Term::Compound(c) if c.args.len() == 1 => {
+            let x = evaluate_at(store, &c.args[0], base)?;
+            unary(c.functor.as_str(), x)
+                .unwrap_or_else(|| Err(not_arithmetic(&store.resolve(term, base))))
         }
-        _ => Err(not_arithmetic(expr)),
+        Term::Compound(c) if c.args.len() == 2 => {
+            let x = evaluate_at(store, &c.args[0], base)?;
+            let y = evaluate_at(store, &c.args[1], base)?;
+            arithmetic(c.functor.as_str(), x, y).map_err(|f| {
+                if f.reason.is_empty() {
+                    not_arithmetic(&store.resolve(term, base))
+                } else {
+                    f
+                }
+            })
+        }
+        _ => Err(not_arithmetic(&store.resolve(term, base))),
     }
+}
+
+/// Evaluates a resolved expression (no bindings to follow).
+pub(crate) fn evaluate(expr: &Term) -> Result<Number, Failure> {
+    evaluate_at(&Bindings::default(), expr, 0)
+}
+
+/// `-X` and `abs(X)`; `None` for any other operator.
+fn unary(op: &str, x: Number) -> Option<Result<Number, Failure>> {
+    Some(match (op, x) {
+        ("-", Number::Int(i)) => i.checked_neg().map(Number::Int).ok_or_else(overflow),
+        ("-", Number::Float(f)) => Ok(Number::Float(-f)),
+        ("abs", Number::Int(i)) => i.checked_abs().map(Number::Int).ok_or_else(overflow),
+        ("abs", Number::Float(f)) => Ok(Number::Float(f.abs())),
+        _ => return None,
+    })
 }
 
 fn overflow() -> Failure {

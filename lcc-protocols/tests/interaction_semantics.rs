@@ -407,3 +407,13 @@ async fn seed_001_buyer_and_shopkeeper_trade_to_completion() {
     assert_eq!(log.entries(), ["afford vm_slot 80"]);
     let _ = atoms(&[]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_constraint_is_named_with_its_values() {
+    let model = "a(solo, X) :: null <- Y = 3 then null <- Y > 5 and note(Y)";
+    let outcome = run_alone(model, atom("solo"), &Log::default()).await;
+    let failure = outcome.result.unwrap_err();
+    assert_eq!(failure.reason, "`3 > 5` does not hold");
+    assert_eq!(failure.line_col(model), (1, 42));
+    assert_eq!(failure.role, "a(solo, solo)");
+}

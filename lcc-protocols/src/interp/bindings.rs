@@ -94,6 +94,24 @@ impl Bindings {
         self.trail.clear();
     }
 
+    /// Follows `term` (relative to `base`) through bound variables to what
+    /// it stands for: an unbound variable or a non-variable term, with the
+    /// base its own variables are relative to. Borrows; clones nothing.
+    pub fn deref<'a>(&'a self, term: &'a Term, base: u32) -> (&'a Term, u32) {
+        let mut term = term;
+        let mut base = base;
+        while let Term::Var(Var(i)) = term {
+            match self.slots.get((base + i) as usize) {
+                Some(Some(value)) => {
+                    term = value;
+                    base = 0;
+                }
+                _ => break,
+            }
+        }
+        (term, base)
+    }
+
     fn walk(&self, term: &Term, base: u32) -> Walked {
         let mut term = term;
         let mut base = base;

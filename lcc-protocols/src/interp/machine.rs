@@ -58,8 +58,14 @@ pub(crate) enum Step {
 /// Why a definition failed, and where in the model.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fault {
+    /// Why, for people; may be empty when `failed` says it all.
     pub reason: String,
     pub span: Span,
+    /// The constraint that did not hold and the frame it ran in. Rendering
+    /// it with its variables' values is left until a failure ends the role:
+    /// most failures are expected (an `or` tries its next branch) and must
+    /// cost no formatting.
+    pub failed: Option<(ConstraintId, u32)>,
 }
 
 /// How a node is being advanced.
@@ -129,6 +135,7 @@ impl<C: Channel> Machine<C> {
                     self.store.resolve(role, base)
                 ),
                 span,
+                failed: None,
             });
         };
         for &clause in p.clauses_for(&name, arity) {
@@ -150,6 +157,7 @@ impl<C: Channel> Machine<C> {
                 self.store.resolve(id, base)
             ),
             span,
+            failed: None,
         })
     }
 
@@ -188,6 +196,7 @@ impl<C: Channel> Machine<C> {
             return Err(Fault {
                 reason: "internal: a tail call from something that is not a role change".into(),
                 span: located.span,
+                failed: None,
             });
         };
         let start = if may_cut {
@@ -384,6 +393,7 @@ impl<C: Channel> Machine<C> {
             _ => Err(Fault {
                 reason: "internal: not a simple definition".into(),
                 span: located.span,
+                failed: None,
             }),
         };
         match result {
@@ -443,6 +453,7 @@ impl<C: Channel> Machine<C> {
                      bind them first (in the send's `<-` constraint, or earlier)"
                 ),
                 span,
+                failed: None,
             });
         }
         let to = self.peer(to, frame, span)?;
@@ -452,6 +463,7 @@ impl<C: Channel> Machine<C> {
             .map_err(|e| Fault {
                 reason: format!("sending `{message}` to `{to}` failed: {e}"),
                 span,
+                failed: None,
             })?;
         Ok(Step::Progressed)
     }
@@ -466,10 +478,12 @@ impl<C: Channel> Machine<C> {
                          message, or a constraint) before sending"
                         .into(),
                 span,
+                failed: None,
             }),
             other => Err(Fault {
                 reason: format!("a peer id must be an atom, got `{other}`"),
                 span,
+                failed: None,
             }),
         }
     }
@@ -491,6 +505,7 @@ impl<C: Channel> Machine<C> {
                         "the deadline `{value}` is not a number of milliseconds: {failure}"
                     ),
                     span,
+                    failed: None,
                 }),
             }
         };
@@ -522,6 +537,7 @@ impl<C: Channel> Machine<C> {
             return Err(Fault {
                 reason: "internal: waiting on something that is not a receive".into(),
                 span: located.span,
+                failed: None,
             });
         };
         let mut i = 0;
@@ -543,7 +559,7 @@ impl<C: Channel> Machine<C> {
                     Err((failure, _)) if failure.kind == FailureKind::DoesNotHold => {}
                     Err((failure, at)) => {
                         self.store.undo(mark);
-                        return Err(self.fault(p, failure, at));
+                        return Err(self.fault(p, failure, at, frame));
                     }
                 }
             }
@@ -560,6 +576,7 @@ impl<C: Channel> Machine<C> {
                         self.store.resolve(from, frame)
                     ),
                     span: located.span,
+                    failed: None,
                 });
             }
             self.next_deadline = Some(self.next_deadline.map_or(at, |d| d.min(at)));
@@ -577,7 +594,7 @@ impl<C: Channel> Machine<C> {
     ) -> Result<(), Fault> {
         self.solve_guard(p, guard, frame)
             .await
-            .map_err(|(failure, at)| self.fault(p, failure, at))
+            .map_err(|(failure, at)| self.fault(p, failure, at, frame))
     }
 
     async fn solve_guard(
@@ -599,10 +616,11 @@ impl<C: Channel> Machine<C> {
         }
     }
 
-    fn fault(&self, p: &Program, failure: Failure, at: ConstraintId) -> Fault {
+    fn fault(&self, p: &Program, failure: Failure, at: ConstraintId, frame: u32) -> Fault {
         Fault {
             reason: failure.reason,
             span: p.constraints[at as usize].span,
+            failed: Some((at, frame)),
         }
     }
 

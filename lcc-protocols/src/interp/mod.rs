@@ -252,6 +252,7 @@ impl<C: Channel> RoleInstance<C> {
             Some(Err(e)) => Err(self.failure(Fault {
                 reason: format!("stopped waiting for a message: {e}"),
                 span: Span::default(),
+                failed: None,
             })),
         }
     }
@@ -266,9 +267,28 @@ impl<C: Channel> RoleInstance<C> {
                 store.resolve(&clause.role, self.root.frame),
                 store.resolve(&clause.id, self.root.frame)
             ),
-            reason: fault.reason,
+            reason: describe(&self.program, store, fault.failed, fault.reason),
             span: fault.span,
         }
+    }
+}
+
+/// The reason a role failed, naming the constraint that did not hold with
+/// its variables' values.
+fn describe(
+    program: &Program,
+    store: &Bindings,
+    failed: Option<(crate::compile::ConstraintId, u32)>,
+    reason: String,
+) -> String {
+    let Some((constraint, frame)) = failed else {
+        return reason;
+    };
+    let shown = state::render_constraint(program, store, constraint, frame);
+    if reason.is_empty() {
+        format!("`{shown}` does not hold")
+    } else {
+        format!("`{shown}` does not hold: {reason}")
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Bindings;
 use crate::channel::{Envelope, PeerId};
-use crate::compile::{ClauseId, DefCode, DefId, Program};
+use crate::compile::{ClauseId, ConstraintCode, ConstraintId, DefCode, DefId, Program};
 use crate::term::Term;
 
 /// One node of the rewriting state.
@@ -203,5 +203,42 @@ fn render_def(out: &mut String, program: &Program, store: &Bindings, def: DefId,
             render_def(out, program, store, *b, frame);
             out.push(')');
         }
+    }
+}
+
+/// A constraint as written, with its variables' current values.
+pub(crate) fn render_constraint(
+    program: &Program,
+    store: &Bindings,
+    constraint: ConstraintId,
+    frame: u32,
+) -> String {
+    let call = |name: &str, args: &[Term]| {
+        let args = args.iter().map(|a| store.resolve(a, frame)).collect();
+        let text = Term::compound(crate::term::Symbol::new(name), args).to_string();
+        // Infix operators print in parentheses; at the top they need none.
+        match text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+            Some(inner) if !name.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                inner.to_owned()
+            }
+            _ => text,
+        }
+    };
+    match &program.constraints[constraint as usize].code {
+        ConstraintCode::Builtin(builtin, args) => call(builtin.name(), args),
+        ConstraintCode::Component(slot, args) => {
+            call(program.components[*slot as usize].0.as_str(), args)
+        }
+        ConstraintCode::Not(c) => format!("not {}", render_constraint(program, store, *c, frame)),
+        ConstraintCode::And(a, b) => format!(
+            "{} and {}",
+            render_constraint(program, store, *a, frame),
+            render_constraint(program, store, *b, frame)
+        ),
+        ConstraintCode::Or(a, b) => format!(
+            "({} or {})",
+            render_constraint(program, store, *a, frame),
+            render_constraint(program, store, *b, frame)
+        ),
     }
 }
