@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod mechanism;
 pub mod policy;
 pub mod resources;
+pub mod runtime;
 pub mod valuation;
 pub mod vm;
 pub mod wire;

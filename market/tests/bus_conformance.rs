@@ -11,41 +11,21 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use market::bus::{
-    Bus, BusError, DEFAULT_MAX_PAYLOAD, LocalNatsServer, MemoryBus, Message, NatsBus, NatsConfig,
-    Subscription,
+    Bus, BusError, DEFAULT_MAX_PAYLOAD, LocalNatsServer, Message, NatsBus, NatsConfig, Subscription,
 };
 use tokio::time::Instant;
 
+mod bus_support;
+use bus_support::{Cluster, MemoryCluster, NatsCluster};
+
 /// Upper bound for anything a test waits for; reached only when broken.
 const PATIENCE: Duration = Duration::from_secs(5);
-
-/// Something that hands out endpoints of one bus.
-trait Cluster {
-    async fn endpoint(&self) -> Arc<dyn Bus>;
-}
-
-struct MemoryCluster(MemoryBus);
-
-impl Cluster for MemoryCluster {
-    async fn endpoint(&self) -> Arc<dyn Bus> {
-        Arc::new(self.0.clone())
-    }
-}
-
-struct NatsCluster(LocalNatsServer);
-
-impl Cluster for NatsCluster {
-    async fn endpoint(&self) -> Arc<dyn Bus> {
-        let config = NatsConfig::new([self.0.url()], "conformance");
-        Arc::new(NatsBus::connect(&config).await.unwrap())
-    }
-}
 
 async fn next(subscription: &mut Subscription) -> Message {
     tokio::time::timeout(PATIENCE, subscription.next())
@@ -362,7 +342,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    suite::$test(&MemoryCluster(MemoryBus::new())).await;
+                    suite::$test(&MemoryCluster::new()).await;
                 }
             )*
         }
@@ -371,8 +351,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    let server = LocalNatsServer::start().unwrap();
-                    suite::$test(&NatsCluster(server)).await;
+                    suite::$test(&NatsCluster::start()).await;
                 }
             )*
         }

@@ -94,6 +94,10 @@ pub enum Rejection {
     },
     #[error("the envelope's {field} does not match the subject")]
     AddressMismatch { field: &'static str },
+    /// Received before: NATS may redeliver after a reconnection, and a
+    /// sender may retry.
+    #[error("duplicate of message {sequence} from {sender}")]
+    Duplicate { sender: HostName, sequence: u64 },
 }
 
 impl Rejection {
@@ -108,6 +112,7 @@ impl Rejection {
             Rejection::Subject(_) => "unknown_subject",
             Rejection::SenderMismatch { .. } => "sender_mismatch",
             Rejection::AddressMismatch { .. } => "address_mismatch",
+            Rejection::Duplicate { .. } => "duplicate",
         }
     }
 }

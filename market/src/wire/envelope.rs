@@ -74,6 +74,16 @@ impl FromStr for InteractionId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ModelHash(pub [u8; 32]);
 
+impl ModelHash {
+    /// The SHA-256 of the model's source text: what peers compare and what
+    /// a host's allowlist names. Any edit, even a comment, makes another
+    /// model, on purpose: peers must run exactly the same text.
+    pub fn of(source: &str) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(source.as_bytes()).into())
+    }
+}
+
 impl fmt::Display for ModelHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
@@ -92,6 +102,14 @@ mod tests {
         let random = InteractionId::random().unwrap();
         assert_eq!(random.to_string().len(), 32);
         assert_ne!(random, InteractionId::random().unwrap());
+    }
+
+    #[test]
+    fn a_model_hash_is_the_sha256_of_its_text() {
+        assert_eq!(
+            ModelHash::of("abc").to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -15,12 +15,15 @@
 //! counted (`bourse_messages_dropped_total{reason=...}`) and logged.
 //!
 //! Layout: `envelope.rs` (the types), `decode.rs` (limits, encoding,
-//! decoding, rejections and the drop counter).
+//! decoding, rejections and the drop counter), `term.rs` (the body of an
+//! LCC message: a ground term, flattened so that decoding never recurses).
 
 mod decode;
 mod envelope;
+mod term;
 
 pub use decode::{
     CEILING_BYTES, Decoder, EncodeError, Rejection, WireLimits, decode, encode, record_drop,
 };
 pub use envelope::{Envelope, Interaction, InteractionId, ModelHash, SCHEMA_VERSION};
+pub use term::{MAX_DEPTH, MessageTerm, TermError};
