@@ -274,6 +274,11 @@ fn inputs_must_be_bound_before() {
         ),
         // `_` is never bound
         ("a(r, I) :: null <- length(_, N)", &["_"]),
+        // a role change binds its role's parameters (the clause unifies them)
+        (
+            "a(r, I) :: a(collect([], Bids), I) then null <- length(Bids, N)",
+            &[],
+        ),
         // undeclared components are assumed to bind what they are given
         ("a(r, I) :: null <- sense(X) then null <- X > 1", &[]),
     ];

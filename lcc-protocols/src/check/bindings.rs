@@ -9,7 +9,11 @@
 //! - a send: its constraint runs first (`M => a(R, I) <- C`: C binds what M
 //!   needs); after the send, the receiver's id;
 //! - a constraint: every variable in its call, once the call is solved
-//!   (outputs get values; an undeclared component may bind any argument).
+//!   (outputs get values; an undeclared component may bind any argument);
+//! - a role change, once the role it changes into has run: the variables of
+//!   `a(Type, Id)`, since the role's clause unifies with them (this is how a
+//!   loop over peers hands back what it collected:
+//!   `a(gather(Peers, [], Bids), M) then null <- best(Bids, B)`).
 //!
 //! `A then B`: B sees what A bound. `A or B`: afterwards, only what *both*
 //! branches bind counts. `A par B`: neither side may count on the other.
@@ -88,8 +92,11 @@ impl Walker<'_> {
                 bind(bound, &from.id);
                 self.guard(guard.as_ref(), bound);
             }
-            DefKind::Null { guard } | DefKind::RoleChange { guard, .. } => {
+            DefKind::Null { guard } => self.guard(guard.as_ref(), bound),
+            DefKind::RoleChange { role, guard } => {
                 self.guard(guard.as_ref(), bound);
+                bind(bound, &role.role);
+                bind(bound, &role.id);
             }
         }
     }

@@ -155,6 +155,11 @@ fn undeclared(name: &str, arity: usize, span: Span, signatures: &Signatures) -> 
         .map(|i| format!("?A{i}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let modes = if arity == 0 {
+        ""
+    } else {
+        " (+ input, - output, ? either)"
+    };
     let d = Diagnostic::new(
         Code::UndeclaredComponent,
         format!("`{name}/{arity}` is neither in the standard library nor declared"),
@@ -164,11 +169,10 @@ fn undeclared(name: &str, arity: usize, span: Span, signatures: &Signatures) -> 
     match did_you_mean(name, signatures.names()) {
         Some(close) => d.with_hint(format!(
             "did you mean `{close}`? If not, declare the component peers must provide: \
-             `component {name}({params})` (+ input, - output, ? either)"
+             `component {name}({params})`{modes}"
         )),
         None => d.with_hint(format!(
-            "declare the component peers must provide: `component {name}({params})` \
-             (+ input, - output, ? either)"
+            "declare the component peers must provide: `component {name}({params})`{modes}"
         )),
     }
 }

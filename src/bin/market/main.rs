@@ -1,2 +1,60 @@
 //! `market`: the observer and tooling CLI of bourse.
-fn main() {}
+//!
+//! A thin dispatcher: each group of subcommands lives in its own module
+//! (`market protocol ...` in [`protocol`]), defines its clap arguments
+//! there, and returns the process's exit code. Logs go to stderr through
+//! `tracing` (set `RUST_LOG=debug` to see them).
+
+mod audit;
+mod ledger;
+mod nats_config;
+mod protocol;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "market",
+    version,
+    about = "Observe and operate a bourse market: hosts trading virtual machines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check and format LCC interaction models (see docs/lcc.md).
+    #[command(subcommand)]
+    Protocol(protocol::ProtocolCommand),
+    /// Look into one host's ledger file: its trades, or one trade in full.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
+    /// Cross-check the ledgers of many hosts; exit 1 listing every
+    /// discrepancy (see docs/ledger.md).
+    Audit(audit::AuditArgs),
+    /// Write a zone's nats-server configuration: one user per host, each
+    /// allowed to publish only as itself (see docs/bus.md).
+    NatsConfig(nats_config::NatsConfigArgs),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    // Usage errors exit with code 2 (clap's convention, and ours for
+    // "could not even start").
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Protocol(command) => protocol::run(command),
+        Command::Ledger(command) => ledger::run(command).await,
+        Command::Audit(args) => audit::run(args).await,
+        Command::NatsConfig(args) => nats_config::run(args),
+    }
+}
