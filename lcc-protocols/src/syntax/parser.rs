@@ -593,23 +593,36 @@ impl<'t> Parser<'t> {
     }
 
     fn sum(&mut self) -> Parse<Term> {
-        let mut left = self.product()?;
-        while let Tok::Op(op @ ("+" | "-")) = self.peek() {
-            self.advance();
-            let right = self.product()?;
-            left = operator(op, left, right);
-        }
-        Ok(left)
+        self.left_chain(&["+", "-"], Self::product)
     }
 
     fn product(&mut self) -> Parse<Term> {
-        let mut left = self.prefix()?;
-        while let Tok::Op(op @ ("*" | "/")) = self.peek() {
-            self.advance();
-            let right = self.prefix()?;
-            left = operator(op, left, right);
-        }
-        Ok(left)
+        self.left_chain(&["*", "/"], Self::prefix)
+    }
+
+    /// `a op b op c` as `(a op b) op c`. Each operator makes the tree one
+    /// level deeper, so it counts against [`MAX_DEPTH`] like nesting does.
+    fn left_chain(
+        &mut self,
+        ops: &[&'static str],
+        operand: fn(&mut Self) -> Parse<Term>,
+    ) -> Parse<Term> {
+        let outer = self.depth;
+        let result = (|| {
+            let mut left = operand(self)?;
+            while let Tok::Op(op) = self.peek()
+                && ops.contains(op)
+            {
+                self.nested(|_| Ok(()))?;
+                self.depth += 1;
+                self.advance();
+                let right = operand(self)?;
+                left = operator(op, left, right);
+            }
+            Ok(left)
+        })();
+        self.depth = outer;
+        result
     }
 
     /// `-X`, and negative numbers: a `-` written right against a number is
