@@ -2,8 +2,8 @@
 //! interpreter runs.
 //!
 //! Done once per model, so that running does no name lookups and clones no
-//! syntax: clause bodies become a flat table of [`DefCode`] indexed by
-//! [`DefId`]; constraints a table of [`ConstraintCode`]; each clause's
+//! syntax: clause bodies become a flat table of definitions indexed by
+//! [`DefId`]; constraints a table indexed by [`ConstraintId`]; each clause's
 //! variables are numbered `0..vars` (so a clause instance is a slot range in
 //! the binding store); atoms are interned so equal atoms share one
 //! allocation; calls are resolved to a built-in or to an entry of the
@@ -15,11 +15,11 @@ use crate::ast::{self, ConstraintKind, DefKind, Span, TermKind};
 use crate::stdlib::Builtin;
 use crate::term::{CONS, NIL, Symbol, Term};
 
-/// Index of a definition in [`Program::defs`].
+/// Index of a definition in a [`Program`].
 pub type DefId = u32;
-/// Index of a clause in [`Program::clauses`].
+/// Index of a clause in a [`Program`].
 pub type ClauseId = u32;
-/// Index of a constraint in [`Program::constraints`].
+/// Index of a constraint in a [`Program`].
 pub type ConstraintId = u32;
 
 /// A compiled model.

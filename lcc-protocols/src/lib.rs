@@ -4,6 +4,23 @@
 //! playing that role sends and receives, in what order, and under which
 //! constraints. Peers solve the constraints with their own components; the
 //! model only orders the interaction.
+//!
+//! # Running a model
+//!
+//! - [`compile`] turns a parsed [`ast::Model`] into a [`compile::Program`]
+//!   once: flat tables of definitions and constraints, variables numbered,
+//!   atoms interned, calls resolved to a built-in or a component slot.
+//! - [`interp`] runs one peer's part: a [`interp::RoleInstance`] rewrites its
+//!   clause step by step (Robertson's semantics, with deadlines), its whole
+//!   state being plain serde data; [`interp::Interaction`] runs every peer
+//!   of an interaction in one process.
+//! - [`term`] holds runtime terms; unification and the binding store are in
+//!   [`interp::Bindings`].
+//! - [`component`] is the registry of the constraints a peer implements in
+//!   Rust; [`stdlib`] the constraints every peer has (its table is shared
+//!   with the checker).
+//! - [`channel`] is the transport trait role instances talk through, and
+//!   [`channel::Hub`], the in-process one.
 
 pub mod ast;
 pub mod channel;

@@ -8,7 +8,7 @@
 //! and resumed ([`RoleInstance::resume`]).
 //!
 //! [`RoleInstance::run`] rewrites the state one step at a time
-//! ([`machine`] has the rules), and when no rewrite is possible waits for
+//! (the rules: `interp/machine.rs`, and docs/lcc.md), and when no rewrite is possible waits for
 //! the next message on its [`Channel`] or the next deadline on its
 //! [`Clock`], whichever comes first. It ends when the clause is closed, or
 //! with a [`RoleFailure`] that says which constraint, deadline or message
