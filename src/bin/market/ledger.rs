@@ -1,0 +1,280 @@
+//! `market ledger`: look into one host's ledger file (read-only).
+//!
+//! - `market ledger trades LEDGER [--state S] [--json]`: one line per trade.
+//! - `market ledger show LEDGER TRADE_ID [--json]`: terms, state, migration
+//!   attempts and the trade's events.
+//!
+//! Exit status: 0 on success, 1 when the ledger cannot be read or the trade
+//! is not in it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use market::ledger::{Ledger, LedgerError, TradeId, TradeRecord, TradeState};
+
+/// The `market ledger` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// List the trades of a ledger, in the order they were recorded.
+    Trades {
+        /// The ledger file (one per bidder).
+        ledger: PathBuf,
+        /// Only trades in this state: agreed, migrating, settled, failed,
+        /// rolled_back.
+        #[arg(long, value_parser = parse_state)]
+        state: Option<TradeState>,
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one trade: terms, state, migration attempts and events.
+    Show {
+        /// The ledger file.
+        ledger: PathBuf,
+        /// The trade id both parties share.
+        trade_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_state(s: &str) -> Result<TradeState, String> {
+    TradeState::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = TradeState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown state {s:?}; one of {}", names.join(", "))
+    })
+}
+
+/// Runs a `market ledger` subcommand.
+pub async fn run(command: LedgerCommand) -> ExitCode {
+    let result = match command {
+        LedgerCommand::Trades {
+            ledger,
+            state,
+            json,
+        } => trades(&ledger, state, json).await,
+        LedgerCommand::Show {
+            ledger,
+            trade_id,
+            json,
+        } => show(&ledger, &trade_id, json).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("market ledger: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(path: &Path) -> Result<Ledger, String> {
+    Ledger::open_read_only(path)
+        .await
+        .map_err(|e| format!("cannot read the ledger: {e}"))
+}
+
+async fn trades(path: &Path, state: Option<TradeState>, json: bool) -> Result<(), String> {
+    let ledger = open(path).await?;
+    let trades = ledger.trades(state).await.map_err(read_error)?;
+    ledger.close().await;
+    if json {
+        let text = serde_json::to_string_pretty(&trades).map_err(|e| e.to_string())?;
+        println!("{text}");
+        return Ok(());
+    }
+    print!("{}", trades_table(&trades));
+    Ok(())
+}
+
+/// The `trades` table: a header and one aligned row per trade.
+fn trades_table(trades: &[TradeRecord]) -> String {
+    let header = [
+        "TRADE",
+        "STATE",
+        "SIDE",
+        "WITH",
+        "VMS",
+        "CPU(m)",
+        "MEM(MiB)",
+        "NET(Mb/s)",
+        "PRICE",
+        "AGREED (UTC)",
+    ];
+    let rows: Vec<[String; 10]> = trades
+        .iter()
+        .map(|t| {
+            let vms: Vec<&str> = t.terms.vms.iter().map(|vm| vm.name.as_str()).collect();
+            [
+                t.terms.trade_id.to_string(),
+                t.state.to_string(),
+                t.our_side.to_string(),
+                t.terms.counterparty(t.our_side).to_string(),
+                vms.join(","),
+                t.terms.resources.cpu_millicores.to_string(),
+                t.terms.resources.memory_mib.to_string(),
+                t.terms.resources.network_mbps.to_string(),
+                t.terms.price.to_string(),
+                utc(t.agreed_at_ms),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+async fn show(path: &Path, trade_id: &str, json: bool) -> Result<(), String> {
+    let id = TradeId::new(trade_id).map_err(|e| e.to_string())?;
+    let ledger = open(path).await?;
+    let Some(trade) = ledger.trade(&id).await.map_err(read_error)? else {
+        return Err(format!(
+            "no trade {id} in {} (ledger of {}); `market ledger trades {}` lists them",
+            path.display(),
+            ledger.owner(),
+            path.display()
+        ));
+    };
+    let attempts = ledger.attempts(&id).await.map_err(read_error)?;
+    let events = ledger.events(Some(&id)).await.map_err(read_error)?;
+    let owner = ledger.owner().to_string();
+    ledger.close().await;
+    if json {
+        let value = serde_json::json!({
+            "ledger_owner": owner,
+            "trade": trade,
+            "attempts": attempts,
+            "events": events,
+        });
+        let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+        println!("{text}");
+        return Ok(());
+    }
+    let terms = &trade.terms;
+    println!("trade        {}", terms.trade_id);
+    println!("ledger of    {owner} ({})", trade.our_side);
+    println!("state        {}", trade.state);
+    if let Some(reason) = &trade.reason {
+        println!("reason       {reason}");
+    }
+    println!("buyer        {} (the VMs leave it; it pays)", terms.buyer);
+    println!("seller       {} (the VMs arrive; it is paid)", terms.seller);
+    println!("price        {}", terms.price);
+    println!(
+        "bundle       cpu {}m, memory {} MiB, network {} Mbit/s",
+        terms.resources.cpu_millicores, terms.resources.memory_mib, terms.resources.network_mbps
+    );
+    for vm in &terms.vms {
+        println!("vm           {} {}", vm.uuid, vm.name);
+    }
+    println!(
+        "protocol     {} (hash {})",
+        terms.protocol.name, terms.protocol.hash
+    );
+    println!("interaction  {}", terms.interaction_id);
+    println!("agreed       {}", utc(trade.agreed_at_ms));
+    println!("updated      {}", utc(trade.updated_at_ms));
+    if attempts.is_empty() {
+        println!("attempts     none");
+    } else {
+        println!("attempts");
+    }
+    for a in &attempts {
+        let end = match (a.outcome, a.ended_at_ms) {
+            (Some(outcome), Some(at)) => format!("{outcome} at {}", utc(at)),
+            _ => "open".to_string(),
+        };
+        let reason = a
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        println!(
+            "  #{} {} {} -> {}, started {}, {end}{reason}",
+            a.attempt,
+            a.method,
+            a.source,
+            a.destination,
+            utc(a.started_at_ms)
+        );
+    }
+    println!("events");
+    for e in &events {
+        let from = e
+            .from_state
+            .map(|s| s.to_string())
+            .unwrap_or("-".to_string());
+        let detail = e
+            .detail
+            .as_deref()
+            .map(|d| format!("  {d}"))
+            .unwrap_or_default();
+        println!(
+            "  {:>6} {} {:<17} {from} -> {}{detail}",
+            e.seq,
+            utc(e.at_ms),
+            e.kind,
+            e.to_state
+        );
+    }
+    Ok(())
+}
+
+fn read_error(e: LedgerError) -> String {
+    format!("reading the ledger failed: {e}")
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC from milliseconds since the Unix epoch
+/// (proleptic Gregorian calendar, days-to-civil after H. Hinnant).
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03}",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc(951_782_400_123), "2000-02-29 00:00:00.123");
+        assert_eq!(utc(1_795_392_000_000), "2026-11-23 00:00:00.000");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59.999");
+    }
+}
