@@ -294,6 +294,12 @@ impl Compiler {
     }
 
     fn symbol(&mut self, name: &str) -> Symbol {
+        // Lists written as `'.'(H, T)` or `[]` share the runtime's symbols.
+        match name {
+            CONS => return Symbol::cons(),
+            NIL => return Symbol::nil(),
+            _ => {}
+        }
         self.atoms
             .entry(name.to_owned())
             .or_insert_with(|| Symbol::new(name))

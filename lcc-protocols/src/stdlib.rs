@@ -268,20 +268,21 @@ impl Builtin {
                 bind(store, &args[2], base, item, "nth")
             }
             Builtin::Select => {
+                // Walk the cells; the part after the removed item is shared,
+                // not copied (a collection loop removes near the front).
                 let list = arg(store, 1);
-                let all = items(&list, "select/3")?;
-                for (i, item) in all.iter().enumerate() {
+                items(&list, "select/3")?;
+                let mut before: Vec<Term> = Vec::new();
+                let mut cell = &list;
+                while let Some((item, tail)) = cell.as_cons() {
                     let mark = store.mark();
                     if store.unify(&args[0], base, item, 0) {
-                        let rest: Vec<Term> = all
-                            .iter()
-                            .enumerate()
-                            .filter(|(j, _)| *j != i)
-                            .map(|(_, t)| (*t).clone())
-                            .collect();
-                        return bind(store, &args[2], base, Term::list(rest), "select");
+                        let rest = Term::list_with_tail(before, tail.clone());
+                        return bind(store, &args[2], base, rest, "select");
                     }
                     store.undo(mark);
+                    before.push(item.clone());
+                    cell = tail;
                 }
                 Err(Failure::no("no item of the list unifies"))
             }

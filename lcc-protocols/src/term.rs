@@ -16,7 +16,7 @@
 //! Lists are the usual cons cells: `'.'(Head, Tail)` ending in the atom `[]`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -82,6 +82,23 @@ pub const CONS: &str = ".";
 /// The empty list.
 pub const NIL: &str = "[]";
 
+/// One shared allocation for each, so every list built anywhere compares
+/// its cells by pointer.
+static CONS_SYMBOL: LazyLock<Symbol> = LazyLock::new(|| Symbol::new(CONS));
+static NIL_SYMBOL: LazyLock<Symbol> = LazyLock::new(|| Symbol::new(NIL));
+
+impl Symbol {
+    /// The functor of list cells, `'.'`.
+    pub fn cons() -> Symbol {
+        CONS_SYMBOL.clone()
+    }
+
+    /// The empty list, `[]`.
+    pub fn nil() -> Symbol {
+        NIL_SYMBOL.clone()
+    }
+}
+
 /// A variable: an index into a binding store (or, inside a compiled clause,
 /// the clause's own numbering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -144,11 +161,11 @@ impl Term {
     }
 
     pub fn nil() -> Term {
-        Term::atom(NIL)
+        Term::Atom(Symbol::nil())
     }
 
     pub fn cons(head: Term, tail: Term) -> Term {
-        Term::compound(Symbol::new(CONS), vec![head, tail])
+        Term::compound(Symbol::cons(), vec![head, tail])
     }
 
     /// A proper list of the items.
