@@ -235,7 +235,10 @@ impl Diagnostic {
         let _ = writeln!(out, "{severity}[{}]: {}", self.code.as_str(), self.message);
         let _ = writeln!(out, "{pad}--> {file}:{}:{}", start.line, start.column);
         let _ = writeln!(out, "{pad} |");
-        for (span, mark, text) in snippets {
+        for (i, (span, mark, text)) in snippets.into_iter().enumerate() {
+            if i > 0 {
+                let _ = writeln!(out, "{pad} |");
+            }
             let from = Position::of(source, span.start);
             let to = Position::of(source, span.end);
             let line = line_text(source, from.line).replace('\t', " ");
@@ -374,12 +377,16 @@ mod tests {
         )
         .with_label("needs `Y`")
         .with_hint("bind it first");
-        let expected = "error[E0109]: `Y` is not bound\n \
-                        --> m.lcc:2:10\n  \
-                        |\n\
-                        2 |   null \u{2190} p(X, Y) then q\n  \
-                        |         ^^^^^^^ needs `Y`\n  \
-                        = hint: bind it first\n";
+        let expected = [
+            "error[E0109]: `Y` is not bound",
+            " --> m.lcc:2:10",
+            "  |",
+            "2 |   null \u{2190} p(X, Y) then q",
+            "  |          ^^^^^^^ needs `Y`",
+            "  = hint: bind it first",
+            "",
+        ]
+        .join("\n");
         assert_eq!(d.render("m.lcc", source), expected);
     }
 

@@ -5,6 +5,31 @@
 //! constraints. Peers solve the constraints with their own components; the
 //! model only orders the interaction.
 //!
+//! The pipeline, one representation per stage (docs/lcc.md is the language
+//! reference for protocol authors):
+//!
+//! ```text
+//! source ─syntax::lexer─▶ tokens ─syntax::parser─▶ ast::Model ─check─▶ diagnostics
+//!                                                      │
+//!                                                      ├─pretty─▶ canonical text
+//!                                                      └─compile─▶ Program ─interp─▶ running roles
+//! ```
+//!
+//! # Reading and checking a model
+//!
+//! - [`syntax`] turns text into an [`ast::Model`], what the author wrote,
+//!   with a [`ast::Span`] on every node; it stops at the first syntax error
+//!   and never panics or overflows the stack, whatever the input. Its module
+//!   doc has the grammar and the precedence table.
+//! - [`check`] finds what is wrong with a model that parses: roles without
+//!   clauses, messages nobody receives, undeclared or missing components,
+//!   inputs that nothing binds. [`check::missing_components`] is what a peer
+//!   runs before taking part in a model.
+//! - [`diagnostic`] is what both report: a code, a severity, spans, a hint,
+//!   rendered rustc-style with `file:line:col` or as JSON-ready data.
+//! - [`pretty`] prints a model in canonical form (`market protocol fmt`);
+//!   parsing what it prints gives the same model back.
+//!
 //! # Running a model
 //!
 //! - [`compile`] turns a parsed [`ast::Model`] into a [`compile::Program`]

@@ -1,4 +1,4 @@
-//! Tokens to [`ast::Model`]: a recursive-descent parser.
+//! Tokens to [`Model`]: a recursive-descent parser.
 //!
 //! Grammar (docs/lcc.md has the same with examples):
 //!
