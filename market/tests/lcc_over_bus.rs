@@ -349,3 +349,163 @@ async fn a_contractor_killed_mid_interaction_does_not_stop_the_others() {
         ]
     );
 }
+
+mod recruitment {
+    //! The same round with nobody told who plays: the manager invites
+    //! contractors, hosts that run contract-net join. One host has another
+    //! text of the model under the same name: it must not join.
+
+    use super::*;
+    use market::runtime::{InitiateError, Model, Offer, Participant, Peer, Recruitment, recruit};
+    use market::wire::WireLimits;
+
+    const RECRUIT_MS: i64 = 150;
+
+    fn peer(bus: Arc<dyn Bus>, me: &str) -> Peer {
+        Peer {
+            bus,
+            space: SubjectSpace::in_zone(Token::new("test").unwrap()),
+            me: Token::new(me).unwrap(),
+            clock: clock(),
+            limits: WireLimits::default(),
+        }
+    }
+
+    fn model(source: &str) -> Model {
+        Model::load(Token::new("contract-net").unwrap(), source).unwrap()
+    }
+
+    async fn round(cluster: &impl Cluster) -> (Vec<String>, Vec<String>) {
+        let log = Log::default();
+        let source = source();
+        for contractor in CONTRACTORS {
+            let offer = Offer {
+                model: model(&source),
+                role: "contractor".into(),
+                components: contractor_components(contractor, &log),
+            };
+            let participant = Participant::new(
+                peer(cluster.endpoint().await, contractor.name),
+                vec![offer],
+                Duration::from_secs(5),
+            );
+            participant.start().await.unwrap();
+        }
+        // Same name, another text: another model.
+        let edited = format!("{source}\n// edited\n");
+        let stranger = Offer {
+            model: model(&edited),
+            role: "contractor".into(),
+            components: contractor_components(
+                Contractor {
+                    name: SILENT,
+                    price: Some(1),
+                },
+                &log,
+            ),
+        };
+        Participant::new(
+            peer(cluster.endpoint().await, SILENT),
+            vec![stranger],
+            Duration::from_secs(5),
+        )
+        .start()
+        .await
+        .unwrap();
+
+        let manager = peer(cluster.endpoint().await, "m");
+        let contract_net = model(&source);
+        let recruitment = Recruitment {
+            role: "contractor".into(),
+            within_ms: RECRUIT_MS,
+        };
+        let recruited = recruit(&manager, &contract_net, &recruitment)
+            .await
+            .unwrap();
+        let mut players: Vec<String> = recruited.players.iter().map(|p| p.to_string()).collect();
+        players.sort();
+        let role = |contractors: Vec<Term>| {
+            Term::apply(
+                "manager",
+                vec![
+                    Term::apply("task", vec![Term::atom("vm42")]),
+                    Term::list(contractors),
+                    Term::Int(WINDOW_MS),
+                    Term::Int(GRACE_MS),
+                ],
+            )
+        };
+        recruited
+            .run(&manager, &contract_net, role, &manager_components(&log))
+            .await
+            .unwrap();
+        // The rejected contractors' last step (release) may come after the
+        // manager has ended.
+        let started = Instant::now();
+        while log.sorted().len() < expected().len() && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (players, log.sorted())
+    }
+
+    #[tokio::test]
+    async fn over_memory_bus_hosts_running_the_model_join_and_the_round_completes() {
+        let (players, outcome) = round(&MemoryCluster::new()).await;
+        assert_eq!(players, ["c1", "c2", "c3", "c4"]);
+        assert_eq!(outcome, expected());
+    }
+
+    #[tokio::test]
+    async fn over_nats_hosts_running_the_model_join_and_the_round_completes() {
+        let (players, outcome) = round(&NatsCluster::start()).await;
+        assert_eq!(players, ["c1", "c2", "c3", "c4"]);
+        assert_eq!(outcome, expected());
+    }
+
+    /// The double auction needs at least two traders (`r(trader,
+    /// necessary, 2, 1000)`); with one, the auctioneer gives up at the
+    /// recruiting deadline.
+    #[tokio::test]
+    async fn too_few_players_by_the_deadline_is_an_error() {
+        let cluster = MemoryCluster::new();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../lcc-protocols/models/double-auction.lcc"
+        );
+        let source = std::fs::read_to_string(path).unwrap();
+        let auction = Model::load(Token::new("double-auction").unwrap(), &source).unwrap();
+        let trader = Offer {
+            model: auction.clone(),
+            role: "trader".into(),
+            components: Components::new(),
+        };
+        Participant::new(
+            peer(cluster.endpoint().await, "t1"),
+            vec![trader],
+            Duration::from_millis(500),
+        )
+        .start()
+        .await
+        .unwrap();
+        let recruitment = Recruitment {
+            role: "trader".into(),
+            within_ms: RECRUIT_MS,
+        };
+        let auctioneer = peer(cluster.endpoint().await, "a");
+        let error = recruit(&auctioneer, &auction, &recruitment)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                error,
+                InitiateError::NotEnoughPlayers {
+                    min: 2,
+                    joined: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+}

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::envelope::{Envelope, SCHEMA_VERSION};
+use super::envelope::{Envelope, ModelHash, SCHEMA_VERSION};
 use crate::bus::DEFAULT_MAX_PAYLOAD;
-use crate::bus::subject::{HostName, Route, SubjectError, SubjectSpace};
+use crate::bus::subject::{HostName, Route, SubjectError, SubjectSpace, Token};
 
 /// The hard upper bound on an envelope, whatever the configuration says.
 /// bincode trusts length prefixes when it allocates; its limit (this
@@ -98,6 +98,13 @@ pub enum Rejection {
     /// sender may retry.
     #[error("duplicate of message {sequence} from {sender}")]
     Duplicate { sender: HostName, sequence: u64 },
+    /// An invitation to a model this host does not run: the same name, but
+    /// not the text it has (its hash is not in the allowlist).
+    #[error("model {model} with hash {hash} is not one this host runs")]
+    ModelNotAllowed { model: Token, hash: ModelHash },
+    /// Well formed, but not what the protocol expects at this point.
+    #[error("unexpected: {what}")]
+    Unexpected { what: String },
 }
 
 impl Rejection {
@@ -113,6 +120,8 @@ impl Rejection {
             Rejection::SenderMismatch { .. } => "sender_mismatch",
             Rejection::AddressMismatch { .. } => "address_mismatch",
             Rejection::Duplicate { .. } => "duplicate",
+            Rejection::ModelNotAllowed { .. } => "model_not_allowed",
+            Rejection::Unexpected { .. } => "unexpected",
         }
     }
 }
