@@ -2,8 +2,9 @@
 //!
 //! Layout: role declarations, then component declarations, then the
 //! clauses, separated by blank lines; a clause's steps one per line,
-//! indented by two, with `then`/`or`/`par` at the end of the line they
-//! follow. Guards are written `<-`.
+//! indented by two, with `then` at the end of the line it follows and `or`
+//! and `par` on lines of their own (after `null <- p`, a trailing `or` would
+//! look like part of the constraint). Guards are written `<-`.
 //!
 //! Parentheses go wherever a reader could doubt: around every `then`, `or`
 //! or `par` nested inside another of these (even where the precedence would
@@ -157,7 +158,13 @@ impl<'c> Printer<'c> {
                 self.def(item, indent);
             }
             if i < last {
-                let _ = writeln!(self.out, " {keyword}");
+                if keyword == "then" {
+                    let _ = writeln!(self.out, " then");
+                } else {
+                    // On a line of its own: after a guard, a trailing `or`
+                    // would read as part of the constraint.
+                    let _ = writeln!(self.out, "\n{:indent$}{keyword}", "");
+                }
             }
         }
     }
@@ -538,7 +545,7 @@ mod tests {
         let cases = [
             (
                 "a(i, I) :: null then null or a(i, I)",
-                "a(i, I) ::\n  (\n    null then\n    null\n  ) or\n  a(i, I)\n",
+                "a(i, I) ::\n  (\n    null then\n    null\n  )\n  or\n  a(i, I)\n",
             ),
             (
                 "a(i, I) :: (null then null) then null",
