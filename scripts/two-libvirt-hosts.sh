@@ -11,6 +11,9 @@
 #                                      exit 3: network namespaces impossible here
 #         two-libvirt-hosts.sh down    stop their guests and daemons, delete the namespaces
 #         two-libvirt-hosts.sh env     print the URIs (shell assignments)
+#         two-libvirt-hosts.sh throttle RATE|off
+#                                      shape A's side of the link (tc tbf, e.g. 256kbit):
+#                                      a migration then takes long enough to time out
 #
 # After `up`, from the root namespace:
 #   host A: qemu+unix:///system?socket=$BASE/A/run/libvirt-sock
@@ -153,9 +156,17 @@ up() {
     print_env
 }
 
+throttle() {   # $1 = a tc rate (256kbit) or off
+    ip netns exec $NS_A tc qdisc del dev bourse0 root 2>/dev/null || true
+    if [ "${1:-off}" != off ]; then
+        ip netns exec $NS_A tc qdisc add dev bourse0 root tbf rate "$1" burst 16kb latency 400ms
+    fi
+}
+
 case "${1:-}" in
     up) up ;;
+    throttle) throttle "${2:-off}" ;;
     down) down ;;
     env) print_env ;;
-    *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|env|throttle RATE|off" >&2; exit 2 ;;
 esac

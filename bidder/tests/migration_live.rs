@@ -2,7 +2,8 @@
 //! (scripts/two-libvirt-hosts.sh), a tiny diskless QEMU guest in software
 //! emulation, the migration driven by this crate's executor through
 //! `LibvirtHypervisor`, the result checked with `virsh` and in both ledgers.
-//! Also a migration libvirt refuses (unreachable destination).
+//! Also a migration libvirt refuses (unreachable destination) and one
+//! aborted at its timeout.
 //!
 //! Needs root (CI runs as root). Skips, saying why, only when not root or
 //! when the machine cannot create network namespaces.
@@ -83,6 +84,18 @@ impl TwoHosts {
     }
 }
 
+impl TwoHosts {
+    /// Shapes host A's side of the link to `rate` (`off` removes it).
+    fn throttle(&self, rate: &str) {
+        let status = Command::new("bash")
+            .arg(script())
+            .args(["throttle", rate])
+            .status()
+            .unwrap();
+        assert!(status.success(), "throttle {rate}: {status}");
+    }
+}
+
 impl Drop for TwoHosts {
     fn drop(&mut self) {
         let _ = Command::new("bash").arg(script()).arg("down").status();
@@ -136,12 +149,12 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
     let dir = tempfile::tempdir().unwrap();
     let (ledger_a, ledger_b) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
     let guest = bidder::hypervisor::DomainSpec::parse(&guest_xml()).unwrap();
-    let executor = |uri: &str| {
+    let executor = |uri: &str, bandwidth_mib_s: u64, timeout: Duration| {
         let target = LiveTarget {
             destination_uri: uri.to_string(),
             peer_to_peer: true,
-            bandwidth_mib_s: Some(256),
-            timeout: Duration::from_secs(60),
+            bandwidth_mib_s: Some(bandwidth_mib_s),
+            timeout,
         };
         Executor::new(
             ledger_a.clone(),
@@ -153,10 +166,8 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
 
     // libvirt refuses: nothing answers at 10.77.0.99.
     let refused = terms("live-refused", "a", "b", &[&guest], 1_000_000);
-    let outcome = executor("qemu+tcp://10.77.0.99/system")
-        .execute(&refused)
-        .await
-        .unwrap();
+    let unreachable = executor("qemu+tcp://10.77.0.99/system", 256, Duration::from_secs(60));
+    let outcome = unreachable.execute(&refused).await.unwrap();
     let Outcome::Failed { reason } = outcome else {
         panic!("an unreachable destination must fail the trade: {outcome:?}");
     };
@@ -176,12 +187,36 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
         );
     }
 
+    // Too slow: over a 256 kbit/s link the guest's memory takes about 20 s;
+    // the job is aborted after 3 s and the guest keeps running at A.
+    let slow = terms("live-slow", "a", "b", &[&guest], 1_000_000);
+    let throttled = executor(&hosts.p2p_uri_b, 256, Duration::from_secs(3));
+    hosts.throttle("256kbit");
+    let outcome = throttled.execute(&slow).await.unwrap();
+    hosts.throttle("off");
+    let Outcome::Failed { reason } = outcome else {
+        panic!("a migration past its timeout must be aborted: {outcome:?}");
+    };
+    assert!(reason.contains("aborted after 3 s"), "{reason}");
+    assert_eq!(
+        virsh(&hosts.uri_a, &["domstate", GUEST]),
+        "running",
+        "the guest stayed at A"
+    );
+    assert!(
+        !virsh(&hosts.uri_b, &["list", "--all", "--name"])
+            .lines()
+            .any(|l| l == GUEST)
+    );
+    assert_eq!(
+        state_of(&ledger_b, &slow.trade_id).await.0,
+        TradeState::Failed
+    );
+
     // The real one, peer to peer from A's libvirtd to B's.
     let trade = terms("live-1", "a", "b", &[&guest], 4_000_000);
-    assert_eq!(
-        executor(&hosts.p2p_uri_b).execute(&trade).await.unwrap(),
-        Outcome::Settled
-    );
+    let fast = executor(&hosts.p2p_uri_b, 256, Duration::from_secs(60));
+    assert_eq!(fast.execute(&trade).await.unwrap(), Outcome::Settled);
 
     assert_eq!(
         virsh(&hosts.uri_b, &["domstate", GUEST]),

@@ -255,7 +255,13 @@ impl Hypervisor for LibvirtHypervisor {
         let watched = domain.clone();
         let timeout = target.timeout;
         let watchdog = std::thread::spawn(move || match finished_signal.recv_timeout(timeout) {
-            Err(RecvTimeoutError::Timeout) => abort_job(&watched),
+            Err(RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    ?timeout,
+                    "live migration passed its timeout; aborting the job"
+                );
+                abort_job(&watched)
+            }
             Ok(()) | Err(RecvTimeoutError::Disconnected) => Ok(false),
         });
         let result = match &destination {
