@@ -1,0 +1,124 @@
+//! Recovery's rules on states a crash test cannot reach by stopping the
+//! workflow between steps: someone stopped a VM, or a VM vanished. Two
+//! libvirt `test:///` hosts and two real ledgers, in one process.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod support;
+
+use std::sync::Arc;
+
+use bidder::hypervisor::{DomainState, Hypervisor};
+use bidder::migration::{Destination, Outcome};
+use bidder::recovery::{Recovery, RecoveryError};
+use market::ledger::{Ledger, MigrationMethod, TradeState, TradeTerms};
+use support::*;
+
+/// Both ledgers hold `trade` as migrating (attempt 1, hand-off).
+async fn migrating_in_both(a: &Ledger, b: &Ledger, trade: &TradeTerms) {
+    for ledger in [a, b] {
+        ledger.record_agreed(trade).await.unwrap();
+        ledger
+            .start_migration(&trade.trade_id, 1, MigrationMethod::Handoff)
+            .await
+            .unwrap();
+    }
+}
+
+/// Recovery at `a` (source), with `b` as the in-process peer.
+fn recovery(
+    a: &Arc<dyn Hypervisor>,
+    b: &Arc<dyn Hypervisor>,
+    la: &Ledger,
+    lb: &Ledger,
+) -> Recovery<Destination> {
+    Recovery::new(
+        la.clone(),
+        a.clone(),
+        Destination::new(lb.clone(), b.clone()),
+    )
+}
+
+#[tokio::test]
+async fn a_vm_defined_on_both_hosts_and_running_nowhere_goes_back_to_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (libvirt_host(dir.path(), "a"), libvirt_host(dir.path(), "b"));
+    let (la, lb) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
+    let guest = vm(1, 256);
+    a.define(&guest.to_xml("test")).unwrap();
+    b.define(&guest.to_xml("test")).unwrap();
+    let trade = terms("t-stopped", "a", "b", &[&guest], 7);
+    migrating_in_both(&la, &lb, &trade).await;
+
+    let resolved = recovery(&a, &b, &la, &lb).run().await.unwrap();
+
+    assert!(
+        matches!(resolved[0].outcome, Outcome::RolledBack { .. }),
+        "{resolved:?}"
+    );
+    assert_eq!(
+        a.find(&guest.uuid).unwrap().unwrap().state,
+        DomainState::Running,
+        "restarted at the source"
+    );
+    assert!(
+        b.find(&guest.uuid).unwrap().is_none(),
+        "the destination's copy was discarded"
+    );
+    for ledger in [&la, &lb] {
+        assert_eq!(
+            state_of(ledger, &trade.trade_id).await.0,
+            TradeState::RolledBack
+        );
+    }
+    assert!(audit_of(&[&la, &lb]).await.is_consistent());
+
+    // Running recovery again finds nothing to do.
+    assert!(recovery(&a, &b, &la, &lb).run().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_vm_found_nowhere_is_reported_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (libvirt_host(dir.path(), "a"), libvirt_host(dir.path(), "b"));
+    let (la, lb) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
+    let lost = vm(2, 256);
+    let trade = terms("t-lost", "a", "b", &[&lost], 7);
+    migrating_in_both(&la, &lb, &trade).await;
+
+    let err = recovery(&a, &b, &la, &lb).run().await.unwrap_err();
+
+    assert!(matches!(err, RecoveryError::Undecidable { .. }), "{err}");
+    assert!(err.to_string().contains("t-lost"), "{err}");
+    for ledger in [&la, &lb] {
+        assert_eq!(
+            state_of(ledger, &trade.trade_id).await.0,
+            TradeState::Migrating,
+            "left for a person"
+        );
+    }
+}
+
+#[tokio::test]
+async fn recovery_leaves_trades_of_other_hosts_and_other_peers_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (libvirt_host(dir.path(), "a"), libvirt_host(dir.path(), "b"));
+    let (la, lb) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
+    let guest = vm(3, 256);
+    // a is the seller here: its source (b) recovers it, not a.
+    let incoming = terms("t-incoming", "b", "a", &[&guest], 7);
+    la.record_agreed(&incoming).await.unwrap();
+    // a's trade with c: recovered with c's peer, not b's.
+    let elsewhere = terms("t-elsewhere", "a", "c", &[&guest], 7);
+    la.record_agreed(&elsewhere).await.unwrap();
+
+    assert!(recovery(&a, &b, &la, &lb).run().await.unwrap().is_empty());
+    assert_eq!(
+        state_of(&la, &incoming.trade_id).await.0,
+        TradeState::Agreed
+    );
+    assert_eq!(
+        state_of(&la, &elsewhere.trade_id).await.0,
+        TradeState::Agreed
+    );
+}
