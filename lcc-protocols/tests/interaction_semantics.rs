@@ -356,7 +356,8 @@ async fn a_role_state_can_be_stored_and_resumed() {
     drop(instance);
 
     let state: RoleState = serde_json::from_str(&stored).unwrap();
-    let mut resumed = RoleInstance::resume(program, state, &noting(&log), clock(), hub.join(me));
+    let mut resumed =
+        RoleInstance::resume(program, state, &noting(&log), clock(), hub.join(me)).unwrap();
     let sender = hub.join(Symbol::new("s"));
     sender
         .send(&Symbol::new("adder1"), f("n", vec![Term::Int(10)]))
@@ -415,4 +416,32 @@ async fn a_failed_constraint_is_named_with_its_values() {
     assert_eq!(failure.reason, "`3 > 5` does not hold");
     assert_eq!(failure.line_col(model), (1, 42));
     assert_eq!(failure.role, "a(solo, solo)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stored_state_from_another_model_is_refused_not_run() {
+    let big = program("a(solo, X) :: null then null then null then null <- true");
+    let small = program("a(solo, X) :: null");
+    let hub = Hub::new();
+    let me = Symbol::new("solo");
+    let mut instance = RoleInstance::start(
+        big,
+        atom("solo"),
+        me.clone(),
+        &Components::new(),
+        clock(),
+        hub.join(me.clone()),
+    )
+    .unwrap();
+    instance.step().await.unwrap();
+    let stored = serde_json::to_string(&instance.state()).unwrap();
+    let state: RoleState = serde_json::from_str(&stored).unwrap();
+    let refused = RoleInstance::resume(small, state, &Components::new(), clock(), hub.join(me));
+    let failure = refused
+        .err()
+        .expect("a state that does not fit must be refused");
+    assert!(
+        failure.reason.contains("does not fit this model"),
+        "{failure}"
+    );
 }

@@ -101,7 +101,7 @@ impl Bindings {
         let mut term = term;
         let mut base = base;
         while let Term::Var(Var(i)) = term {
-            match self.slots.get((base + i) as usize) {
+            match self.slots.get(base.saturating_add(*i) as usize) {
                 Some(Some(value)) => {
                     term = value;
                     base = 0;
@@ -118,7 +118,7 @@ impl Bindings {
         loop {
             match term {
                 Term::Var(Var(i)) => {
-                    let slot = base + i;
+                    let slot = base.saturating_add(*i);
                     match self.slots.get(slot as usize) {
                         Some(Some(value)) => {
                             term = value;
@@ -155,9 +155,72 @@ impl Bindings {
         }
     }
 
+    /// Does variable `slot` occur in `term` (relative to `base`)?
+    fn occurs(&self, slot: u32, term: &Term, base: u32) -> bool {
+        match self.walk(term, base) {
+            Walked::Unbound(v) => v == slot,
+            Walked::Bound(Term::Compound(c), base) if !c.is_ground() => {
+                c.args.iter().any(|a| self.occurs(slot, a, base))
+            }
+            Walked::Bound(..) => false,
+        }
+    }
+
+    /// Checks a store read from outside (a stored role state): every
+    /// variable refers to an existing slot and no binding refers back to
+    /// itself, so following bindings always ends.
+    pub fn validate(&self) -> Result<(), String> {
+        let len = self.slot_count();
+        let mut vars = Vec::new();
+        // 0: not visited, 1: on the current path, 2: done.
+        let mut state = vec![0u8; self.slots.len()];
+        for root in 0..self.slots.len() {
+            if state[root] != 0 {
+                continue;
+            }
+            let mut stack = vec![(root, false)];
+            while let Some((slot, leaving)) = stack.pop() {
+                if leaving {
+                    state[slot] = 2;
+                    continue;
+                }
+                match state[slot] {
+                    2 => continue,
+                    1 => {
+                        return Err(format!(
+                            "variable {slot} is bound to a term containing itself"
+                        ));
+                    }
+                    _ => {}
+                }
+                state[slot] = 1;
+                stack.push((slot, true));
+                if let Some(Some(value)) = self.slots.get(slot) {
+                    vars.clear();
+                    collect_vars(value, &mut vars);
+                    for &Var(v) in &vars {
+                        if v >= len {
+                            return Err(format!("variable {v} refers past the {len} slots"));
+                        }
+                        match state[v as usize] {
+                            1 => {
+                                return Err(format!(
+                                    "variable {slot} is bound to a term containing itself"
+                                ));
+                            }
+                            0 => stack.push((v as usize, false)),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Unifies `a` (variables relative to `a_base`) with `b` (relative to
     /// `b_base`). On failure some bindings may have been made: callers undo
-    /// to a mark. No occurs check, as in Prolog.
+    /// to a mark.
     pub fn unify(&mut self, a: &Term, a_base: u32, b: &Term, b_base: u32) -> bool {
         match (self.walk(a, a_base), self.walk(b, b_base)) {
             (Walked::Unbound(x), Walked::Unbound(y)) => {
@@ -170,6 +233,12 @@ impl Bindings {
             }
             (Walked::Unbound(x), Walked::Bound(t, base))
             | (Walked::Bound(t, base), Walked::Unbound(x)) => {
+                // The occurs check keeps terms finite (`X = f(X)` fails),
+                // so resolving and printing always terminate. Ground terms,
+                // the usual case, skip it.
+                if !t.is_ground() && self.occurs(x, &t, base) {
+                    return false;
+                }
                 let value = instantiate(&t, base);
                 self.bind(x, value);
                 true
@@ -253,12 +322,25 @@ pub fn instantiate(term: &Term, base: u32) -> Term {
         return term.clone();
     }
     match term {
-        Term::Var(Var(i)) => Term::Var(Var(base + i)),
+        Term::Var(Var(i)) => Term::Var(Var(base.saturating_add(*i))),
         Term::Compound(c) => Term::compound(
             c.functor.clone(),
             c.args.iter().map(|a| instantiate(a, base)).collect(),
         ),
         other => other.clone(),
+    }
+}
+
+/// Every variable in a term.
+fn collect_vars(term: &Term, out: &mut Vec<Var>) {
+    match term {
+        Term::Var(v) => out.push(*v),
+        Term::Compound(c) if !c.is_ground() => {
+            for a in c.args.iter() {
+                collect_vars(a, out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -382,6 +464,34 @@ mod tests {
         let mut e = Bindings::default();
         let base = e.alloc(2);
         assert!(!e.unify(&pattern, base, &Term::nil(), 0));
+    }
+
+    #[test]
+    fn the_occurs_check_keeps_terms_finite() {
+        let mut b = Bindings::default();
+        let base = b.alloc(2);
+        // X = f(X) fails; X = f(Y), Y = g(X) fails at the second step.
+        assert!(!b.unify(&Term::var(0), base, &f(vec![Term::var(0)]), base));
+        assert!(b.unify(&Term::var(0), base, &f(vec![Term::var(1)]), base));
+        assert!(!b.unify(
+            &Term::var(1),
+            base,
+            &Term::apply("g", vec![Term::var(0)]),
+            base
+        ));
+        assert!(b.validate().is_ok());
+    }
+
+    #[test]
+    fn validate_rejects_cycles_and_dangling_variables() {
+        let cyclic: Bindings = serde_json::from_str(
+            r#"{"slots":[{"Var":1},{"Compound":{"functor":"f","args":[{"Var":0}],"ground":false}}],"floor":0,"keep":0}"#,
+        )
+        .unwrap();
+        assert!(cyclic.validate().unwrap_err().contains("containing itself"));
+        let dangling: Bindings =
+            serde_json::from_str(r#"{"slots":[{"Var":7}],"floor":0,"keep":0}"#).unwrap();
+        assert!(dangling.validate().unwrap_err().contains("refers past"));
     }
 
     #[test]

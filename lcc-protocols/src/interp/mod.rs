@@ -136,13 +136,24 @@ impl<C: Channel> RoleInstance<C> {
     }
 
     /// Continues a stored state, with the same model it was started with.
+    /// The state is checked first (it may come from a file or another
+    /// host): every index must point into this model, the bindings must be
+    /// finite, and the mailbox must hold ground messages.
     pub fn resume(
         program: Arc<Program>,
         state: RoleState,
         components: &Components,
         clock: Arc<dyn Clock>,
         channel: C,
-    ) -> Self {
+    ) -> Result<Self, RoleFailure> {
+        if let Err(reason) = validate(&program, &state) {
+            return Err(RoleFailure {
+                peer: state.me.to_string(),
+                role: String::new(),
+                reason: format!("the stored state does not fit this model: {reason}"),
+                span: Span::default(),
+            });
+        }
         let machine = Machine {
             me: state.me,
             table: component_table(&program, components),
@@ -153,11 +164,11 @@ impl<C: Channel> RoleInstance<C> {
             steps: state.steps,
             next_deadline: None,
         };
-        RoleInstance {
+        Ok(RoleInstance {
             program,
             root: state.root,
             machine,
-        }
+        })
     }
 
     /// A copy of the whole state.
@@ -289,6 +300,58 @@ fn describe(
         format!("`{shown}` does not hold")
     } else {
         format!("`{shown}` does not hold: {reason}")
+    }
+}
+
+/// Why a stored state cannot run with `program`, if it cannot.
+fn validate(program: &Program, state: &RoleState) -> Result<(), String> {
+    state.bindings.validate()?;
+    if let Some(envelope) = state.mailbox.iter().find(|e| !e.message.is_ground()) {
+        return Err(format!(
+            "the message `{}` in the mailbox is not ground",
+            envelope.message
+        ));
+    }
+    validate_role(program, &state.root)
+}
+
+fn validate_role(program: &Program, role: &RoleNode) -> Result<(), String> {
+    if role.clause as usize >= program.clauses.len() {
+        return Err(format!("clause {} does not exist", role.clause));
+    }
+    if role.via.is_some_and(|d| d as usize >= program.defs.len()) {
+        return Err("a role change that does not exist".into());
+    }
+    validate_node(program, &role.body)
+}
+
+fn validate_node(program: &Program, node: &Node) -> Result<(), String> {
+    let def_exists = |def: &u32| {
+        if (*def as usize) < program.defs.len() {
+            Ok(())
+        } else {
+            Err(format!("definition {def} does not exist"))
+        }
+    };
+    match node {
+        Node::Todo(def) | Node::Closed(def) | Node::Waiting { def, .. } => def_exists(def),
+        Node::Then { def, first, second } => {
+            def_exists(def)?;
+            validate_node(program, first)?;
+            validate_node(program, second)
+        }
+        Node::Or { first, second } => {
+            validate_node(program, first)?;
+            validate_node(program, second)
+        }
+        Node::Par {
+            def, left, right, ..
+        } => {
+            def_exists(def)?;
+            validate_node(program, left)?;
+            validate_node(program, right)
+        }
+        Node::Role(role) => validate_role(program, role),
     }
 }
 
