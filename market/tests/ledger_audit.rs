@@ -237,3 +237,29 @@ async fn a_side_forged_by_hand_is_reported() {
         report.discrepancies
     );
 }
+
+#[tokio::test]
+async fn parties_that_both_think_they_sold_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path(), "a").await;
+    let b = open(dir.path(), "b").await;
+    // Each recorded itself as the seller: the roles differ.
+    a.record_agreed(&terms("t-roles", "b", "a", "vm", 3))
+        .await
+        .unwrap();
+    b.record_agreed(&terms("t-roles", "a", "b", "vm", 3))
+        .await
+        .unwrap();
+    a.close().await;
+    b.close().await;
+    let report = audit(&snapshots(dir.path(), &["a", "b"]).await);
+    assert!(
+        matches!(
+            report.discrepancies.as_slice(),
+            [Discrepancy::TermsDiffer { trade_id, differences, .. }]
+                if trade_id.as_str() == "t-roles" && differences.len() == 2
+        ),
+        "{:#?}",
+        report.discrepancies
+    );
+}

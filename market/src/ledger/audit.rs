@@ -326,7 +326,7 @@ fn check_counterpart(
         });
         return;
     };
-    if trade.our_side != Side::Buyer {
+    if !reports_pair(snapshot, trade, other, theirs) {
         return;
     }
     let differences = trade.terms.differences(&theirs.terms);
@@ -343,6 +343,22 @@ fn check_counterpart(
             buyer: (snapshot.label.clone(), trade.state),
             seller: (other.label.clone(), theirs.state),
         });
+    }
+}
+
+/// Whether this copy is the one that reports the pair's differences: the
+/// buyer's, or, when both copies claim the same side (which is itself a
+/// difference in the terms), the one whose label sorts first.
+fn reports_pair(
+    snapshot: &LedgerSnapshot,
+    trade: &TradeRecord,
+    other: &LedgerSnapshot,
+    theirs: &TradeRecord,
+) -> bool {
+    if trade.our_side == theirs.our_side {
+        snapshot.label <= other.label
+    } else {
+        trade.our_side == Side::Buyer
     }
 }
 
