@@ -14,6 +14,9 @@ use market::ledger::audit::audit;
 
 /// Arguments of `market audit`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 consistent, 1 discrepancies (one line each), 2 a ledger could not be read."
+)]
 pub struct AuditArgs {
     /// The ledger files of the hosts to cross-check (one per bidder).
     #[arg(required = true)]
