@@ -259,6 +259,17 @@ mod tests {
             ),
             ("foo(x)", Code::UnexpectedToken, "foo(x)"),
             ("a(x, Y) :: (null", Code::UnexpectedToken, ""),
+            // a missing `then`, and a `)` too many (seed 001's slide)
+            (
+                "a(x, Y) :: m => a(r, Z)\n  n <= a(r, Z) within 5",
+                Code::UnexpectedToken,
+                "n <= a(r, Z) within 5",
+            ),
+            (
+                "a(x, Y) :: null <- p then a(z, Y) ) or ( a(x, Y) )",
+                Code::UnexpectedToken,
+                ")",
+            ),
         ];
         for (source, code, at) in cases {
             let err = parse(source).expect_err(source);

@@ -221,29 +221,32 @@ impl<'t> Parser<'t> {
         while !self.at(&Tok::Eof) {
             if self.at_word("component") && matches!(self.peek_at(1), Tok::Atom { .. }) {
                 model.components.push(self.component_decl()?);
+                self.eat(&Tok::Dot);
+                continue;
+            }
+            let item_start = self.pos;
+            let head = self.term().map_err(|e| self.stray(e, &model))?;
+            if self.eat(&Tok::Defines) {
+                let head = role_ref(head, "the head of a clause")?;
+                let body = self.def()?;
+                let span = head.span.to(body.span);
+                model.clauses.push(Clause { head, body, span });
+            } else if head.functor() == Some("r") && matches!(head.kind, TermKind::Compound(..)) {
+                model.roles.push(role_decl(head)?);
             } else {
-                let head = self.term()?;
-                if self.eat(&Tok::Defines) {
-                    let head = role_ref(head, "the head of a clause")?;
-                    let body = self.def()?;
-                    let span = head.span.to(body.span);
-                    model.clauses.push(Clause { head, body, span });
-                } else if head.functor() == Some("r") && matches!(head.kind, TermKind::Compound(..))
-                {
-                    model.roles.push(role_decl(head)?);
-                } else {
-                    return Err(Diagnostic::new(
-                        Code::UnexpectedToken,
-                        "expected a clause, a role declaration or a component declaration",
-                        head.span,
-                    )
-                    .with_label("not the start of a clause")
-                    .with_hint(
-                        "a model is made of `r(name, kind)` role declarations, \
-                         `component name(+In, -Out)` declarations and clauses \
-                         `a(Type, Id) :: Definition`",
-                    ));
-                }
+                let not_an_item = Diagnostic::new(
+                    Code::UnexpectedToken,
+                    "expected a clause, a role declaration or a component declaration",
+                    head.span,
+                )
+                .with_label("not the start of a clause")
+                .with_hint(
+                    "a model is made of `r(name, kind)` role declarations, \
+                     `component name(+In, -Out)` declarations and clauses \
+                     `a(Type, Id) :: Definition`",
+                );
+                self.pos = item_start;
+                return Err(self.stray(not_an_item, &model));
             }
             self.eat(&Tok::Dot);
         }
@@ -252,6 +255,38 @@ impl<'t> Parser<'t> {
             end: self.span().end,
         };
         Ok(model)
+    }
+
+    /// A better error than `otherwise` for what is left after a clause
+    /// ended early: a `)` without its `(`, or a step with no `then` before
+    /// it.
+    fn stray(&mut self, otherwise: Diagnostic, model: &Model) -> Diagnostic {
+        if model.clauses.is_empty() {
+            return otherwise;
+        }
+        if self.at(&Tok::RParen) {
+            return Diagnostic::new(
+                Code::UnexpectedToken,
+                "this `)` closes nothing",
+                self.span(),
+            )
+            .with_label("unmatched `)`")
+            .with_hint("a `(` is missing before it, or this `)` is one too many");
+        }
+        let start = self.span();
+        match self.attempt(Self::action) {
+            Some(step) if !self.at(&Tok::Defines) => Diagnostic::new(
+                Code::UnexpectedToken,
+                "a step after the end of the clause",
+                Span {
+                    start: start.start,
+                    end: step.span.end,
+                },
+            )
+            .with_label("not part of the clause above")
+            .with_hint("is a `then`, `or` or `par` missing before it?"),
+            _ => otherwise,
+        }
     }
 
     /// `component name(+A, -B, ?C)`; the parentheses may be left out when
