@@ -2,14 +2,15 @@
 //!
 //! A [`MemoryBus`] is the whole broker; its clones are endpoints of the same
 //! broker (like several connections to one nats-server). Routing is done at
-//! publish time under one lock: every matching plain subscription gets the
-//! message, and of each matching queue group one member, chosen in turn.
+//! publish time under one lock, through a token tree (`sublist.rs`): every
+//! matching plain subscription gets the message, and of each matching queue
+//! group one member, chosen in turn.
 //! Like a NATS client, a subscription buffers at most
 //! [`SUBSCRIPTION_CAPACITY`] messages; beyond that a slow subscriber loses
 //! messages (counted as `bourse_messages_dropped_total{reason="slow_consumer"}`)
 //! instead of slowing everyone down.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::pattern::{self, Pattern};
+use super::sublist::Sublist;
 use super::{Bus, BusError, DEFAULT_MAX_PAYLOAD, Message, Subscription};
 
 /// How many undelivered messages a subscription holds: async-nats's default.
@@ -34,12 +36,19 @@ pub struct MemoryBus {
 }
 
 struct Router {
-    subscriptions: Mutex<BTreeMap<u64, Entry>>,
+    subscriptions: Mutex<Subscriptions>,
     /// Source of subscription ids and inbox names.
     next_id: AtomicU64,
     /// Picks the member of a queue group that gets the next message.
     next_member: AtomicU64,
     max_payload: usize,
+}
+
+/// Every subscription, and the index that finds the ones a subject matches.
+#[derive(Default)]
+struct Subscriptions {
+    entries: HashMap<u64, Entry>,
+    index: Sublist,
 }
 
 struct Entry {
@@ -64,7 +73,7 @@ impl MemoryBus {
     pub fn with_max_payload(max_payload: usize) -> Self {
         Self {
             router: Arc::new(Router {
-                subscriptions: Mutex::new(BTreeMap::new()),
+                subscriptions: Mutex::new(Subscriptions::default()),
                 next_id: AtomicU64::new(1),
                 next_member: AtomicU64::new(0),
                 max_payload,
@@ -79,7 +88,9 @@ impl MemoryBus {
         }
         let (sender, receiver) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         let id = self.router.next_id.fetch_add(1, Ordering::Relaxed);
-        self.router.lock().insert(
+        let mut subscriptions = self.router.lock();
+        subscriptions.index.insert(&pattern, id);
+        subscriptions.entries.insert(
             id,
             Entry {
                 pattern,
@@ -87,6 +98,7 @@ impl MemoryBus {
                 sender,
             },
         );
+        drop(subscriptions);
         Ok(Subscription::new(Receiver {
             receiver,
             id,
@@ -139,7 +151,7 @@ impl MemoryBus {
 }
 
 impl Router {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Subscriptions> {
         // Routing never panics while holding the lock; if something else
         // did, the map itself is still consistent.
         self.subscriptions
@@ -151,12 +163,12 @@ impl Router {
     /// groups it matched (zero means "no responders").
     fn route(&self, message: Message) -> usize {
         let subscriptions = self.lock();
+        let mut ids = subscriptions.index.matching(&message.subject);
+        // In subscription order, so that queue group turns are predictable.
+        ids.sort_unstable();
         let mut groups: HashMap<&str, Vec<&Entry>> = HashMap::new();
         let mut matched = 0;
-        for entry in subscriptions.values() {
-            if !entry.pattern.matches(&message.subject) {
-                continue;
-            }
+        for entry in ids.iter().filter_map(|id| subscriptions.entries.get(id)) {
             match &entry.queue_group {
                 Some(group) => groups.entry(group).or_default().push(entry),
                 None => {
@@ -199,7 +211,10 @@ impl Stream for Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.router.lock().remove(&self.id);
+        let mut subscriptions = self.router.lock();
+        if let Some(entry) = subscriptions.entries.remove(&self.id) {
+            subscriptions.index.remove(&entry.pattern, self.id);
+        }
     }
 }
 

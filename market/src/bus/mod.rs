@@ -35,6 +35,7 @@ mod nats;
 pub mod pattern;
 pub mod permissions;
 pub mod subject;
+mod sublist;
 
 pub use local_server::{LocalNatsServer, LocalServerError};
 pub use memory::MemoryBus;

@@ -2,16 +2,17 @@
 //! may be subscribed to, and how a pattern matches a subject.
 //!
 //! Both bus implementations check subjects here before doing anything, so
-//! they refuse the same inputs; the in-process bus also routes with
-//! [`Pattern::matches`], which follows the NATS rules: `*` stands for exactly
-//! one token, `>` (only as the last token) for one or more tokens, and a
-//! token that merely contains `*` or `>` (like `a*`) is a literal.
+//! they refuse the same inputs. [`Pattern::matches`] follows the NATS
+//! rules (the in-process bus's index, `sublist.rs`, is tested against it):
+//! `*` stands for exactly one token, `>` (only as the last token) for one
+//! or more tokens, and a token that merely contains `*` or `>` (like `a*`)
+//! is a literal.
 
 use crate::bus::BusError;
 
 /// One token of a subscription pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
+pub(crate) enum Part {
     Literal(String),
     /// `*`: any one token.
     One,
@@ -88,6 +89,11 @@ impl Pattern {
             });
         }
         Ok(Self { parts })
+    }
+
+    /// The tokens, for the in-process bus's subscription index.
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
     }
 
     /// Does a (literal, already checked) subject match this pattern?
