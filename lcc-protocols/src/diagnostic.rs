@@ -95,7 +95,8 @@ pub enum Code {
     RedeclaredBuiltin,
     /// E0114: role declarations without an `initial` role.
     NoInitialRole,
-    /// E0115: an `initial` role whose clause can receive before it sends.
+    /// E0115: an `initial` role that cannot begin by sending: every way
+    /// its definition can start waits for a message first.
     InitialRoleReceivesFirst,
 
     /// W0001: a constraint that is neither in the standard library nor

@@ -177,6 +177,21 @@ fn one_initial_role_that_sends_first() {
         found(receives_first),
         vec![(Code::InitialRoleReceivesFirst, "m <= a(a1, X)".into())]
     );
+    // Through a role change: the initial role goes on as `wait`, which
+    // receives first.
+    let through = "r(a1, necessary)\nr(b1, initial)\nr(wait, auxiliary)\n\
+                   a(a1, X) :: m => a(b1, Y)\na(b1, Y) :: a(wait, Y)\n\
+                   a(wait, Y) :: m <= a(a1, X)";
+    assert_eq!(
+        found(through),
+        vec![(Code::InitialRoleReceivesFirst, "m <= a(a1, X)".into())]
+    );
+    // One branch that can send first is enough (the other is, say, the
+    // empty-list case of a loop over peers).
+    let may_send = "r(a1, necessary)\nr(b1, initial)\n\
+                    a(a1, X) :: m <= a(b1, Y) then m => a(b1, Y)\n\
+                    a(b1, Y) :: (null <- p or m => a(a1, X)) then m <= a(a1, X)";
+    assert_eq!(codes(may_send), vec![Code::UndeclaredComponent]);
 }
 
 #[test]

@@ -149,13 +149,13 @@ fn initial_role(model: &Model, out: &mut Vec<Diagnostic>) {
             }
             for clause in &model.clauses {
                 if clause.head.name() == Some(first.name.as_str())
-                    && let Some(receive) = first_receive(&clause.body)
+                    && let Some(receive) = first_receive(model, &clause.body)
                 {
                     out.push(
                         Diagnostic::new(
                             Code::InitialRoleReceivesFirst,
                             format!(
-                                "`{}` is the initial role, but it may receive before it sends",
+                                "`{}` is the initial role, but it receives before it can send",
                                 first.name
                             ),
                             receive.span,
@@ -174,28 +174,65 @@ fn initial_role(model: &Model, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A receive that can be the first message step of `def`, if any. `null`
-/// steps send nothing, so what follows them counts as first too.
-fn first_receive(def: &Def) -> Option<&Def> {
-    fn first(def: &Def) -> (Option<&Def>, bool) {
-        // (a receive that may come first, whether `def` may pass without
-        // any message step)
+/// How a definition begins, as far as messages go.
+#[derive(Clone, Copy)]
+enum Opening<'m> {
+    /// It can begin by sending.
+    Sends,
+    /// Whatever path it takes, its first message step is a receive (this
+    /// one, say).
+    Receives(&'m Def),
+    /// It may end without any message step (`null`s only).
+    Passes,
+}
+
+/// The receive an initial role must wait for before it can send anything,
+/// if every way its definition can begin starts with one. `null` steps send
+/// nothing, so what follows them counts; a role change goes on with the
+/// role it changes into; of `or` and `par`, one branch able to send is
+/// enough (an edge case such as an empty list of peers, which skips the
+/// sends, is not an error).
+fn first_receive<'m>(model: &'m Model, def: &'m Def) -> Option<&'m Def> {
+    fn opening<'m>(model: &'m Model, def: &'m Def, entered: &mut HashSet<&'m str>) -> Opening<'m> {
         match &def.kind {
-            DefKind::Receive { .. } => (Some(def), false),
-            DefKind::Send { .. } | DefKind::RoleChange { .. } => (None, false),
-            DefKind::Null { .. } => (None, true),
-            DefKind::Then(a, b) => match first(a) {
-                (None, true) => first(b),
+            DefKind::Receive { .. } => Opening::Receives(def),
+            DefKind::Send { .. } => Opening::Sends,
+            DefKind::Null { .. } => Opening::Passes,
+            DefKind::RoleChange { role, .. } => {
+                // An unknown role, or one already being entered: give the
+                // benefit of the doubt.
+                let Some(name) = role.name().filter(|n| entered.insert(n)) else {
+                    return Opening::Sends;
+                };
+                model
+                    .clauses
+                    .iter()
+                    .filter(|c| c.head.name() == Some(name))
+                    .map(|c| opening(model, &c.body, entered))
+                    .reduce(either)
+                    .unwrap_or(Opening::Sends)
+            }
+            DefKind::Then(a, b) => match opening(model, a, entered) {
+                Opening::Passes => opening(model, b, entered),
                 other => other,
             },
             DefKind::Or(a, b) | DefKind::Par(a, b) => {
-                let (ra, pa) = first(a);
-                let (rb, pb) = first(b);
-                (ra.or(rb), pa || pb)
+                let left = opening(model, a, entered);
+                either(left, opening(model, b, entered))
             }
         }
     }
-    first(def).0
+    fn either<'m>(a: Opening<'m>, b: Opening<'m>) -> Opening<'m> {
+        match (a, b) {
+            (Opening::Sends, _) | (_, Opening::Sends) => Opening::Sends,
+            (Opening::Receives(r), _) | (_, Opening::Receives(r)) => Opening::Receives(r),
+            _ => Opening::Passes,
+        }
+    }
+    match opening(model, def, &mut HashSet::new()) {
+        Opening::Receives(receive) => Some(receive),
+        _ => None,
+    }
 }
 
 /// An auxiliary role must be reached by a role change from another role:
