@@ -48,7 +48,11 @@ pub fn check(model: &Model, out: &mut Vec<Diagnostic>) {
     }
     let defined: HashSet<&str> = model.clauses.iter().filter_map(|c| c.head.name()).collect();
     let mut undefined_reported = HashSet::new();
-    for (list, others, sending) in [(&sends, &receives, true), (&receives, &sends, false)] {
+    let (sends_by_key, receives_by_key) = (by_key(&sends), by_key(&receives));
+    for (list, others, sending) in [
+        (&sends, &receives_by_key, true),
+        (&receives, &sends_by_key, false),
+    ] {
         for message in list {
             let Some(there) = message.there else { continue };
             if !defined.contains(there) {
@@ -57,14 +61,57 @@ pub fn check(model: &Model, out: &mut Vec<Diagnostic>) {
                 }
                 continue;
             }
-            let matched = others.iter().any(|other| {
+            let matched = others.candidates(message.key).any(|other| {
                 peers.same(other.here, there)
                     && other.there.is_none_or(|t| peers.same(t, message.here))
-                    && keys_match(message.key, other.key)
             });
             if !matched {
                 out.push(unmatched(message, there, sending));
             }
+        }
+    }
+}
+
+/// Messages indexed by functor and arity, so that matching one costs the
+/// messages of the same kind, not all of them.
+struct ByKey<'a, 'm> {
+    keyed: HashMap<(&'m str, usize), Vec<&'a Message<'m>>>,
+    /// Variable messages: they match any key.
+    wildcards: Vec<&'a Message<'m>>,
+    all: &'a [Message<'m>],
+}
+
+fn by_key<'a, 'm>(messages: &'a [Message<'m>]) -> ByKey<'a, 'm> {
+    let mut index = ByKey {
+        keyed: HashMap::new(),
+        wildcards: Vec::new(),
+        all: messages,
+    };
+    for message in messages {
+        match message.key {
+            Some(key) => index.keyed.entry(key).or_default().push(message),
+            None => index.wildcards.push(message),
+        }
+    }
+    index
+}
+
+impl<'a, 'm> ByKey<'a, 'm> {
+    /// The messages that may match one with `key`.
+    fn candidates(
+        &self,
+        key: Option<(&'m str, usize)>,
+    ) -> Box<dyn Iterator<Item = &'a Message<'m>> + '_> {
+        match key {
+            Some(key) => Box::new(
+                self.keyed
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .chain(self.wildcards.iter().copied()),
+            ),
+            None => Box::new(self.all.iter()),
         }
     }
 }
@@ -76,13 +123,6 @@ fn describe<'m>(here: &'m str, message: &'m Term, other: &'m RoleRef) -> Message
         there_ref: other,
         key: name_and_arity(message),
         span: message.span,
-    }
-}
-
-fn keys_match(a: Option<(&str, usize)>, b: Option<(&str, usize)>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
     }
 }
 
