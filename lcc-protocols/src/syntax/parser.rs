@@ -179,8 +179,9 @@ impl<'t> Parser<'t> {
         d
     }
 
-    /// Runs `f` one nesting level deeper, refusing beyond [`MAX_DEPTH`].
-    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Parse<T>) -> Parse<T> {
+    /// Goes one nesting level deeper, refusing beyond [`MAX_DEPTH`]; the
+    /// caller restores the depth.
+    fn descend(&mut self) -> Parse<()> {
         if self.depth >= MAX_DEPTH {
             return Err(Diagnostic::new(
                 Code::TooDeep,
@@ -190,6 +191,12 @@ impl<'t> Parser<'t> {
             .with_hint("split the definition into roles that call each other by role change"));
         }
         self.depth += 1;
+        Ok(())
+    }
+
+    /// Runs `f` one nesting level deeper.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Parse<T>) -> Parse<T> {
+        self.descend()?;
         let result = f(self);
         self.depth -= 1;
         result
@@ -613,7 +620,7 @@ impl<'t> Parser<'t> {
     // ----- terms -----
 
     /// A term with comparison operators (the loosest level of terms).
-    pub(super) fn term(&mut self) -> Parse<Term> {
+    fn term(&mut self) -> Parse<Term> {
         self.nested(|p| {
             let left = p.sum()?;
             let op = match p.peek() {
@@ -648,8 +655,7 @@ impl<'t> Parser<'t> {
             while let Tok::Op(op) = self.peek()
                 && ops.contains(op)
             {
-                self.nested(|_| Ok(()))?;
-                self.depth += 1;
+                self.descend()?;
                 self.advance();
                 let right = operand(self)?;
                 left = operator(op, left, right);
