@@ -105,7 +105,11 @@ impl Symbol {
 pub struct Var(pub u32);
 
 /// A term at run time.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+///
+/// Serialised with lists flattened (`List(items, tail)`) rather than as
+/// nested cells, so a stored list is as deep as its deepest item, not as
+/// long as it is; groundness is recomputed on reading, never trusted.
+#[derive(Clone, Debug)]
 pub enum Term {
     Var(Var),
     Atom(Symbol),
@@ -116,7 +120,7 @@ pub enum Term {
 }
 
 /// `functor(args...)`, with its groundness computed once.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct Compound {
     pub functor: Symbol,
     pub args: Box<[Term]>,
@@ -126,6 +130,82 @@ pub struct Compound {
 impl Compound {
     pub fn is_ground(&self) -> bool {
         self.ground
+    }
+}
+
+impl Drop for Compound {
+    /// Drops nested terms with a loop instead of recursion: a long list is
+    /// a deep term, and dropping it must not exhaust the stack.
+    fn drop(&mut self) {
+        let mut pending: Vec<Term> = std::mem::take(&mut self.args).into_vec();
+        while let Some(term) = pending.pop() {
+            if let Term::Compound(shared) = term
+                && let Ok(mut inner) = Arc::try_unwrap(shared)
+            {
+                pending.extend(std::mem::take(&mut inner.args).into_vec());
+            }
+        }
+    }
+}
+
+/// How a term is written by serde (borrowing).
+#[derive(Serialize)]
+enum TermOut<'a> {
+    Var(Var),
+    Atom(&'a Symbol),
+    Int(i64),
+    Float(f64),
+    Str(&'a Symbol),
+    Compound(&'a Symbol, &'a [Term]),
+    List(Vec<&'a Term>, &'a Term),
+}
+
+/// How a term is read by serde.
+#[derive(Deserialize)]
+enum TermIn {
+    Var(Var),
+    Atom(Symbol),
+    Int(i64),
+    Float(f64),
+    Str(Symbol),
+    Compound(Symbol, Vec<Term>),
+    List(Vec<Term>, Box<Term>),
+}
+
+impl Serialize for Term {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let out = match self {
+            Term::Var(v) => TermOut::Var(*v),
+            Term::Atom(a) => TermOut::Atom(a),
+            Term::Int(i) => TermOut::Int(*i),
+            Term::Float(f) => TermOut::Float(*f),
+            Term::Str(s) => TermOut::Str(s),
+            Term::Compound(c) if self.as_cons().is_some() => {
+                let mut items = Vec::new();
+                let mut rest = self;
+                while let Some((head, tail)) = rest.as_cons() {
+                    items.push(head);
+                    rest = tail;
+                }
+                TermOut::List(items, rest)
+            }
+            Term::Compound(c) => TermOut::Compound(&c.functor, &c.args),
+        };
+        out.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Term {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match TermIn::deserialize(deserializer)? {
+            TermIn::Var(v) => Term::Var(v),
+            TermIn::Atom(a) => Term::Atom(a),
+            TermIn::Int(i) => Term::Int(i),
+            TermIn::Float(f) => Term::Float(f),
+            TermIn::Str(s) => Term::Str(s),
+            TermIn::Compound(functor, args) => Term::compound(functor, args),
+            TermIn::List(items, tail) => Term::list_with_tail(items, *tail),
+        })
     }
 }
 
@@ -248,18 +328,35 @@ impl Term {
     /// Structural equality of two terms, variables compared by index. For
     /// resolved terms this is "identical" (Prolog `==`).
     pub fn same(&self, other: &Term) -> bool {
-        match (self, other) {
-            (Term::Var(a), Term::Var(b)) => a == b,
-            (Term::Atom(a), Term::Atom(b)) | (Term::Str(a), Term::Str(b)) => a == b,
-            (Term::Int(a), Term::Int(b)) => a == b,
-            (Term::Float(a), Term::Float(b)) => a == b,
-            (Term::Compound(a), Term::Compound(b)) => {
-                Arc::ptr_eq(a, b)
-                    || (a.functor == b.functor
-                        && a.args.len() == b.args.len()
-                        && a.args.iter().zip(b.args.iter()).all(|(x, y)| x.same(y)))
+        let (mut a, mut b) = (self, other);
+        loop {
+            match (a, b) {
+                (Term::Var(x), Term::Var(y)) => return x == y,
+                (Term::Atom(x), Term::Atom(y)) | (Term::Str(x), Term::Str(y)) => return x == y,
+                (Term::Int(x), Term::Int(y)) => return x == y,
+                (Term::Float(x), Term::Float(y)) => return x == y,
+                (Term::Compound(x), Term::Compound(y)) => {
+                    if Arc::ptr_eq(x, y) {
+                        return true;
+                    }
+                    let n = x.args.len();
+                    if x.functor != y.functor || n != y.args.len() {
+                        return false;
+                    }
+                    // All but the last argument recursively; the last (a
+                    // list's tail) in this loop, so long lists cost no stack.
+                    if !x.args[..n - 1]
+                        .iter()
+                        .zip(&y.args[..n - 1])
+                        .all(|(p, q)| p.same(q))
+                    {
+                        return false;
+                    }
+                    a = &x.args[n - 1];
+                    b = &y.args[n - 1];
+                }
+                _ => return false,
             }
-            _ => false,
         }
     }
 }
@@ -416,6 +513,22 @@ mod tests {
     fn symbols_compare_by_text() {
         assert_eq!(Symbol::new("abc"), Symbol::new("abc"));
         assert_ne!(Symbol::new("abc"), Symbol::new("abd"));
+    }
+
+    #[test]
+    fn long_lists_serialise_flat_and_drop_without_recursion() {
+        let long = Term::list((0..100_000).map(Term::Int).collect());
+        let json = serde_json::to_string(&long).unwrap();
+        let back: Term = serde_json::from_str(&json).unwrap();
+        assert!(back.same(&long));
+        drop(back);
+        drop(long);
+    }
+
+    #[test]
+    fn groundness_is_recomputed_when_read() {
+        let t: Term = serde_json::from_str(r#"{"Compound":["f",[{"Var":0}]]}"#).unwrap();
+        assert!(!t.is_ground());
     }
 
     #[test]

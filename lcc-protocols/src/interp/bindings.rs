@@ -157,13 +157,17 @@ impl Bindings {
 
     /// Does variable `slot` occur in `term` (relative to `base`)?
     fn occurs(&self, slot: u32, term: &Term, base: u32) -> bool {
-        match self.walk(term, base) {
-            Walked::Unbound(v) => v == slot,
-            Walked::Bound(Term::Compound(c), base) if !c.is_ground() => {
-                c.args.iter().any(|a| self.occurs(slot, a, base))
+        let mut pending = vec![(term.clone(), base)];
+        while let Some((term, base)) = pending.pop() {
+            match self.walk(&term, base) {
+                Walked::Unbound(v) if v == slot => return true,
+                Walked::Bound(Term::Compound(c), base) if !c.is_ground() => {
+                    pending.extend(c.args.iter().map(|a| (a.clone(), base)));
+                }
+                _ => {}
             }
-            Walked::Bound(..) => false,
         }
+        false
     }
 
     /// Checks a store read from outside (a stored role state): every
@@ -222,44 +226,54 @@ impl Bindings {
     /// `b_base`). On failure some bindings may have been made: callers undo
     /// to a mark.
     pub fn unify(&mut self, a: &Term, a_base: u32, b: &Term, b_base: u32) -> bool {
-        match (self.walk(a, a_base), self.walk(b, b_base)) {
-            (Walked::Unbound(x), Walked::Unbound(y)) => {
-                if x != y {
-                    // The younger (higher) slot points at the older one.
-                    let (young, old) = if x > y { (x, y) } else { (y, x) };
-                    self.bind(young, Term::Var(Var(old)));
-                }
-                true
-            }
-            (Walked::Unbound(x), Walked::Bound(t, base))
-            | (Walked::Bound(t, base), Walked::Unbound(x)) => {
-                // The occurs check keeps terms finite (`X = f(X)` fails),
-                // so resolving and printing always terminate. Ground terms,
-                // the usual case, skip it.
-                if !t.is_ground() && self.occurs(x, &t, base) {
-                    return false;
-                }
-                let value = instantiate(&t, base);
-                self.bind(x, value);
-                true
-            }
-            (Walked::Bound(s, sb), Walked::Bound(t, tb)) => match (&s, &t) {
-                (Term::Atom(x), Term::Atom(y)) | (Term::Str(x), Term::Str(y)) => x == y,
-                (Term::Int(x), Term::Int(y)) => x == y,
-                (Term::Float(x), Term::Float(y)) => x == y,
-                (Term::Compound(c), Term::Compound(d)) => {
-                    if std::sync::Arc::ptr_eq(c, d) && (c.is_ground() || sb == tb) {
-                        return true;
+        let (mut a, mut a_base, mut b, mut b_base) = (a.clone(), a_base, b.clone(), b_base);
+        loop {
+            match (self.walk(&a, a_base), self.walk(&b, b_base)) {
+                (Walked::Unbound(x), Walked::Unbound(y)) => {
+                    if x != y {
+                        // The younger (higher) slot points at the older one.
+                        let (young, old) = if x > y { (x, y) } else { (y, x) };
+                        self.bind(young, Term::Var(Var(old)));
                     }
-                    c.functor == d.functor
-                        && c.args.len() == d.args.len()
-                        && c.args
-                            .iter()
-                            .zip(d.args.iter())
-                            .all(|(x, y)| self.unify(x, sb, y, tb))
+                    return true;
                 }
-                _ => false,
-            },
+                (Walked::Unbound(x), Walked::Bound(t, base))
+                | (Walked::Bound(t, base), Walked::Unbound(x)) => {
+                    // The occurs check keeps terms finite (`X = f(X)` fails),
+                    // so resolving and printing always terminate. Ground
+                    // terms, the usual case, skip it.
+                    if !t.is_ground() && self.occurs(x, &t, base) {
+                        return false;
+                    }
+                    let value = instantiate(&t, base);
+                    self.bind(x, value);
+                    return true;
+                }
+                (Walked::Bound(s, sb), Walked::Bound(t, tb)) => match (&s, &t) {
+                    (Term::Atom(x), Term::Atom(y)) | (Term::Str(x), Term::Str(y)) => return x == y,
+                    (Term::Int(x), Term::Int(y)) => return x == y,
+                    (Term::Float(x), Term::Float(y)) => return x == y,
+                    (Term::Compound(c), Term::Compound(d)) => {
+                        if std::sync::Arc::ptr_eq(c, d) && (c.is_ground() || sb == tb) {
+                            return true;
+                        }
+                        let n = c.args.len();
+                        if c.functor != d.functor || n != d.args.len() {
+                            return false;
+                        }
+                        // All but the last argument recursively; the last (a
+                        // list's tail) in this loop, so long lists cost no stack.
+                        for (x, y) in c.args[..n - 1].iter().zip(&d.args[..n - 1]) {
+                            if !self.unify(x, sb, y, tb) {
+                                return false;
+                            }
+                        }
+                        (a, a_base, b, b_base) =
+                            (c.args[n - 1].clone(), sb, d.args[n - 1].clone(), tb);
+                    }
+                    _ => return false,
+                },
+            }
         }
     }
 
@@ -269,13 +283,38 @@ impl Bindings {
         match self.walk(term, base) {
             Walked::Unbound(slot) => Term::Var(Var(slot)),
             Walked::Bound(t, base) => match &t {
-                Term::Compound(c) if !c.is_ground() => Term::compound(
-                    c.functor.clone(),
-                    c.args.iter().map(|a| self.resolve(a, base)).collect(),
-                ),
+                Term::Compound(c) if !c.is_ground() => {
+                    if t.as_cons().is_some() {
+                        return self.resolve_list(t, base);
+                    }
+                    Term::compound(
+                        c.functor.clone(),
+                        c.args.iter().map(|a| self.resolve(a, base)).collect(),
+                    )
+                }
                 _ => t,
             },
         }
+    }
+
+    /// [`Bindings::resolve`] of a list: its spine in a loop, not recursion.
+    fn resolve_list(&self, list: Term, base: u32) -> Term {
+        let mut items = Vec::new();
+        let (mut rest, mut base) = (list, base);
+        let tail = loop {
+            let next = match rest.as_cons() {
+                Some((head, tail)) if !rest.is_ground() => {
+                    items.push(self.resolve(head, base));
+                    self.walk(tail, base)
+                }
+                _ => break self.resolve(&rest, base),
+            };
+            match next {
+                Walked::Unbound(slot) => break Term::Var(Var(slot)),
+                Walked::Bound(t, b) => (rest, base) = (t, b),
+            }
+        };
+        Term::list_with_tail(items, tail)
     }
 
     /// Starts a role again in tail position: resolves `terms` (relative to
@@ -333,24 +372,21 @@ pub fn instantiate(term: &Term, base: u32) -> Term {
 
 /// Every variable in a term.
 fn collect_vars(term: &Term, out: &mut Vec<Var>) {
-    match term {
-        Term::Var(v) => out.push(*v),
-        Term::Compound(c) if !c.is_ground() => {
-            for a in c.args.iter() {
-                collect_vars(a, out);
-            }
+    let mut pending = vec![term];
+    while let Some(term) = pending.pop() {
+        match term {
+            Term::Var(v) => out.push(*v),
+            Term::Compound(c) if !c.is_ground() => pending.extend(c.args.iter()),
+            _ => {}
         }
-        _ => {}
     }
 }
 
 /// The highest variable in a term.
 fn max_var(term: &Term) -> Option<Var> {
-    match term {
-        Term::Var(v) => Some(*v),
-        Term::Compound(c) if !c.is_ground() => c.args.iter().filter_map(max_var).max(),
-        _ => None,
-    }
+    let mut vars = Vec::new();
+    collect_vars(term, &mut vars);
+    vars.into_iter().max()
 }
 
 /// Renumbers variables at or above `cut` to `cut, cut+1, ...` in order of
@@ -364,6 +400,17 @@ fn rename(term: &Term, cut: u32, renames: &mut Vec<(u32, u32)>) -> Term {
             let new = cut + u32::try_from(renames.len()).unwrap_or(u32::MAX);
             renames.push((*v, new));
             Term::Var(Var(new))
+        }
+        Term::Compound(_) if !term.is_ground() && term.as_cons().is_some() => {
+            // A list's spine in a loop: long lists cost no stack.
+            let mut items = Vec::new();
+            let mut rest = term;
+            while let Some((head, tail)) = rest.as_cons().filter(|_| !rest.is_ground()) {
+                items.push(rename(head, cut, renames));
+                rest = tail;
+            }
+            let tail = rename(rest, cut, renames);
+            Term::list_with_tail(items, tail)
         }
         Term::Compound(c) if !c.is_ground() => Term::compound(
             c.functor.clone(),
@@ -485,13 +532,38 @@ mod tests {
     #[test]
     fn validate_rejects_cycles_and_dangling_variables() {
         let cyclic: Bindings = serde_json::from_str(
-            r#"{"slots":[{"Var":1},{"Compound":{"functor":"f","args":[{"Var":0}],"ground":false}}],"floor":0,"keep":0}"#,
+            r#"{"slots":[{"Var":1},{"Compound":["f",[{"Var":0}]]}],"floor":0,"keep":0}"#,
         )
         .unwrap();
         assert!(cyclic.validate().unwrap_err().contains("containing itself"));
         let dangling: Bindings =
             serde_json::from_str(r#"{"slots":[{"Var":7}],"floor":0,"keep":0}"#).unwrap();
         assert!(dangling.validate().unwrap_err().contains("refers past"));
+    }
+
+    #[test]
+    fn long_lists_unify_and_resolve_without_deep_recursion() {
+        // Run on a small stack: recursion per list item would overflow it.
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut b = Bindings::default();
+                let base = b.alloc(2);
+                let items: Vec<Term> = (0..200_000).map(Term::Int).collect();
+                let open = Term::list_with_tail(items.clone(), Term::var(0));
+                let closed = Term::list(items.into_iter().chain([Term::Int(-1)]).collect());
+                assert!(b.unify(&open, base, &closed, 0));
+                assert_eq!(
+                    b.resolve(&Term::var(0), base),
+                    Term::list(vec![Term::Int(-1)])
+                );
+                let resolved = b.resolve(&open, base);
+                assert!(resolved.is_ground() && resolved.same(&closed));
+                let (renamed, _) = b.restart(&[&open], base, 0);
+                assert!(renamed[0].same(&closed));
+            })
+            .unwrap();
+        handle.join().unwrap();
     }
 
     #[test]
