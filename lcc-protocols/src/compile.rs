@@ -135,17 +135,6 @@ impl Program {
             .map(|(name, arity)| format!("{name}/{arity}"))
             .collect()
     }
-
-    /// The roles the model defines clauses for, as `name/arity`.
-    pub fn roles(&self) -> Vec<String> {
-        let mut roles: Vec<String> = self
-            .by_role
-            .keys()
-            .map(|(name, arity)| format!("{name}/{arity}"))
-            .collect();
-        roles.sort();
-        roles
-    }
 }
 
 #[derive(Default)]
