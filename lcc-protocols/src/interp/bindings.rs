@@ -609,4 +609,68 @@ mod tests {
         assert_eq!(out[0], Term::atom("again"));
         assert_eq!(b.len(), 2, "the slot the caller refers to survives");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Ground terms: atoms, numbers, strings, compounds and lists.
+        fn ground() -> impl Strategy<Value = Term> {
+            let leaf = prop_oneof![
+                "[a-c]".prop_map(|a| Term::atom(&a)),
+                (-3i64..3).prop_map(Term::Int),
+                Just(Term::Float(0.5)),
+                Just(Term::string("s")),
+            ];
+            leaf.prop_recursive(4, 24, 3, |inner| {
+                prop_oneof![
+                    ("[fg]", prop::collection::vec(inner.clone(), 1..3))
+                        .prop_map(|(f, args)| Term::apply(&f, args)),
+                    prop::collection::vec(inner, 0..4).prop_map(Term::list),
+                ]
+            })
+        }
+
+        /// Replaces some sub-terms of `t` by variables numbered from `next`.
+        fn punch(t: &Term, holes: &mut impl Iterator<Item = bool>, next: &mut u32) -> Term {
+            if holes.next().unwrap_or(false) {
+                *next += 1;
+                return Term::var(*next - 1);
+            }
+            match t {
+                Term::Compound(c) => Term::compound(
+                    c.functor.clone(),
+                    c.args.iter().map(|a| punch(a, holes, next)).collect(),
+                ),
+                other => other.clone(),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn a_pattern_unifies_with_the_term_it_was_cut_from(
+                t in ground(),
+                holes in prop::collection::vec(prop::bool::weighted(0.2), 64),
+            ) {
+                let mut next = 0;
+                let pattern = punch(&t, &mut holes.into_iter(), &mut next);
+                let mut b = Bindings::default();
+                let base = b.alloc(next);
+                prop_assert!(b.unify(&pattern, base, &t, 0));
+                prop_assert!(b.resolve(&pattern, base).same(&t));
+                // and from the other side
+                let mut c = Bindings::default();
+                let base = c.alloc(next);
+                prop_assert!(c.unify(&t, 0, &pattern, base));
+                prop_assert!(c.resolve(&pattern, base).same(&t));
+            }
+
+            #[test]
+            fn ground_terms_unify_exactly_when_they_are_the_same(a in ground(), b in ground()) {
+                let mut store = Bindings::default();
+                prop_assert_eq!(store.unify(&a, 0, &b, 0), a.same(&b));
+                prop_assert!(store.is_empty());
+            }
+        }
+    }
 }
