@@ -115,9 +115,11 @@ pub fn is_var_start(c: char) -> bool {
 /// Splits `source` into tokens, or reports the first character that cannot
 /// start one.
 pub fn tokenize(source: &str) -> Result<Tokens, Diagnostic> {
+    // A byte-order mark, as some editors write, is not part of the model.
+    let pos = if source.starts_with('\u{feff}') { 3 } else { 0 };
     let mut lexer = Lexer {
         source,
-        pos: 0,
+        pos,
         tokens: Vec::new(),
         comments: Vec::new(),
     };
@@ -463,6 +465,15 @@ mod tests {
         assert_eq!(kinds, vec![atom("a"), atom("b"), atom("c"), Tok::Eof]);
         let texts: Vec<&str> = tokens.comments.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, vec!["% one", "/* two\n */", "// three"]);
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_are_whitespace() {
+        assert_eq!(
+            kinds("\u{feff}a\r\n% c\r\nb"),
+            vec![atom("a"), atom("b"), Tok::Eof]
+        );
+        assert_eq!(tokenize("a\r\n% c\r\n").unwrap().comments[0].text, "% c");
     }
 
     #[test]
