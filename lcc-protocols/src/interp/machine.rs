@@ -465,6 +465,8 @@ impl<C: Channel> Machine<C> {
                 span,
                 failed: None,
             })?;
+        tracing::trace!(peer = %self.me, %to, %message, "sent");
+        metrics::counter!("lcc_messages_sent_total").increment(1);
         Ok(Step::Progressed)
     }
 
@@ -551,7 +553,10 @@ impl<C: Channel> Machine<C> {
             if matches {
                 match self.solve_guard(p, *guard, frame).await {
                     Ok(()) => {
-                        self.mailbox.remove(i);
+                        if let Some(envelope) = self.mailbox.remove(i) {
+                            tracing::trace!(peer = %self.me, from = %envelope.from, message = %envelope.message, "received");
+                        }
+                        metrics::counter!("lcc_messages_received_total").increment(1);
                         *node = Node::Closed(def);
                         return Ok(Step::Progressed);
                     }
@@ -569,6 +574,8 @@ impl<C: Channel> Machine<C> {
         if let Some(at) = deadline {
             let now = self.clock.now_ms();
             if now >= at {
+                tracing::debug!(peer = %self.me, deadline = at, "a receive's deadline passed");
+                metrics::counter!("lcc_deadlines_passed_total").increment(1);
                 return Err(Fault {
                     reason: format!(
                         "deadline passed: no message `{}` from `{}` arrived by {at} ms (now {now} ms)",

@@ -225,6 +225,17 @@ impl<C: Channel> RoleInstance<C> {
     /// Runs until the clause is closed or fails, waiting for messages and
     /// deadlines as needed.
     pub async fn run(&mut self) -> Result<Completion, RoleFailure> {
+        let steps_before = self.machine.steps;
+        let ended = self.run_to_end().await;
+        metrics::counter!("lcc_steps_total").increment(self.machine.steps - steps_before);
+        match &ended {
+            Ok(done) => tracing::debug!(peer = %self.machine.me, steps = done.steps, "role closed"),
+            Err(failure) => tracing::debug!(peer = %self.machine.me, %failure, "role failed"),
+        }
+        ended
+    }
+
+    async fn run_to_end(&mut self) -> Result<Completion, RoleFailure> {
         loop {
             match self.step().await? {
                 Progress::Finished => {
