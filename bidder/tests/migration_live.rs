@@ -2,8 +2,8 @@
 //! (scripts/two-libvirt-hosts.sh), a tiny diskless QEMU guest in software
 //! emulation, the migration driven by this crate's executor through
 //! `LibvirtHypervisor`, the result checked with `virsh` and in both ledgers.
-//! Also a migration libvirt refuses (unreachable destination) and one
-//! aborted at its timeout.
+//! Also a migration libvirt refuses (unreachable destination), one aborted
+//! at its timeout, and the way back client-driven.
 //!
 //! Needs root (CI runs as root). Skips, saying why, only when not root or
 //! when the machine cannot create network namespaces.
@@ -243,6 +243,36 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
     assert_eq!(
         ledger_b.balance("b").await.unwrap(),
         MicroCredits(4_000_000)
+    );
+    let report = audit_of(&[&ledger_a, &ledger_b]).await;
+    assert!(report.is_consistent(), "{:?}", report.discrepancies);
+
+    // And back, client-driven: this process holds both connections (B's
+    // daemon never needs to reach A's); the memory still crosses the veth.
+    let home = LiveTarget {
+        destination_uri: hosts.uri_a.clone(),
+        peer_to_peer: false,
+        bandwidth_mib_s: None,
+        timeout: Duration::from_secs(60),
+    };
+    let back = Executor::new(
+        ledger_b.clone(),
+        b.clone(),
+        Destination::new(ledger_a.clone(), a.clone()),
+        Method::Live(home),
+    );
+    let return_trade = terms("live-2", "b", "a", &[&guest], 3_000_000);
+    assert_eq!(back.execute(&return_trade).await.unwrap(), Outcome::Settled);
+    assert_eq!(virsh(&hosts.uri_a, &["domstate", GUEST]), "running");
+    assert!(
+        !virsh(&hosts.uri_b, &["list", "--all", "--name"])
+            .lines()
+            .any(|l| l == GUEST),
+        "the guest is gone from B"
+    );
+    assert_eq!(
+        ledger_a.balance("a").await.unwrap(),
+        MicroCredits(-1_000_000)
     );
     let report = audit_of(&[&ledger_a, &ledger_b]).await;
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
