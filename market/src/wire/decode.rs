@@ -191,8 +191,23 @@ fn check_route<T>(route: &Route, envelope: &Envelope<T>) -> Result<(), Rejection
 }
 
 /// Counts and logs a dropped message: the one place every rejection ends.
+/// Labelled by reason and by the kind of subject it came on (`invite`,
+/// `lcc`, ...; `other` outside the layout), both bounded sets.
 pub fn record_drop(subject: &str, rejection: &Rejection) {
-    metrics::counter!("bourse_messages_dropped_total", "reason" => rejection.reason()).increment(1);
+    let kind = match subject.split('.').nth(2) {
+        Some("hosts") => "hosts",
+        Some("invite") => "invite",
+        Some("lcc") => "lcc",
+        Some("trades") => "trades",
+        Some("migrate") => "migrate",
+        _ => "other",
+    };
+    metrics::counter!(
+        "bourse_messages_dropped_total",
+        "reason" => rejection.reason(),
+        "kind" => kind,
+    )
+    .increment(1);
     tracing::warn!(subject, reason = rejection.reason(), %rejection, "message dropped");
 }
 
@@ -365,11 +380,13 @@ mod tests {
         });
         let text = handle.render();
         assert!(
-            text.contains(r#"bourse_messages_dropped_total{reason="truncated"} 2"#),
+            text.contains(r#"bourse_messages_dropped_total{reason="truncated",kind="lcc"} 2"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"bourse_messages_dropped_total{reason="sender_mismatch"} 1"#),
+            text.contains(
+                r#"bourse_messages_dropped_total{reason="sender_mismatch",kind="lcc"} 1"#
+            ),
             "{text}"
         );
     }
