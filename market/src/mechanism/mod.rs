@@ -334,7 +334,7 @@ pub enum ClearingError {
     /// A VM slot on a host the round does not list.
     #[error("{0} is on {1}, which the round does not list")]
     VmOnUnknownHost(VmId, HostId),
-    /// A host's own numbers overflow.
-    #[error("the resources of {0} overflow")]
-    Overflow(HostId),
+    /// More than 2^32 - 1 hosts, VMs or orders in one round.
+    #[error("the round is too large: more than 2^32 - 1 hosts, VMs or orders")]
+    TooLarge,
 }

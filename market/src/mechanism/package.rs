@@ -14,7 +14,7 @@
 //! nobody gains from is not worth a migration. Longer chains and cycles are
 //! not searched; docs/economics.md says what that costs.
 
-use super::book::Book;
+use super::book::{Book, NONE};
 use super::{ClearingRules, Pricing, trade_reduction};
 
 /// A set of accepted orders that fit together, by position in the book.
@@ -51,31 +51,31 @@ impl Candidate {
 
 /// Every candidate trade of the book, in a deterministic order.
 pub fn candidates(book: &Book<'_>, rules: &ClearingRules) -> Vec<Candidate> {
-    let mut out = Vec::with_capacity(book.entries.len());
+    let mut out = Vec::with_capacity(book.entries.len() / 4);
     for (i, entry) in book.entries.iter().enumerate() {
         let i = i as u32;
-        let order = entry.order;
-        match (order.gives, order.takes) {
-            (Some(v), None) => {
-                let bids = book.bids_for.get(&v).map_or(&[][..], Vec::as_slice);
+        match (entry.gives, entry.takes) {
+            _ if !entry.live => {}
+            (NONE, _) => {}
+            (v, NONE) => {
+                let bids = book.bids_for(v);
                 match rules.pricing {
                     Pricing::EqualSplit => pairs(book, i, bids, &mut out),
                     Pricing::TradeReduction => out.extend(trade_reduction::pair(book, i, bids)),
                 }
             }
-            (Some(v), Some(w)) => {
+            (v, w) => {
                 swap(book, i, v, w, &mut out);
                 chains(book, i, v, w, rules.chain_bids_per_vm, &mut out);
                 cycles(book, i, v, w, &mut out);
             }
-            _ => {}
         }
     }
     out
 }
 
 fn limit(book: &Book<'_>, i: u32) -> i64 {
-    book.order(i).limit.0
+    book.entry(i).limit
 }
 
 /// Ask `a` with each bid for its VM, best first, while the surplus is positive.
@@ -91,8 +91,8 @@ fn pairs(book: &Book<'_>, a: u32, bids: &[u32], out: &mut Vec<Candidate>) {
 
 /// Package `p` (gives `v`, takes `w`) with the package giving `w` and taking
 /// `v`; each swap is found once, from its smaller order.
-fn swap(book: &Book<'_>, p: u32, v: crate::vm::VmId, w: crate::vm::VmId, out: &mut Vec<Candidate>) {
-    if let Some(&q) = book.package_for.get(&(w, v))
+fn swap(book: &Book<'_>, p: u32, v: u32, w: u32, out: &mut Vec<Candidate>) {
+    if let Some(q) = book.package_for(w, v)
         && p < q
     {
         let surplus = limit(book, p) + limit(book, q);
@@ -102,20 +102,13 @@ fn swap(book: &Book<'_>, p: u32, v: crate::vm::VmId, w: crate::vm::VmId, out: &m
     }
 }
 
-/// Ask for `w` -> package `p` -> the best `max_bids` bids for `v`.
-fn chains(
-    book: &Book<'_>,
-    p: u32,
-    v: crate::vm::VmId,
-    w: crate::vm::VmId,
-    max_bids: usize,
-    out: &mut Vec<Candidate>,
-) {
-    let Some(&a) = book.ask_for.get(&w) else {
+/// Ask for `w` -> package `p` (gives `v`, takes `w`) -> the best `max_bids`
+/// bids for `v`.
+fn chains(book: &Book<'_>, p: u32, v: u32, w: u32, max_bids: usize, out: &mut Vec<Candidate>) {
+    let Some(a) = book.ask_for(w) else {
         return;
     };
-    let bids = book.bids_for.get(&v).map_or(&[][..], Vec::as_slice);
-    for &b in bids.iter().take(max_bids) {
+    for &b in book.bids_for(v).iter().take(max_bids) {
         if book.host(b) == book.host(a) {
             continue; // one host cannot fill both the ask and the bid
         }
@@ -130,25 +123,13 @@ fn chains(
 /// Package `p` (gives `v`, takes `w`) -> a package giving `w` and taking
 /// some `x` -> the package giving `x` and taking `v`. Each cycle is found
 /// once, from its smallest order.
-fn cycles(
-    book: &Book<'_>,
-    p: u32,
-    v: crate::vm::VmId,
-    w: crate::vm::VmId,
-    out: &mut Vec<Candidate>,
-) {
-    let Some(next) = book.packages_giving.get(&w) else {
-        return;
-    };
-    for &q in next {
-        let Some(x) = book.order(q).takes else {
-            continue;
-        };
-        if x == v {
-            continue; // that is a swap
+fn cycles(book: &Book<'_>, p: u32, v: u32, w: u32, out: &mut Vec<Candidate>) {
+    for &q in book.packages_giving(w) {
+        let x = book.entry(q).takes;
+        if x == v || q < p {
+            continue; // a swap, or found from a smaller order
         }
-        if let Some(&r) = book.package_for.get(&(x, v))
-            && p < q
+        if let Some(r) = book.package_for(x, v)
             && p < r
         {
             let surplus = limit(book, p) + limit(book, q) + limit(book, r);
