@@ -90,6 +90,8 @@ const PIECES: &[&str] = &[
     "-1",
     "1.5e3",
     "\u{e9}",
+    "\u{21d2}",
+    "\u{21d0}",
 ];
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Source text to tokens.
 //!
-//! The lexer knows LCC's punctuation (`::`, `=>`, `<=`, the three spellings
-//! of the constraint arrow `<-`, `<--`, `←`), the operators of constraint
+//! The lexer knows LCC's punctuation (`::`, `=>` or `⇒`, `<=` or `⇐`, the
+//! three spellings of the constraint arrow `<-`, `<--`, `←`), the operators of constraint
 //! terms, and three comment styles (`// line`, `/* block */`, `% line` as in
 //! Prolog). Words (`then`, `or`, `null`, ...) are plain atoms here; the parser
 //! decides where they are keywords, so that a quoted `'then'` stays an atom.
@@ -348,7 +348,9 @@ impl Lexer<'_> {
             ("<-", Tok::ConstraintArrow),
             ("\u{2190}", Tok::ConstraintArrow),
             ("<=", Tok::ReceiveArrow),
+            ("\u{21d0}", Tok::ReceiveArrow),
             ("=>", Tok::SendArrow),
+            ("\u{21d2}", Tok::SendArrow),
             ("::", Tok::Defines),
             ("=<", Tok::Op("=<")),
             (">=", Tok::Op(">=")),
@@ -379,7 +381,7 @@ impl Lexer<'_> {
         let hint = match c {
             ':' => "a clause is written `a(Type, Id) :: Definition` with a double colon",
             '\\' => "`\\=` (does not unify) is the only operator starting with a backslash",
-            '\u{2192}' | '\u{21d2}' => "write a send arrow as `=>`",
+            '\u{2192}' => "write a send arrow as `=>` (or `\u{21d2}`)",
             _ => {
                 "LCC uses letters, digits, `_`, quotes and the punctuation ( ) [ ] | , . :: => <= <- = \\= < > =< >= + - * /"
             }
@@ -417,12 +419,14 @@ mod tests {
     #[test]
     fn arrows_in_all_spellings() {
         assert_eq!(
-            kinds("<- <-- \u{2190} <= => :: =< >= < > \\="),
+            kinds("<- <-- \u{2190} <= \u{21d0} => \u{21d2} :: =< >= < > \\="),
             vec![
                 Tok::ConstraintArrow,
                 Tok::ConstraintArrow,
                 Tok::ConstraintArrow,
                 Tok::ReceiveArrow,
+                Tok::ReceiveArrow,
+                Tok::SendArrow,
                 Tok::SendArrow,
                 Tok::Defines,
                 Tok::Op("=<"),
