@@ -61,7 +61,7 @@ impl Garbage {
 
     /// Random bytes, or a valid invitation from the attacker cut short.
     fn payload(&mut self, whole: &[u8]) -> Bytes {
-        if self.next() % 2 == 0 {
+        if self.next().is_multiple_of(2) {
             let len = (self.next() % 200) as usize;
             Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
         } else {
