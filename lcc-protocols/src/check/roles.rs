@@ -49,10 +49,12 @@ fn role_changes(model: &Model, out: &mut Vec<Diagnostic>) {
                 role.role.span,
             )
             .with_label(format!("no clause `a({name}, ...) :: ...`"));
-            d = match did_you_mean(name, heads.keys().copied()) {
-                Some(close) => d
+            let close = did_you_mean(name, heads.keys().copied())
+                .and_then(|close| heads.get(close).map(|span| (close, *span)));
+            d = match close {
+                Some((close, span)) => d
                     .with_hint(format!("did you mean `{close}`?"))
-                    .with_secondary(heads[close], format!("`{close}` is defined here")),
+                    .with_secondary(span, format!("`{close}` is defined here")),
                 None => d.with_hint(format!("add a clause `a({name}, Id) :: ...`")),
             };
             out.push(d);
