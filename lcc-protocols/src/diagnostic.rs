@@ -98,10 +98,15 @@ pub enum Code {
     /// E0115: an `initial` role that cannot begin by sending: every way
     /// its definition can start waits for a message first.
     InitialRoleReceivesFirst,
+    /// E0116: a peer's component needs an argument bound (`+`) that the
+    /// model's declaration lets be unbound (`-` or `?`).
+    ComponentModeMismatch,
 
     /// W0001: a constraint that is neither in the standard library nor
     /// declared with `component`.
     UndeclaredComponent,
+    /// W0002: a component declared but never called.
+    UnusedComponent,
 }
 
 impl Code {
@@ -132,13 +137,15 @@ impl Code {
             Code::RedeclaredBuiltin => "E0113",
             Code::NoInitialRole => "E0114",
             Code::InitialRoleReceivesFirst => "E0115",
+            Code::ComponentModeMismatch => "E0116",
             Code::UndeclaredComponent => "W0001",
+            Code::UnusedComponent => "W0002",
         }
     }
 
     pub fn severity(self) -> Severity {
         match self {
-            Code::UndeclaredComponent => Severity::Warning,
+            Code::UndeclaredComponent | Code::UnusedComponent => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -340,4 +340,36 @@ fn a_peer_must_provide_the_components_of_the_roles_it_plays() {
     );
     assert_eq!(missing(&["buyer"]).len(), 1);
     assert_eq!(missing(&[]).len(), 3);
+    let suggestion = missing_components(&model, &components, &["seller"])[0]
+        .hint
+        .clone()
+        .unwrap();
+    assert!(suggestion.contains("provides `prices`"), "{suggestion}");
+}
+
+#[test]
+fn a_peer_component_must_not_need_what_the_model_leaves_unbound() {
+    use lcc::ast::Mode::{In, Out};
+    let model = parse("component price(+B, -P)\na(seller, S) :: null <- price(b, P)").unwrap();
+    let mut components = Components::new();
+    components.register_fn("price", &[In, Out], |_| Ok(vec![]));
+    assert!(missing_components(&model, &components, &[]).is_empty());
+    components.register_fn("price", &[In, In], |_| Ok(vec![]));
+    let found = missing_components(&model, &components, &[]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].code, Code::ComponentModeMismatch);
+    assert!(
+        found[0].message.contains("argument 2"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn unused_component_declarations_warn() {
+    let source = "component price(+B, -P)\ncomponent ready()\na(r, I) :: null <- ready";
+    assert_eq!(
+        found(source),
+        vec![(Code::UnusedComponent, "component price(+B, -P)".into())]
+    );
 }

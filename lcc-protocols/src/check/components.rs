@@ -119,10 +119,12 @@ fn all_calls(model: &Model) -> Vec<&Term> {
 
 pub fn check(model: &Model, signatures: &Signatures, out: &mut Vec<Diagnostic>) {
     let mut warned = HashSet::new();
+    let mut called = HashSet::new();
     for call in all_calls(model) {
         let Some((name, arity)) = name_and_arity(call) else {
             continue;
         };
+        called.insert((name, arity));
         match signatures.lookup(name, arity) {
             Lookup::Known(_) => {}
             Lookup::WrongArity(arities) => out.push(
@@ -146,6 +148,28 @@ pub fn check(model: &Model, signatures: &Signatures, out: &mut Vec<Diagnostic>) 
                     out.push(undeclared(name, arity, call.span, signatures));
                 }
             }
+        }
+    }
+    for decl in &model.components {
+        // A declaration of a built-in is already an error (E0113).
+        let builtin = stdlib::signatures().any(|s| s.name == decl.name);
+        if !builtin && !called.contains(&(decl.name.as_str(), decl.params.len())) {
+            out.push(
+                Diagnostic::new(
+                    Code::UnusedComponent,
+                    format!(
+                        "component `{}/{}` is declared but never called",
+                        decl.name,
+                        decl.params.len()
+                    ),
+                    decl.span,
+                )
+                .with_label("unused")
+                .with_hint(
+                    "peers read the declarations to know what to provide; remove it, \
+                     or check the name and number of arguments of the call",
+                ),
+            );
         }
     }
 }
@@ -177,9 +201,11 @@ fn undeclared(name: &str, arity: usize, span: Span, signatures: &Signatures) -> 
     }
 }
 
-/// The components a peer must provide to play `roles` in `model` (all roles
-/// when `roles` is empty, and the roles they change into) that `provided`
-/// lacks: one error per missing component, at its first call.
+/// What a peer lacks to play `roles` in `model` (all roles when `roles` is
+/// empty, and the roles they change into), one error per component at its
+/// first call: a component it does not provide at all (E0112), or one it
+/// registered as needing an argument bound (`+`) that the model's
+/// declaration lets be unbound (E0116), which would fail at run time.
 pub fn missing_components(model: &Model, provided: &Components, roles: &[&str]) -> Vec<Diagnostic> {
     let signatures = Signatures::of(model, &mut Vec::new());
     let playing = reachable_roles(model, roles);
@@ -198,32 +224,70 @@ pub fn missing_components(model: &Model, provided: &Components, roles: &[&str]) 
             let Some((name, arity)) = name_and_arity(call) else {
                 continue;
             };
-            if signatures.is_builtin(name, arity)
-                || provided.get(name, arity).is_some()
-                || !reported.insert((name, arity))
-            {
+            if signatures.is_builtin(name, arity) || !reported.insert((name, arity)) {
                 continue;
             }
-            let mut d = Diagnostic::new(
-                Code::MissingComponent,
-                format!("role `{role}` needs component `{name}/{arity}`, which this peer does not provide"),
-                call.span,
-            )
-            .with_label("needed here");
-            let names = provided.names();
-            d = match did_you_mean(name, names.iter().map(String::as_str)) {
-                Some(close) => d.with_hint(format!(
-                    "the peer provides `{close}`: a typo in the model or in the peer's registry?"
-                )),
-                None => d.with_hint(format!(
-                    "register a component `{name}` with {arity} argument(s) in the peer's \
-                     Components, or do not run this role on this peer"
-                )),
-            };
-            out.push(d);
+            match provided.get(name, arity) {
+                None => out.push(not_provided(role, name, arity, call.span, provided)),
+                Some(registered) => {
+                    if let Lookup::Known(declared) = signatures.lookup(name, arity)
+                        && let Some(at) = declared
+                            .iter()
+                            .zip(&registered.modes)
+                            .position(|(d, r)| *r == Mode::In && *d != Mode::In)
+                    {
+                        out.push(
+                            Diagnostic::new(
+                                Code::ComponentModeMismatch,
+                                format!(
+                                    "this peer's `{name}/{arity}` needs argument {} bound, \
+                                     but the model declares it may be unbound",
+                                    at + 1
+                                ),
+                                call.span,
+                            )
+                            .with_label("called here")
+                            .with_hint(
+                                "make the peer's component bind that argument itself \
+                                 (register it as - or ?), or declare it + in the model \
+                                 and bind it before every call",
+                            ),
+                        );
+                    }
+                }
+            }
         }
     }
     out
+}
+
+fn not_provided(
+    role: &str,
+    name: &str,
+    arity: usize,
+    span: Span,
+    provided: &Components,
+) -> Diagnostic {
+    let d = Diagnostic::new(
+        Code::MissingComponent,
+        format!("role `{role}` needs component `{name}/{arity}`, which this peer does not provide"),
+        span,
+    )
+    .with_label("needed here");
+    // The registry lists `name/arity`; suggest by name.
+    let listed = provided.names();
+    let names = listed
+        .iter()
+        .map(|n| n.rsplit_once('/').map_or(n.as_str(), |(name, _)| name));
+    match did_you_mean(name, names) {
+        Some(close) => d.with_hint(format!(
+            "the peer provides `{close}`: a typo in the model or in the peer's registry?"
+        )),
+        None => d.with_hint(format!(
+            "register a component `{name}` with {arity} argument(s) in the peer's \
+             Components, or do not run this role on this peer"
+        )),
+    }
 }
 
 /// `roles` and every role reachable from them by role change.
