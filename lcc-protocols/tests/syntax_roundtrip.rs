@@ -28,28 +28,30 @@ proptest! {
     }
 }
 
-/// The seed models keep their meaning and their comments through `fmt`,
-/// and `fmt` of `fmt` changes nothing.
+/// The seed models and the models bourse runs keep their meaning and their
+/// comments through `fmt`, and `fmt` of `fmt` changes nothing.
 #[test]
-fn seeds_format_idempotently() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/seeds");
+fn seeds_and_models_format_idempotently() {
+    let root = env!("CARGO_MANIFEST_DIR");
     let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let source = std::fs::read_to_string(&path).unwrap();
-        let once = lcc::pretty::format_source(&source).unwrap();
-        assert!(
-            parse(&once).unwrap().same_as(&parse(&source).unwrap()),
-            "{path:?}"
-        );
-        assert_eq!(lcc::pretty::format_source(&once).unwrap(), once, "{path:?}");
-        let comments = |text: &str| {
-            text.lines()
-                .filter(|l| l.trim_start().starts_with("//"))
-                .count()
-        };
-        assert_eq!(comments(&once), comments(&source), "{path:?}");
-        seen += 1;
+    for dir in ["tests/seeds", "models"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let once = lcc::pretty::format_source(&source).unwrap();
+            assert!(
+                parse(&once).unwrap().same_as(&parse(&source).unwrap()),
+                "{path:?}"
+            );
+            assert_eq!(lcc::pretty::format_source(&once).unwrap(), once, "{path:?}");
+            let comments = |text: &str| {
+                text.lines()
+                    .filter(|l| l.trim_start().starts_with("//"))
+                    .count()
+            };
+            assert_eq!(comments(&once), comments(&source), "{path:?}");
+            seen += 1;
+        }
     }
-    assert!(seen >= 4);
+    assert!(seen >= 7);
 }
