@@ -31,7 +31,8 @@ pub struct Program {
     /// Components the model calls, as `(name, arity)`; calls refer to them
     /// by index so a peer resolves each name once.
     pub(crate) components: Vec<(Symbol, usize)>,
-    by_role: HashMap<(Symbol, usize), Vec<ClauseId>>,
+    /// Clauses by role name, then arity.
+    by_role: HashMap<Symbol, Vec<(usize, Vec<ClauseId>)>>,
 }
 
 /// A compiled node with the span of the syntax it came from.
@@ -121,9 +122,9 @@ impl Program {
     /// The clauses that may play `name/arity`, in model order.
     pub(crate) fn clauses_for(&self, name: &Symbol, arity: usize) -> &[ClauseId] {
         self.by_role
-            .get(&(name.clone(), arity))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .get(name)
+            .and_then(|by_arity| by_arity.iter().find(|(a, _)| *a == arity))
+            .map_or(&[], |(_, clauses)| clauses.as_slice())
     }
 
     /// The components the model calls that `components` does not provide,
@@ -169,11 +170,11 @@ impl Compiler {
             body,
             vars: self.var_count,
         });
-        self.program
-            .by_role
-            .entry((name, arity))
-            .or_default()
-            .push(id_of_clause);
+        let by_arity = self.program.by_role.entry(name).or_default();
+        match by_arity.iter_mut().find(|(a, _)| *a == arity) {
+            Some((_, clauses)) => clauses.push(id_of_clause),
+            None => by_arity.push((arity, vec![id_of_clause])),
+        }
         Ok(())
     }
 

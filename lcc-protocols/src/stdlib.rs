@@ -225,13 +225,16 @@ impl Builtin {
             }
             Builtin::Member => {
                 let list = arg(store, 1);
-                for item in items(&list, "member/2")? {
+                let mut cell = &list;
+                while let Some((item, tail)) = cell.as_cons() {
                     let mark = store.mark();
                     if store.unify(&args[0], base, item, 0) {
                         return Ok(());
                     }
                     store.undo(mark);
+                    cell = tail;
                 }
+                proper_end(cell, &list, "member/2")?;
                 Err(Failure::no("no item of the list unifies"))
             }
             Builtin::Append => {
@@ -271,7 +274,6 @@ impl Builtin {
                 // Walk the cells; the part after the removed item is shared,
                 // not copied (a collection loop removes near the front).
                 let list = arg(store, 1);
-                items(&list, "select/3")?;
                 let mut before: Vec<Term> = Vec::new();
                 let mut cell = &list;
                 while let Some((item, tail)) = cell.as_cons() {
@@ -284,6 +286,7 @@ impl Builtin {
                     before.push(item.clone());
                     cell = tail;
                 }
+                proper_end(cell, &list, "select/3")?;
                 Err(Failure::no("no item of the list unifies"))
             }
             Builtin::Sum => {
@@ -318,6 +321,17 @@ fn bind(
     } else {
         Err(Failure::no(format!(
             "{what} gives `{value}`, which does not unify"
+        )))
+    }
+}
+
+/// Checks that a walk along `list`'s cells ended at `[]`.
+fn proper_end(end: &Term, list: &Term, who: &str) -> Result<(), Failure> {
+    if end.is_nil() {
+        Ok(())
+    } else {
+        Err(Failure::broken(format!(
+            "{who} needs a proper list, got `{list}`"
         )))
     }
 }

@@ -35,6 +35,29 @@ pub struct Bindings {
     keep: u32,
 }
 
+/// What unifying two terms comes down to, once both are dereferenced.
+enum Unify {
+    Done(bool),
+    /// Two unbound variables: the younger points at the older.
+    Link {
+        young: u32,
+        old: u32,
+    },
+    /// An unbound variable and a term (relative to `base`).
+    Bind {
+        slot: u32,
+        value: Term,
+        base: u32,
+    },
+    /// Two compounds, each with the base of its variables.
+    Args(
+        std::sync::Arc<crate::term::Compound>,
+        u32,
+        std::sync::Arc<crate::term::Compound>,
+        u32,
+    ),
+}
+
 /// A variable chain followed to its end.
 enum Walked {
     Unbound(u32),
@@ -226,54 +249,79 @@ impl Bindings {
     /// `b_base`). On failure some bindings may have been made: callers undo
     /// to a mark.
     pub fn unify(&mut self, a: &Term, a_base: u32, b: &Term, b_base: u32) -> bool {
-        let (mut a, mut a_base, mut b, mut b_base) = (a.clone(), a_base, b.clone(), b_base);
+        let mut next = self.compare(a, a_base, b, b_base);
         loop {
-            match (self.walk(&a, a_base), self.walk(&b, b_base)) {
-                (Walked::Unbound(x), Walked::Unbound(y)) => {
-                    if x != y {
-                        // The younger (higher) slot points at the older one.
-                        let (young, old) = if x > y { (x, y) } else { (y, x) };
-                        self.bind(young, Term::Var(Var(old)));
-                    }
+            match next {
+                Unify::Done(result) => return result,
+                Unify::Link { young, old } => {
+                    self.bind(young, Term::Var(Var(old)));
                     return true;
                 }
-                (Walked::Unbound(x), Walked::Bound(t, base))
-                | (Walked::Bound(t, base), Walked::Unbound(x)) => {
+                Unify::Bind { slot, value, base } => {
                     // The occurs check keeps terms finite (`X = f(X)` fails),
                     // so resolving and printing always terminate. Ground
                     // terms, the usual case, skip it.
-                    if !t.is_ground() && self.occurs(x, &t, base) {
+                    if !value.is_ground() && self.occurs(slot, &value, base) {
                         return false;
                     }
-                    let value = instantiate(&t, base);
-                    self.bind(x, value);
+                    let value = instantiate(&value, base);
+                    self.bind(slot, value);
                     return true;
                 }
-                (Walked::Bound(s, sb), Walked::Bound(t, tb)) => match (&s, &t) {
-                    (Term::Atom(x), Term::Atom(y)) | (Term::Str(x), Term::Str(y)) => return x == y,
-                    (Term::Int(x), Term::Int(y)) => return x == y,
-                    (Term::Float(x), Term::Float(y)) => return x == y,
-                    (Term::Compound(c), Term::Compound(d)) => {
-                        if std::sync::Arc::ptr_eq(c, d) && (c.is_ground() || sb == tb) {
-                            return true;
-                        }
-                        let n = c.args.len();
-                        if c.functor != d.functor || n != d.args.len() {
+                Unify::Args(c, cb, d, db) => {
+                    let n = c.args.len();
+                    if c.functor != d.functor || n != d.args.len() {
+                        return false;
+                    }
+                    // All but the last argument recursively; the last (a
+                    // list's tail) in this loop, so long lists cost no stack.
+                    for (x, y) in c.args[..n - 1].iter().zip(&d.args[..n - 1]) {
+                        if !self.unify(x, cb, y, db) {
                             return false;
                         }
-                        // All but the last argument recursively; the last (a
-                        // list's tail) in this loop, so long lists cost no stack.
-                        for (x, y) in c.args[..n - 1].iter().zip(&d.args[..n - 1]) {
-                            if !self.unify(x, sb, y, tb) {
-                                return false;
-                            }
-                        }
-                        (a, a_base, b, b_base) =
-                            (c.args[n - 1].clone(), sb, d.args[n - 1].clone(), tb);
                     }
-                    _ => return false,
-                },
+                    next = self.compare(&c.args[n - 1], cb, &d.args[n - 1], db);
+                }
             }
+        }
+    }
+
+    /// The first step of unifying two terms, decided without cloning
+    /// anything but what must be kept.
+    fn compare(&self, a: &Term, a_base: u32, b: &Term, b_base: u32) -> Unify {
+        let (a, a_base) = self.deref(a, a_base);
+        let (b, b_base) = self.deref(b, b_base);
+        match (a, b) {
+            (Term::Var(Var(x)), Term::Var(Var(y))) => {
+                let (x, y) = (a_base.saturating_add(*x), b_base.saturating_add(*y));
+                match x.cmp(&y) {
+                    std::cmp::Ordering::Equal => Unify::Done(true),
+                    // The younger (higher) slot points at the older one.
+                    std::cmp::Ordering::Greater => Unify::Link { young: x, old: y },
+                    std::cmp::Ordering::Less => Unify::Link { young: y, old: x },
+                }
+            }
+            (Term::Var(Var(x)), t) => Unify::Bind {
+                slot: a_base.saturating_add(*x),
+                value: t.clone(),
+                base: b_base,
+            },
+            (t, Term::Var(Var(y))) => Unify::Bind {
+                slot: b_base.saturating_add(*y),
+                value: t.clone(),
+                base: a_base,
+            },
+            (Term::Atom(x), Term::Atom(y)) | (Term::Str(x), Term::Str(y)) => Unify::Done(x == y),
+            (Term::Int(x), Term::Int(y)) => Unify::Done(x == y),
+            (Term::Float(x), Term::Float(y)) => Unify::Done(x == y),
+            (Term::Compound(c), Term::Compound(d)) => {
+                if std::sync::Arc::ptr_eq(c, d) && (c.is_ground() || a_base == b_base) {
+                    Unify::Done(true)
+                } else {
+                    Unify::Args(c.clone(), a_base, d.clone(), b_base)
+                }
+            }
+            _ => Unify::Done(false),
         }
     }
 

@@ -5,13 +5,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A wait for a moment on a [`Clock`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Milliseconds, and a way to wait for one.
 pub trait Clock: Send + Sync {
     /// The current time in milliseconds.
     fn now_ms(&self) -> i64;
 
     /// Resolves when [`Clock::now_ms`] reaches `at_ms` (at once if it has).
-    fn sleep_until(&self, at_ms: i64) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    fn sleep_until(&self, at_ms: i64) -> Sleep;
 }
 
 /// Wall-clock milliseconds since the Unix epoch, advanced by tokio's timer.
@@ -52,7 +55,7 @@ impl Clock for TokioClock {
             .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
     }
 
-    fn sleep_until(&self, at_ms: i64) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    fn sleep_until(&self, at_ms: i64) -> Sleep {
         let offset = u64::try_from(at_ms.saturating_sub(self.origin_ms)).unwrap_or(0);
         let deadline = self.origin + std::time::Duration::from_millis(offset);
         Box::pin(tokio::time::sleep_until(deadline))

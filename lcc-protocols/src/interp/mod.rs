@@ -26,7 +26,7 @@ mod state;
 use std::sync::Arc;
 
 pub use bindings::Bindings;
-pub use clock::{Clock, TokioClock};
+pub use clock::{Clock, Sleep, TokioClock};
 pub use interaction::{Interaction, PeerOutcome};
 pub use state::{Footprint, Node, RoleNode, RoleState};
 
@@ -46,6 +46,10 @@ pub struct RoleInstance<C: Channel> {
     program: Arc<Program>,
     root: RoleNode,
     machine: Machine<C>,
+    /// The timer of the deadline last waited for, kept while that deadline
+    /// stays the next one (a collection loop waits for the same deadline
+    /// once per answer: one timer, not one per answer).
+    timer: Option<(i64, Sleep)>,
 }
 
 /// A role instance that ended without closing its clause.
@@ -132,6 +136,7 @@ impl<C: Channel> RoleInstance<C> {
             program,
             root,
             machine,
+            timer: None,
         })
     }
 
@@ -168,6 +173,7 @@ impl<C: Channel> RoleInstance<C> {
             program,
             root: state.root,
             machine,
+            timer: None,
         })
     }
 
@@ -257,10 +263,17 @@ impl<C: Channel> RoleInstance<C> {
     async fn wait(&mut self) -> Result<(), RoleFailure> {
         let received = match self.machine.next_deadline {
             Some(at) => {
-                let sleep = self.machine.clock.sleep_until(at);
+                let timer = match self.timer.take() {
+                    Some((deadline, timer)) if deadline == at => timer,
+                    _ => self.machine.clock.sleep_until(at),
+                };
+                let timer = &mut self.timer.insert((at, timer)).1;
                 tokio::select! {
                     received = self.machine.channel.recv() => Some(received),
-                    () = sleep => None,
+                    () = timer => {
+                        self.timer = None;
+                        None
+                    }
                 }
             }
             None => Some(self.machine.channel.recv().await),
