@@ -1,7 +1,9 @@
 //! Whole LCC interactions over the bus: one contract-net round with 100
 //! contractors, one double-auction round with 1,000 traders, over loopback
 //! NATS and over the in-process `MemoryBus`, every peer with its own
-//! `BusChannel` (its own subscription, envelopes, strict decoding).
+//! `BusChannel` (its own subscription, envelopes, strict decoding), beside
+//! the same rounds over `lcc`'s in-process `Hub` (the baseline: the
+//! interpreter alone, no envelopes, no bus).
 //!
 //! Timed: from the initiator's first step to its last (the channels are
 //! opened before, as recruitment does). Nobody is silent, so the rounds end
@@ -18,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use lcc::ast::Mode;
+use lcc::channel::{Channel, Hub};
 use lcc::component::Components;
 use lcc::interp::{Clock, RoleInstance, TokioClock};
 use lcc::term::{Symbol, Term};
@@ -92,9 +96,10 @@ impl Bus for Counting {
     }
 }
 
-/// The endpoints of one transport; peer `i` uses `endpoints[i % len]`.
+/// The endpoints of one bus (peer `i` uses `endpoints[i % len]`), or
+/// none: the baseline, `lcc`'s in-process `Hub` (no envelopes, no bus).
 struct Transport {
-    endpoints: Vec<Arc<dyn Bus>>,
+    endpoints: Option<Vec<Arc<dyn Bus>>>,
     published: Arc<AtomicU64>,
 }
 
@@ -111,13 +116,21 @@ impl Transport {
             })
             .collect();
         Self {
-            endpoints,
+            endpoints: Some(endpoints),
             published,
         }
     }
 
+    fn hub() -> Self {
+        Self {
+            endpoints: None,
+            published: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     fn endpoint(&self, i: usize) -> Arc<dyn Bus> {
-        Arc::clone(&self.endpoints[i % self.endpoints.len()])
+        let endpoints = self.endpoints.as_deref().unwrap_or_default();
+        Arc::clone(&endpoints[i % endpoints.len()])
     }
 }
 
@@ -169,31 +182,55 @@ fn auctioneer_components() -> Components {
     components
 }
 
-/// One round: opens every channel, starts the responders, then times the
-/// initiator from its first step to its last.
+/// One round over `transport`: opens every channel, starts the
+/// responders, then times the initiator from its first step to its last.
 async fn round(
     transport: &Transport,
     model: &Model,
     initiator: (&str, Term, Components),
     responders: Vec<(String, Term, Components)>,
 ) -> Duration {
-    let space = SubjectSpace::in_zone(Token::new("bench").unwrap());
-    let interaction = Interaction {
-        id: InteractionId::random().unwrap(),
-        model: model.hash(),
-    };
-    let open = |i: usize, name: &str| {
-        BusChannel::open(
-            transport.endpoint(i),
-            space.clone(),
-            Token::new(name).unwrap(),
-            interaction,
-            WireLimits::default(),
-        )
-    };
+    match &transport.endpoints {
+        Some(_) => {
+            let space = SubjectSpace::in_zone(Token::new("bench").unwrap());
+            let interaction = Interaction {
+                id: InteractionId::random().unwrap(),
+                model: model.hash(),
+            };
+            let open = |i: usize, name: String| {
+                BusChannel::open(
+                    transport.endpoint(i),
+                    space.clone(),
+                    Token::new(&name).unwrap(),
+                    interaction,
+                    WireLimits::default(),
+                )
+                .map(Result::unwrap)
+            };
+            run(open, model, initiator, responders).await
+        }
+        None => {
+            let hub = Hub::new();
+            let open = |_: usize, name: String| std::future::ready(hub.join(Symbol::new(&name)));
+            run(open, model, initiator, responders).await
+        }
+    }
+}
+
+async fn run<C, Open, Opening>(
+    open: Open,
+    model: &Model,
+    initiator: (&str, Term, Components),
+    responders: Vec<(String, Term, Components)>,
+) -> Duration
+where
+    C: Channel + 'static,
+    Open: Fn(usize, String) -> Opening,
+    Opening: Future<Output = C>,
+{
     let mut tasks = Vec::with_capacity(responders.len());
     for (i, (name, role, components)) in responders.into_iter().enumerate() {
-        let channel = open(i + 1, &name).await.unwrap();
+        let channel = open(i + 1, name.clone()).await;
         let program = model.program();
         tasks.push(tokio::spawn(async move {
             let mut instance = RoleInstance::start(
@@ -209,7 +246,7 @@ async fn round(
         }));
     }
     let (name, role, components) = initiator;
-    let channel = open(0, name).await.unwrap();
+    let channel = open(0, name.to_owned()).await;
     let started = Instant::now();
     let mut instance = RoleInstance::start(
         model.program(),
@@ -306,6 +343,7 @@ fn interactions(c: &mut Criterion) {
         Transport::new(endpoints)
     });
     let memory = Transport::new(vec![Arc::new(MemoryBus::new())]);
+    let hub = Transport::hub();
     let (net, auction) = (model("contract-net"), model("double-auction"));
 
     // Messages per round, counted once per transport.
@@ -325,7 +363,11 @@ fn interactions(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("contract_net_100");
     group.sample_size(30);
-    for (label, transport) in [("NATS", &nats), ("MemoryBus", &memory)] {
+    for (label, transport) in [
+        ("NATS", &nats),
+        ("MemoryBus", &memory),
+        ("Hub (baseline)", &hub),
+    ] {
         group.bench_function(label, |b| {
             b.iter_custom(|iterations| {
                 rt.block_on(async {
@@ -342,7 +384,11 @@ fn interactions(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("double_auction_1000");
     group.sample_size(10);
-    for (label, transport) in [("NATS", &nats), ("MemoryBus", &memory)] {
+    for (label, transport) in [
+        ("NATS", &nats),
+        ("MemoryBus", &memory),
+        ("Hub (baseline)", &hub),
+    ] {
         group.bench_function(label, |b| {
             b.iter_custom(|iterations| {
                 rt.block_on(async {

@@ -150,15 +150,6 @@ impl LocalNatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The process id, for a test that wants to kill the server itself.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Kills the server and starts a new one on the same port with the same
     /// configuration: what a client sees when its server restarts.
     pub fn restart(&mut self) -> Result<(), LocalServerError> {

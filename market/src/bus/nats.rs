@@ -249,12 +249,6 @@ impl NatsBus {
         Ok(Self { client })
     }
 
-    /// The underlying async-nats client, for what the [`Bus`] trait does
-    /// not cover (statistics, server information).
-    pub fn client(&self) -> &async_nats::Client {
-        &self.client
-    }
-
     fn payload_error(&self, payload: &Bytes) -> BusError {
         BusError::PayloadTooLarge {
             size: payload.len(),

@@ -67,10 +67,6 @@ impl BusChannel {
         })
     }
 
-    pub fn me(&self) -> &HostName {
-        &self.me
-    }
-
     /// The subject and encoded envelope of a message to `to`.
     fn prepare(&self, to: &PeerId, message: Term) -> Result<(String, Bytes), ChannelError> {
         let to = Token::new(to.as_str()).map_err(|_| ChannelError::UnknownPeer(to.clone()))?;
