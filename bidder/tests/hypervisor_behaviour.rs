@@ -7,7 +7,9 @@
 
 use bidder::hypervisor::libvirt::LibvirtHypervisor;
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
-use bidder::hypervisor::{DomainSpec, DomainState, DomainUuid, Hypervisor, HypervisorError};
+use bidder::hypervisor::{
+    DomainSpec, DomainState, DomainUuid, Hypervisor, HypervisorError, LiveTarget,
+};
 
 const NODE_XML: &str = "<node>\n  <cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
     <total>4</total><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n  \
@@ -164,6 +166,30 @@ fn host_figures_are_sane(h: &dyn Hypervisor) {
     );
 }
 
+fn a_host_that_cannot_live_migrate_says_so_and_keeps_the_domain(h: &dyn Hypervisor) {
+    let spec = vm(5);
+    h.define(&spec.to_xml("test")).unwrap();
+    h.start(&spec.uuid).unwrap();
+    let target = LiveTarget {
+        destination_uri: "test:///default".into(),
+        peer_to_peer: true,
+        bandwidth_mib_s: None,
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let err = h.live_migrate(&spec.uuid, &target).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HypervisorError::Libvirt { .. } | HypervisorError::LiveMigrationUnsupported { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        h.find(&spec.uuid).unwrap().unwrap().state,
+        DomainState::Running
+    );
+}
+
 macro_rules! behaviour_suite {
     ($module:ident, $make:ident) => {
         mod $module {
@@ -191,6 +217,12 @@ macro_rules! behaviour_suite {
             fn names_and_redefinition() {
                 let dir = tempfile::tempdir().unwrap();
                 names_belong_to_one_uuid_and_redefining_replaces(&$make(&dir, "a"));
+            }
+
+            #[test]
+            fn no_live_migration() {
+                let dir = tempfile::tempdir().unwrap();
+                a_host_that_cannot_live_migrate_says_so_and_keeps_the_domain(&$make(&dir, "a"));
             }
 
             #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bidder::hypervisor::libvirt::LibvirtHypervisor;
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
-use bidder::hypervisor::{DomainSpec, DomainState, DomainUuid, Hypervisor};
+use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use market::ledger::audit::{AuditReport, audit};
 use market::ledger::{
     Ledger, LedgerOptions, MicroCredits, ProtocolRef, Resources, TradeId, TradeState, TradeTerms,
@@ -122,9 +122,4 @@ pub fn defined_on(hosts: &[&Arc<dyn Hypervisor>], uuid: &DomainUuid) -> Vec<Stri
         .filter(|h| h.find(uuid).unwrap().is_some())
         .map(|h| h.host().to_string())
         .collect()
-}
-
-/// True when the state is running.
-pub fn running(state: Option<DomainState>) -> bool {
-    state == Some(DomainState::Running)
 }
