@@ -5,7 +5,10 @@
 //!   ([`hypervisor::libvirt`], through the `virt` crate) and a simulated one
 //!   ([`hypervisor::simulated`]) that behaves the same for large simulations
 //!   and crash tests.
+//! - [`agent`]: the trading loop of one host (observe, classify, trade as
+//!   contract-net manager or contractor, carry trades out).
 //! - [`host_stats`]: load averages and memory from `/proc`.
+pub mod agent;
 pub mod host_stats;
 pub mod hypervisor;
 pub mod migration;
