@@ -8,7 +8,10 @@
 //! - [`agent`]: the trading loop of one host (observe, classify, trade as
 //!   contract-net manager or contractor, carry trades out).
 //! - [`host_stats`]: load averages and memory from `/proc`.
+//! - [`daemon`]: the per-host daemon (`bidder --config host.toml`): its
+//!   configuration and its run loop.
 pub mod agent;
+pub mod daemon;
 pub mod host_stats;
 pub mod hypervisor;
 pub mod migration;

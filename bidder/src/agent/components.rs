@@ -26,7 +26,7 @@ use market::wire::Interaction;
 
 use super::{Inner, ManagerRound, TradeReport, vm_id};
 use crate::hypervisor::DomainUuid;
-use crate::migration::{Executor, Method};
+use crate::migration::Executor;
 
 /// What a contract-net manager announces: one VM's bundle and the most the
 /// manager pays to be rid of it. On the wire:
@@ -266,13 +266,13 @@ async fn outcome(
     };
     let destination = inner
         .reach
-        .destination(&winner)
+        .peer(&winner)
         .ok_or_else(|| Failure::broken(format!("no way to reach {winner}'s workflow")))?;
     let executor = Executor::new(
         inner.ledger.clone(),
         Arc::clone(&inner.hypervisor),
         destination,
-        Method::Handoff,
+        inner.reach.method(&winner),
     );
     let outcome = executor
         .execute(&terms)

@@ -66,7 +66,7 @@ use market::vm::{Vm, VmId};
 use tokio::task::JoinHandle;
 
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, blocking};
-use crate::migration::{self, Destination};
+use crate::migration::{self, Destination, Method, PeerLink};
 
 pub use components::Task;
 use usage::Usage;
@@ -76,10 +76,25 @@ pub const CONTRACTOR: &str = "contractor";
 
 /// How a host reaches the destination side of another host's migration
 /// workflow. In one process (simulations) it is that host's ledger and
-/// hypervisor; across machines it would be a transport over the bus.
+/// hypervisor ([`Reach::destination`]); across processes it is a transport
+/// over the bus (`migration::BusPeer`), which a daemon's `Reach` returns
+/// from [`Reach::peer`]. The workflow calls only [`Reach::peer`], so both
+/// take one code path.
 pub trait Reach: Send + Sync {
-    /// The destination side of `host`, or `None` when it is unknown here.
+    /// The destination side of `host` in this process, or `None` when it is
+    /// unknown here or lives in another process.
     fn destination(&self, host: &str) -> Option<Destination>;
+
+    /// How the workflow reaches `host`: in process by default.
+    fn peer(&self, host: &str) -> Option<PeerLink> {
+        self.destination(host).map(PeerLink::InProcess)
+    }
+
+    /// How VMs move to `host`: the hand-off unless the host says otherwise
+    /// (live migration needs shared storage and the peer's libvirt URI).
+    fn method(&self, _host: &str) -> Method {
+        Method::Handoff
+    }
 }
 
 /// Timing of the interactions an agent starts and plays, in milliseconds of

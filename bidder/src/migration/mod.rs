@@ -20,8 +20,10 @@
 
 mod destination;
 mod handoff;
+mod link;
 mod live;
 mod peer;
+pub mod remote;
 pub mod step;
 
 use std::sync::Arc;
@@ -29,7 +31,9 @@ use std::sync::Arc;
 use market::ledger::{Ledger, LedgerError, MigrationMethod, TradeId, TradeState, TradeTerms};
 
 pub use destination::Destination;
+pub use link::PeerLink;
 pub use peer::{HandoffAck, Peer, PeerError, TradeStatus};
+pub use remote::{BusEndpoint, BusPeer, CallPolicy, DestinationService};
 pub use step::{MigrationStep, STEP_TARGET};
 
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, LiveTarget, blocking};

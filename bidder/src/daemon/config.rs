@@ -1,0 +1,454 @@
+//! The daemon's configuration file (TOML), read strictly: an unknown key, a
+//! value of the wrong type or a value that means nothing is refused with
+//! the key's path and the reason, so an operator sees what to fix.
+//!
+//! ```toml
+//! host = "h1"                      # market name: bus name, ledger owner
+//! id = 1                           # numeric market id, unique in the zone
+//! zone = "eu1"
+//! ledger = "/var/lib/bourse/h1.ledger.sqlite"
+//! policy = "/etc/bourse/policy.toml"   # scenarios/policies/*.toml format
+//! hypervisor = "qemu:///system"
+//! metrics_listen = "127.0.0.1:9464"    # optional: Prometheus /metrics
+//!
+//! [capacity]
+//! cpus = 32
+//! memory_mib = 131072
+//! network_mbps = 10000
+//!
+//! [nats]                           # market::bus::NatsConfig
+//! servers = ["nats://10.0.0.1:4222"]
+//! name = "h1"
+//! inbox_prefix = "_INBOX.h1"
+//! credentials = { kind = "password", user = "h1", password_file = "/etc/bourse/nats/h1.password" }
+//!
+//! [trading]                        # optional, these are the defaults
+//! period_ms = 10000
+//!
+//! [migration]                      # optional; the hand-off by default
+//! method = "live"
+//! destination_uri = "qemu+tls://{host}/system"
+//! peer_to_peer = true
+//! timeout_s = 300
+//! ```
+//!
+//! Relative paths are taken from the configuration file's directory, so a
+//! configuration and its policy can move together.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use market::bus::NatsConfig;
+use market::bus::subject::{HostName, SubjectSpace, Token};
+use serde::Deserialize;
+
+use crate::agent::AgentConfig;
+use crate::hypervisor::LiveTarget;
+use crate::migration::{CallPolicy, Method};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key is missing, unknown, of the wrong type or of a wrong value.
+    #[error("{path}: {key}: {reason}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// The key path (`trading.period_ms`), `.` for the whole file.
+        key: String,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    host: String,
+    id: u32,
+    zone: String,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    ledger: PathBuf,
+    policy: PathBuf,
+    hypervisor: String,
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    capacity: CapacityFile,
+    nats: NatsConfig,
+    #[serde(default)]
+    trading: TradingFile,
+    #[serde(default)]
+    migration: MigrationFile,
+}
+
+fn default_prefix() -> String {
+    SubjectSpace::DEFAULT_PREFIX.to_string()
+}
+
+/// What the hardware offers to VMs.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapacityFile {
+    cpus: u32,
+    memory_mib: u64,
+    network_mbps: u64,
+}
+
+/// Timing of the trading loop and of the interactions.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TradingFile {
+    period_ms: u64,
+    recruit_ms: i64,
+    window_ms: i64,
+    grace_ms: i64,
+    peer_timeout_ms: u64,
+    peer_attempts: u32,
+}
+
+impl Default for TradingFile {
+    /// A round every ten seconds: a load average moves slower than that,
+    /// and every round costs each peer a valuation.
+    fn default() -> Self {
+        let agent = AgentConfig::default();
+        let call = CallPolicy::default();
+        TradingFile {
+            period_ms: 10_000,
+            recruit_ms: agent.recruit_ms,
+            window_ms: agent.window_ms,
+            grace_ms: agent.grace_ms,
+            peer_timeout_ms: u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
+            peer_attempts: call.attempts,
+        }
+    }
+}
+
+/// How VMs leave this host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+enum MigrationFile {
+    /// Send the domain definition (no shared storage needed).
+    #[default]
+    Handoff,
+    /// libvirt live migration.
+    Live {
+        /// The destination's libvirt URI, `{host}` standing for its name.
+        destination_uri: String,
+        #[serde(default)]
+        peer_to_peer: bool,
+        #[serde(default)]
+        bandwidth_mib_s: Option<u64>,
+        timeout_s: u64,
+    },
+}
+
+/// How this host moves VMs to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migration {
+    /// The hand-off.
+    Handoff,
+    /// Live migration; `{host}` in the URI is the destination's name.
+    Live {
+        /// The URI template.
+        destination_uri: String,
+        /// Peer-to-peer (see `LiveTarget`).
+        peer_to_peer: bool,
+        /// Bandwidth cap.
+        bandwidth_mib_s: Option<u64>,
+        /// The job is aborted after this.
+        timeout: Duration,
+    },
+}
+
+impl Migration {
+    /// The method for a trade whose VMs go to `host`.
+    pub fn to(&self, host: &str) -> Method {
+        match self {
+            Migration::Handoff => Method::Handoff,
+            Migration::Live {
+                destination_uri,
+                peer_to_peer,
+                bandwidth_mib_s,
+                timeout,
+            } => Method::Live(LiveTarget {
+                destination_uri: destination_uri.replace("{host}", host),
+                peer_to_peer: *peer_to_peer,
+                bandwidth_mib_s: *bandwidth_mib_s,
+                timeout: *timeout,
+            }),
+        }
+    }
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// This host's name on the market, the bus and in its ledger.
+    pub host: HostName,
+    /// Its numeric market id.
+    pub id: u32,
+    /// The zone's subjects.
+    pub space: SubjectSpace,
+    /// The ledger file.
+    pub ledger: PathBuf,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// libvirt URI of this host.
+    pub hypervisor: String,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// cpu millicores, memory MiB, network Mbit/s offered to VMs.
+    pub capacity: market::resources::Resources,
+    /// The bus connection.
+    pub nats: NatsConfig,
+    /// How often the host samples, classifies and, when overloaded, trades.
+    pub period: Duration,
+    /// Interaction timing.
+    pub agent: AgentConfig,
+    /// How calls to a destination wait.
+    pub calls: CallPolicy,
+    /// How VMs leave this host.
+    pub migration: Migration,
+}
+
+impl DaemonConfig {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        DaemonConfig::parse(&text, base).map_err(|(key, reason)| ConfigError::Key {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        })
+    }
+
+    /// Parses and checks a configuration; relative paths are joined to
+    /// `base`. The error is the key path and the reason.
+    pub fn parse(text: &str, base: &Path) -> Result<DaemonConfig, (String, String)> {
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| (".".to_string(), e.message().trim().to_string()))?;
+        let file: ConfigFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key.is_empty() { ".".into() } else { key };
+            (key, e.inner().message().trim().to_string())
+        })?;
+        file.check(base)
+    }
+}
+
+fn token(key: &str, value: &str) -> Result<Token, (String, String)> {
+    Token::new(value).map_err(|e| (key.to_string(), e.to_string()))
+}
+
+fn positive(key: &str, value: i64) -> Result<i64, (String, String)> {
+    if value > 0 {
+        Ok(value)
+    } else {
+        Err((key.to_string(), format!("must be above 0 (got {value})")))
+    }
+}
+
+impl ConfigFile {
+    fn check(self, base: &Path) -> Result<DaemonConfig, (String, String)> {
+        let host = token("host", &self.host)?;
+        let space = SubjectSpace::new(token("prefix", &self.prefix)?, token("zone", &self.zone)?);
+        if self.hypervisor.trim().is_empty() {
+            return Err(("hypervisor".into(), "must be a libvirt URI".into()));
+        }
+        if self.nats.servers.is_empty() {
+            return Err((
+                "nats.servers".into(),
+                "must name at least one server".into(),
+            ));
+        }
+        let t = self.trading;
+        let period_ms = positive(
+            "trading.period_ms",
+            i64::try_from(t.period_ms).unwrap_or(i64::MAX),
+        )?;
+        let agent = AgentConfig {
+            recruit_ms: positive("trading.recruit_ms", t.recruit_ms)?,
+            window_ms: positive("trading.window_ms", t.window_ms)?,
+            grace_ms: positive("trading.grace_ms", t.grace_ms)?,
+        };
+        let timeout_ms = positive(
+            "trading.peer_timeout_ms",
+            i64::try_from(t.peer_timeout_ms).unwrap_or(i64::MAX),
+        )?;
+        positive("trading.peer_attempts", i64::from(t.peer_attempts))?;
+        let capacity = self.capacity;
+        if capacity.cpus == 0 || capacity.memory_mib == 0 {
+            return Err((
+                "capacity".into(),
+                "cpus and memory_mib must be above 0".into(),
+            ));
+        }
+        Ok(DaemonConfig {
+            host,
+            id: self.id,
+            space,
+            ledger: base.join(&self.ledger),
+            policy: base.join(&self.policy),
+            hypervisor: self.hypervisor,
+            metrics_listen: self.metrics_listen,
+            capacity: market::resources::Resources::new(
+                u64::from(capacity.cpus) * 1000,
+                capacity.memory_mib,
+                capacity.network_mbps,
+            ),
+            nats: self.nats,
+            period: Duration::from_millis(period_ms.unsigned_abs()),
+            agent,
+            calls: CallPolicy {
+                timeout: Duration::from_millis(timeout_ms.unsigned_abs()),
+                attempts: t.peer_attempts,
+            },
+            migration: self.migration.check()?,
+        })
+    }
+}
+
+impl MigrationFile {
+    fn check(self) -> Result<Migration, (String, String)> {
+        Ok(match self {
+            MigrationFile::Handoff => Migration::Handoff,
+            MigrationFile::Live {
+                destination_uri,
+                peer_to_peer,
+                bandwidth_mib_s,
+                timeout_s,
+            } => {
+                if !destination_uri.contains("{host}") {
+                    return Err((
+                        "migration.destination_uri".into(),
+                        format!(
+                            "{destination_uri:?} must contain {{host}}, which stands for the destination's name"
+                        ),
+                    ));
+                }
+                positive(
+                    "migration.timeout_s",
+                    i64::try_from(timeout_s).unwrap_or(i64::MAX),
+                )?;
+                Migration::Live {
+                    destination_uri,
+                    peer_to_peer,
+                    bandwidth_mib_s,
+                    timeout: Duration::from_secs(timeout_s),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        host = "h1"
+        id = 1
+        zone = "eu1"
+        ledger = "h1.ledger.sqlite"
+        policy = "/etc/bourse/policy.toml"
+        hypervisor = "test:///default"
+        metrics_listen = "127.0.0.1:9464"
+        [capacity]
+        cpus = 4
+        memory_mib = 8192
+        network_mbps = 1000
+        [nats]
+        servers = ["nats://127.0.0.1:4222"]
+        name = "h1"
+        [trading]
+        period_ms = 500
+    "#;
+
+    fn error(text: &str) -> (String, String) {
+        DaemonConfig::parse(text, Path::new("/etc/bourse")).unwrap_err()
+    }
+
+    #[test]
+    fn a_good_file_reads_with_defaults_and_paths_from_its_directory() {
+        let config = DaemonConfig::parse(GOOD, Path::new("/etc/bourse")).unwrap();
+        assert_eq!(config.host.as_str(), "h1");
+        assert_eq!(config.ledger, Path::new("/etc/bourse/h1.ledger.sqlite"));
+        assert_eq!(config.policy, Path::new("/etc/bourse/policy.toml"));
+        assert_eq!(config.period, Duration::from_millis(500));
+        assert_eq!(config.agent, AgentConfig::default());
+        assert_eq!(config.migration, Migration::Handoff);
+        assert_eq!(config.space.prefix().as_str(), "bourse");
+        assert_eq!(config.capacity.cpu_millicores, 4000);
+    }
+
+    #[test]
+    fn live_migration_names_the_destination_by_its_host() {
+        let text = format!(
+            "{GOOD}\n[migration]\nmethod = \"live\"\ndestination_uri = \"qemu+tls://{{host}}/system\"\ntimeout_s = 60\n"
+        );
+        let config = DaemonConfig::parse(&text, Path::new("/")).unwrap();
+        let Method::Live(target) = config.migration.to("h2") else {
+            panic!("not live");
+        };
+        assert_eq!(target.destination_uri, "qemu+tls://h2/system");
+        assert_eq!(target.timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let cases = [
+            (
+                GOOD.replace("period_ms = 500", "period_ms = 0"),
+                "trading.period_ms",
+            ),
+            (
+                GOOD.replace("period_ms = 500", "period = 5"),
+                "trading.period",
+            ),
+            (GOOD.replace("id = 1", "id = \"one\""), "id"),
+            (GOOD.replace("host = \"h1\"", "host = \"h.1\""), "host"),
+            (GOOD.replace("cpus = 4", "cpus = -4"), "capacity.cpus"),
+            (GOOD.replace("name = \"h1\"", "nam = \"h1\""), "nats"),
+            (
+                GOOD.replace(
+                    "metrics_listen = \"127.0.0.1:9464\"",
+                    "metrics_listen = \"nowhere\"",
+                ),
+                "metrics_listen",
+            ),
+            (GOOD.replace("zone = \"eu1\"\n", ""), "."),
+            (
+                format!(
+                    "{GOOD}\n[migration]\nmethod = \"live\"\ndestination_uri = \"qemu:///system\"\ntimeout_s = 5\n"
+                ),
+                "migration.destination_uri",
+            ),
+            (
+                format!("{GOOD}\n[migration]\nmethod = \"teleport\"\n"),
+                "migration",
+            ),
+        ];
+        for (text, key) in cases {
+            let (found, reason) = error(&text);
+            assert!(found.starts_with(key), "{key}: got {found}: {reason}");
+            assert!(!reason.is_empty());
+        }
+        let (_, reason) = error(&GOOD.replace("zone = \"eu1\"\n", ""));
+        assert!(reason.contains("zone"), "{reason}");
+    }
+}

@@ -1,0 +1,370 @@
+//! The per-host daemon (`bidder --config host.toml`): everything a host
+//! needs to trade, assembled from the library's parts and run until told to
+//! stop.
+//!
+//! ```text
+//! start:  /metrics (if configured) -> policy -> libvirt -> ledger -> bus
+//!         -> answer migration requests (DestinationService)
+//!         -> crash recovery of the trades this host is the source of
+//!         -> answer calls for proposals as contractor
+//! every period: recovery of anything left unfinished (the host does not
+//!         trade as manager while a trade of its own is unresolved),
+//!         sample, classify, and when overloaded one contract-net round as
+//!         manager whose trade the migration workflow carries out
+//! stop:   (SIGTERM, ctrl-c) the round in hand and the migration request in
+//!         hand finish; then the daemon leaves the bus and closes its ledger
+//! ```
+//!
+//! Every other host is another process: the workflow reaches it through
+//! [`BusPeer`] (a [`Reach`] that returns [`PeerLink::Bus`]).
+
+pub mod config;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lcc::interp::{Clock, TokioClock};
+use market::bus::subject::{SubjectError, Token};
+use market::bus::{Bus, BusError, NatsBus};
+use market::host::HostId;
+use market::ledger::{Ledger, LedgerError, LedgerOptions, Side};
+use market::policy::Policy;
+use market::runtime::{Model, ModelError, Peer};
+use market::wire::WireLimits;
+use tokio::sync::watch;
+
+pub use config::{ConfigError, DaemonConfig, Migration};
+
+use crate::agent::{Agent, AgentError, AgentParts, Identity, ManagerRound, Reach};
+use crate::hypervisor::libvirt::LibvirtHypervisor;
+use crate::hypervisor::{Hypervisor, HypervisorError};
+use crate::migration::{
+    BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
+};
+use crate::recovery::Recovery;
+
+/// The contract-net model every bidder runs: the text shipped in
+/// `lcc-protocols/models/`, embedded so that an installed binary needs no
+/// model files and every host runs the same text (peers compare hashes).
+pub const CONTRACT_NET: &str = include_str!("../../../lcc-protocols/models/contract-net.lcc");
+
+/// Why the daemon could not start (once it runs, failures are logged and
+/// the next period tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The policy file could not be read or is not a policy.
+    #[error("policy {path}: {reason}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// libvirt could not be reached.
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    /// The ledger could not be opened.
+    #[error("ledger {path}: {source}")]
+    Ledger {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: LedgerError,
+    },
+    /// The bus could not be reached or subscribed to.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The metrics endpoint could not start.
+    #[error("metrics endpoint on {address}: {reason}")]
+    Metrics {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The embedded model does not load.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The model's name is not a subject token.
+    #[error("model name: {0}")]
+    ModelName(#[from] SubjectError),
+    /// The agent could not start serving.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+/// Other hosts are other processes: reached over the bus.
+struct BusReach {
+    endpoint: BusEndpoint,
+    calls: CallPolicy,
+    migration: Migration,
+}
+
+impl Reach for BusReach {
+    /// No destination lives in this process.
+    fn destination(&self, _host: &str) -> Option<Destination> {
+        None
+    }
+
+    fn peer(&self, host: &str) -> Option<PeerLink> {
+        let to = Token::new(host).ok()?;
+        Some(PeerLink::Bus(BusPeer::new(
+            self.endpoint.clone(),
+            to,
+            self.calls,
+        )))
+    }
+
+    fn method(&self, host: &str) -> Method {
+        self.migration.to(host)
+    }
+}
+
+/// What the loop works with.
+struct Running {
+    agent: Agent,
+    ledger: Ledger,
+    hypervisor: Arc<dyn Hypervisor>,
+    reach: Arc<BusReach>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Runs the daemon until `shutdown` resolves (see the module
+/// documentation).
+pub async fn run(
+    config: DaemonConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    if let Some(address) = config.metrics_listen {
+        serve_metrics(address)?;
+    }
+    let policy = load_policy(&config.policy)?;
+    let (host, uri) = (config.host.to_string(), config.hypervisor.clone());
+    let hypervisor: Arc<dyn Hypervisor> = Arc::new(
+        tokio::task::spawn_blocking(move || LibvirtHypervisor::connect(&host, &uri))
+            .await
+            .map_err(|e| HypervisorError::Task(e.to_string()))??,
+    );
+    let ledger = Ledger::open(
+        &config.ledger,
+        config.host.as_str(),
+        &LedgerOptions::default(),
+    )
+    .await
+    .map_err(|source| DaemonError::Ledger {
+        path: config.ledger.clone(),
+        source,
+    })?;
+    let bus: Arc<dyn Bus> = Arc::new(NatsBus::connect(&config.nats).await?);
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::system());
+    let endpoint = BusEndpoint {
+        bus: Arc::clone(&bus),
+        space: config.space.clone(),
+        me: config.host.clone(),
+        clock: Arc::clone(&clock),
+        limits: WireLimits::default(),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let service = DestinationService::new(
+        endpoint.clone(),
+        Destination::new(ledger.clone(), Arc::clone(&hypervisor)),
+        ledger.clone(),
+    )
+    .start(stopped)
+    .await?;
+    let reach = Arc::new(BusReach {
+        endpoint,
+        calls: config.calls,
+        migration: config.migration.clone(),
+    });
+    recover(&ledger, &hypervisor, reach.as_ref()).await;
+    let model = Model::load(Token::new("contract-net")?, CONTRACT_NET)?;
+    let agent = Agent::new(AgentParts {
+        identity: Identity {
+            id: HostId(config.id),
+            name: config.host.to_string(),
+            capacity: config.capacity,
+        },
+        policy,
+        hypervisor: Arc::clone(&hypervisor),
+        ledger: ledger.clone(),
+        peer: Peer {
+            bus: Arc::clone(&bus),
+            space: config.space.clone(),
+            me: config.host.clone(),
+            clock: Arc::clone(&clock),
+            limits: WireLimits::default(),
+        },
+        model,
+        reach: Arc::clone(&reach) as Arc<dyn Reach>,
+        config: config.agent,
+    });
+    let contractor = agent.serve().await?;
+    let running = Running {
+        agent,
+        ledger,
+        hypervisor,
+        reach,
+        clock,
+    };
+    tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period, "bidder ready");
+    running.trade(config.period, shutdown).await;
+    tracing::info!(host = %config.host, "stopping");
+    contractor.abort();
+    // The request in hand is finished before the service returns.
+    let _ = stop.send(true);
+    if let Err(e) = service.await {
+        tracing::warn!(error = %e, "the migration service ended abnormally");
+    }
+    if let Err(e) = bus.sync().await {
+        tracing::warn!(error = %e, "last messages may not have left");
+    }
+    running.ledger.close().await;
+    Ok(())
+}
+
+impl Running {
+    /// Samples once, then runs a round every `period` until `shutdown`; a
+    /// round in hand is finished first.
+    async fn trade(&self, period: std::time::Duration, shutdown: impl Future<Output = ()>) {
+        if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
+            tracing::warn!(error = %e, "cannot sample the host");
+        }
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                _ = ticks.tick() => self.round().await,
+            }
+        }
+    }
+
+    /// One period: finish what is unfinished, measure, and trade if
+    /// overloaded.
+    async fn round(&self) {
+        if !recover(&self.ledger, &self.hypervisor, self.reach.as_ref()).await {
+            return;
+        }
+        if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
+            tracing::warn!(error = %e, "cannot sample the host");
+            return;
+        }
+        let outcome = match self.agent.trade_as_manager().await {
+            Ok(round) => {
+                log_round(&round);
+                round_label(&round)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "manager round failed");
+                "error"
+            }
+        };
+        metrics::counter!("bourse_manager_rounds_total", "outcome" => outcome).increment(1);
+    }
+}
+
+fn log_round(round: &ManagerRound) {
+    match round {
+        ManagerRound::NotOverloaded(class) => tracing::debug!(?class, "not overloaded"),
+        ManagerRound::Traded(trade) => tracing::info!(
+            trade = %trade.trade_id, vm = %trade.vm, to = %trade.to, price = %trade.price,
+            outcome = ?trade.outcome, "traded as manager"
+        ),
+        other => tracing::info!(round = ?other, "overloaded, no trade this period"),
+    }
+}
+
+/// The `outcome` label of `bourse_manager_rounds_total`.
+fn round_label(round: &ManagerRound) -> &'static str {
+    match round {
+        ManagerRound::NotOverloaded(_) => "not_overloaded",
+        ManagerRound::NothingToOffer => "nothing_to_offer",
+        ManagerRound::NoContractors => "no_contractors",
+        ManagerRound::NoTrade { .. } => "no_trade",
+        ManagerRound::Traded(trade) => match trade.outcome {
+            Outcome::Settled => "settled",
+            Outcome::Failed { .. } => "failed",
+            Outcome::RolledBack { .. } => "rolled_back",
+        },
+    }
+}
+
+/// Crash recovery (`crate::recovery`) of every unfinished trade this host
+/// is the source of, destination by destination. True when none is left:
+/// only then does the host trade as manager, so a VM whose trade is
+/// unresolved is never offered again.
+async fn recover(ledger: &Ledger, hypervisor: &Arc<dyn Hypervisor>, reach: &dyn Reach) -> bool {
+    let unfinished = match ledger.unfinished_trades().await {
+        Ok(trades) => trades,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read unfinished trades");
+            return false;
+        }
+    };
+    let destinations: BTreeSet<&str> = unfinished
+        .iter()
+        .filter(|t| t.our_side == Side::Buyer)
+        .map(|t| t.terms.destination())
+        .collect();
+    let mut clear = true;
+    for destination in destinations {
+        let Some(peer) = reach.peer(destination) else {
+            tracing::error!(
+                destination,
+                "unfinished trades with a host that is not a valid bus name"
+            );
+            clear = false;
+            continue;
+        };
+        match Recovery::new(ledger.clone(), Arc::clone(hypervisor), peer)
+            .run()
+            .await
+        {
+            Ok(resolved) => {
+                for r in resolved {
+                    let label = match r.outcome {
+                        Outcome::Settled => "settled",
+                        Outcome::Failed { .. } => "failed",
+                        Outcome::RolledBack { .. } => "rolled_back",
+                    };
+                    metrics::counter!("bourse_recovered_trades_total", "outcome" => label)
+                        .increment(1);
+                    tracing::info!(trade = %r.trade_id, destination, outcome = ?r.outcome, "unfinished trade recovered");
+                }
+            }
+            Err(e) => {
+                tracing::error!(destination, error = %e, "recovery did not finish; no trading as manager until it does");
+                clear = false;
+            }
+        }
+    }
+    clear
+}
+
+fn load_policy(path: &Path) -> Result<Policy, DaemonError> {
+    let error = |reason: String| DaemonError::Policy {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    Policy::from_toml(&text).map_err(|e| error(e.to_string()))
+}
+
+/// Installs the Prometheus recorder with its HTTP listener: every counter
+/// the library emits (`bourse_messages_dropped_total`, `lcc_*`,
+/// `migration_steps_total`, ...) is served at `http://<address>/metrics`.
+fn serve_metrics(address: SocketAddr) -> Result<(), DaemonError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(address)
+        .install()
+        .map_err(|e| DaemonError::Metrics {
+            address,
+            reason: e.to_string(),
+        })
+}
