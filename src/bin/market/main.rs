@@ -9,6 +9,7 @@ mod audit;
 mod ledger;
 mod nats_config;
 mod protocol;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Write a zone's nats-server configuration: one user per host, each
     /// allowed to publish only as itself (see docs/bus.md).
     NatsConfig(nats_config::NatsConfigArgs),
+    /// Run a simulated cluster trading VMs end to end from a scenario file;
+    /// exit 1 when an expectation fails (see docs/simulate.md).
+    Simulate(simulate::SimulateArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -56,5 +60,6 @@ async fn main() -> ExitCode {
         Command::Ledger(command) => ledger::run(command).await,
         Command::Audit(args) => audit::run(args).await,
         Command::NatsConfig(args) => nats_config::run(args),
+        Command::Simulate(args) => simulate::run(args).await,
     }
 }

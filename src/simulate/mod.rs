@@ -1,0 +1,348 @@
+//! `market simulate`: a cluster of simulated hosts trading VMs end to end.
+//!
+//! Every host gets what a real one has: a hypervisor (the simulated one,
+//! [`world`]), a SQLite ledger file in the run directory, an endpoint on the
+//! bus (the in-process `MemoryBus`, every endpoint counted,
+//! [`counted_bus`]) and a [`bidder::agent::Agent`] with its policy. The
+//! runner only drives time; the trading is the agents' own:
+//!
+//! ```text
+//! warm up: advance the hosts' clocks twice, every agent samples its VMs
+//! round r = 1..:
+//!     for each host, in scenario order: if overloaded, one contract-net
+//!         interaction as manager (the others answer as contractors);
+//!         a trade moves the VM (hand-off) and the world moves its workload
+//!     advance the clocks one tick; every agent samples
+//!     stop when a round made no trade (nothing changes after it)
+//! report: hosts before/after, trades, baseline, ledger audit, expectations
+//! ```
+//!
+//! Interactions run one at a time, so a run is deterministic up to ties
+//! between equal proposals; the protocol's own deadlines are real
+//! milliseconds (the bus is real), while the hosts' clocks, which VM usage
+//! is measured against, are simulated ticks.
+//!
+//! Modules: [`scenario`] (the file format), [`world`], [`report`] (what a
+//! run found and how it reads), [`plot`] (the SVG of every round).
+
+pub mod counted_bus;
+pub mod plot;
+pub mod report;
+pub mod scenario;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, ManagerRound, Reach};
+use bidder::hypervisor::Hypervisor;
+use bidder::migration::Destination;
+use lcc::interp::TokioClock;
+use market::bus::MemoryBus;
+use market::bus::subject::{SubjectSpace, Token};
+use market::host::HostId;
+use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
+use market::policy::Classification;
+use market::resources::Resources;
+use market::runtime::{Model, ModelError, Peer};
+use market::wire::WireLimits;
+
+use self::report::{HostPoint, Report, RoundRecord, Stop, TradeRecord};
+use self::scenario::{Protocol, Scenario};
+use self::world::{World, WorldError};
+
+/// The contract-net model the simulation runs: the text shipped in
+/// `lcc-protocols/models/`, embedded so a built binary needs no files.
+pub const CONTRACT_NET: &str = include_str!("../../lcc-protocols/models/contract-net.lcc");
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the ledgers and the plot go; created, must be empty if it
+    /// exists.
+    pub run_dir: PathBuf,
+    /// Interaction timing of every agent.
+    pub agent: AgentConfig,
+}
+
+/// Why a run could not be carried out (as opposed to a run whose
+/// expectations failed, which is a [`Report`] that did not pass).
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The run directory could not be prepared.
+    #[error("run directory {path}: {reason}")]
+    RunDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A ledger could not be opened or read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A simulated host failed.
+    #[error(transparent)]
+    World(#[from] WorldError),
+    /// The embedded model does not load.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// An agent failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The plot could not be written.
+    #[error("cannot write the plot {path}: {source}")]
+    Plot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Reaches the destination side of a host in this process: its ledger and
+/// hypervisor.
+struct InProcess {
+    hosts: BTreeMap<String, (Ledger, Arc<dyn Hypervisor>)>,
+}
+
+impl Reach for InProcess {
+    fn destination(&self, host: &str) -> Option<Destination> {
+        self.hosts
+            .get(host)
+            .map(|(ledger, hv)| Destination::new(ledger.clone(), Arc::clone(hv)))
+    }
+}
+
+/// Runs `scenario`; `progress` hears about every round as it ends.
+pub async fn run(
+    scenario: &Scenario,
+    options: &Options,
+    mut progress: impl FnMut(&RoundRecord),
+) -> Result<Report, SimulateError> {
+    prepare_run_dir(&options.run_dir)?;
+    let world = World::build(scenario)?;
+    let published = Arc::new(AtomicU64::new(0));
+    let (agents, serving) = start_agents(scenario, options, &world, &published).await?;
+    let report = trade(
+        scenario,
+        options,
+        &world,
+        &agents,
+        &published,
+        &mut progress,
+    )
+    .await;
+    // Stop answering and close every ledger, so the files are complete for
+    // `market audit` whatever the run came to.
+    for task in serving {
+        task.abort();
+    }
+    for agent in &agents {
+        agent.ledger().clone().close().await;
+    }
+    report
+}
+
+/// The rounds, then the report.
+async fn trade(
+    scenario: &Scenario,
+    options: &Options,
+    world: &World,
+    agents: &[Agent],
+    published: &AtomicU64,
+    progress: &mut impl FnMut(&RoundRecord),
+) -> Result<Report, SimulateError> {
+    let tick = Duration::from_secs(u64::from(scenario.spec.tick_seconds));
+    let tick_ms = i64::from(scenario.spec.tick_seconds) * 1000;
+    let mut now_ms = 0;
+    for _ in 0..2 {
+        world.advance(tick)?;
+        now_ms += tick_ms;
+        sample_all(agents, now_ms).await?;
+    }
+    let mut history = vec![snapshot(0, agents, Vec::new(), 0).await?];
+    let mut trades = Vec::new();
+    let stop = loop {
+        let round = history.len() as u32;
+        if round > scenario.spec.rounds {
+            break Stop::RoundLimit;
+        }
+        let before = counted_bus::read(published);
+        let mut made = Vec::new();
+        for agent in agents {
+            let start = counted_bus::read(published);
+            let outcome = agent.trade_as_manager().await?;
+            if let ManagerRound::Traded(trade) = outcome {
+                world.follow_workloads()?;
+                made.push(TradeRecord {
+                    round,
+                    messages: counted_bus::read(published) - start,
+                    trade,
+                });
+            }
+        }
+        world.advance(tick)?;
+        now_ms += tick_ms;
+        sample_all(agents, now_ms).await?;
+        let traded = !made.is_empty();
+        let record = snapshot(
+            round,
+            agents,
+            made.clone(),
+            counted_bus::read(published) - before,
+        )
+        .await?;
+        progress(&record);
+        let overloaded = record
+            .hosts
+            .iter()
+            .any(|h| h.class == Classification::Overloaded);
+        history.push(record);
+        trades.extend(made);
+        if !traded {
+            break if overloaded {
+                Stop::Stuck
+            } else {
+                Stop::Quiescent
+            };
+        }
+    };
+    report::assemble(scenario, options, world, agents, history, trades, stop).await
+}
+
+fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {
+    let error = |reason: String| SimulateError::RunDir {
+        path: path.to_path_buf(),
+        reason,
+    };
+    std::fs::create_dir_all(path).map_err(|e| error(e.to_string()))?;
+    let mut entries = std::fs::read_dir(path).map_err(|e| error(e.to_string()))?;
+    if entries.next().is_some() {
+        return Err(error(
+            "is not empty: its ledgers would mix with this run's; choose another".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens every host's ledger and starts its agent answering on the bus;
+/// returns the agents and their answering tasks.
+async fn start_agents(
+    scenario: &Scenario,
+    options: &Options,
+    world: &World,
+    published: &Arc<AtomicU64>,
+) -> Result<(Vec<Agent>, Vec<JoinHandle<()>>), SimulateError> {
+    let Protocol::ContractNet = scenario.spec.protocol;
+    let name = Token::new("contract-net").map_err(|e| SimulateError::RunDir {
+        path: options.run_dir.clone(),
+        reason: e.to_string(),
+    })?;
+    let model = Model::load(name, CONTRACT_NET)?;
+    let ledger_options = LedgerOptions {
+        // A simulation is rerun, not recovered after a power cut.
+        durability: Durability::Normal,
+        ..LedgerOptions::default()
+    };
+    let mut ledgers = Vec::new();
+    let mut reach = InProcess {
+        hosts: BTreeMap::new(),
+    };
+    for host in &world.hosts {
+        let path = options.run_dir.join(format!("{}.ledger.sqlite", host.name));
+        let ledger = Ledger::open(&path, &host.name, &ledger_options).await?;
+        let hv: Arc<dyn Hypervisor> = host.hypervisor.clone();
+        reach.hosts.insert(host.name.clone(), (ledger.clone(), hv));
+        ledgers.push(ledger);
+    }
+    let reach: Arc<dyn Reach> = Arc::new(reach);
+    let bus = MemoryBus::new();
+    let space = SubjectSpace::in_zone(zone());
+    let mut agents = Vec::new();
+    let mut serving = Vec::new();
+    for (index, ((spec, policy), (host, ledger))) in scenario
+        .spec
+        .host
+        .iter()
+        .zip(&scenario.policies)
+        .zip(world.hosts.iter().zip(ledgers))
+        .enumerate()
+    {
+        let me = Token::new(spec.name.as_str()).map_err(|e| SimulateError::RunDir {
+            path: options.run_dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let endpoint = counted_bus::CountedBus::new(Arc::new(bus.clone()), Arc::clone(published));
+        let agent = Agent::new(AgentParts {
+            identity: Identity {
+                id: HostId(index as u32 + 1),
+                name: spec.name.clone(),
+                capacity: Resources::new(
+                    u64::from(spec.cpus) * 1000,
+                    spec.memory_mib,
+                    spec.network_mbps,
+                ),
+            },
+            policy: policy.clone(),
+            hypervisor: host.hypervisor.clone(),
+            ledger,
+            peer: Peer {
+                bus: Arc::new(endpoint),
+                space: space.clone(),
+                me,
+                clock: Arc::new(TokioClock::system()),
+                limits: WireLimits::default(),
+            },
+            model: model.clone(),
+            reach: Arc::clone(&reach),
+            config: options.agent,
+        });
+        serving.push(agent.serve().await?);
+        agents.push(agent);
+    }
+    Ok((agents, serving))
+}
+
+/// The zone every simulated host is in.
+fn zone() -> Token {
+    // "sim" is a valid token; the fallback never runs.
+    Token::new("sim").unwrap_or_else(|_| unreachable!("\"sim\" is a subject token"))
+}
+
+async fn sample_all(agents: &[Agent], now_ms: i64) -> Result<(), SimulateError> {
+    for agent in agents {
+        agent.sample(now_ms).await?;
+    }
+    Ok(())
+}
+
+/// Every host as its agent sees it at the end of a round.
+async fn snapshot(
+    round: u32,
+    agents: &[Agent],
+    trades: Vec<TradeRecord>,
+    messages: u64,
+) -> Result<RoundRecord, SimulateError> {
+    let mut hosts = Vec::new();
+    for agent in agents {
+        let host = agent.view().await?;
+        hosts.push(HostPoint {
+            name: host.name.clone(),
+            vms: host.vms.iter().map(|vm| vm.name.clone()).collect(),
+            load: host.load_one,
+            memory_mib: host.vms.iter().map(|vm| vm.reserved.memory_mib).sum(),
+            class: agent.classify().await?,
+        });
+    }
+    Ok(RoundRecord {
+        round,
+        hosts,
+        trades,
+        messages,
+    })
+}

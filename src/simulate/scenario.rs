@@ -1,0 +1,411 @@
+//! The scenario file: a simulated cluster (hosts with a capacity and a
+//! policy file, VMs with a size, a CPU load and a first host), the protocol
+//! they trade by, how long to let them, and the outcome to expect.
+//!
+//! ```toml
+//! name = "seed002-scenario1"
+//! protocol = "contract-net"
+//! rounds = 12
+//!
+//! [[host]]
+//! name = "hp1"
+//! cpus = 8
+//! memory_mib = 16384
+//! policy = "policies/seed002-scenario1.toml"   # relative to this file
+//!
+//! [[vm]]
+//! name = "okvm1"
+//! host = "hp1"
+//! memory_mib = 512
+//! cpu_load = 1.0                              # `while true; do true; done`
+//!
+//! [expect]
+//! every_host_satisfied = true
+//! vm_count = { hp1 = 1, hp2 = 1, hp3 = 1, hp4 = 1 }
+//! placement = { okvm1 = "hp1" }
+//! ```
+//!
+//! Every table refuses unknown keys, and every error names the key path
+//! (`host[2].policy`) and what is wrong ([`ScenarioError`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use market::bus::subject::Token;
+use market::policy::{Policy, PolicyError};
+use serde::Deserialize;
+
+/// The protocol hosts trade by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// `models/contract-net.lcc`: an overloaded host announces one VM,
+    /// the others propose, the lowest price takes it.
+    ContractNet,
+}
+
+/// A scenario file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// A name for the report.
+    pub name: String,
+    /// What the scenario shows, in words.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// How hosts trade.
+    pub protocol: Protocol,
+    /// At most this many rounds (each host acts once per round).
+    #[serde(default = "default_rounds")]
+    pub rounds: u32,
+    /// Simulated seconds between two rounds: how far each host's clock
+    /// moves, and the interval over which VM use is measured.
+    #[serde(default = "default_tick_seconds")]
+    pub tick_seconds: u32,
+    /// The hosts, in the order they act in a round.
+    pub host: Vec<HostSpec>,
+    /// The VMs.
+    #[serde(default)]
+    pub vm: Vec<VmSpec>,
+    /// What must hold at the end.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_rounds() -> u32 {
+    20
+}
+
+fn default_tick_seconds() -> u32 {
+    60
+}
+
+/// One host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// Host name: a bus token (letters, digits, `-`, `_`).
+    pub name: String,
+    /// Physical CPUs.
+    pub cpus: u32,
+    /// Memory for VMs, MiB.
+    pub memory_mib: u64,
+    /// Network capacity, Mbit/s.
+    #[serde(default = "default_network")]
+    pub network_mbps: u64,
+    /// Policy file, relative to the scenario file.
+    pub policy: PathBuf,
+}
+
+fn default_network() -> u64 {
+    1000
+}
+
+/// One VM.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    /// Domain name.
+    pub name: String,
+    /// The host it starts on.
+    pub host: String,
+    /// Virtual CPUs.
+    #[serde(default = "default_vcpus")]
+    pub vcpus: u32,
+    /// Memory, MiB.
+    pub memory_mib: u64,
+    /// Busy fraction of each vCPU, 0.0 to 1.0 (1.0: a `while true` loop).
+    #[serde(default)]
+    pub cpu_load: f64,
+}
+
+fn default_vcpus() -> u32 {
+    1
+}
+
+/// The expected outcome; every part is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Every host ends satisfied under its policy.
+    #[serde(default)]
+    pub every_host_satisfied: bool,
+    /// VMs per host at the end.
+    #[serde(default)]
+    pub vm_count: BTreeMap<String, usize>,
+    /// Where named VMs end.
+    #[serde(default)]
+    pub placement: BTreeMap<String, String>,
+    /// Exactly this many trades settle.
+    #[serde(default)]
+    pub trades: Option<usize>,
+}
+
+/// A checked scenario, with its policies loaded.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// As written.
+    pub spec: ScenarioSpec,
+    /// Each host's policy, in host order.
+    pub policies: Vec<Policy>,
+    /// Where the file was read from (for the report).
+    pub path: PathBuf,
+}
+
+/// Why a scenario was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, an unknown key, or a value of the wrong type.
+    #[error("{file}: {path}: {reason}")]
+    Syntax {
+        /// The scenario file.
+        file: PathBuf,
+        /// Key path (`host[1].cpus`), `.` for the top.
+        path: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A value that parses but means nothing sensible.
+    #[error("{file}: {path}: {reason}")]
+    Invalid {
+        /// The scenario file.
+        file: PathBuf,
+        /// Key path.
+        path: String,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+    /// A host's policy file was refused.
+    #[error("{file}: {path}: policy {policy}: {source}")]
+    Policy {
+        /// The scenario file.
+        file: PathBuf,
+        /// Key path of the `policy` key.
+        path: String,
+        /// The policy file.
+        policy: PathBuf,
+        /// Why it was refused (boxed: a policy error is large, and a
+        /// scenario's errors travel through every `Result` of loading).
+        source: Box<PolicyError>,
+    },
+}
+
+impl Scenario {
+    /// Reads, parses and checks a scenario file and loads its policies.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parses and checks `text`, read from `path` (policy files are found
+    /// relative to it).
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let syntax = |key: String, reason: String| ScenarioError::Syntax {
+            file: path.to_path_buf(),
+            path: if key.is_empty() { ".".into() } else { key },
+            reason,
+        };
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| syntax(String::new(), e.message().trim().to_string()))?;
+        let spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| syntax(e.path().to_string(), e.inner().message().trim().to_string()))?;
+        check(path, &spec)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let policies = spec
+            .host
+            .iter()
+            .enumerate()
+            .map(|(i, host)| load_policy(path, i, &base.join(&host.policy)))
+            .collect::<Result<_, _>>()?;
+        Ok(Scenario {
+            spec,
+            policies,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+fn load_policy(file: &Path, index: usize, policy: &Path) -> Result<Policy, ScenarioError> {
+    let key = format!("host[{index}].policy");
+    let text = std::fs::read_to_string(policy).map_err(|e| ScenarioError::Invalid {
+        file: file.to_path_buf(),
+        path: key.clone(),
+        reason: format!("cannot read {}: {e}", policy.display()),
+    })?;
+    Policy::from_toml(&text).map_err(|source| ScenarioError::Policy {
+        file: file.to_path_buf(),
+        path: key,
+        policy: policy.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+/// The checks serde cannot make: names, references, sizes.
+fn check(file: &Path, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
+    let invalid = |path: String, reason: String| ScenarioError::Invalid {
+        file: file.to_path_buf(),
+        path,
+        reason,
+    };
+    if spec.host.len() < 2 {
+        return Err(invalid(
+            "host".into(),
+            "a market needs at least two hosts".into(),
+        ));
+    }
+    if spec.rounds == 0 || spec.tick_seconds == 0 {
+        return Err(invalid(
+            if spec.rounds == 0 {
+                "rounds"
+            } else {
+                "tick_seconds"
+            }
+            .into(),
+            "must be at least 1".into(),
+        ));
+    }
+    let mut hosts = BTreeSet::new();
+    for (i, host) in spec.host.iter().enumerate() {
+        if Token::new(host.name.as_str()).is_err() {
+            return Err(invalid(
+                format!("host[{i}].name"),
+                format!(
+                    "{:?} cannot be a bus name: use letters, digits, '-' and '_'",
+                    host.name
+                ),
+            ));
+        }
+        if !hosts.insert(host.name.as_str()) {
+            return Err(invalid(
+                format!("host[{i}].name"),
+                format!("{} is named twice", host.name),
+            ));
+        }
+        if host.cpus == 0 || host.memory_mib == 0 {
+            return Err(invalid(
+                format!("host[{i}]"),
+                "cpus and memory_mib must be at least 1".into(),
+            ));
+        }
+    }
+    let mut vms = BTreeSet::new();
+    let mut memory: BTreeMap<&str, u64> = BTreeMap::new();
+    for (i, vm) in spec.vm.iter().enumerate() {
+        if vm.name.trim().is_empty() || !vms.insert(vm.name.as_str()) {
+            return Err(invalid(
+                format!("vm[{i}].name"),
+                format!("{:?} is empty or named twice", vm.name),
+            ));
+        }
+        if !hosts.contains(vm.host.as_str()) {
+            return Err(invalid(
+                format!("vm[{i}].host"),
+                format!("no host is named {:?}", vm.host),
+            ));
+        }
+        if !(0.0..=1.0).contains(&vm.cpu_load) {
+            return Err(invalid(
+                format!("vm[{i}].cpu_load"),
+                format!("must be between 0.0 and 1.0, not {}", vm.cpu_load),
+            ));
+        }
+        if vm.vcpus == 0 || vm.memory_mib == 0 {
+            return Err(invalid(
+                format!("vm[{i}]"),
+                "vcpus and memory_mib must be at least 1".into(),
+            ));
+        }
+        *memory.entry(vm.host.as_str()).or_default() += vm.memory_mib;
+    }
+    for (i, host) in spec.host.iter().enumerate() {
+        let used = memory.get(host.name.as_str()).copied().unwrap_or(0);
+        if used > host.memory_mib {
+            return Err(invalid(
+                format!("host[{i}].memory_mib"),
+                format!("its VMs need {used} MiB but it has {} MiB", host.memory_mib),
+            ));
+        }
+    }
+    for host in spec.expect.vm_count.keys() {
+        if !hosts.contains(host.as_str()) {
+            return Err(invalid(
+                format!("expect.vm_count.{host}"),
+                "no such host".into(),
+            ));
+        }
+    }
+    for (vm, host) in &spec.expect.placement {
+        if !vms.contains(vm.as_str()) || !hosts.contains(host.as_str()) {
+            return Err(invalid(
+                format!("expect.placement.{vm}"),
+                format!("{vm} on {host}: no such VM or host"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTS: &str = r#"
+name = "t"
+protocol = "contract-net"
+[[host]]
+name = "a"
+cpus = 1
+memory_mib = 1024
+policy = "p.toml"
+[[host]]
+name = "b"
+cpus = 1
+memory_mib = 1024
+policy = "p.toml"
+"#;
+
+    fn refusal(text: &str) -> String {
+        match Scenario::parse(Path::new("s.toml"), text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_path() {
+        let text = format!("{HOSTS}[[vm]]\nname = \"v\"\nhost = \"a\"\nmemory_mib = 1\nsize = 3\n");
+        let e = refusal(&text);
+        assert!(e.contains("vm[0]") && e.contains("size"), "{e}");
+    }
+
+    #[test]
+    fn a_vm_on_an_unknown_host_is_refused() {
+        let text = format!("{HOSTS}[[vm]]\nname = \"v\"\nhost = \"zz\"\nmemory_mib = 1\n");
+        let e = refusal(&text);
+        assert!(e.contains("vm[0].host") && e.contains("zz"), "{e}");
+    }
+
+    #[test]
+    fn vms_that_do_not_fit_their_first_host_are_refused() {
+        let text = format!("{HOSTS}[[vm]]\nname = \"v\"\nhost = \"a\"\nmemory_mib = 2048\n");
+        let e = refusal(&text);
+        assert!(e.contains("host[0].memory_mib"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_policy_file_names_the_host() {
+        let e = refusal(HOSTS);
+        assert!(e.contains("host[0].policy") && e.contains("p.toml"), "{e}");
+    }
+}
