@@ -1,0 +1,531 @@
+//! The `bidder` daemon as operators run it: separate processes built from
+//! this repository (`CARGO_BIN_EXE_bidder`), a real nats-server on a free
+//! loopback port, libvirt's `test:///` driver with one node file per host
+//! (the domains listed in a node file run when the daemon connects), and
+//! SQLite ledgers on disk.
+//!
+//! - A host whose policy wants no VMs trades its VM to the host that wants
+//!   memory; the third host declines. The trade settles in both ledgers
+//!   (the hand-off crossed processes over the bus), `market audit
+//!   --no-in-flight` passes on the three ledgers after SIGTERM, and
+//!   `/metrics` shows the counters.
+//! - Bad input: random bytes and truncated envelopes on every subject the
+//!   daemons keep a subscription on (invitations, migration requests) for
+//!   10 s while the overloaded host trades: every daemon stays up, the
+//!   trades settle, and each listener's drop counter equals exactly what
+//!   was sent to it.
+//! - Recovery at start: a host whose ledger holds a trade left migrating
+//!   (its VM still at home, nothing at the destination) rolls it back in
+//!   both ledgers over the bus before it trades, then trades the VM anew.
+//! - A configuration mistake is refused with the key and the reason.
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use market::bus::subject::{Route, SubjectSpace, Token};
+use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
+use market::ledger::{
+    Ledger, LedgerOptions, MicroCredits, MigrationMethod, ProtocolRef, Resources, TradeId,
+    TradeState, TradeTerms, VmRef,
+};
+use market::runtime::Invitation;
+use market::wire::{Envelope, WireLimits, encode};
+
+const ZONE: &str = "dc1";
+
+/// A libvirt test-driver node with these (name, uuid suffix) domains of
+/// 512 MiB, running.
+fn node_xml(vms: &[u8]) -> String {
+    let domains: String = vms
+        .iter()
+        .map(|n| {
+            format!(
+                "<domain type='test'><name>vm{n}</name>\
+                 <uuid>6695eb01-f6a4-4304-89aa-97f2502e19{n:02x}</uuid>\
+                 <memory unit='MiB'>512</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type></os></domain>\n"
+            )
+        })
+        .collect();
+    format!(
+        "<node>\n<cpu><mhz>2000</mhz><model>x86_64</model><active>4</active><total>4</total>\
+         <nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n\
+         <memory>16777216</memory>\n{domains}</node>\n"
+    )
+}
+
+/// Wants no VM at all: overloaded while it has one.
+const GIVES_ALL: &str = "[policy]\nname = \"gives-all\"\n\
+    [[policy.condition]]\nmetric = \"vm_count\"\noverloaded_above = 0\n";
+/// Wants 4 GiB of VMs: underloaded below.
+const WANTS_MEMORY: &str = "[policy]\nname = \"wants-memory\"\n\
+    [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 4096\n";
+/// Content empty; any VM would overload it, so it declines every call.
+const WANTS_NONE: &str = "[policy]\nname = \"wants-none\"\n\
+    [[policy.condition]]\nmetric = \"vm_count\"\ntarget = 0\n";
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One daemon process and its files.
+struct Daemon {
+    name: String,
+    child: Child,
+    metrics: SocketAddr,
+    ledger: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, url: &str, name: &str, id: u32, policy: &str, vms: &[u8]) -> Daemon {
+        let node = dir.join(format!("{name}.node.xml"));
+        std::fs::write(&node, node_xml(vms)).unwrap();
+        std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
+        let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let config = format!(
+            "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
+             ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
+             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
+             [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
+             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n\
+             [trading]\nperiod_ms = 1000\nrecruit_ms = 300\nwindow_ms = 1000\ngrace_ms = 2000\n\
+             peer_timeout_ms = 5000\n",
+            node = node.display()
+        );
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            name: name.into(),
+            child,
+            metrics,
+            ledger: dir.join(format!("{name}.ledger.sqlite")),
+            log,
+        };
+        daemon.wait_until_ready();
+        daemon
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ready once it logged so (after recovery, serving as contractor).
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains("bidder ready") {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The Prometheus text at /metrics.
+    fn scrape(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1."), "{response}");
+        response
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "{} exited {status}:\n{}",
+                    self.name,
+                    self.log()
+                );
+                return self.log();
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Kills this child by its pid if a test failed before stopping it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The trades of a ledger in `state` (the daemon keeps writing; SQLite's
+/// WAL lets this reader in).
+async fn trades_in(ledger: &Path, state: TradeState) -> Vec<market::ledger::TradeRecord> {
+    let Ok(reader) = Ledger::open_read_only(ledger).await else {
+        return Vec::new();
+    };
+    let trades = reader.trades(Some(state)).await.unwrap_or_default();
+    reader.close().await;
+    trades
+}
+
+async fn wait_for_settled(daemon: &Daemon, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while trades_in(&daemon.ledger, TradeState::Settled).await.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "{} settled fewer than {count} trades:\n{}",
+            daemon.name,
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn market_audit(ledgers: &[&Path]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["audit", "--no-in-flight"])
+        .args(ledgers)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The value of one sample line of the Prometheus text, 0 when absent.
+fn sample(metrics: &str, name_and_labels: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `bourse_messages_dropped_total` of subjects of `kind`, over reasons.
+fn dropped(metrics: &str, kind: &str) -> u64 {
+    let label = format!("kind=\"{kind}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let c = Daemon::start(dir.path(), &url, "c", 3, WANTS_NONE, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+
+    wait_for_settled(&a, 1, Duration::from_secs(10)).await;
+    let at_a = trades_in(&a.ledger, TradeState::Settled).await;
+    let at_b = trades_in(&b.ledger, TradeState::Settled).await;
+    assert_eq!(at_b.len(), 1, "{}", b.log());
+    assert_eq!(at_a[0].terms, at_b[0].terms);
+    assert_eq!(
+        (at_a[0].terms.buyer.as_str(), at_a[0].terms.seller.as_str()),
+        ("a", "b")
+    );
+    assert_eq!(at_a[0].terms.vms[0].name, "vm1");
+    assert!(trades_in(&c.ledger, TradeState::Settled).await.is_empty());
+
+    let metrics_a = a.scrape();
+    let metrics_b = b.scrape();
+    assert_eq!(
+        sample(
+            &metrics_a,
+            r#"bourse_manager_rounds_total{outcome="settled"}"#
+        ),
+        1,
+        "{metrics_a}"
+    );
+    assert_eq!(
+        sample(
+            &metrics_a,
+            r#"migration_steps_total{step="source_undefined"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        sample(
+            &metrics_b,
+            r#"migration_steps_total{step="destination_started"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        sample(
+            &metrics_b,
+            r#"bourse_peer_requests_total{request="receive_domains",outcome="done"}"#
+        ),
+        1,
+        "{metrics_b}"
+    );
+    assert!(metrics_b.contains("lcc_messages_sent_total"), "{metrics_b}");
+
+    // A now has nothing to give: it keeps running without trading again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(trades_in(&a.ledger, TradeState::Settled).await.len(), 1);
+
+    let (ledger_a, ledger_b, ledger_c) = (a.ledger.clone(), b.ledger.clone(), c.ledger.clone());
+    for daemon in [a, b, c] {
+        daemon.stop();
+    }
+    let (ok, report) = market_audit(&[&ledger_a, &ledger_b, &ledger_c]);
+    assert!(ok, "market audit:\n{report}");
+}
+
+/// xorshift64: reproducible garbage without a dependency.
+struct Garbage(u64);
+
+impl Garbage {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Random bytes, or a valid envelope cut short.
+    fn payload(&mut self, whole: &[u8]) -> Bytes {
+        if self.next().is_multiple_of(2) {
+            let len = (self.next() % 200) as usize;
+            Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
+        } else {
+            let cut = (self.next() % whole.len() as u64) as usize;
+            Bytes::copy_from_slice(&whole[..cut])
+        }
+    }
+}
+
+const FLOOD: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let c = Daemon::start(dir.path(), &url, "c", 3, WANTS_NONE, &[]);
+
+    let space = SubjectSpace::in_zone(Token::new(ZONE).unwrap());
+    let attacker = Token::new("attacker").unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(
+        NatsBus::connect(&NatsConfig::new([url.as_str()], "attacker"))
+            .await
+            .unwrap(),
+    );
+    let invite = space.subject(&Route::Invite {
+        model: Token::new("contract-net").unwrap(),
+        from: attacker.clone(),
+    });
+    let migrate: Vec<String> = ["b", "c"]
+        .iter()
+        .map(|to| {
+            space.subject(&Route::Migrate {
+                from: attacker.clone(),
+                to: Token::new(*to).unwrap(),
+            })
+        })
+        .collect();
+    let whole = encode(
+        &Envelope {
+            sender: attacker.clone(),
+            recipient: None,
+            interaction: None,
+            sequence: 0,
+            body: Invitation {
+                role: "contractor".into(),
+                reply_by_ms: i64::MAX,
+            },
+        },
+        &WireLimits::default(),
+    )
+    .unwrap();
+    let flood = tokio::spawn({
+        let bus = Arc::clone(&bus);
+        async move {
+            let mut garbage = Garbage(0x9e37_79b9_7f4a_7c15);
+            let mut sent = 0u64;
+            let started = Instant::now();
+            while started.elapsed() < FLOOD {
+                for _ in 0..10 {
+                    bus.publish(&invite, garbage.payload(&whole)).await.unwrap();
+                    for subject in &migrate {
+                        bus.publish(subject, garbage.payload(&whole)).await.unwrap();
+                    }
+                    sent += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            bus.sync().await.unwrap();
+            sent
+        }
+    });
+
+    // The overloaded host starts in the middle of the flood and trades.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1, 2, 3]);
+    wait_for_settled(&a, 3, Duration::from_secs(8)).await;
+    assert!(
+        !flood.is_finished(),
+        "the trades settled only after the flood"
+    );
+    let sent = flood.await.unwrap();
+    assert!(sent > 1_000, "only {sent} bad messages per subject");
+
+    // Each listener dropped exactly what was sent to it.
+    for daemon in [&b, &c] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = daemon.scrape();
+            let counts = (dropped(&metrics, "invite"), dropped(&metrics, "migrate"));
+            if counts == (sent, sent) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline && counts.0 <= sent && counts.1 <= sent,
+                "{}: dropped {counts:?} of {sent} each:\n{metrics}",
+                daemon.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let metrics_a = a.scrape();
+    assert_eq!(
+        sample(
+            &metrics_a,
+            r#"bourse_manager_rounds_total{outcome="settled"}"#
+        ),
+        3,
+        "{metrics_a}"
+    );
+
+    let ledgers = [a.ledger.clone(), b.ledger.clone(), c.ledger.clone()];
+    for daemon in [a, b, c] {
+        daemon.stop();
+    }
+    let (ok, report) = market_audit(&ledgers.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    assert!(ok, "market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_recovers_its_unfinished_trade_before_it_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a crash of a's daemon right after "attempt recorded" leaves in
+    // its ledger: the trade migrating, vm1 still running at a.
+    let terms = TradeTerms {
+        trade_id: TradeId::new("interrupted-1").unwrap(),
+        interaction_id: "interrupted-1".into(),
+        protocol: ProtocolRef {
+            name: "contract-net".into(),
+            hash: "0".repeat(64),
+        },
+        buyer: "a".into(),
+        seller: "b".into(),
+        vms: vec![VmRef {
+            uuid: "6695eb01-f6a4-4304-89aa-97f2502e1901".into(),
+            name: "vm1".into(),
+        }],
+        resources: Resources {
+            cpu_millicores: 1000,
+            memory_mib: 512,
+            network_mbps: 0,
+        },
+        price: MicroCredits(-1),
+    };
+    let ledger_a = dir.path().join("a.ledger.sqlite");
+    let before = Ledger::open(&ledger_a, "a", &LedgerOptions::default())
+        .await
+        .unwrap();
+    before.record_agreed(&terms).await.unwrap();
+    before
+        .start_migration(&terms.trade_id, 1, MigrationMethod::Handoff)
+        .await
+        .unwrap();
+    before.close().await;
+
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    // Recovery ran before "bidder ready": the interrupted trade is over in
+    // both ledgers (b learnt of it from a's recovery).
+    for ledger in [&a.ledger, &b.ledger] {
+        let rolled_back = trades_in(ledger, TradeState::RolledBack).await;
+        assert_eq!(rolled_back.len(), 1, "{}\n{}", a.log(), b.log());
+        assert_eq!(rolled_back[0].terms, terms);
+    }
+    let log = a.log();
+    let recovered = log.find("unfinished trade recovered").unwrap();
+    assert!(recovered < log.find("bidder ready").unwrap(), "{log}");
+    assert!(
+        a.scrape()
+            .contains(r#"bourse_recovered_trades_total{outcome="rolled_back"} 1"#)
+    );
+
+    // Then it trades the same VM for real.
+    wait_for_settled(&a, 1, Duration::from_secs(10)).await;
+    let (ledger_a, ledger_b) = (a.ledger.clone(), b.ledger.clone());
+    a.stop();
+    b.stop();
+    let (ok, report) = market_audit(&[&ledger_a, &ledger_b]);
+    assert!(ok, "market audit:\n{report}");
+}
+
+#[test]
+fn a_configuration_mistake_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("h1.toml");
+    std::fs::write(
+        &config,
+        "host = \"h1\"\nid = 1\nzone = \"dc1\"\nledger = \"l\"\npolicy = \"p\"\n\
+         hypervisor = \"test:///default\"\n[capacity]\ncpus = 4\nmemory_mib = 1024\nnetwork_mbps = 0\n\
+         [nats]\nservers = [\"nats://127.0.0.1:1\"]\nname = \"h1\"\n[trading]\nperiod_ms = \"soon\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bidder"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("trading.period_ms"), "{stderr}");
+    assert!(stderr.contains("h1.toml"), "{stderr}");
+}
