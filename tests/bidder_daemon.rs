@@ -5,7 +5,8 @@
 //! SQLite ledgers on disk.
 //!
 //! - A host whose policy wants no VMs trades its VM to the host that wants
-//!   memory; the third host declines. The trade settles in both ledgers
+//!   memory; the third host declines. The server runs with the permissions
+//!   `market nats-config` writes (each host speaks only as itself). The trade settles in both ledgers
 //!   (the hand-off crossed processes over the bus), `market audit
 //!   --no-in-flight` passes on the three ledgers after SIGTERM, and
 //!   `/metrics` shows the counters.
@@ -89,6 +90,19 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, url: &str, name: &str, id: u32, policy: &str, vms: &[u8]) -> Daemon {
+        Daemon::start_with(dir, url, name, id, policy, vms, "")
+    }
+
+    /// `nats` is added to the `[nats]` table (credentials, inbox prefix).
+    fn start_with(
+        dir: &Path,
+        url: &str,
+        name: &str,
+        id: u32,
+        policy: &str,
+        vms: &[u8],
+        nats: &str,
+    ) -> Daemon {
         let node = dir.join(format!("{name}.node.xml"));
         std::fs::write(&node, node_xml(vms)).unwrap();
         std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
@@ -98,7 +112,7 @@ impl Daemon {
              ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
              hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
              [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
-             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n\
+             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
              [trading]\nperiod_ms = 1000\nrecruit_ms = 300\nwindow_ms = 1000\ngrace_ms = 2000\n\
              peer_timeout_ms = 5000\n",
             node = node.display()
@@ -243,14 +257,37 @@ fn dropped(metrics: &str, kind: &str) -> u64 {
         .sum()
 }
 
+/// The `[nats]` keys of `host` on a server configured by
+/// `market nats-config` (files in `nats_dir`).
+fn credentials(nats_dir: &Path, host: &str) -> String {
+    format!(
+        "inbox_prefix = \"_INBOX.{host}\"\n\
+         credentials = {{ kind = \"password\", user = \"{host}\", password_file = \"{}\" }}",
+        nats_dir.join(format!("{host}.password")).display()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     let dir = tempfile::tempdir().unwrap();
-    let server = LocalNatsServer::start().unwrap();
+    // The server as deployed: every host may speak only as itself.
+    let nats_dir = dir.path().join("nats");
+    let generated = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["nats-config", "--zone", ZONE])
+        .args(["--host", "a", "--host", "b", "--host", "c", "--out"])
+        .arg(&nats_dir)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
+    let server = LocalNatsServer::start_with_config(&nats_dir.join("nats-server.conf")).unwrap();
     let url = server.url();
-    let c = Daemon::start(dir.path(), &url, "c", 3, WANTS_NONE, &[]);
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    let start = |name: &str, id: u32, policy: &str, vms: &[u8]| {
+        let nats = credentials(&nats_dir, name);
+        Daemon::start_with(dir.path(), &url, name, id, policy, vms, &nats)
+    };
+    let c = start("c", 3, WANTS_NONE, &[]);
+    let b = start("b", 2, WANTS_MEMORY, &[]);
+    let a = start("a", 1, GIVES_ALL, &[1]);
 
     wait_for_settled(&a, 1, Duration::from_secs(10)).await;
     let at_a = trades_in(&a.ledger, TradeState::Settled).await;
@@ -297,6 +334,14 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
         "{metrics_b}"
     );
     assert!(metrics_b.contains("lcc_messages_sent_total"), "{metrics_b}");
+    // Nobody tried to speak as another host, so the server refused nothing.
+    for metrics in [&metrics_a, &metrics_b] {
+        assert_eq!(
+            sample(metrics, r#"bourse_bus_events_total{event="server_error"}"#),
+            0,
+            "{metrics}"
+        );
+    }
 
     // A now has nothing to give: it keeps running without trading again.
     tokio::time::sleep(Duration::from_millis(1500)).await;
