@@ -123,7 +123,8 @@ async fn scenario_1_spreads_four_busy_vms_one_per_host() {
     for host in &report.after().unwrap().hosts {
         assert!((host.load - 1.0).abs() < 1e-9, "{report}");
     }
-    // Every VM left hp1, and a contractor that takes a VM is paid to.
+    // Every VM left hp1, and the underloaded hosts that took them paid
+    // for them (a negative price: the manager was paid).
     for t in &report.trades {
         assert_eq!(t.trade.from, "hp1");
         assert!(t.trade.price.0 < 0, "{report}");

@@ -82,6 +82,14 @@ pub enum SimulateError {
         /// Why.
         reason: String,
     },
+    /// A name cannot be used on the bus.
+    #[error("{name:?} cannot be a bus name: {reason}")]
+    BusName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// A ledger could not be opened or read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -239,10 +247,7 @@ async fn start_agents(
     published: &Arc<AtomicU64>,
 ) -> Result<(Vec<Agent>, Vec<JoinHandle<()>>), SimulateError> {
     let Protocol::ContractNet = scenario.spec.protocol;
-    let name = Token::new("contract-net").map_err(|e| SimulateError::RunDir {
-        path: options.run_dir.clone(),
-        reason: e.to_string(),
-    })?;
+    let name = bus_name("contract-net")?;
     let model = Model::load(name, CONTRACT_NET)?;
     let ledger_options = LedgerOptions {
         // A simulation is rerun, not recovered after a power cut.
@@ -273,10 +278,7 @@ async fn start_agents(
         .zip(world.hosts.iter().zip(ledgers))
         .enumerate()
     {
-        let me = Token::new(spec.name.as_str()).map_err(|e| SimulateError::RunDir {
-            path: options.run_dir.clone(),
-            reason: e.to_string(),
-        })?;
+        let me = bus_name(&spec.name)?;
         let endpoint = counted_bus::CountedBus::new(Arc::new(bus.clone()), Arc::clone(published));
         let agent = Agent::new(AgentParts {
             identity: Identity {
@@ -306,6 +308,14 @@ async fn start_agents(
         agents.push(agent);
     }
     Ok((agents, serving))
+}
+
+/// `name` as a bus token (the scenario checked host names already).
+fn bus_name(name: &str) -> Result<Token, SimulateError> {
+    Token::new(name).map_err(|e| SimulateError::BusName {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The zone every simulated host is in.

@@ -75,6 +75,8 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
     let plot_width = WIDTH - LEFT - RIGHT;
     let x = |round: f64| LEFT + round / rounds * plot_width;
     let y = |v: f64| panel.top + PANEL - v / y_max * PANEL;
+    // At most about 20 round numbers under the axis, so they never overlap.
+    let label_every = (history.len() as u32).div_ceil(20).max(1);
     let _ = writeln!(
         out,
         r#"<text x="{LEFT}" y="{}" font-weight="bold">{}</text>"#,
@@ -103,12 +105,14 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
                 panel.top + PANEL
             );
         }
-        let _ = writeln!(
-            out,
-            r#"<text x="{at:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            panel.top + PANEL + 16.0,
-            record.round
-        );
+        if record.round % label_every == 0 {
+            let _ = writeln!(
+                out,
+                r#"<text x="{at:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                panel.top + PANEL + 16.0,
+                record.round
+            );
+        }
     }
     let _ = writeln!(
         out,
