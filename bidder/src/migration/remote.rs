@@ -369,8 +369,9 @@ impl BusPeer {
             to: self.to.clone(),
         });
         let timeout_ms = i64::try_from(self.policy.timeout.as_millis()).unwrap_or(i64::MAX);
+        let attempts = self.policy.attempts.max(1);
         let mut last = None;
-        for attempt in 1..=self.policy.attempts.max(1) {
+        for attempt in 1..=attempts {
             let envelope = Envelope {
                 sender: endpoint.me.clone(),
                 recipient: Some(self.to.clone()),
@@ -389,13 +390,15 @@ impl BusPeer {
                 Err(e @ (BusError::NoResponders { .. } | BusError::TimedOut { .. })) => {
                     tracing::warn!(to = %self.to, request = request.name(), attempt, error = %e, "peer did not answer");
                     last = Some(e);
-                    tokio::time::sleep(RETRY_PAUSE).await;
+                    if attempt < attempts {
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
                 }
                 Err(e) => return Err(self.unavailable(e.to_string())),
             }
         }
         Err(self.unavailable(match last {
-            Some(e) => format!("{} attempts: {e}", self.policy.attempts.max(1)),
+            Some(e) => format!("{attempts} attempts: {e}"),
             None => "no attempt was made".into(),
         }))
     }
