@@ -300,3 +300,32 @@ fn the_cli_names_the_key_of_a_refused_scenario_with_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("expect.vm_count.zz"), "{stderr}");
 }
+
+#[test]
+fn without_run_dir_each_run_gets_a_fresh_directory_under_target_simulate() {
+    let cwd = tempfile::tempdir().unwrap();
+    let scenario = repo().join("scenarios/seed002-scenario2.toml");
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_market"))
+            .args(["simulate", "--quiet", scenario.to_str().unwrap()])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let runs: Vec<PathBuf> = std::fs::read_dir(cwd.path().join("target/simulate"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in runs {
+        let name = run.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("seed002-scenario2-"), "{name}");
+        assert!(run.join("hosts.svg").exists() && run.join("hp1.ledger.sqlite").exists());
+    }
+}
