@@ -1,24 +1,25 @@
-//! `models/contract-net.lcc` with every peer on its own bus endpoint (its
-//! own NATS connection, for the NATS runs): the outcome is the one the
-//! in-process run over `lcc`'s `Hub` reaches, also when the bus duplicates
-//! and reorders messages, and a contractor killed mid-interaction does not
-//! stop the others.
+//! `models/contract-net.lcc` and `models/double-auction.lcc` with every
+//! peer on its own bus endpoint (its own NATS connection, for the NATS
+//! runs): the outcome is the one the in-process run over `lcc`'s `Hub`
+//! reaches, also when the bus duplicates and reorders messages, and a peer
+//! killed mid-interaction does not stop the others: they complete at the
+//! deadlines.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
 mod bus_support;
+mod lcc_support;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bus_support::{Cluster, MemoryCluster, NatsCluster};
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
-use lcc::ast::Mode;
-use lcc::compile::Program;
-use lcc::component::{Components, Failure};
-use lcc::interp::{Clock, Interaction as InProcess, RoleInstance, TokioClock};
+use lcc::component::Components;
+use lcc::interp::RoleInstance;
 use lcc::term::{Symbol, Term};
+use lcc_support::{Log, SCENARIOS, Scenario, Timing, clock, in_process};
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, BusError, Message, Subscription};
 use market::runtime::BusChannel;
@@ -27,166 +28,68 @@ use tokio::time::Instant;
 
 /// Real time (the NATS runs do real I/O): long enough for loopback, short
 /// enough for a quick test.
-const WINDOW_MS: i64 = 300;
-const GRACE_MS: i64 = 300;
+const TIMING: Timing = Timing {
+    window_ms: 300,
+    grace_ms: 300,
+};
 
-fn source() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lcc-protocols/models/contract-net.lcc"
-    );
-    std::fs::read_to_string(path).unwrap()
-}
-
-fn program(source: &str) -> Arc<Program> {
-    let model = lcc::syntax::parse(source).unwrap();
-    Arc::new(Program::compile(&model).unwrap())
-}
-
-/// What components did, for comparing runs.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, entry: String) {
-        self.0.lock().unwrap().push(entry);
-    }
-
-    fn sorted(&self) -> Vec<String> {
-        let mut entries = self.0.lock().unwrap().clone();
-        entries.sort();
-        entries
-    }
-}
-
-/// A contractor: its price (none: it refuses).
-#[derive(Clone, Copy)]
-struct Contractor {
-    name: &'static str,
-    price: Option<i64>,
-}
-
-const CONTRACTORS: [Contractor; 4] = [
-    Contractor {
-        name: "c1",
-        price: Some(30),
-    },
-    Contractor {
-        name: "c2",
-        price: Some(20),
-    },
-    Contractor {
-        name: "c3",
-        price: Some(25),
-    },
-    Contractor {
-        name: "c4",
-        price: None,
-    },
-];
-/// Named in the call for proposals, never answers: a host that is gone.
-const SILENT: &str = "c5";
-
-fn manager_role() -> Term {
-    let mut names: Vec<Term> = CONTRACTORS.iter().map(|c| Term::atom(c.name)).collect();
-    names.push(Term::atom(SILENT));
-    Term::apply(
-        "manager",
-        vec![
-            Term::apply("task", vec![Term::atom("vm42")]),
-            Term::list(names),
-            Term::Int(WINDOW_MS),
-            Term::Int(GRACE_MS),
-        ],
-    )
-}
-
-fn manager_components(log: &Log) -> Components {
-    let mut components = Components::new();
-    let log = log.clone();
-    components.register_fn("outcome", &[Mode::In; 4], move |args| {
-        log.push(format!(
-            "outcome {} {} {} {}",
-            args[0], args[1], args[2], args[3]
-        ));
-        Ok(vec![])
-    });
-    components
-}
-
-fn contractor_components(contractor: Contractor, log: &Log) -> Components {
-    let mut components = Components::new();
-    components.register_fn(
-        "price",
-        &[Mode::In, Mode::Out],
-        move |args| match contractor.price {
-            Some(p) => Ok(vec![args[0].clone(), Term::Int(p)]),
-            None => Err(Failure::no("no room for it")),
-        },
-    );
-    let performed = log.clone();
-    components.register_fn("perform", &[Mode::In], move |_| {
-        performed.push(format!("{} performs", contractor.name));
-        Ok(vec![])
-    });
-    let released = log.clone();
-    components.register_fn("release", &[Mode::In, Mode::In], move |args| {
-        released.push(format!("{} released {}", contractor.name, args[1]));
-        Ok(vec![])
-    });
-    components
-}
-
-/// Every peer with its role and components; the manager first.
-fn peers(log: &Log) -> Vec<(&'static str, Term, Components)> {
-    let mut peers = vec![("m", manager_role(), manager_components(log))];
-    for c in CONTRACTORS {
+/// Every peer with its role and components, the initiator first; the
+/// initiator's list names the absent peer too, so the round waits for its
+/// deadline. `victim`'s components hang where they can.
+fn peers(
+    scenario: Scenario,
+    log: &Log,
+    victim: Option<&str>,
+) -> Vec<(&'static str, Term, Components)> {
+    let mut names: Vec<Term> = scenario
+        .responders()
+        .iter()
+        .map(|r| Term::atom(r))
+        .collect();
+    names.push(Term::atom(scenario.absent()));
+    let mut peers = vec![(
+        scenario.initiator(),
+        scenario.initiator_role(names, TIMING),
+        scenario.initiator_components(log),
+    )];
+    for name in scenario.responders() {
         peers.push((
-            c.name,
-            Term::atom("contractor"),
-            contractor_components(c, log),
+            *name,
+            Term::atom(scenario.responder_role()),
+            scenario.responder_components(name, victim == Some(*name), log),
         ));
     }
     peers
 }
 
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(TokioClock::system())
-}
-
-/// The reference: the same interaction in one process over `lcc`'s Hub.
-async fn in_process() -> Vec<String> {
-    let log = Log::default();
-    let source = source();
-    let mut interaction = InProcess::new(program(&source), clock()).silent_peer(SILENT);
-    for (name, role, components) in peers(&log) {
-        interaction = interaction.peer(name, role, components);
-    }
-    for outcome in interaction.run().await {
-        assert!(outcome.result.is_ok(), "{outcome:?}");
-    }
-    log.sorted()
+/// The reference, with the absent peer (and any other `silent` ones)
+/// addressable but silent.
+async fn reference(scenario: Scenario, silent: &[&str]) -> Vec<String> {
+    let mut silent = silent.to_vec();
+    silent.push(scenario.absent());
+    in_process(scenario, TIMING, &silent).await
 }
 
 /// The interaction with every peer on its own endpoint of `cluster`
 /// (wrapped by `wrap`), each in its own task; `kill` names a peer whose
-/// task is aborted after `kill_after`.
+/// task is aborted after the given time (its components hang where they
+/// can, so it is killed mid-interaction whatever the timing).
 async fn over_bus(
+    scenario: Scenario,
     cluster: &impl Cluster,
     wrap: fn(Arc<dyn Bus>) -> Arc<dyn Bus>,
     kill: Option<(&str, Duration)>,
 ) -> Vec<String> {
     let log = Log::default();
-    let source = source();
-    let program = program(&source);
+    let program = scenario.program();
     let space = SubjectSpace::in_zone(Token::new("test").unwrap());
     let interaction = Interaction {
         id: InteractionId::random().unwrap(),
-        model: ModelHash::of(&source),
+        model: ModelHash::of(&scenario.source()),
     };
     // Everyone listens before anyone speaks.
     let mut opened = Vec::new();
-    for (name, role, components) in peers(&log) {
+    for (name, role, components) in peers(scenario, &log, kill.map(|(victim, _)| victim)) {
         let bus = wrap(cluster.endpoint().await);
         let me = Token::new(name).unwrap();
         let channel = BusChannel::open(bus, space.clone(), me, interaction, WireLimits::default())
@@ -295,42 +198,47 @@ impl Bus for Unruly {
     }
 }
 
-fn expected() -> Vec<String> {
-    vec![
-        "c1 released rejected".to_owned(),
-        "c2 performs".to_owned(),
-        "c3 released rejected".to_owned(),
-        "outcome task(vm42) c2 20 done".to_owned(),
-    ]
-}
-
 #[tokio::test]
 async fn the_in_process_reference() {
-    assert_eq!(in_process().await, expected());
+    for scenario in SCENARIOS {
+        assert_eq!(
+            reference(scenario, &[]).await,
+            scenario.expected(),
+            "{scenario:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn over_memory_bus_the_outcome_is_the_in_process_one() {
-    let outcome = over_bus(&MemoryCluster::new(), as_is, None).await;
-    assert_eq!(outcome, in_process().await);
+    for scenario in SCENARIOS {
+        let outcome = over_bus(scenario, &MemoryCluster::new(), as_is, None).await;
+        assert_eq!(outcome, reference(scenario, &[]).await, "{scenario:?}");
+    }
 }
 
 #[tokio::test]
 async fn over_nats_the_outcome_is_the_in_process_one() {
-    let outcome = over_bus(&NatsCluster::start(), as_is, None).await;
-    assert_eq!(outcome, in_process().await);
+    for scenario in SCENARIOS {
+        let outcome = over_bus(scenario, &NatsCluster::start(), as_is, None).await;
+        assert_eq!(outcome, reference(scenario, &[]).await, "{scenario:?}");
+    }
 }
 
 #[tokio::test]
 async fn duplicated_and_reordered_messages_change_nothing_in_memory() {
-    let outcome = over_bus(&MemoryCluster::new(), unruly, None).await;
-    assert_eq!(outcome, expected());
+    for scenario in SCENARIOS {
+        let outcome = over_bus(scenario, &MemoryCluster::new(), unruly, None).await;
+        assert_eq!(outcome, scenario.expected(), "{scenario:?}");
+    }
 }
 
 #[tokio::test]
 async fn duplicated_and_reordered_messages_change_nothing_over_nats() {
-    let outcome = over_bus(&NatsCluster::start(), unruly, None).await;
-    assert_eq!(outcome, expected());
+    for scenario in SCENARIOS {
+        let outcome = over_bus(scenario, &NatsCluster::start(), unruly, None).await;
+        assert_eq!(outcome, scenario.expected(), "{scenario:?}");
+    }
 }
 
 /// The cheapest contractor dies after proposing: it wins the award, never
@@ -339,7 +247,7 @@ async fn duplicated_and_reordered_messages_change_nothing_over_nats() {
 #[tokio::test]
 async fn a_contractor_killed_mid_interaction_does_not_stop_the_others() {
     let kill = Some(("c2", Duration::from_millis(100)));
-    let outcome = over_bus(&NatsCluster::start(), as_is, kill).await;
+    let outcome = over_bus(Scenario::ContractNet, &NatsCluster::start(), as_is, kill).await;
     assert_eq!(
         outcome,
         [
@@ -350,14 +258,37 @@ async fn a_contractor_killed_mid_interaction_does_not_stop_the_others() {
     );
 }
 
+/// The only seller that could trade dies before it orders: the
+/// auctioneer clears the others' orders at the collection deadline and
+/// tells them; the outcome is the in-process one with that trader silent.
+#[tokio::test]
+async fn a_trader_killed_mid_interaction_does_not_stop_the_others() {
+    let kill = Some(("t2", Duration::from_millis(100)));
+    let outcome = over_bus(Scenario::DoubleAuction, &NatsCluster::start(), as_is, kill).await;
+    assert_eq!(
+        outcome,
+        [
+            "a cleared 2 orders",
+            "t1 settles unmatched",
+            "t2 hangs",
+            "t3 settles unmatched",
+        ]
+    );
+    let survivors: Vec<String> = outcome
+        .into_iter()
+        .filter(|l| !l.starts_with("t2 "))
+        .collect();
+    assert_eq!(survivors, reference(Scenario::DoubleAuction, &["t2"]).await);
+}
+
 mod recruitment {
-    //! The same round with nobody told who plays: the manager invites
-    //! contractors, hosts that run contract-net join. One host has another
-    //! text of the model under the same name: it must not join.
+    //! The same rounds with nobody told who plays: the initiator invites
+    //! players, hosts that run the model join. One host has another text of
+    //! the model under the same name: it must not join.
 
     use super::*;
+    use lcc_support::settle;
     use market::runtime::{InitiateError, Model, Offer, Participant, Peer, Recruitment, recruit};
-    use market::wire::WireLimits;
 
     const RECRUIT_MS: i64 = 150;
 
@@ -371,41 +302,33 @@ mod recruitment {
         }
     }
 
-    fn model(source: &str) -> Model {
-        Model::load(Token::new("contract-net").unwrap(), source).unwrap()
-    }
-
-    async fn round(cluster: &impl Cluster) -> (Vec<String>, Vec<String>) {
+    async fn round(scenario: Scenario, cluster: &impl Cluster) -> (Vec<String>, Vec<String>) {
         let log = Log::default();
-        let source = source();
-        for contractor in CONTRACTORS {
+        let source = scenario.source();
+        let role = scenario.responder_role();
+        for name in scenario.responders() {
             let offer = Offer {
-                model: model(&source),
-                role: "contractor".into(),
-                components: contractor_components(contractor, &log),
+                model: scenario.model(),
+                role: role.into(),
+                components: scenario.responder_components(name, false, &log),
             };
             let participant = Participant::new(
-                peer(cluster.endpoint().await, contractor.name),
+                peer(cluster.endpoint().await, name),
                 vec![offer],
                 Duration::from_secs(5),
             );
             participant.start().await.unwrap();
         }
-        // Same name, another text: another model.
+        // Same name, another text: another model. It would trade (it plays
+        // as the first responder does) if it joined.
         let edited = format!("{source}\n// edited\n");
         let stranger = Offer {
-            model: model(&edited),
-            role: "contractor".into(),
-            components: contractor_components(
-                Contractor {
-                    name: SILENT,
-                    price: Some(1),
-                },
-                &log,
-            ),
+            model: scenario.model_from(&edited),
+            role: role.into(),
+            components: scenario.responder_components(scenario.responders()[0], false, &log),
         };
         Participant::new(
-            peer(cluster.endpoint().await, SILENT),
+            peer(cluster.endpoint().await, scenario.absent()),
             vec![stranger],
             Duration::from_secs(5),
         )
@@ -413,53 +336,44 @@ mod recruitment {
         .await
         .unwrap();
 
-        let manager = peer(cluster.endpoint().await, "m");
-        let contract_net = model(&source);
+        let initiator = peer(cluster.endpoint().await, scenario.initiator());
+        let model = scenario.model();
         let recruitment = Recruitment {
-            role: "contractor".into(),
+            role: role.into(),
             within_ms: RECRUIT_MS,
         };
-        let recruited = recruit(&manager, &contract_net, &recruitment)
-            .await
-            .unwrap();
+        let recruited = recruit(&initiator, &model, &recruitment).await.unwrap();
         let mut players: Vec<String> = recruited.players.iter().map(|p| p.to_string()).collect();
         players.sort();
-        let role = |contractors: Vec<Term>| {
-            Term::apply(
-                "manager",
-                vec![
-                    Term::apply("task", vec![Term::atom("vm42")]),
-                    Term::list(contractors),
-                    Term::Int(WINDOW_MS),
-                    Term::Int(GRACE_MS),
-                ],
-            )
-        };
         recruited
-            .run(&manager, &contract_net, role, &manager_components(&log))
+            .run(
+                &initiator,
+                &model,
+                |players| scenario.initiator_role(players, TIMING),
+                &scenario.initiator_components(&log),
+            )
             .await
             .unwrap();
-        // The rejected contractors' last step (release) may come after the
-        // manager has ended.
-        let started = Instant::now();
-        while log.sorted().len() < expected().len() && started.elapsed() < Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        (players, log.sorted())
+        let outcome = settle(|| log.sorted(), scenario.expected().len()).await;
+        (players, outcome)
     }
 
     #[tokio::test]
     async fn over_memory_bus_hosts_running_the_model_join_and_the_round_completes() {
-        let (players, outcome) = round(&MemoryCluster::new()).await;
-        assert_eq!(players, ["c1", "c2", "c3", "c4"]);
-        assert_eq!(outcome, expected());
+        for scenario in SCENARIOS {
+            let (players, outcome) = round(scenario, &MemoryCluster::new()).await;
+            assert_eq!(players, scenario.responders(), "{scenario:?}");
+            assert_eq!(outcome, scenario.expected(), "{scenario:?}");
+        }
     }
 
     #[tokio::test]
     async fn over_nats_hosts_running_the_model_join_and_the_round_completes() {
-        let (players, outcome) = round(&NatsCluster::start()).await;
-        assert_eq!(players, ["c1", "c2", "c3", "c4"]);
-        assert_eq!(outcome, expected());
+        for scenario in SCENARIOS {
+            let (players, outcome) = round(scenario, &NatsCluster::start()).await;
+            assert_eq!(players, scenario.responders(), "{scenario:?}");
+            assert_eq!(outcome, scenario.expected(), "{scenario:?}");
+        }
     }
 
     /// The double auction needs at least two traders (`r(trader,
@@ -468,12 +382,7 @@ mod recruitment {
     #[tokio::test]
     async fn too_few_players_by_the_deadline_is_an_error() {
         let cluster = MemoryCluster::new();
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../lcc-protocols/models/double-auction.lcc"
-        );
-        let source = std::fs::read_to_string(path).unwrap();
-        let auction = Model::load(Token::new("double-auction").unwrap(), &source).unwrap();
+        let auction: Model = Scenario::DoubleAuction.model();
         let trader = Offer {
             model: auction.clone(),
             role: "trader".into(),

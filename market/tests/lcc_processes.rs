@@ -1,42 +1,31 @@
-//! contract-net across separate OS processes over a real nats-server: the
-//! manager here, each contractor a child process (this test executable run
-//! again as the ignored test `contractor_process`), recruited through
-//! invitations. The outcome is the in-process one; a contractor killed
-//! (by pid) while it performs leaves the manager to close the round as
-//! `silent` at the grace deadline.
+//! contract-net and double-auction across separate OS processes over a
+//! real nats-server: the initiator here, each responder a child process
+//! (this test executable run again as the ignored test `responder_process`),
+//! recruited through invitations. The outcome is the in-process one; a
+//! responder killed (by pid) mid-interaction leaves the others to complete
+//! at the model's deadline.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod lcc_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lcc::ast::Mode;
-use lcc::component::{Components, Failure};
 use lcc::interp::TokioClock;
 use lcc::term::Term;
+use lcc_support::{Log, SAYS, Scenario, Timing, in_process, settle};
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{LocalNatsServer, NatsBus, NatsConfig};
-use market::runtime::{Model, Offer, Participant, Peer, Recruitment, recruit};
+use market::runtime::{Offer, Participant, Peer, Recruitment, recruit};
 use market::wire::WireLimits;
 use tokio::sync::mpsc;
 
-const WINDOW_MS: i64 = 500;
-const GRACE_MS: i64 = 500;
-/// What a child prints before each line meant for the parent.
-const SAYS: &str = "peer-says: ";
-
-fn source() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lcc-protocols/models/contract-net.lcc"
-    );
-    std::fs::read_to_string(path).unwrap()
-}
-
-fn model() -> Model {
-    Model::load(Token::new("contract-net").unwrap(), &source()).unwrap()
-}
+const TIMING: Timing = Timing {
+    window_ms: 500,
+    grace_ms: 500,
+};
 
 async fn peer(url: &str, me: &str) -> Peer {
     let config = NatsConfig::new([url], me);
@@ -49,52 +38,37 @@ async fn peer(url: &str, me: &str) -> Peer {
     }
 }
 
-fn say(line: String) {
-    println!("{SAYS}{line}");
-}
-
-/// The child: a contractor host. Configured by environment variables so
-/// that the test harness's own arguments stay untouched.
+/// The child: a responder host (a contractor or a trader). Configured by
+/// environment variables so that the test harness's own arguments stay
+/// untouched; what its components do goes to stdout for the parent.
 #[tokio::test]
 #[ignore = "run by the tests of this file as a child process"]
-async fn contractor_process() {
+async fn responder_process() {
     let url = std::env::var("BOURSE_TEST_NATS").unwrap();
-    let name: &'static str = std::env::var("BOURSE_TEST_PEER").unwrap().leak();
-    let price: Option<i64> = std::env::var("BOURSE_TEST_PRICE").unwrap().parse().ok();
+    let scenario = Scenario::named(&std::env::var("BOURSE_TEST_MODEL").unwrap()).unwrap();
+    let name = std::env::var("BOURSE_TEST_PEER").unwrap();
     let hang = std::env::var("BOURSE_TEST_HANG").is_ok();
 
-    let mut components = Components::new();
-    components.register_fn("price", &[Mode::In, Mode::Out], move |args| match price {
-        Some(p) => Ok(vec![args[0].clone(), Term::Int(p)]),
-        None => Err(Failure::no("no room for it")),
-    });
-    components.register_async("perform", &[Mode::In], move |_| async move {
-        say(format!("{name} performs"));
-        if hang {
-            // A migration that never ends: the parent kills this process.
-            tokio::time::sleep(Duration::from_secs(60)).await;
-        }
-        Ok(vec![])
-    });
-    components.register_fn("release", &[Mode::In, Mode::In], move |args| {
-        say(format!("{name} released {}", args[1]));
-        Ok(vec![])
-    });
+    let log = Log::echoing();
     let offer = Offer {
-        model: model(),
-        role: "contractor".into(),
-        components,
+        model: scenario.model(),
+        role: scenario.responder_role().into(),
+        components: scenario.responder_components(&name, hang, &log),
     };
-    let participant =
-        Participant::new(peer(&url, name).await, vec![offer], Duration::from_secs(10));
+    let participant = Participant::new(
+        peer(&url, &name).await,
+        vec![offer],
+        Duration::from_secs(10),
+    );
     let serving = participant.start().await.unwrap();
-    say("ready".into());
+    log.push("ready".into());
     // Runs until the parent kills it.
     serving.await.unwrap();
 }
 
 /// A running child and the lines it said.
 struct ChildPeer {
+    name: &'static str,
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
@@ -107,22 +81,19 @@ impl Drop for ChildPeer {
     }
 }
 
-fn spawn_contractor(
+fn spawn_responder(
     url: &str,
-    name: &str,
-    price: Option<i64>,
+    scenario: Scenario,
+    name: &'static str,
     hang: bool,
     said: mpsc::UnboundedSender<String>,
 ) -> ChildPeer {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args(["--exact", "contractor_process", "--ignored", "--nocapture"])
+        .args(["--exact", "responder_process", "--ignored", "--nocapture"])
         .env("BOURSE_TEST_NATS", url)
+        .env("BOURSE_TEST_MODEL", scenario.name())
         .env("BOURSE_TEST_PEER", name)
-        .env(
-            "BOURSE_TEST_PRICE",
-            price.map_or("none".to_owned(), |p| p.to_string()),
-        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if hang {
@@ -140,34 +111,32 @@ fn spawn_contractor(
             }
         }
     });
-    ChildPeer { child, lines }
+    ChildPeer { name, child, lines }
 }
 
-/// Starts the contractor processes, waits until each listens, recruits and
-/// runs the manager; the contractor named by `hang` hangs in `perform` and
-/// is killed then. Returns every line said (the children's and the
-/// manager's outcome).
-async fn round(hang: Option<&str>) -> Vec<String> {
+/// Starts the responder processes, waits until each listens, recruits and
+/// runs the initiator here; the responder named by `hang` hangs (in
+/// `perform`, in `order_for`) and is killed by pid when it says so.
+/// Returns the sorted log of the initiator and the children, waiting for
+/// `lines` entries.
+async fn round(scenario: Scenario, hang: Option<&str>, lines: usize) -> Vec<String> {
     let server = LocalNatsServer::start().unwrap();
-    let contractors = [
-        ("c1", Some(30)),
-        ("c2", Some(20)),
-        ("c3", Some(25)),
-        ("c4", None),
-    ];
+    let responders = scenario.responders();
     let (said, mut hear) = mpsc::unbounded_channel();
-    let mut children: Vec<(&str, ChildPeer)> = contractors
+    let mut children: Vec<ChildPeer> = responders
         .iter()
-        .map(|(name, price)| {
-            let hangs = hang == Some(*name);
-            (
-                *name,
-                spawn_contractor(&server.url(), name, *price, hangs, said.clone()),
+        .map(|name| {
+            spawn_responder(
+                &server.url(),
+                scenario,
+                name,
+                hang == Some(*name),
+                said.clone(),
             )
         })
         .collect();
     let mut ready = 0;
-    while ready < contractors.len() {
+    while ready < responders.len() {
         let line = tokio::time::timeout(Duration::from_secs(30), hear.recv())
             .await
             .unwrap()
@@ -177,44 +146,28 @@ async fn round(hang: Option<&str>) -> Vec<String> {
         }
     }
 
-    let manager = peer(&server.url(), "m").await;
-    let contract_net = model();
+    let initiator = peer(&server.url(), scenario.initiator()).await;
+    let model = scenario.model();
     let recruitment = Recruitment {
-        role: "contractor".into(),
+        role: scenario.responder_role().into(),
         within_ms: 300,
     };
-    let recruited = recruit(&manager, &contract_net, &recruitment)
-        .await
-        .unwrap();
-    assert_eq!(recruited.players.len(), contractors.len());
-    let outcome = Arc::new(Mutex::new(Vec::new()));
-    let mut manager_components = Components::new();
-    let recorded = Arc::clone(&outcome);
-    manager_components.register_fn("outcome", &[Mode::In; 4], move |args| {
-        recorded.lock().unwrap().push(format!(
-            "outcome {} {} {} {}",
-            args[0], args[1], args[2], args[3]
-        ));
-        Ok(vec![])
-    });
-    let role = |players: Vec<Term>| {
-        Term::apply(
-            "manager",
-            vec![
-                Term::apply("task", vec![Term::atom("vm42")]),
-                Term::list(players),
-                Term::Int(WINDOW_MS),
-                Term::Int(GRACE_MS),
-            ],
-        )
-    };
-    let run = recruited.run(&manager, &contract_net, role, &manager_components);
+    let recruited = recruit(&initiator, &model, &recruitment).await.unwrap();
+    assert_eq!(recruited.players.len(), responders.len());
+    let log = Log::default();
+    let components = scenario.initiator_components(&log);
+    let run = recruited.run(
+        &initiator,
+        &model,
+        |players: Vec<Term>| scenario.initiator_role(players, TIMING),
+        &components,
+    );
     let killer = async {
         if let Some(victim) = hang {
-            let performs = format!("{victim} performs");
+            let hangs = format!("{victim} hangs");
             while let Some(line) = hear.recv().await {
-                if line == performs {
-                    let (_, child) = children.iter_mut().find(|(n, _)| *n == victim).unwrap();
+                if line == hangs {
+                    let child = children.iter_mut().find(|c| c.name == victim).unwrap();
                     child.child.kill().unwrap();
                     break;
                 }
@@ -224,45 +177,69 @@ async fn round(hang: Option<&str>) -> Vec<String> {
     let (result, ()) = tokio::join!(run, killer);
     result.unwrap();
 
-    // The rejected contractors release after the manager may have ended.
-    let mut lines = Vec::new();
-    for _ in 0..500 {
-        lines = outcome.lock().unwrap().clone();
-        for (_, child) in &children {
-            lines.extend(child.lines.lock().unwrap().iter().cloned());
+    let everything = || {
+        let mut all = log.sorted();
+        for child in &children {
+            all.extend(child.lines.lock().unwrap().iter().cloned());
         }
-        lines.retain(|l| l != "ready");
-        if lines.iter().filter(|l| l.contains("released")).count() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    lines.sort();
-    lines
+        all.retain(|l| l != "ready");
+        all.sort();
+        all
+    };
+    settle(everything, lines).await
+}
+
+async fn same_outcome_as_in_process(scenario: Scenario) {
+    let expected = scenario.expected();
+    let outcome = round(scenario, None, expected.len()).await;
+    assert_eq!(outcome, in_process(scenario, TIMING, &[]).await);
+    assert_eq!(outcome, expected);
 }
 
 #[tokio::test]
 async fn contractors_in_their_own_processes_reach_the_in_process_outcome() {
-    assert_eq!(
-        round(None).await,
-        [
-            "c1 released rejected",
-            "c2 performs",
-            "c3 released rejected",
-            "outcome task(vm42) c2 20 done",
-        ]
-    );
+    same_outcome_as_in_process(Scenario::ContractNet).await;
 }
 
 #[tokio::test]
+async fn traders_in_their_own_processes_reach_the_in_process_outcome() {
+    same_outcome_as_in_process(Scenario::DoubleAuction).await;
+}
+
+/// The winner is killed while it performs: the manager closes the round
+/// as `silent` at the grace deadline.
+#[tokio::test]
 async fn a_contractor_process_killed_while_it_performs_ends_the_round_as_silent() {
+    let expected = [
+        "c1 released rejected",
+        "c2 hangs",
+        "c2 performs",
+        "c3 released rejected",
+        "outcome task(vm42) c2 20 silent",
+    ];
+    let outcome = round(Scenario::ContractNet, Some("c2"), expected.len()).await;
+    assert_eq!(outcome, expected);
+}
+
+/// The only seller that could trade is killed before it orders: the
+/// auctioneer clears the others' orders at the collection deadline, as
+/// the in-process round does with that trader silent.
+#[tokio::test]
+async fn a_trader_process_killed_before_it_orders_leaves_the_round_to_clear_at_the_deadline() {
+    let expected = [
+        "a cleared 2 orders",
+        "t1 settles unmatched",
+        "t2 hangs",
+        "t3 settles unmatched",
+    ];
+    let outcome = round(Scenario::DoubleAuction, Some("t2"), expected.len()).await;
+    assert_eq!(outcome, expected);
+    let survivors: Vec<String> = outcome
+        .into_iter()
+        .filter(|l| !l.starts_with("t2 "))
+        .collect();
     assert_eq!(
-        round(Some("c2")).await,
-        [
-            "c1 released rejected",
-            "c2 performs",
-            "c3 released rejected",
-            "outcome task(vm42) c2 20 silent",
-        ]
+        survivors,
+        in_process(Scenario::DoubleAuction, TIMING, &["t2"]).await
     );
 }
