@@ -123,6 +123,14 @@ async fn scenario_1_spreads_four_busy_vms_one_per_host() {
     for host in &report.after().unwrap().hosts {
         assert!((host.load - 1.0).abs() < 1e-9, "{report}");
     }
+    // Four hosts run a VM each where one could hold all four (first fit
+    // and the bound agree); the spread is as even as the bound allows.
+    let rows: Vec<(f64, f64, f64)> = report
+        .comparison
+        .iter()
+        .map(|c| (c.market, c.baseline, c.bound))
+        .collect();
+    assert_eq!(rows, [(4.0, 1.0, 1.0), (0.25, 0.25, 0.25)], "{report}");
     // Every VM left hp1, and the underloaded hosts that took them paid
     // for them (a negative price: the manager was paid).
     for t in &report.trades {
@@ -174,6 +182,17 @@ async fn scenario_4_puts_busy_vms_on_hp2_and_large_ones_on_hp3() {
     .map(|(v, h)| (v.to_string(), h.to_string()))
     .collect();
     assert_eq!(placement, expected, "{report}");
+    // hp3 holds 3 GiB of its 4: what its policy wants costs balance, next
+    // to greedy balancing (1.5 GiB on a host) and the bound (4 GiB of 16).
+    let share = report
+        .comparison
+        .iter()
+        .find(|c| c.metric == "largest dominant share")
+        .unwrap();
+    assert_eq!(
+        (share.market, share.baseline, share.bound),
+        (0.75, 0.375, 0.25)
+    );
 }
 
 /// Writes a two-host scenario whose hosts both want to shut down, into a
