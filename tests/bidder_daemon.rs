@@ -14,7 +14,8 @@
 //!   daemons keep a subscription on (invitations, migration requests) for
 //!   10 s while the overloaded host trades: every daemon stays up, the
 //!   trades settle, and each listener's drop counter equals exactly what
-//!   was sent to it.
+//!   was sent to it. The LCC subjects of the interactions under way (learnt
+//!   from the invitations) get garbage too, which is dropped.
 //! - Recovery at start: a host whose ledger holds a trade left migrating
 //!   (its VM still at home, nothing at the destination) rolls it back in
 //!   both ledgers over the bus before it trades, then trades the VM anew.
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::ledger::{
@@ -36,7 +38,7 @@ use market::ledger::{
     TradeState, TradeTerms, VmRef,
 };
 use market::runtime::Invitation;
-use market::wire::{Envelope, WireLimits, encode};
+use market::wire::{Envelope, WireLimits, decode, encode};
 
 const ZONE: &str = "dc1";
 
@@ -422,24 +424,54 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
         &WireLimits::default(),
     )
     .unwrap();
+    // Any host may read invitations: the attacker learns the interactions
+    // a starts and floods their LCC subjects too.
+    let mut invitations = bus
+        .subscribe(&space.invites_for(&Token::new("contract-net").unwrap()))
+        .await
+        .unwrap();
+    bus.sync().await.unwrap();
     let flood = tokio::spawn({
         let bus = Arc::clone(&bus);
         async move {
             let mut garbage = Garbage(0x9e37_79b9_7f4a_7c15);
-            let mut sent = 0u64;
+            let (mut sent, mut sent_lcc) = (0u64, 0u64);
+            let mut interaction = None;
             let started = Instant::now();
             while started.elapsed() < FLOOD {
+                while let Some(Some(message)) = invitations.next().now_or_never() {
+                    if let Ok(Route::Invite { from, .. }) = space.parse(&message.subject)
+                        && from.as_str() == "a"
+                        && let Ok(envelope) =
+                            decode::<Invitation>(&message.payload, &WireLimits::default())
+                    {
+                        interaction = envelope.interaction.map(|i| i.id.token());
+                    }
+                }
                 for _ in 0..10 {
                     bus.publish(&invite, garbage.payload(&whole)).await.unwrap();
                     for subject in &migrate {
                         bus.publish(subject, garbage.payload(&whole)).await.unwrap();
                     }
                     sent += 1;
+                    if let Some(id) = &interaction {
+                        for to in ["a", "b", "c"] {
+                            let subject = space.subject(&Route::Lcc {
+                                interaction: id.clone(),
+                                from: attacker.clone(),
+                                to: Token::new(to).unwrap(),
+                            });
+                            bus.publish(&subject, garbage.payload(&whole))
+                                .await
+                                .unwrap();
+                            sent_lcc += 1;
+                        }
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             bus.sync().await.unwrap();
-            sent
+            (sent, sent_lcc)
         }
     });
 
@@ -451,7 +483,7 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
         !flood.is_finished(),
         "the trades settled only after the flood"
     );
-    let sent = flood.await.unwrap();
+    let (sent, sent_lcc) = flood.await.unwrap();
     assert!(sent > 1_000, "only {sent} bad messages per subject");
 
     // Each listener dropped exactly what was sent to it.
@@ -479,6 +511,17 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
         ),
         3,
         "{metrics_a}"
+    );
+    // Garbage on the subjects of running interactions was dropped too; how
+    // much reached an open channel depends on timing, so it is bounded,
+    // not counted.
+    let lcc_drops: u64 = [&a, &b, &c]
+        .iter()
+        .map(|d| dropped(&d.scrape(), "lcc"))
+        .sum();
+    assert!(
+        lcc_drops > 0 && lcc_drops <= sent_lcc,
+        "{lcc_drops} LCC drops of {sent_lcc} sent"
     );
 
     let ledgers = [a.ledger.clone(), b.ledger.clone(), c.ledger.clone()];
