@@ -146,14 +146,16 @@ pub async fn run(
     )
     .await;
     // Stop answering and close every ledger, so the files are complete for
-    // `market audit` whatever the run came to.
+    // the audit and for `market audit` whatever the run came to.
     for task in serving {
         task.abort();
     }
     for agent in &agents {
         agent.ledger().clone().close().await;
     }
-    report
+    let mut report = report?;
+    report.conclude(scenario).await?;
+    Ok(report)
 }
 
 /// The rounds, then the report.

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use bidder::agent::{Agent, TradeReport};
 use bidder::migration::Outcome;
 use market::baseline::{Item, bounds, ffd, greedy_balance};
+use market::ledger::Ledger;
 use market::ledger::audit::{AuditReport, audit};
 use market::policy::Classification;
 use market::resources::{Dimension, Resources};
@@ -134,7 +135,10 @@ pub struct Report {
     pub stop: Stop,
     /// The market against the baselines.
     pub comparison: Vec<Comparison>,
-    /// The cross-check of every host's ledger.
+    /// Each VM with the hosts whose hypervisor runs it at the end (one,
+    /// when all is well).
+    pub located: Vec<(String, Vec<String>)>,
+    /// The cross-check of every host's ledger file.
     pub audit: AuditReport,
     /// Every check, invariants first, then the scenario's expectations.
     pub checks: Vec<Check>,
@@ -165,8 +169,9 @@ impl Report {
     }
 }
 
-/// Builds the report once the rounds are over: plot, baselines, audit,
-/// checks.
+/// Builds the report once the rounds are over, but for the audit: plot,
+/// baselines, where every VM runs. The agents' ledgers must be closed
+/// before [`Report::conclude`] audits their files.
 pub(super) async fn assemble(
     scenario: &Scenario,
     options: &Options,
@@ -183,30 +188,42 @@ pub(super) async fn assemble(
             source,
         }
     })?;
-    let mut snapshots = Vec::new();
-    let mut ledgers = Vec::new();
-    for agent in agents {
-        snapshots.push(agent.ledger().snapshot().await?);
-        ledgers.push(agent.ledger().path().to_path_buf());
-    }
-    let audit = audit(&snapshots);
-    let comparison = compare(agents).await?;
-    let mut report = Report {
+    Ok(Report {
         name: scenario.spec.name.clone(),
         description: scenario.spec.description.clone(),
         scenario: scenario.path.clone(),
         run_dir: options.run_dir.clone(),
-        ledgers,
+        ledgers: agents
+            .iter()
+            .map(|a| a.ledger().path().to_path_buf())
+            .collect(),
         plot,
         history,
         trades,
         stop,
-        comparison,
-        audit,
+        comparison: compare(agents).await?,
+        located: world.locate()?,
+        audit: AuditReport::default(),
         checks: Vec::new(),
-    };
-    report.checks = checks(scenario, &report, &world.locate()?);
-    Ok(report)
+    })
+}
+
+impl Report {
+    /// Audits the ledger files as `market audit` does (each opened read
+    /// only, after the run closed it), then checks the invariants and the
+    /// scenario's expectations.
+    pub(super) async fn conclude(&mut self, scenario: &Scenario) -> Result<(), SimulateError> {
+        let mut snapshots = Vec::new();
+        for path in &self.ledgers {
+            let ledger = Ledger::open_read_only(path).await?;
+            let snapshot = ledger.snapshot().await;
+            ledger.close().await;
+            snapshots.push(snapshot?);
+        }
+        self.audit = audit(&snapshots);
+        self.checks = checks(scenario, self);
+        Ok(())
+    }
 }
 
 /// The market's final placement against first-fit-decreasing (how few
@@ -258,7 +275,8 @@ async fn compare(agents: &[Agent]) -> Result<Vec<Comparison>, SimulateError> {
 }
 
 /// The invariants, then each expectation of the scenario.
-fn checks(scenario: &Scenario, report: &Report, located: &[(String, Vec<String>)]) -> Vec<Check> {
+fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
+    let located = &report.located;
     let mut checks = vec![audit_check(&report.audit), location_check(located)];
     let Some(last) = report.after() else {
         return checks;
