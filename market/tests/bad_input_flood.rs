@@ -201,14 +201,14 @@ impl Attacker {
                 self.bus.publish(&invite_subject, payload).await.unwrap();
                 self.invitations_sent += 1;
             }
-            if let Some((subjects, until)) = &target {
-                if Instant::now() < *until {
-                    for (subject, whole) in subjects {
-                        for _ in 0..PER_TICK {
-                            let payload = self.garbage.payload(whole);
-                            self.bus.publish(subject, payload).await.unwrap();
-                            self.lcc_sent += 1;
-                        }
+            if let Some((subjects, until)) = &target
+                && Instant::now() < *until
+            {
+                for (subject, whole) in subjects {
+                    for _ in 0..PER_TICK {
+                        let payload = self.garbage.payload(whole);
+                        self.bus.publish(subject, payload).await.unwrap();
+                        self.lcc_sent += 1;
                     }
                 }
             }
