@@ -9,7 +9,12 @@
 //! - `simulated_hosts`: the workflow between simulated hosts held in memory
 //!   (what a simulation of many hosts runs);
 //! - `libvirt_test_driver`: the workflow between two libvirt `test:///`
-//!   hosts (real libvirt calls, no guest).
+//!   hosts (real libvirt calls, no guest);
+//! - `simulated_hosts_over_memory_bus`, `simulated_hosts_over_nats`: the
+//!   simulated hosts with the destination reached over the bus, as between
+//!   two daemons (`migration::BusPeer` and `DestinationService`: four
+//!   request/reply round trips per trade), in-process and through a local
+//!   `nats-server`.
 //!
 //! One VM goes back and forth: trade n moves it a -> b, trade n+1 b -> a.
 //!
@@ -21,12 +26,19 @@ use std::time::Duration;
 use bidder::hypervisor::libvirt::LibvirtHypervisor;
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
-use bidder::migration::{Destination, Executor, Method, Outcome};
+use bidder::migration::{
+    BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Executor, Method, Outcome,
+    Peer, PeerLink,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lcc::interp::TokioClock;
+use market::bus::subject::{SubjectSpace, Token};
+use market::bus::{Bus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig};
 use market::ledger::{
     Ledger, LedgerOptions, MicroCredits, MigrationMethod, ProtocolRef, Resources, TradeId,
     TradeTerms, VmRef,
 };
+use market::wire::WireLimits;
 
 const NODE_XML: &str = "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
     <total>4</total><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\
@@ -67,21 +79,83 @@ fn terms(n: u64, buyer: &str, seller: &str) -> TradeTerms {
 }
 
 /// Both directions' executors over the same two hosts and ledgers.
-struct Pair {
-    forth: Executor<Destination>,
-    back: Executor<Destination>,
+struct Pair<P> {
+    forth: Executor<P>,
+    back: Executor<P>,
     ledgers: [Ledger; 2],
+    /// Keeps the destinations' services answering (bus variants).
+    _services: Vec<tokio::sync::watch::Sender<bool>>,
 }
 
-async fn pair(dir: &std::path::Path, label: &str, hosts: [Arc<dyn Hypervisor>; 2]) -> Pair {
-    let options = LedgerOptions::default();
+async fn ledgers(dir: &std::path::Path, label: &str) -> [Ledger; 2] {
     let open = |host: &str| {
         let path = dir.join(format!("{label}-{host}.ledger"));
         let host = host.to_string();
-        let options = options.clone();
-        async move { Ledger::open(path, &host, &options).await.expect("ledger") }
+        async move {
+            Ledger::open(path, &host, &LedgerOptions::default())
+                .await
+                .expect("ledger")
+        }
     };
-    let (la, lb) = (open("a").await, open("b").await);
+    [open("a").await, open("b").await]
+}
+
+/// Two simulated hosts, each answering migration requests on `bus` (one
+/// endpoint per host, as two daemons have) and reaching the other over it.
+async fn over_bus(
+    dir: &std::path::Path,
+    label: &str,
+    endpoints: [Arc<dyn Bus>; 2],
+    capacity: Capacity,
+) -> Pair<PeerLink> {
+    let [la, lb] = ledgers(dir, label).await;
+    let a: Arc<dyn Hypervisor> = Arc::new(SimulatedHypervisor::in_memory("a", capacity));
+    let b: Arc<dyn Hypervisor> = Arc::new(SimulatedHypervisor::in_memory("b", capacity));
+    a.define(&guest().to_xml("test")).expect("define");
+    a.start(&guest().uuid).expect("start");
+    let [bus_a, bus_b] = endpoints;
+    let endpoint = |bus: Arc<dyn Bus>, me: &str| BusEndpoint {
+        bus,
+        space: SubjectSpace::in_zone(Token::new("bench").expect("token")),
+        me: Token::new(me).expect("token"),
+        clock: Arc::new(TokioClock::system()),
+        limits: WireLimits::default(),
+    };
+    let (ea, eb) = (endpoint(bus_a, "a"), endpoint(bus_b, "b"));
+    let mut services = Vec::new();
+    for (e, ledger, hv) in [(&ea, &la, &a), (&eb, &lb, &b)] {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        services.push(stop);
+        DestinationService::new(
+            e.clone(),
+            Destination::new(ledger.clone(), hv.clone()),
+            ledger.clone(),
+        )
+        .start(stopped)
+        .await
+        .expect("service");
+    }
+    let link = |e: &BusEndpoint, to: &str| {
+        PeerLink::Bus(BusPeer::new(
+            e.clone(),
+            Token::new(to).expect("token"),
+            CallPolicy::default(),
+        ))
+    };
+    Pair {
+        forth: Executor::new(la.clone(), a, link(&ea, "b"), Method::Handoff),
+        back: Executor::new(lb.clone(), b, link(&eb, "a"), Method::Handoff),
+        ledgers: [la, lb],
+        _services: services,
+    }
+}
+
+async fn pair(
+    dir: &std::path::Path,
+    label: &str,
+    hosts: [Arc<dyn Hypervisor>; 2],
+) -> Pair<Destination> {
+    let [la, lb] = ledgers(dir, label).await;
     let [a, b] = hosts;
     a.define(&guest().to_xml("test")).expect("define");
     a.start(&guest().uuid).expect("start");
@@ -99,6 +173,7 @@ async fn pair(dir: &std::path::Path, label: &str, hosts: [Arc<dyn Hypervisor>; 2
             Method::Handoff,
         ),
         ledgers: [la, lb],
+        _services: Vec::new(),
     }
 }
 
@@ -170,23 +245,61 @@ fn handoff(c: &mut Criterion) {
         ("simulated_hosts", &simulated),
         ("libvirt_test_driver", &test_driver),
     ] {
-        let mut n = 0u64;
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                n += 1;
-                let (executor, buyer, seller) = if n % 2 == 1 {
-                    (&hosts.forth, "a", "b")
-                } else {
-                    (&hosts.back, "b", "a")
-                };
-                let outcome = runtime
-                    .block_on(executor.execute(&terms(n, buyer, seller)))
-                    .expect("trade");
-                assert_eq!(outcome, Outcome::Settled);
-            })
-        });
+        trades(&mut group, &runtime, name, hosts);
     }
+    let memory = MemoryBus::new();
+    let over_memory = runtime.block_on(over_bus(
+        dir.path(),
+        "mem",
+        [Arc::new(memory.clone()), Arc::new(memory)],
+        capacity,
+    ));
+    trades(
+        &mut group,
+        &runtime,
+        "simulated_hosts_over_memory_bus",
+        &over_memory,
+    );
+    let server = LocalNatsServer::start().expect("nats-server");
+    let nats = |me: &str| {
+        let config = NatsConfig::new([server.url()], me);
+        async move { Arc::new(NatsBus::connect(&config).await.expect("connect")) as Arc<dyn Bus> }
+    };
+    let over_nats = runtime.block_on(async {
+        let endpoints = [nats("a").await, nats("b").await];
+        over_bus(dir.path(), "nats", endpoints, capacity).await
+    });
+    trades(
+        &mut group,
+        &runtime,
+        "simulated_hosts_over_nats",
+        &over_nats,
+    );
     group.finish();
+}
+
+/// One trade per iteration, the VM going back and forth.
+fn trades<P: Peer>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    hosts: &Pair<P>,
+) {
+    let mut n = 0u64;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            n += 1;
+            let (executor, buyer, seller) = if n % 2 == 1 {
+                (&hosts.forth, "a", "b")
+            } else {
+                (&hosts.back, "b", "a")
+            };
+            let outcome = runtime
+                .block_on(executor.execute(&terms(n, buyer, seller)))
+                .expect("trade");
+            assert_eq!(outcome, Outcome::Settled);
+        })
+    });
 }
 
 criterion_group!(benches, handoff);
