@@ -51,7 +51,7 @@ use crate::migration::{CallPolicy, Method};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read the configuration {path}: {source}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -59,7 +59,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A key is missing, unknown, of the wrong type or of a wrong value.
-    #[error("{path}: {key}: {reason}")]
+    #[error("configuration {path}: {key}: {reason}")]
     Key {
         /// The file.
         path: PathBuf,

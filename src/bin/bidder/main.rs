@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     let config = match bidder::daemon::DaemonConfig::load(&args.config) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("bidder: configuration {e}");
+            eprintln!("bidder: {e}");
             return ExitCode::from(2);
         }
     };
