@@ -3,7 +3,9 @@
 # migration test (bidder/tests/migration_live.rs) and for trying it by hand.
 # Each host is a network namespace plus a private mount namespace with its
 # own libvirtd, configuration, state and host UUID; they reach each other
-# over a veth pair (A 10.77.0.1, B 10.77.0.2). Guests are QEMU in software
+# over a veth pair (A 10.77.0.1, B 10.77.0.2). B has only 48 MiB for
+# file-backed guest memory (a tmpfs), so that a migration can be refused
+# for lack of memory at the destination. Guests are QEMU in software
 # emulation (TCG), so no /dev/kvm is needed. Needs root.
 #
 # Usage:  two-libvirt-hosts.sh up      start both hosts (stops leftovers first);
@@ -59,6 +61,7 @@ stop_host() {   # $1 = A|B: its guests (QEMU pid files), then its libvirtd
 down() {
     stop_host A
     stop_host B
+    umount "$BASE/B/ram" 2>/dev/null || true
     ip netns del $NS_A 2>/dev/null || true
     ip netns del $NS_B 2>/dev/null || true
 }
@@ -94,7 +97,13 @@ namespaces = [ ]
 stdio_handler = "file"
 migration_address = "$IP"
 migration_host = "$IP"
+memory_backing_dir = "$D/ram"
 CONF
+    # File-backed guest memory goes to ram/; B's is a 48 MiB tmpfs, so B
+    # lacks the memory for a file-backed guest larger than that: QEMU fails
+    # to preallocate it and libvirt refuses the migration.
+    mkdir -p "$D/ram"
+    if [ "$H" = B ]; then mount -t tmpfs -o size=48m bourse-ram-b "$D/ram"; fi
 }
 
 start_host() {   # $1 = A|B

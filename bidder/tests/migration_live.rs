@@ -2,8 +2,9 @@
 //! (scripts/two-libvirt-hosts.sh), a tiny diskless QEMU guest in software
 //! emulation, the migration driven by this crate's executor through
 //! `LibvirtHypervisor`, the result checked with `virsh` and in both ledgers.
-//! Also a migration libvirt refuses (unreachable destination), one aborted
-//! at its timeout, and the way back client-driven.
+//! Also migrations libvirt refuses (an unreachable destination; a
+//! destination that lacks the memory for the guest), one aborted at its
+//! timeout, and the way back client-driven.
 //!
 //! Needs root (CI runs as root). Skips, saying why, only when not root or
 //! when the machine cannot create network namespaces.
@@ -25,6 +26,8 @@ use support::*;
 
 const GUEST: &str = "bourse-live-guest";
 const GUEST_UUID: &str = "b0a5e000-0000-4000-8000-00000000cafe";
+const LARGE_GUEST: &str = "bourse-live-large";
+const LARGE_GUEST_UUID: &str = "b0a5e000-0000-4000-8000-0000000b16b1";
 
 /// Both hosts, up while this lives; `Drop` tears them down, also when an
 /// assertion failed.
@@ -130,6 +133,28 @@ fn guest_xml() -> String {
     )
 }
 
+/// A guest whose 64 MiB of memory are file-backed and preallocated: host B
+/// keeps file-backed guest memory on a 48 MiB tmpfs (see the script), so B
+/// lacks the memory for it and QEMU at B fails to start.
+fn large_guest_xml() -> String {
+    format!(
+        "<domain type='qemu'>
+  <name>{LARGE_GUEST}</name>
+  <uuid>{LARGE_GUEST_UUID}</uuid>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <memoryBacking><source type='file'/><access mode='shared'/><allocation mode='immediate'/></memoryBacking>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>"
+    )
+}
+
 #[tokio::test]
 async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settles_both_ledgers() {
     let hosts = match TwoHosts::up() {
@@ -186,6 +211,54 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
             (TradeState::Failed, Some(reason.clone()))
         );
     }
+
+    // libvirt refuses: B lacks the memory for the large guest.
+    let large_uuid = DomainUuid::parse(LARGE_GUEST_UUID).unwrap();
+    a.define(&large_guest_xml()).unwrap();
+    a.start(&large_uuid).unwrap();
+    let large = bidder::hypervisor::DomainSpec::parse(&large_guest_xml()).unwrap();
+    let too_large = terms("live-no-memory", "a", "b", &[&large], 1_000_000);
+    let outcome = executor(&hosts.p2p_uri_b, 256, Duration::from_secs(60))
+        .execute(&too_large)
+        .await
+        .unwrap();
+    let Outcome::Failed { reason } = outcome else {
+        panic!("a destination without the memory must fail the trade: {outcome:?}");
+    };
+    assert!(
+        reason.contains("prealloc") && reason.contains("libvirt"),
+        "libvirt's reason says the memory could not be allocated: {reason}"
+    );
+    assert_eq!(
+        virsh(&hosts.uri_a, &["domstate", LARGE_GUEST]),
+        "running",
+        "the large guest stayed at A"
+    );
+    assert!(
+        !virsh(&hosts.uri_b, &["list", "--all", "--name"])
+            .lines()
+            .any(|l| l == LARGE_GUEST),
+        "B kept nothing of it"
+    );
+    for ledger in [&ledger_a, &ledger_b] {
+        assert_eq!(
+            state_of(ledger, &too_large.trade_id).await,
+            (TradeState::Failed, Some(reason.clone()))
+        );
+        assert!(
+            ledger
+                .balances()
+                .await
+                .unwrap()
+                .values()
+                .all(|b| *b == MicroCredits(0)),
+            "credits untouched"
+        );
+    }
+    // Only the failure paths needed it; two TCG guests on a small machine
+    // would slow the migrations below.
+    a.destroy(&large_uuid).unwrap();
+    a.undefine(&large_uuid).unwrap();
 
     // Too slow: over a 256 kbit/s link the guest's memory takes about 20 s;
     // the job is aborted after 3 s and the guest keeps running at A.
