@@ -1,6 +1,7 @@
 //! Crash tests: a child process runs the hand-off workflow and is killed
 //! with SIGKILL right after each step of the lifecycle; a second child
-//! process then runs crash recovery. In every case the VM must end running
+//! process then runs crash recovery (itself killed in the middle of a roll
+//! back in one test, and run a third time). In every case the VM must end running
 //! on exactly one host and defined nowhere else, both ledgers must hold the
 //! trade in the same final state, and `market audit --no-in-flight` (the
 //! built binary) must pass on the two ledger files.
@@ -169,6 +170,16 @@ fn run_child(
 /// Sets up, crashes after `step`, recovers and checks. `refused`: the
 /// destination is too small, so the workflow takes the failure path.
 async fn crash_after(step: MigrationStep, refused: bool) {
+    crash_after_then_in_recovery(step, refused, None).await;
+}
+
+/// As [`crash_after`]; with `recovery_crash`, the first recovery is itself
+/// killed after that step, and a second recovery must finish the trade.
+async fn crash_after_then_in_recovery(
+    step: MigrationStep,
+    refused: bool,
+    recovery_crash: Option<MigrationStep>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let destination_mib = if refused { VM_MIB / 2 } else { 4096 };
     let guest = vm(1, VM_MIB);
@@ -187,6 +198,22 @@ async fn crash_after(step: MigrationStep, refused: bool) {
             status,
             Some(1),
             "after {step:?}, before recovery, the trade is in flight:\n{report}"
+        );
+    }
+    if let Some(during) = recovery_crash {
+        run_child(
+            dir.path(),
+            "recover",
+            Some(during),
+            destination_mib,
+            &format!("STOPPED AFTER {}", during.as_str()),
+        );
+        let (status, report) = market_audit(dir.path());
+        let source_final = during == MigrationStep::RolledBack;
+        assert_eq!(
+            status,
+            Some(if source_final { 0 } else { 1 }),
+            "after {step:?} then {during:?} in recovery, before recovery runs again:\n{report}"
         );
     }
     run_child(dir.path(), "recover", None, destination_mib, "RECOVERED");
@@ -262,6 +289,8 @@ fn expected_end(step: MigrationStep, refused: bool) -> TradeState {
         }
         DestinationStarted | SourceDestroyed | SourceUndefined | LiveMigrated | PeerSettled
         | Settled => TradeState::Settled,
+        // Only recovery rolls back; a crash there is rolled back on restart.
+        PeerRolledBack | RolledBack => TradeState::RolledBack,
         PeerFailed | Failed => {
             assert!(refused, "only a refused hand-off fails");
             TradeState::Failed
@@ -284,5 +313,15 @@ async fn a_crash_after_any_step_of_a_refused_hand_off_is_recovered() {
         MigrationStep::Failed,
     ] {
         crash_after(step, true).await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_roll_back_is_recovered() {
+    // The migration dies with the trade migrating and the VM at the source,
+    // so recovery rolls back: killed after the destination's ledger rolled
+    // back (the source's is still migrating), then after the source's.
+    for during in [MigrationStep::PeerRolledBack, MigrationStep::RolledBack] {
+        crash_after_then_in_recovery(MigrationStep::PeerAttemptRecorded, false, Some(during)).await;
     }
 }

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use market::ledger::{Ledger, LedgerError, Side, TradeId, TradeRecord, TradeState};
 
 use crate::hypervisor::{DomainState, DomainUuid, Hypervisor, HypervisorError, blocking};
+use crate::migration::step::{self, MigrationStep};
 use crate::migration::{MigrationError, Outcome, Peer, PeerError, TradeStatus, vm_uuids};
 
 /// Why recovery could not finish a trade.
@@ -207,7 +208,9 @@ impl<P: Peer> Recovery<P> {
             return Ok(Outcome::Failed { reason: failure });
         }
         self.peer.roll_back(trade_id, reason).await?;
+        step::done(trade_id, MigrationStep::PeerRolledBack);
         self.ledger.roll_back(trade_id, reason).await?;
+        step::done(trade_id, MigrationStep::RolledBack);
         Ok(Outcome::RolledBack {
             reason: reason.to_string(),
         })

@@ -39,6 +39,10 @@ pub enum MigrationStep {
     PeerFailed,
     /// The source's ledger failed it: the trade is over, the VM stayed.
     Failed,
+    /// Recovery: the destination's ledger rolled the trade back.
+    PeerRolledBack,
+    /// Recovery: the source's ledger rolled it back; the VMs stayed.
+    RolledBack,
 }
 
 impl MigrationStep {
@@ -72,6 +76,8 @@ impl MigrationStep {
             MigrationStep::Settled => "settled",
             MigrationStep::PeerFailed => "peer_failed",
             MigrationStep::Failed => "failed",
+            MigrationStep::PeerRolledBack => "peer_rolled_back",
+            MigrationStep::RolledBack => "rolled_back",
         }
     }
 }
