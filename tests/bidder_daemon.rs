@@ -19,6 +19,8 @@
 //! - Recovery at start: a host whose ledger holds a trade left migrating
 //!   (its VM still at home, nothing at the destination) rolls it back in
 //!   both ledgers over the bus before it trades, then trades the VM anew.
+//! - SIGTERM while the overloaded host waits for a slow contractor: the
+//!   round in hand finishes, its trade settles, then the daemon exits 0.
 //! - A configuration mistake is refused with the key and the reason.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
@@ -31,13 +33,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
+use lcc::ast::Mode;
+use lcc::component::{Components, Failure};
+use lcc::interp::TokioClock;
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::ledger::{
     Ledger, LedgerOptions, MicroCredits, MigrationMethod, ProtocolRef, Resources, TradeId,
     TradeState, TradeTerms, VmRef,
 };
-use market::runtime::Invitation;
+use market::runtime::{Invitation, Model, Offer, Participant, Peer};
 use market::wire::{Envelope, WireLimits, decode, encode};
 
 const ZONE: &str = "dc1";
@@ -92,10 +97,12 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, url: &str, name: &str, id: u32, policy: &str, vms: &[u8]) -> Daemon {
-        Daemon::start_with(dir, url, name, id, policy, vms, "")
+        Daemon::start_with(dir, url, name, id, policy, vms, "", 1000)
     }
 
-    /// `nats` is added to the `[nats]` table (credentials, inbox prefix).
+    /// `nats` is added to the `[nats]` table (credentials, inbox prefix);
+    /// contractors have `window_ms` to answer this host's calls.
+    #[allow(clippy::too_many_arguments)] // a test fixture, each a setting
     fn start_with(
         dir: &Path,
         url: &str,
@@ -104,6 +111,7 @@ impl Daemon {
         policy: &str,
         vms: &[u8],
         nats: &str,
+        window_ms: u64,
     ) -> Daemon {
         let node = dir.join(format!("{name}.node.xml"));
         std::fs::write(&node, node_xml(vms)).unwrap();
@@ -115,7 +123,7 @@ impl Daemon {
              hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
              [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
              [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
-             [trading]\nperiod_ms = 1000\nrecruit_ms = 300\nwindow_ms = 1000\ngrace_ms = 2000\n\
+             [trading]\nperiod_ms = 1000\nrecruit_ms = 300\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
              peer_timeout_ms = 5000\n",
             node = node.display()
         );
@@ -285,7 +293,7 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     let url = server.url();
     let start = |name: &str, id: u32, policy: &str, vms: &[u8]| {
         let nats = credentials(&nats_dir, name);
-        Daemon::start_with(dir.path(), &url, name, id, policy, vms, &nats)
+        Daemon::start_with(dir.path(), &url, name, id, policy, vms, &nats, 1000)
     };
     let c = start("c", 3, WANTS_NONE, &[]);
     let b = start("b", 2, WANTS_MEMORY, &[]);
@@ -594,6 +602,73 @@ async fn a_daemon_recovers_its_unfinished_trade_before_it_trades() {
     b.stop();
     let (ok, report) = market_audit(&[&ledger_a, &ledger_b]);
     assert!(ok, "market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_round_in_hand_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    // A contractor that takes 2 s to decline holds every call of a open
+    // until it answers (the model waits for all answers within the window).
+    let slow = slow_contractor(&url).await;
+    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], "", 5000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.log().contains("overloaded: offering a VM") {
+        assert!(Instant::now() < deadline, "a never traded:\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let (ledger_a, ledger_b) = (a.ledger.clone(), b.ledger.clone());
+    let log = a.stop();
+
+    // The round went on after the signal and its trade settled.
+    let requested = log.find("shutdown requested").unwrap();
+    let traded = log.find("traded as manager").unwrap();
+    assert!(requested < traded, "{log}");
+    assert_eq!(trades_in(&ledger_a, TradeState::Settled).await.len(), 1);
+    b.stop();
+    drop(slow);
+    let (ok, report) = market_audit(&[&ledger_a, &ledger_b]);
+    assert!(ok, "market audit:\n{report}");
+}
+
+/// A contractor "s" in this process that declines every call after 2 s.
+async fn slow_contractor(url: &str) -> tokio::task::JoinHandle<()> {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/lcc-protocols/models/contract-net.lcc"
+    ))
+    .unwrap();
+    let model = Model::load(Token::new("contract-net").unwrap(), &source).unwrap();
+    let mut components = Components::new();
+    components.register_async("price", &[Mode::In, Mode::Out], |_| async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Err(Failure::no("too slow to want it"))
+    });
+    components.register_fn("perform", &[Mode::In], |_| Ok(vec![]));
+    components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
+    let peer = Peer {
+        bus: Arc::new(
+            NatsBus::connect(&NatsConfig::new([url], "s"))
+                .await
+                .unwrap(),
+        ),
+        space: SubjectSpace::in_zone(Token::new(ZONE).unwrap()),
+        me: Token::new("s").unwrap(),
+        clock: Arc::new(TokioClock::system()),
+        limits: WireLimits::default(),
+    };
+    let offer = Offer {
+        model,
+        role: "contractor".into(),
+        components,
+    };
+    Participant::new(peer, vec![offer], Duration::from_secs(20))
+        .start()
+        .await
+        .unwrap()
 }
 
 #[test]

@@ -42,7 +42,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(bidder::daemon::run(config, shutdown())) {
+    // Listening from the start, and apart from the loop, so a signal is
+    // logged when it arrives and one during start-up is not lost.
+    let (requested, stop) = tokio::sync::oneshot::channel();
+    runtime.spawn(async move {
+        shutdown().await;
+        let _ = requested.send(());
+    });
+    let stopped = async {
+        // An error means the listener is gone: stop rather than run blind.
+        let _ = stop.await;
+    };
+    match runtime.block_on(bidder::daemon::run(config, stopped)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bidder: {e}");
