@@ -10,6 +10,12 @@
 //! when the last answer arrives, not at a deadline: the figures are the
 //! cost beyond the collection deadline a real round would add.
 //!
+//! Before timing, one round of each model is run the way hosts run it
+//! over NATS (every responder a `Participant` answering the invitation,
+//! the initiator recruiting with `recruit`), and the messages published
+//! and the trades agreed are counted: messages per trade, recruitment
+//! included.
+//!
 //! `cargo bench -p market --bench interactions` (figures in
 //! docs/benchmarks.md, section "Bus").
 #![allow(clippy::unwrap_used)] // benchmark fixtures: a failure here is a failed run
@@ -31,7 +37,7 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{
     Bus, BusError, LocalNatsServer, MemoryBus, Message, NatsBus, NatsConfig, Subscription,
 };
-use market::runtime::{BusChannel, Model};
+use market::runtime::{BusChannel, Model, Offer, Participant, Peer, Recruitment, recruit};
 use market::wire::{Interaction, InteractionId, WireLimits};
 
 const CONTRACTORS: usize = 100;
@@ -41,6 +47,9 @@ const TRADERS: usize = 1_000;
 const NATS_CONNECTIONS: usize = 20;
 /// Never reached: every peer answers.
 const WINDOW_MS: i64 = 10_000;
+/// Never reached in the double auction (it stops at its maximum of 1,000
+/// traders); the contract net, whose maximum is 1,000, waits for it.
+const RECRUIT_MS: i64 = 2_000;
 
 fn model(name: &str) -> Model {
     let path = format!(
@@ -58,7 +67,7 @@ fn clock() -> Arc<dyn Clock> {
     Arc::new(TokioClock::system())
 }
 
-/// Counts what goes over the bus, for "messages per round".
+/// Counts what goes over the bus, for "messages per trade".
 struct Counting {
     inner: Arc<dyn Bus>,
     published: Arc<AtomicU64>,
@@ -100,7 +109,10 @@ impl Bus for Counting {
 /// none: the baseline, `lcc`'s in-process `Hub` (no envelopes, no bus).
 struct Transport {
     endpoints: Option<Vec<Arc<dyn Bus>>>,
+    /// Messages published through the endpoints so far.
     published: Arc<AtomicU64>,
+    /// Trades agreed in the rounds run so far.
+    trades: Arc<AtomicU64>,
 }
 
 impl Transport {
@@ -118,13 +130,15 @@ impl Transport {
         Self {
             endpoints: Some(endpoints),
             published,
+            trades: Arc::default(),
         }
     }
 
     fn hub() -> Self {
         Self {
             endpoints: None,
-            published: Arc::new(AtomicU64::new(0)),
+            published: Arc::default(),
+            trades: Arc::default(),
         }
     }
 
@@ -148,48 +162,200 @@ fn contractor_components(price: i64) -> Components {
     components
 }
 
+/// The manager counts a trade when the winner reports it done.
+fn manager_components(trades: &Arc<AtomicU64>) -> Components {
+    let trades = Arc::clone(trades);
+    let mut components = Components::new();
+    components.register_fn("outcome", &[Mode::In; 4], move |args| {
+        if args[3] == Term::atom("done") {
+            trades.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(vec![])
+    });
+    components
+}
+
+/// Trader `i` buys (even `i`) at up to 1,000 + `i` or sells (odd `i`) at
+/// `i` or more: every buy covers every sell, so every order can fill.
 fn trader_components(i: usize) -> Components {
     let mut components = Components::new();
     components.register_fn("order_for", &[Mode::In, Mode::Out], move |args| {
-        let side = if i.is_multiple_of(2) { "buy" } else { "sell" };
-        Ok(vec![
-            args[0].clone(),
-            Term::apply(side, vec![Term::Int(i as i64)]),
-        ])
+        let order = if i.is_multiple_of(2) {
+            Term::apply("buy", vec![Term::Int(1_000 + i as i64)])
+        } else {
+            Term::apply("sell", vec![Term::Int(i as i64)])
+        };
+        Ok(vec![args[0].clone(), order])
     });
     components.register_fn("settle", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components
 }
 
-/// The auctioneer's clearing, reduced to its shape: every order gets a
-/// result (the economics of clearing are benchmarked on their own).
-fn auctioneer_components() -> Components {
+/// The auctioneer's clearing, reduced to a plain call market (the
+/// economics of clearing are benchmarked on their own): the highest buy
+/// meets the lowest sell, the next highest the next lowest, while the buy
+/// covers the sell; each pair is one trade.
+fn auctioneer_components(trades: &Arc<AtomicU64>) -> Components {
+    let trades = Arc::clone(trades);
     let mut components = Components::new();
-    components.register_fn("clear", &[Mode::In, Mode::Out], |args| {
-        let results = args[0]
-            .as_list()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|order| {
-                Term::apply(
-                    "result",
-                    vec![order.args()[0].clone(), Term::atom("filled")],
-                )
-            })
-            .collect();
+    components.register_fn("clear", &[Mode::In, Mode::Out], move |args| {
+        let orders = args[0].as_list().unwrap_or_default();
+        let side = |order: &Term| -> Option<(Term, String, i64)> {
+            let (trader, order) = (order.args().first()?, order.args().get(1)?);
+            match order.args().first()? {
+                Term::Int(limit) => Some((trader.clone(), order.functor()?.to_string(), *limit)),
+                _ => None,
+            }
+        };
+        let parsed: Vec<_> = orders.into_iter().filter_map(side).collect();
+        let mut buys: Vec<_> = parsed.iter().filter(|o| o.1 == "buy").collect();
+        let mut sells: Vec<_> = parsed.iter().filter(|o| o.1 == "sell").collect();
+        buys.sort_by_key(|o| std::cmp::Reverse(o.2));
+        sells.sort_by_key(|o| o.2);
+        let matched = buys
+            .iter()
+            .zip(&sells)
+            .take_while(|(b, s)| b.2 >= s.2)
+            .count();
+        let result =
+            |trader: &Term, outcome: Term| Term::apply("result", vec![trader.clone(), outcome]);
+        let mut results = Vec::with_capacity(parsed.len());
+        for (b, s) in buys.iter().zip(&sells).take(matched) {
+            results.push(result(&b.0, Term::apply("bought_from", vec![s.0.clone()])));
+            results.push(result(&s.0, Term::apply("sold_to", vec![b.0.clone()])));
+        }
+        for unmatched in buys.iter().skip(matched).chain(sells.iter().skip(matched)) {
+            results.push(result(&unmatched.0, Term::atom("unmatched")));
+        }
+        trades.fetch_add(matched as u64, Ordering::Relaxed);
         Ok(vec![args[0].clone(), Term::list(results)])
     });
     components
 }
 
+/// One round of a model: the initiator (its name, its role built from the
+/// responders' names, its components), the role the responders play, and
+/// the responders with their components.
+struct Setup {
+    initiator: &'static str,
+    initiator_role: fn(Vec<Term>) -> Term,
+    initiator_components: Components,
+    responder_role: &'static str,
+    responders: Vec<(String, Components)>,
+}
+
+fn contract_net_setup(trades: &Arc<AtomicU64>) -> Setup {
+    Setup {
+        initiator: "m",
+        initiator_role: |contractors| {
+            Term::apply(
+                "manager",
+                vec![
+                    Term::apply("task", vec![Term::atom("vm42")]),
+                    Term::list(contractors),
+                    Term::Int(WINDOW_MS),
+                    Term::Int(WINDOW_MS),
+                ],
+            )
+        },
+        initiator_components: manager_components(trades),
+        responder_role: "contractor",
+        responders: names("c", CONTRACTORS)
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| (name, contractor_components(10 + i as i64)))
+            .collect(),
+    }
+}
+
+fn double_auction_setup(trades: &Arc<AtomicU64>) -> Setup {
+    Setup {
+        initiator: "a",
+        initiator_role: |traders| {
+            Term::apply(
+                "auctioneer",
+                vec![
+                    Term::atom("round1"),
+                    Term::list(traders),
+                    Term::Int(WINDOW_MS),
+                    Term::Int(WINDOW_MS),
+                ],
+            )
+        },
+        initiator_components: auctioneer_components(trades),
+        responder_role: "trader",
+        responders: names("t", TRADERS)
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| (name, trader_components(i)))
+            .collect(),
+    }
+}
+
+/// One round the way hosts run it: every responder a `Participant` on its
+/// endpoint, the initiator recruiting them (until all joined or
+/// `RECRUIT_MS`), then playing its role. The participants stop after it.
+async fn recruited_round(transport: &Transport, model: &Model, setup: Setup) {
+    let space = SubjectSpace::in_zone(Token::new("bench").unwrap());
+    let peer = |i: usize, name: &str| Peer {
+        bus: transport.endpoint(i),
+        space: space.clone(),
+        me: Token::new(name).unwrap(),
+        clock: clock(),
+        limits: WireLimits::default(),
+    };
+    let expected = setup.responders.len();
+    let mut serving = Vec::with_capacity(expected);
+    for (i, (name, components)) in setup.responders.into_iter().enumerate() {
+        let offer = Offer {
+            model: model.clone(),
+            role: setup.responder_role.to_owned(),
+            components,
+        };
+        let participant =
+            Participant::new(peer(i + 1, &name), vec![offer], Duration::from_secs(60));
+        serving.push(participant.start().await.unwrap());
+    }
+    let initiator = peer(0, setup.initiator);
+    let recruitment = Recruitment {
+        role: setup.responder_role.to_owned(),
+        within_ms: RECRUIT_MS,
+    };
+    let recruited = recruit(&initiator, model, &recruitment).await.unwrap();
+    assert_eq!(recruited.players.len(), expected, "everyone joins");
+    recruited
+        .run(
+            &initiator,
+            model,
+            setup.initiator_role,
+            &setup.initiator_components,
+        )
+        .await
+        .unwrap();
+    for participant in serving {
+        participant.abort();
+    }
+}
+
 /// One round over `transport`: opens every channel, starts the
 /// responders, then times the initiator from its first step to its last.
-async fn round(
-    transport: &Transport,
-    model: &Model,
-    initiator: (&str, Term, Components),
-    responders: Vec<(String, Term, Components)>,
-) -> Duration {
+async fn round(transport: &Transport, model: &Model, setup: Setup) -> Duration {
+    let names = setup
+        .responders
+        .iter()
+        .map(|(n, _)| Term::atom(n))
+        .collect();
+    let initiator = (
+        setup.initiator,
+        (setup.initiator_role)(names),
+        setup.initiator_components,
+    );
+    let role = Term::atom(setup.responder_role);
+    let responders = setup
+        .responders
+        .into_iter()
+        .map(|(name, components)| (name, role.clone(), components))
+        .collect();
     match &transport.endpoints {
         Some(_) => {
             let space = SubjectSpace::in_zone(Token::new("bench").unwrap());
@@ -266,61 +432,33 @@ where
 }
 
 async fn contract_net(transport: &Transport, model: &Model) -> Duration {
-    let contractors = names("c", CONTRACTORS);
-    let manager_role = Term::apply(
-        "manager",
-        vec![
-            Term::apply("task", vec![Term::atom("vm42")]),
-            Term::list(contractors.iter().map(|c| Term::atom(c)).collect()),
-            Term::Int(WINDOW_MS),
-            Term::Int(WINDOW_MS),
-        ],
-    );
-    let mut manager_components = Components::new();
-    manager_components.register_fn("outcome", &[Mode::In; 4], |_| Ok(vec![]));
-    let responders = contractors
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| {
-            (
-                name,
-                Term::atom("contractor"),
-                contractor_components(10 + i as i64),
-            )
-        })
-        .collect();
-    round(
-        transport,
-        model,
-        ("m", manager_role, manager_components),
-        responders,
-    )
-    .await
+    round(transport, model, contract_net_setup(&transport.trades)).await
 }
 
 async fn double_auction(transport: &Transport, model: &Model) -> Duration {
-    let traders = names("t", TRADERS);
-    let auctioneer_role = Term::apply(
-        "auctioneer",
-        vec![
-            Term::atom("round1"),
-            Term::list(traders.iter().map(|t| Term::atom(t)).collect()),
-            Term::Int(WINDOW_MS),
-            Term::Int(WINDOW_MS),
-        ],
+    round(transport, model, double_auction_setup(&transport.trades)).await
+}
+
+/// Runs a recruited round of `setup` over `transport` and prints the
+/// messages it published per trade it agreed.
+fn messages_per_trade(
+    rt: &tokio::runtime::Runtime,
+    transport: &Transport,
+    model: &Model,
+    setup: fn(&Arc<AtomicU64>) -> Setup,
+    label: &str,
+) {
+    let (published, trades) = (
+        transport.published.load(Ordering::Relaxed),
+        transport.trades.load(Ordering::Relaxed),
     );
-    let responders = traders
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| (name, Term::atom("trader"), trader_components(i)))
-        .collect();
-    round(
-        transport,
-        model,
-        ("a", auctioneer_role, auctioneer_components()),
-        responders,
-    )
-    .await
+    rt.block_on(recruited_round(transport, model, setup(&transport.trades)));
+    let published = transport.published.load(Ordering::Relaxed) - published;
+    let trades = transport.trades.load(Ordering::Relaxed) - trades;
+    eprintln!(
+        "NATS, {label}, recruited: {published} messages, {trades} trades, {:.2} messages per trade",
+        published as f64 / trades as f64
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -346,20 +484,21 @@ fn interactions(c: &mut Criterion) {
     let hub = Transport::hub();
     let (net, auction) = (model("contract-net"), model("double-auction"));
 
-    // Messages per round, counted once per transport.
-    for (label, transport) in [("NATS", &nats), ("MemoryBus", &memory)] {
-        let before = transport.published.load(Ordering::Relaxed);
-        rt.block_on(contract_net(transport, &net));
-        let middle = transport.published.load(Ordering::Relaxed);
-        rt.block_on(double_auction(transport, &auction));
-        let after = transport.published.load(Ordering::Relaxed);
-        eprintln!(
-            "{label}: {} messages per contract-net round ({CONTRACTORS} contractors), \
-             {} per double-auction round ({TRADERS} traders)",
-            middle - before,
-            after - middle
-        );
-    }
+    // Messages per trade, counted in one recruited round of each model.
+    messages_per_trade(
+        &rt,
+        &nats,
+        &net,
+        contract_net_setup,
+        &format!("contract net ({CONTRACTORS} contractors)"),
+    );
+    messages_per_trade(
+        &rt,
+        &nats,
+        &auction,
+        double_auction_setup,
+        &format!("double auction ({TRADERS} traders)"),
+    );
 
     let mut group = c.benchmark_group("contract_net_100");
     group.sample_size(30);
