@@ -19,6 +19,8 @@
 //! - Recovery at start: a host whose ledger holds a trade left migrating
 //!   (its VM still at home, nothing at the destination) rolls it back in
 //!   both ledgers over the bus before it trades, then trades the VM anew.
+//! - Live migration configured: libvirt's test driver refuses it, and the
+//!   trade fails in both ledgers with libvirt's words; the VM stays.
 //! - SIGTERM while the overloaded host waits for a slow contractor: the
 //!   round in hand finishes, its trade settles, then the daemon exits 0.
 //! - A configuration mistake is refused with the key and the reason.
@@ -86,6 +88,26 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// What differs between the tests' daemons.
+struct Settings {
+    /// Added to the `[nats]` table (credentials, inbox prefix).
+    nats: String,
+    /// How long contractors have to answer this host's calls.
+    window_ms: u64,
+    /// A `[migration]` table, or nothing for the hand-off.
+    migration: &'static str,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            nats: String::new(),
+            window_ms: 1000,
+            migration: "",
+        }
+    }
+}
+
 /// One daemon process and its files.
 struct Daemon {
     name: String,
@@ -97,12 +119,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, url: &str, name: &str, id: u32, policy: &str, vms: &[u8]) -> Daemon {
-        Daemon::start_with(dir, url, name, id, policy, vms, "", 1000)
+        let settings = Settings::default();
+        Daemon::start_with(dir, url, name, id, policy, vms, &settings)
     }
 
-    /// `nats` is added to the `[nats]` table (credentials, inbox prefix);
-    /// contractors have `window_ms` to answer this host's calls.
-    #[allow(clippy::too_many_arguments)] // a test fixture, each a setting
     fn start_with(
         dir: &Path,
         url: &str,
@@ -110,9 +130,13 @@ impl Daemon {
         id: u32,
         policy: &str,
         vms: &[u8],
-        nats: &str,
-        window_ms: u64,
+        settings: &Settings,
     ) -> Daemon {
+        let Settings {
+            nats,
+            window_ms,
+            migration,
+        } = settings;
         let node = dir.join(format!("{name}.node.xml"));
         std::fs::write(&node, node_xml(vms)).unwrap();
         std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
@@ -124,7 +148,7 @@ impl Daemon {
              [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
              [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
              [trading]\nperiod_ms = 1000\nrecruit_ms = 300\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
-             peer_timeout_ms = 5000\n",
+             peer_timeout_ms = 5000\n{migration}\n",
             node = node.display()
         );
         let config_path = dir.join(format!("{name}.toml"));
@@ -296,8 +320,11 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     let server = LocalNatsServer::start_with_config(&nats_dir.join("nats-server.conf")).unwrap();
     let url = server.url();
     let start = |name: &str, id: u32, policy: &str, vms: &[u8]| {
-        let nats = credentials(&nats_dir, name);
-        Daemon::start_with(dir.path(), &url, name, id, policy, vms, &nats, 1000)
+        let settings = Settings {
+            nats: credentials(&nats_dir, name),
+            ..Settings::default()
+        };
+        Daemon::start_with(dir.path(), &url, name, id, policy, vms, &settings)
     };
     let c = start("c", 3, WANTS_NONE, &[]);
     let b = start("b", 2, WANTS_MEMORY, &[]);
@@ -617,7 +644,11 @@ async fn sigterm_lets_the_round_in_hand_finish() {
     // A contractor that takes 2 s to decline holds every call of a open
     // until it answers (the model waits for all answers within the window).
     let slow = slow_contractor(&url).await;
-    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], "", 5000);
+    let patient = Settings {
+        window_ms: 5000,
+        ..Settings::default()
+    };
+    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], &patient);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !a.log().contains("overloaded: offering a VM") {
         assert!(Instant::now() < deadline, "a never traded:\n{}", a.log());
@@ -636,6 +667,64 @@ async fn sigterm_lets_the_round_in_hand_finish() {
     drop(slow);
     let (ok, report) = market_audit(&[&ledger_a, &ledger_b]);
     assert!(ok, "market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_migration_libvirt_refuses_fails_the_trade_in_both_ledgers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    // libvirt's test driver cannot migrate: the refusal is the reason.
+    let live = Settings {
+        migration: "[migration]\nmethod = \"live\"\n\
+                    destination_uri = \"test:///{host}-unreachable\"\n\
+                    peer_to_peer = true\ntimeout_s = 5",
+        ..Settings::default()
+    };
+    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], &live);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let failed = trades_in(&a.ledger, TradeState::Failed).await;
+        if !failed.is_empty() {
+            break failed;
+        }
+        assert!(Instant::now() < deadline, "no failed trade:\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = failed[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("live-migrate") && reason.contains("test:///b-unreachable"),
+        "{reason}"
+    );
+    let at_b = b_trade(&b.ledger, &failed[0].terms.trade_id).await;
+    assert_eq!(
+        (at_b.state, at_b.reason),
+        (TradeState::Failed, Some(reason))
+    );
+    let attempts = {
+        let reader = Ledger::open_read_only(&a.ledger).await.unwrap();
+        let attempts = reader.attempts(&failed[0].terms.trade_id).await.unwrap();
+        reader.close().await;
+        attempts
+    };
+    assert_eq!(attempts[0].method, MigrationMethod::Live);
+    assert!(trades_in(&a.ledger, TradeState::Settled).await.is_empty());
+
+    let (ledger_a, ledger_b) = (a.ledger.clone(), b.ledger.clone());
+    a.stop();
+    b.stop();
+    let (ok, report) = market_audit(&[&ledger_a, &ledger_b]);
+    assert!(ok, "market audit:\n{report}");
+}
+
+/// The trade as b's ledger holds it.
+async fn b_trade(ledger: &Path, id: &TradeId) -> market::ledger::TradeRecord {
+    let reader = Ledger::open_read_only(ledger).await.unwrap();
+    let record = reader.trade(id).await.unwrap().unwrap();
+    reader.close().await;
+    record
 }
 
 /// A contractor "s" in this process that declines every call after 2 s.
