@@ -302,7 +302,11 @@ mod recruitment {
         }
     }
 
-    async fn round(scenario: Scenario, cluster: &impl Cluster) -> (Vec<String>, Vec<String>) {
+    async fn round(
+        scenario: Scenario,
+        cluster: &impl Cluster,
+        wrap: fn(Arc<dyn Bus>) -> Arc<dyn Bus>,
+    ) -> (Vec<String>, Vec<String>) {
         let log = Log::default();
         let source = scenario.source();
         let role = scenario.responder_role();
@@ -313,7 +317,7 @@ mod recruitment {
                 components: scenario.responder_components(name, false, &log),
             };
             let participant = Participant::new(
-                peer(cluster.endpoint().await, name),
+                peer(wrap(cluster.endpoint().await), name),
                 vec![offer],
                 Duration::from_secs(5),
             );
@@ -328,7 +332,7 @@ mod recruitment {
             components: scenario.responder_components(scenario.responders()[0], false, &log),
         };
         Participant::new(
-            peer(cluster.endpoint().await, scenario.absent()),
+            peer(wrap(cluster.endpoint().await), scenario.absent()),
             vec![stranger],
             Duration::from_secs(5),
         )
@@ -336,7 +340,7 @@ mod recruitment {
         .await
         .unwrap();
 
-        let initiator = peer(cluster.endpoint().await, scenario.initiator());
+        let initiator = peer(wrap(cluster.endpoint().await), scenario.initiator());
         let model = scenario.model();
         let recruitment = Recruitment {
             role: role.into(),
@@ -361,7 +365,7 @@ mod recruitment {
     #[tokio::test]
     async fn over_memory_bus_hosts_running_the_model_join_and_the_round_completes() {
         for scenario in SCENARIOS {
-            let (players, outcome) = round(scenario, &MemoryCluster::new()).await;
+            let (players, outcome) = round(scenario, &MemoryCluster::new(), as_is).await;
             assert_eq!(players, scenario.responders(), "{scenario:?}");
             assert_eq!(outcome, scenario.expected(), "{scenario:?}");
         }
@@ -370,7 +374,18 @@ mod recruitment {
     #[tokio::test]
     async fn over_nats_hosts_running_the_model_join_and_the_round_completes() {
         for scenario in SCENARIOS {
-            let (players, outcome) = round(scenario, &NatsCluster::start()).await;
+            let (players, outcome) = round(scenario, &NatsCluster::start(), as_is).await;
+            assert_eq!(players, scenario.responders(), "{scenario:?}");
+            assert_eq!(outcome, scenario.expected(), "{scenario:?}");
+        }
+    }
+
+    /// Invitations and joins duplicated and reordered too: every host
+    /// joins once, and the rounds end as usual.
+    #[tokio::test]
+    async fn over_nats_duplicated_and_reordered_recruitment_changes_nothing() {
+        for scenario in SCENARIOS {
+            let (players, outcome) = round(scenario, &NatsCluster::start(), unruly).await;
             assert_eq!(players, scenario.responders(), "{scenario:?}");
             assert_eq!(outcome, scenario.expected(), "{scenario:?}");
         }
