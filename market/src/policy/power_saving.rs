@@ -4,11 +4,25 @@
 //! A host measures how full it is by its dominant share (the largest
 //! fraction of its capacity reserved in any dimension). A lightly used host
 //! wants to empty itself so it can be switched off, a half-full one wants to
-//! fill up, a full or an empty one is content. The utility is
-//! `-weight * 4 * s * (1 - s)`: zero when empty or full, lowest at half, and
-//! convex, so moving load from a less full host to a fuller one always
-//! raises the sum of the two hosts' utilities; that is what makes trades
-//! pack.
+//! fill up, a full or an empty one is content. The utility is zero when
+//! empty or full (`s >= full_above`) and lowest, `-weight`, at `shed_below`,
+//! the fill where shedding and filling are equally far from content:
+//!
+//! - below `shed_below`, with `x = s / shed_below`: `-weight * x * (2 - x)`,
+//!   falling as the host fills, so a host there gains by giving VMs away;
+//! - from `shed_below` to `full_above`, with
+//!   `y = (s - shed_below) / (full_above - shed_below)`:
+//!   `-weight * (1 - y^2)`, rising as the host fills, so a host there gains
+//!   by taking VMs, and the fuller it is the more it gains.
+//!
+//! So the valuation agrees with the classification (an overloaded host pays
+//! to give, an underloaded one pays to take, a content one must be paid to
+//! change). Both pieces are convex and meet with slope zero, so up to
+//! `full_above` moving load from a less full host to a fuller one raises
+//! the sum of the two hosts' utilities: that is what makes trades pack. (An
+//! earlier `-weight * 4 * s * (1 - s)` was convex too but made a host
+//! between `shed_below` and one half, classified as wanting VMs, ask to be
+//! paid for one, and a full host pay more for a VM than a half-full one.)
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +37,7 @@ pub struct PowerSavingSpec {
     pub shed_below: f64,
     /// At or above this dominant share the host is full and content.
     pub full_above: f64,
-    /// Credits the utility loses at half full. Default 1.
+    /// Credits the utility loses at `shed_below`, its lowest. Default 1.
     #[serde(default)]
     pub weight: Option<f64>,
 }
@@ -66,10 +80,18 @@ impl PowerSaving {
             .min(1.0)
     }
 
-    /// Convex in the fill: see the module doc.
+    /// Lowest at `shed_below`, zero when empty or full: see the module doc.
     pub fn utility(&self, state: &HostState<'_>) -> f64 {
         let s = Self::fill(state);
-        -self.weight * 4.0 * s * (1.0 - s)
+        if s >= self.full_above {
+            0.0
+        } else if s < self.shed_below {
+            let x = s / self.shed_below;
+            -self.weight * x * (2.0 - x)
+        } else {
+            let y = (s - self.shed_below) / (self.full_above - self.shed_below);
+            -self.weight * (1.0 - y * y)
+        }
     }
 
     /// Empty or full: content; lightly used: overloaded; otherwise
