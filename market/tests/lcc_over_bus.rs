@@ -432,4 +432,56 @@ mod recruitment {
             "{error}"
         );
     }
+
+    /// Recruitment stops at the role's maximum (`r(worker, necessary, 1,
+    /// 2)`): of three hosts that would play, two are taken, as soon as
+    /// they joined rather than at the deadline, and the round runs with
+    /// them.
+    #[tokio::test]
+    async fn recruitment_stops_at_the_maximum() {
+        const PAIR: &str = "r(boss, initial)\n\
+                            r(worker, necessary, 1, 2)\n\
+                            a(boss(Workers), B) ::\n    \
+                            null <- Workers = []\n    \
+                            or ( hello => a(worker, W) <- Workers = [W|Rest]\n         \
+                            then a(boss(Rest), B) )\n\
+                            a(worker, W) :: hello <= a(boss, B)\n";
+        let cluster = MemoryCluster::new();
+        let pair = Model::load(Token::new("pair").unwrap(), PAIR).unwrap();
+        for name in ["w1", "w2", "w3"] {
+            let worker = Offer {
+                model: pair.clone(),
+                role: "worker".into(),
+                components: Components::new(),
+            };
+            Participant::new(
+                peer(cluster.endpoint().await, name),
+                vec![worker],
+                Duration::from_millis(500),
+            )
+            .start()
+            .await
+            .unwrap();
+        }
+        let boss = peer(cluster.endpoint().await, "b");
+        let recruitment = Recruitment {
+            role: "worker".into(),
+            within_ms: 60_000,
+        };
+        let recruited =
+            tokio::time::timeout(Duration::from_secs(10), recruit(&boss, &pair, &recruitment))
+                .await
+                .expect("recruitment ends at the maximum, not at its deadline")
+                .unwrap();
+        assert_eq!(recruited.players.len(), 2);
+        recruited
+            .run(
+                &boss,
+                &pair,
+                |workers| Term::apply("boss", vec![Term::list(workers)]),
+                &Components::new(),
+            )
+            .await
+            .unwrap();
+    }
 }
