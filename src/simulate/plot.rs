@@ -3,7 +3,8 @@
 //! round 0 being the cluster before any trade. A point's shape is the
 //! host's classification at that moment (circle satisfied, triangle up
 //! overloaded, triangle down underloaded); a dashed line marks each round
-//! that made trades. Hand-written SVG: a plot needs no dependency.
+//! that made trades. Hosts with equal values are drawn 2 px apart so no
+//! line hides another. Hand-written SVG: a plot needs no dependency.
 
 use std::fmt::Write;
 
@@ -122,14 +123,15 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
     );
     for host in 0..hosts {
         let colour = COLOURS[host % COLOURS.len()];
+        // Hosts with equal values would hide each other's lines: each is
+        // drawn a couple of pixels off the middle one.
+        let nudge = (host as f64 - (hosts as f64 - 1.0) / 2.0) * 2.0;
+        let at = |r: &RoundRecord| (x(f64::from(r.round)), y((panel.value)(r, host)) + nudge);
         let points: Vec<String> = history
             .iter()
             .map(|r| {
-                format!(
-                    "{:.1},{:.1}",
-                    x(f64::from(r.round)),
-                    y((panel.value)(r, host))
-                )
+                let (px, py) = at(r);
+                format!("{px:.1},{py:.1}")
             })
             .collect();
         let _ = writeln!(
@@ -139,7 +141,7 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
         );
         for record in history {
             let class = record.hosts.get(host).map(|p| p.class);
-            let (px, py) = (x(f64::from(record.round)), y((panel.value)(record, host)));
+            let (px, py) = at(record);
             marker(out, class, px, py, colour);
         }
     }
