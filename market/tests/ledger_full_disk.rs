@@ -1,0 +1,136 @@
+//! A ledger on a file system that really fills up (a 512 KiB tmpfs): the
+//! step that finds no room fails with `LedgerError::Full`, nothing of it is
+//! in the ledger, the trades before it are intact, and once space is freed
+//! the same trade goes through. `ledger_bad_input.rs` shows the same with
+//! SQLite's page quota on any machine; this one needs root to mount the
+//! tmpfs (CI runs as root) and says SKIPPED otherwise.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod ledger_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ledger_support::{ledger_path, open, terms};
+use market::ledger::{LedgerError, TradeState};
+
+/// A small tmpfs mounted over a temp dir while this lives.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts it, or says why it cannot (`Err` = skip).
+    fn mount() -> Result<SmallDisk, String> {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let root = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|uids| uids.split_whitespace().nth(1))
+            == Some("0");
+        if !root {
+            return Err("not root: mounting a small tmpfs needs root".into());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "bourse-full-disk"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "mount: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a ledger left open by a failed assertion must not leak the mount.
+        let _ = Command::new("umount")
+            .arg("--lazy")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_file_system_fails_the_step_and_writes_nothing_of_it() {
+    let disk = match SmallDisk::mount() {
+        Ok(disk) => disk,
+        Err(why) => {
+            println!("SKIPPED the full file system test: {why}");
+            return;
+        }
+    };
+    let a = open(disk.path(), "host-a").await;
+    let mut settled = 0i64;
+    let mut failure = None;
+    for i in 0..5_000 {
+        let mut t = terms(&format!("f{i}"), "host-a", "host-b", &format!("vm{i}"), 3);
+        t.vms[0].name = format!("{i}-{}", "x".repeat(900));
+        if let Err(e) = a.record_agreed(&t).await {
+            failure = Some((t, e, "record"));
+            break;
+        }
+        if let Err(e) = a.settle(&t.trade_id).await {
+            failure = Some((t, e, "settle"));
+            break;
+        }
+        settled += 1;
+    }
+    let (t, err, step) = failure.expect("512 KiB never filled up");
+    assert!(matches!(err, LedgerError::Full { .. }), "{step}: {err}");
+    assert!(err.to_string().contains("is full"), "{err}");
+    assert!(settled > 0, "the disk left no room at all");
+
+    // Nothing of the failed step is in the ledger; the earlier trades are.
+    let events = a.events(Some(&t.trade_id)).await.unwrap();
+    match step {
+        "record" => {
+            assert!(a.trade(&t.trade_id).await.unwrap().is_none());
+            assert!(events.is_empty());
+        }
+        _ => {
+            let record = a.trade(&t.trade_id).await.unwrap().unwrap();
+            assert_eq!(record.state, TradeState::Agreed);
+            assert_eq!(events.len(), 1);
+        }
+    }
+    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * settled);
+    assert_eq!(
+        a.trades(Some(TradeState::Settled)).await.unwrap().len(),
+        usize::try_from(settled).unwrap()
+    );
+    a.close().await;
+
+    // Room again (the file system grows): the ledger reopens intact and the
+    // same trade goes through.
+    remount(disk.path(), "size=4m");
+    let a = open(disk.path(), "host-a").await;
+    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * settled);
+    if a.trade(&t.trade_id).await.unwrap().is_none() {
+        a.record_agreed(&t).await.unwrap();
+    }
+    a.settle(&t.trade_id).await.unwrap();
+    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * (settled + 1));
+    assert!(ledger_path(disk.path(), "host-a").exists());
+    // Closed before the tmpfs is unmounted.
+    a.close().await;
+}
+
+fn remount(path: &Path, options: &str) {
+    let status = Command::new("mount")
+        .args(["-o", &format!("remount,{options}")])
+        .arg(PathBuf::from(path))
+        .status()
+        .unwrap();
+    assert!(status.success(), "remount {options}: {status}");
+}
