@@ -142,22 +142,7 @@ pub async fn run(
         serve_metrics(address)?;
     }
     let policy = load_policy(&config.policy)?;
-    let (host, uri) = (config.host.to_string(), config.hypervisor.clone());
-    let hypervisor: Arc<dyn Hypervisor> = Arc::new(
-        tokio::task::spawn_blocking(move || LibvirtHypervisor::connect(&host, &uri))
-            .await
-            .map_err(|e| HypervisorError::Task(e.to_string()))??,
-    );
-    let ledger = Ledger::open(
-        &config.ledger,
-        config.host.as_str(),
-        &LedgerOptions::default(),
-    )
-    .await
-    .map_err(|source| DaemonError::Ledger {
-        path: config.ledger.clone(),
-        source,
-    })?;
+    let (hypervisor, ledger) = open_host(&config).await?;
     let bus: Arc<dyn Bus> = Arc::new(NatsBus::connect(&config.nats).await?);
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::system());
     let endpoint = BusEndpoint {
@@ -181,35 +166,21 @@ pub async fn run(
         migration: config.migration.clone(),
     });
     recover(&ledger, &hypervisor, reach.as_ref()).await;
-    let model = Model::load(Token::new("contract-net")?, CONTRACT_NET)?;
-    let agent = Agent::new(AgentParts {
-        identity: Identity {
-            id: HostId(config.id),
-            name: config.host.to_string(),
-            capacity: config.capacity,
-        },
-        policy,
-        hypervisor: Arc::clone(&hypervisor),
-        ledger: ledger.clone(),
-        peer: Peer {
-            bus: Arc::clone(&bus),
-            space: config.space.clone(),
-            me: config.host.clone(),
-            clock: Arc::clone(&clock),
-            limits: WireLimits::default(),
-        },
-        model,
-        reach: Arc::clone(&reach) as Arc<dyn Reach>,
-        config: config.agent,
-    });
-    let contractor = agent.serve().await?;
     let running = Running {
-        agent,
+        agent: agent(
+            &config,
+            policy,
+            &hypervisor,
+            &ledger,
+            &endpoint_peer(&reach),
+            &reach,
+        )?,
         ledger,
         hypervisor,
         reach,
         clock,
     };
+    let contractor = running.agent.serve().await?;
     tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period, "bidder ready");
     running.trade(config.period, shutdown).await;
     tracing::info!(host = %config.host, "stopping");
@@ -224,6 +195,65 @@ pub async fn run(
     }
     running.ledger.close().await;
     Ok(())
+}
+
+/// This host's libvirt connection and its ledger.
+async fn open_host(config: &DaemonConfig) -> Result<(Arc<dyn Hypervisor>, Ledger), DaemonError> {
+    let (host, uri) = (config.host.to_string(), config.hypervisor.clone());
+    let hypervisor: Arc<dyn Hypervisor> = Arc::new(
+        tokio::task::spawn_blocking(move || LibvirtHypervisor::connect(&host, &uri))
+            .await
+            .map_err(|e| HypervisorError::Task(e.to_string()))??,
+    );
+    let ledger = Ledger::open(
+        &config.ledger,
+        config.host.as_str(),
+        &LedgerOptions::default(),
+    )
+    .await
+    .map_err(|source| DaemonError::Ledger {
+        path: config.ledger.clone(),
+        source,
+    })?;
+    Ok((hypervisor, ledger))
+}
+
+/// The LCC runtime's view of the endpoint the migration transport uses.
+fn endpoint_peer(reach: &BusReach) -> Peer {
+    let e = &reach.endpoint;
+    Peer {
+        bus: Arc::clone(&e.bus),
+        space: e.space.clone(),
+        me: e.me.clone(),
+        clock: Arc::clone(&e.clock),
+        limits: e.limits,
+    }
+}
+
+/// The host's agent, running the embedded contract-net model.
+fn agent(
+    config: &DaemonConfig,
+    policy: Policy,
+    hypervisor: &Arc<dyn Hypervisor>,
+    ledger: &Ledger,
+    peer: &Peer,
+    reach: &Arc<BusReach>,
+) -> Result<Agent, DaemonError> {
+    let model = Model::load(Token::new("contract-net")?, CONTRACT_NET)?;
+    Ok(Agent::new(AgentParts {
+        identity: Identity {
+            id: HostId(config.id),
+            name: config.host.to_string(),
+            capacity: config.capacity,
+        },
+        policy,
+        hypervisor: Arc::clone(hypervisor),
+        ledger: ledger.clone(),
+        peer: peer.clone(),
+        model,
+        reach: Arc::clone(reach) as Arc<dyn Reach>,
+        config: config.agent,
+    }))
 }
 
 impl Running {
