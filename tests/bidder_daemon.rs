@@ -21,6 +21,8 @@
 //!   both ledgers over the bus before it trades, then trades the VM anew.
 //! - Live migration configured: libvirt's test driver refuses it, and the
 //!   trade fails in both ledgers with libvirt's words; the VM stays.
+//! - A daemon whose nats-server restarts reconnects, renews its
+//!   subscriptions and trades with a host that starts afterwards.
 //! - SIGTERM while the overloaded host waits for a slow contractor: the
 //!   round in hand finishes, its trade settles, then the daemon exits 0.
 //! - A configuration mistake is refused with the key and the reason.
@@ -712,6 +714,39 @@ async fn a_live_migration_libvirt_refuses_fails_the_trade_in_both_ledgers() {
     assert_eq!(attempts[0].method, MigrationMethod::Live);
     assert!(trades_in(&a.ledger, TradeState::Settled).await.is_empty());
 
+    let (ledger_a, ledger_b) = (a.ledger.clone(), b.ledger.clone());
+    a.stop();
+    b.stop();
+    let (ok, report) = market_audit(&[&ledger_a, &ledger_b]);
+    assert!(ok, "market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_keeps_serving_after_its_nats_server_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let connected =
+        |metrics: &str| sample(metrics, r#"bourse_bus_events_total{event="connected"}"#);
+    let before = connected(&b.scrape());
+
+    server.restart().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while connected(&b.scrape()) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "b did not reconnect:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // b's subscriptions (calls for proposals, migration requests) were
+    // renewed: a host that starts now trades with it.
+    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    wait_for_settled(&a, 1, Duration::from_secs(10)).await;
+    assert_eq!(trades_in(&b.ledger, TradeState::Settled).await.len(), 1);
     let (ledger_a, ledger_b) = (a.ledger.clone(), b.ledger.clone());
     a.stop();
     b.stop();
