@@ -94,6 +94,8 @@ fn free_port() -> u16 {
 struct Settings {
     /// Added to the `[nats]` table (credentials, inbox prefix).
     nats: String,
+    /// How long this host waits for contractors to join.
+    recruit_ms: u64,
     /// How long contractors have to answer this host's calls.
     window_ms: u64,
     /// A `[migration]` table, or nothing for the hand-off.
@@ -104,6 +106,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             nats: String::new(),
+            recruit_ms: 300,
             window_ms: 1000,
             migration: "",
         }
@@ -136,6 +139,7 @@ impl Daemon {
     ) -> Daemon {
         let Settings {
             nats,
+            recruit_ms,
             window_ms,
             migration,
         } = settings;
@@ -149,7 +153,7 @@ impl Daemon {
              hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
              [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
              [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
-             [trading]\nperiod_ms = 1000\nrecruit_ms = 300\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
+             [trading]\nperiod_ms = 1000\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
              peer_timeout_ms = 5000\n{migration}\n",
             node = node.display()
         );
@@ -646,7 +650,9 @@ async fn sigterm_lets_the_round_in_hand_finish() {
     // A contractor that takes 2 s to decline holds every call of a open
     // until it answers (the model waits for all answers within the window).
     let slow = slow_contractor(&url).await;
+    // A long recruitment gives the slow contractor every chance to join.
     let patient = Settings {
+        recruit_ms: 1000,
         window_ms: 5000,
         ..Settings::default()
     };
