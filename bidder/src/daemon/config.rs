@@ -410,6 +410,37 @@ mod tests {
     }
 
     #[test]
+    fn the_example_of_docs_operations_reads() {
+        let doc = include_str!("../../../docs/operations.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let config = DaemonConfig::parse(example, Path::new("/")).unwrap();
+        assert_eq!(config.host.as_str(), "h1");
+        assert_eq!(config.period, Duration::from_secs(10));
+        assert_eq!(config.calls, CallPolicy::default());
+        assert_eq!(config.migration, Migration::Handoff);
+        // The live variant shown in its comments reads too.
+        let live = example
+            .replace("method = \"handoff\"", "")
+            .replace("# method = \"live\"", "method = \"live\"")
+            .replace("# destination_uri", "destination_uri")
+            .replace("# peer_to_peer", "peer_to_peer")
+            .replace("# bandwidth_mib_s", "bandwidth_mib_s")
+            .replace("# timeout_s", "timeout_s");
+        let config = DaemonConfig::parse(&live, Path::new("/")).unwrap();
+        assert!(matches!(
+            config.migration,
+            Migration::Live {
+                peer_to_peer: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn each_mistake_names_its_key() {
         let cases = [
             (
