@@ -92,7 +92,15 @@ fn json_output() {
 fn unreadable_files_and_usage_errors_exit_2() {
     let out = market(&["protocol", "check", "/nonexistent/model.lcc"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/model.lcc"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/model.lcc"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("checked 0 file(s): 0 error(s), 0 warning(s), 1 file(s) not read"),
+        "{stderr}"
+    );
     assert_eq!(market(&["protocol", "check"]).status.code(), Some(2));
 }
 

@@ -75,12 +75,13 @@ fn read(path: &Path) -> Result<String, Outcome> {
 fn check(files: &[PathBuf], json: bool) -> Outcome {
     let mut outcome = Outcome::Clean;
     let mut located: Vec<LocatedDiagnostic> = Vec::new();
-    let (mut errors, mut warnings) = (0, 0);
+    let (mut errors, mut warnings, mut unread) = (0, 0, 0);
     for path in files {
         let source = match read(path) {
             Ok(source) => source,
             Err(unreadable) => {
                 outcome = outcome.max(unreadable);
+                unread += 1;
                 continue;
             }
         };
@@ -110,9 +111,15 @@ fn check(files: &[PathBuf], json: bool) -> Outcome {
             }
         }
     } else {
+        // An unreadable file was not checked: the summary must not say so.
+        let not_read = if unread > 0 {
+            format!(", {unread} file(s) not read")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "checked {} file(s): {errors} error(s), {warnings} warning(s)",
-            files.len()
+            "checked {} file(s): {errors} error(s), {warnings} warning(s){not_read}",
+            files.len() - unread
         );
     }
     outcome
