@@ -42,10 +42,11 @@ use lcc::component::{Components, Failure};
 use lcc::interp::TokioClock;
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
+use market::credits::Credits;
 use market::ledger::{
-    Ledger, LedgerOptions, MicroCredits, MigrationMethod, ProtocolRef, Resources, TradeId,
-    TradeState, TradeTerms, VmRef,
+    Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeState, TradeTerms, VmRef,
 };
+use market::resources::Resources;
 use market::runtime::{Invitation, Model, Offer, Participant, Peer};
 use market::wire::{Envelope, WireLimits, decode, encode};
 
@@ -342,7 +343,7 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     assert_eq!(at_b.len(), 1, "{}", b.log());
     assert_eq!(at_a[0].terms, at_b[0].terms);
     assert_eq!(
-        (at_a[0].terms.buyer.as_str(), at_a[0].terms.seller.as_str()),
+        (at_a[0].terms.seller.as_str(), at_a[0].terms.buyer.as_str()),
         ("a", "b")
     );
     assert_eq!(at_a[0].terms.vms[0].name, "vm1");
@@ -589,8 +590,8 @@ async fn a_daemon_recovers_its_unfinished_trade_before_it_trades() {
             name: "contract-net".into(),
             hash: "0".repeat(64),
         },
-        buyer: "a".into(),
-        seller: "b".into(),
+        seller: "a".into(),
+        buyer: "b".into(),
         vms: vec![VmRef {
             uuid: "6695eb01-f6a4-4304-89aa-97f2502e1901".into(),
             name: "vm1".into(),
@@ -600,7 +601,7 @@ async fn a_daemon_recovers_its_unfinished_trade_before_it_trades() {
             memory_mib: 512,
             network_mbps: 0,
         },
-        price: MicroCredits(-1),
+        price: Credits(-1),
     };
     let ledger_a = dir.path().join("a.ledger.sqlite");
     let before = Ledger::open(&ledger_a, "a", &LedgerOptions::default())
@@ -770,18 +771,17 @@ async fn b_trade(ledger: &Path, id: &TradeId) -> market::ledger::TradeRecord {
 
 /// A contractor "s" in this process that declines every call after 2 s.
 async fn slow_contractor(url: &str) -> tokio::task::JoinHandle<()> {
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/lcc-protocols/models/contract-net.lcc"
-    ))
+    let model = Model::load(
+        Token::new("contract-net").unwrap(),
+        lcc::models::CONTRACT_NET.source,
+    )
     .unwrap();
-    let model = Model::load(Token::new("contract-net").unwrap(), &source).unwrap();
     let mut components = Components::new();
-    components.register_async("price", &[Mode::In, Mode::Out], |_| async {
+    components.register_async("offer", &[Mode::In, Mode::In, Mode::Out], |_| async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         Err(Failure::no("too slow to want it"))
     });
-    components.register_fn("perform", &[Mode::In], |_| Ok(vec![]));
+    components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
     let peer = Peer {
         bus: Arc::new(

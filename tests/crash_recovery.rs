@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use bidder::migration::{Destination, Executor, Method, MigrationStep, STEP_TARGET};
 use bidder::recovery::Recovery;
-use market::ledger::{MicroCredits, TradeState};
+use market::credits::Credits;
+use market::ledger::TradeState;
 use support::*;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
@@ -246,12 +247,12 @@ async fn crash_after_then_in_recovery(
     assert_eq!(active, [home], "after {step:?}");
     assert_eq!(
         ledger_a.balance("a").await.unwrap(),
-        MicroCredits(-paid),
+        Credits(paid),
         "after {step:?}"
     );
     assert_eq!(
         ledger_b.balance("b").await.unwrap(),
-        MicroCredits(paid),
+        Credits(-paid),
         "after {step:?}"
     );
     // Close the ledgers before the audit reads the files.

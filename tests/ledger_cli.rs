@@ -7,10 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use market::credits::Credits;
 use market::ledger::{
-    Ledger, LedgerOptions, MicroCredits, MigrationMethod, ProtocolRef, Resources, TradeId,
-    TradeTerms, VmRef,
+    Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeTerms, VmRef,
 };
+use market::resources::Resources;
 
 fn market(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_market"))
@@ -26,7 +27,7 @@ fn text(output: &Output) -> (String, String) {
     )
 }
 
-fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> TradeTerms {
+fn terms(id: &str, from: &str, to: &str, vm: &str, price: i64) -> TradeTerms {
     TradeTerms {
         trade_id: TradeId::new(id).unwrap(),
         interaction_id: format!("i-{id}"),
@@ -34,8 +35,8 @@ fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> TradeTerm
             name: "contract-net".to_string(),
             hash: "b3:77".to_string(),
         },
-        buyer: buyer.to_string(),
-        seller: seller.to_string(),
+        seller: from.to_string(),
+        buyer: to.to_string(),
         vms: vec![VmRef {
             uuid: format!("uuid-{vm}"),
             name: vm.to_string(),
@@ -45,7 +46,7 @@ fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> TradeTerm
             memory_mib: 2048,
             network_mbps: 50,
         },
-        price: MicroCredits(price),
+        price: Credits(price),
     }
 }
 
@@ -95,9 +96,9 @@ async fn trades_lists_and_filters() {
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("TRADE"));
     assert!(lines[1].contains("t-settled") && lines[1].contains("settled"));
-    assert!(lines[1].contains("buyer") && lines[1].contains("host-b"));
+    assert!(lines[1].contains("seller") && lines[1].contains("host-b"));
     assert!(lines[1].contains("2.500000") && lines[1].contains("web1"));
-    assert!(lines[2].contains("t-failed") && lines[2].contains("seller"));
+    assert!(lines[2].contains("t-failed") && lines[2].contains("buyer"));
 
     let out = market(&["ledger", "trades", a, "--state", "failed", "--json"]);
     let (stdout, stderr) = text(&out);
@@ -131,7 +132,7 @@ async fn show_prints_terms_attempts_and_events() {
         "succeeded",
         "agreed -> migrating",
         "migrating -> settled",
-        "host-a paid 2.500000 cr to host-b",
+        "host-b paid 2.500000 cr to host-a",
     ] {
         assert!(
             stdout.contains(expected),

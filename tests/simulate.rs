@@ -131,11 +131,11 @@ async fn scenario_1_spreads_four_busy_vms_one_per_host() {
         .map(|c| (c.market, c.baseline, c.bound))
         .collect();
     assert_eq!(rows, [(4.0, 1.0, 1.0), (0.25, 0.25, 0.25)], "{report}");
-    // Every VM left hp1, and the underloaded hosts that took them paid
-    // for them (a negative price: the manager was paid).
+    // Every VM left hp1, and the underloaded hosts that bought them paid
+    // for them (a positive price: the buyer pays the seller).
     for t in &report.trades {
         assert_eq!(t.trade.from, "hp1");
-        assert!(t.trade.price.0 < 0, "{report}");
+        assert!(t.trade.price.0 > 0, "{report}");
         assert!(t.messages > 0);
     }
 }
@@ -202,7 +202,7 @@ fn nobody_takes(dir: &Path, expect: &str) -> PathBuf {
     let policy = policy.display();
     let text = format!(
         r#"name = "nobody-takes"
-protocol = "contract-net"
+protocols = ["contract-net"]
 rounds = 5
 [[host]]
 name = "a"

@@ -34,10 +34,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig};
+use market::credits::Credits;
 use market::ledger::{
-    Ledger, LedgerOptions, MicroCredits, MigrationMethod, ProtocolRef, Resources, TradeId,
-    TradeTerms, VmRef,
+    Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeTerms, VmRef,
 };
+use market::resources::Resources;
 use market::wire::WireLimits;
 
 const NODE_XML: &str = "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
@@ -51,10 +52,11 @@ fn guest() -> DomainSpec {
         vcpus: 1,
         memory_kib: 256 * 1024,
         interfaces: vec!["tap0".into()],
+        group: None,
     }
 }
 
-fn terms(n: u64, buyer: &str, seller: &str) -> TradeTerms {
+fn terms(n: u64, from: &str, to: &str) -> TradeTerms {
     let vm = guest();
     TradeTerms {
         trade_id: TradeId::new(format!("bench-{n:012}")).expect("valid id"),
@@ -63,8 +65,8 @@ fn terms(n: u64, buyer: &str, seller: &str) -> TradeTerms {
             name: "contract-net".into(),
             hash: "bench".into(),
         },
-        buyer: buyer.into(),
-        seller: seller.into(),
+        seller: from.into(),
+        buyer: to.into(),
         vms: vec![VmRef {
             uuid: vm.uuid.to_string(),
             name: vm.name,
@@ -74,7 +76,7 @@ fn terms(n: u64, buyer: &str, seller: &str) -> TradeTerms {
             memory_mib: 256,
             network_mbps: 10,
         },
-        price: MicroCredits(1_000_000),
+        price: Credits(1_000_000),
     }
 }
 
@@ -289,13 +291,13 @@ fn trades<P: Peer>(
     group.bench_function(name, |b| {
         b.iter(|| {
             n += 1;
-            let (executor, buyer, seller) = if n % 2 == 1 {
+            let (executor, from, to) = if n % 2 == 1 {
                 (&hosts.forth, "a", "b")
             } else {
                 (&hosts.back, "b", "a")
             };
             let outcome = runtime
-                .block_on(executor.execute(&terms(n, buyer, seller)))
+                .block_on(executor.execute(&terms(n, from, to)))
                 .expect("trade");
             assert_eq!(outcome, Outcome::Settled);
         })

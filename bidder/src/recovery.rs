@@ -1,7 +1,7 @@
 //! Crash recovery: on start, a bidder finishes every trade its ledger shows
 //! unfinished, from where the VMs really are.
 //!
-//! The source (buyer) of a trade is its coordinator: the workflow finalises
+//! The source (seller) of a trade is its coordinator: the workflow finalises
 //! the source's ledger last, so the source's unfinished trades are exactly
 //! the trades that may need work, and recovery runs there. (A destination
 //! that restarts keeps its trades migrating until its source's recovery
@@ -104,7 +104,7 @@ impl<P: Peer> Recovery<P> {
     pub async fn run(&self) -> Result<Vec<Resolution>, RecoveryError> {
         let mut resolved = Vec::new();
         for trade in self.ledger.unfinished_trades().await? {
-            if trade.our_side != Side::Buyer || trade.terms.destination() != self.peer.host() {
+            if trade.our_side != Side::Seller || trade.terms.destination() != self.peer.host() {
                 continue;
             }
             let outcome = self.recover(&trade).await?;

@@ -47,6 +47,7 @@ fn vm(n: u8) -> DomainSpec {
         vcpus: 2,
         memory_kib: 512 * 1024,
         interfaces: vec!["tap0".into()],
+        group: None,
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use bidder::hypervisor::LiveTarget;
 use bidder::migration::{Destination, Executor, Method, Outcome};
-use market::ledger::{MicroCredits, TradeState};
+use market::credits::Credits;
+use market::ledger::TradeState;
 use support::*;
 
 #[tokio::test]
@@ -46,24 +47,15 @@ async fn a_hand_off_between_libvirt_hosts_settles_both_ledgers() {
         assert_eq!(attempts.len(), 1);
         assert!(!attempts[0].is_open());
     }
-    assert_eq!(
-        ledger_a.balance("a").await.unwrap(),
-        MicroCredits(-3_000_000)
-    );
-    assert_eq!(
-        ledger_b.balance("b").await.unwrap(),
-        MicroCredits(3_000_000)
-    );
+    assert_eq!(ledger_a.balance("a").await.unwrap(), Credits(3_000_000));
+    assert_eq!(ledger_b.balance("b").await.unwrap(), Credits(-3_000_000));
     let report = audit_of(&[&ledger_a, &ledger_b]).await;
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
     assert!(report.in_flight.is_empty());
 
     // Running it again changes nothing and reports how it ended.
     assert_eq!(executor.execute(&trade).await.unwrap(), Outcome::Settled);
-    assert_eq!(
-        ledger_a.balance("a").await.unwrap(),
-        MicroCredits(-3_000_000)
-    );
+    assert_eq!(ledger_a.balance("a").await.unwrap(), Credits(3_000_000));
 }
 
 #[tokio::test]
@@ -110,7 +102,7 @@ async fn a_destination_without_the_memory_refuses_and_nothing_moves() {
                 .await
                 .unwrap()
                 .values()
-                .all(|b| *b == MicroCredits(0))
+                .all(|b| *b == Credits(0))
         );
     }
     assert!(audit_of(&[&ledger_a, &ledger_b]).await.is_consistent());
@@ -177,7 +169,7 @@ async fn libvirt_refusing_a_live_migration_fails_the_trade_with_its_reason() {
                     .await
                     .unwrap()
                     .values()
-                    .all(|b| *b == MicroCredits(0))
+                    .all(|b| *b == Credits(0))
             );
         }
         assert!(

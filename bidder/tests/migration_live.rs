@@ -21,7 +21,8 @@ use std::time::Duration;
 use bidder::hypervisor::libvirt::LibvirtHypervisor;
 use bidder::hypervisor::{DomainUuid, Hypervisor, LiveTarget};
 use bidder::migration::{Destination, Executor, Method, Outcome};
-use market::ledger::{MicroCredits, TradeState};
+use market::credits::Credits;
+use market::ledger::TradeState;
 use support::*;
 
 const GUEST: &str = "bourse-live-guest";
@@ -251,7 +252,7 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
                 .await
                 .unwrap()
                 .values()
-                .all(|b| *b == MicroCredits(0)),
+                .all(|b| *b == Credits(0)),
             "credits untouched"
         );
     }
@@ -309,14 +310,8 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
             TradeState::Settled
         );
     }
-    assert_eq!(
-        ledger_a.balance("a").await.unwrap(),
-        MicroCredits(-4_000_000)
-    );
-    assert_eq!(
-        ledger_b.balance("b").await.unwrap(),
-        MicroCredits(4_000_000)
-    );
+    assert_eq!(ledger_a.balance("a").await.unwrap(), Credits(4_000_000));
+    assert_eq!(ledger_b.balance("b").await.unwrap(), Credits(-4_000_000));
     let report = audit_of(&[&ledger_a, &ledger_b]).await;
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
 
@@ -343,10 +338,7 @@ async fn a_live_migration_between_two_libvirt_daemons_moves_the_guest_and_settle
             .any(|l| l == GUEST),
         "the guest is gone from B"
     );
-    assert_eq!(
-        ledger_a.balance("a").await.unwrap(),
-        MicroCredits(-1_000_000)
-    );
+    assert_eq!(ledger_a.balance("a").await.unwrap(), Credits(1_000_000));
     let report = audit_of(&[&ledger_a, &ledger_b]).await;
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
     drop(hosts);

@@ -22,7 +22,8 @@ use bidder::recovery::Recovery;
 use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, BusError, MemoryBus};
-use market::ledger::{Ledger, MicroCredits, TradeState, TradeTerms};
+use market::credits::Credits;
+use market::ledger::{Ledger, TradeState, TradeTerms};
 use market::wire::{Envelope, WireLimits, decode, encode};
 use support::*;
 use tokio::sync::watch;
@@ -133,10 +134,7 @@ async fn a_hand_off_over_the_bus_settles_both_ledgers() {
             TradeState::Settled
         );
     }
-    assert_eq!(
-        ledger_b.balance("b").await.unwrap(),
-        MicroCredits(3_000_000)
-    );
+    assert_eq!(ledger_b.balance("b").await.unwrap(), Credits(-3_000_000));
     let report = audit_of(&[&ledger_a, &ledger_b]).await;
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
     assert!(report.in_flight.is_empty());
@@ -211,10 +209,7 @@ async fn a_replayed_request_changes_nothing_and_gets_the_same_answer() {
 
     let events = ledger_b.events(Some(&trade.trade_id)).await.unwrap();
     assert_eq!(events.len(), 2, "one agreed, one settled: {events:?}");
-    assert_eq!(
-        ledger_b.balance("b").await.unwrap(),
-        MicroCredits(1_000_000)
-    );
+    assert_eq!(ledger_b.balance("b").await.unwrap(), Credits(-1_000_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

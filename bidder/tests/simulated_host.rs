@@ -16,6 +16,7 @@ fn vm(n: u8, memory_mib: u64) -> DomainSpec {
         vcpus: 2,
         memory_kib: memory_mib * 1024,
         interfaces: vec!["tap0".into(), "tap1".into()],
+        group: None,
     }
 }
 

@@ -14,7 +14,7 @@ use lcc::check::check;
 use lcc::pretty::format_source;
 use lcc::syntax::{lexer::tokenize, parse};
 
-const CONTRACT_NET: &str = include_str!("../models/contract-net.lcc");
+const CONTRACT_NET: &str = lcc::models::CONTRACT_NET.source;
 
 /// 3,000 roles in a ring, each sending to the next, receiving from the
 /// previous with a deadline, and looping with a counter.

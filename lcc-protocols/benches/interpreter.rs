@@ -69,18 +69,34 @@ fn loop_steps(c: &mut Criterion) {
     group.finish();
 }
 
-fn contractor(price: i64) -> Components {
+fn contractor(pays: i64) -> Components {
     let mut c = Components::new();
-    c.register_fn("price", &[Mode::In, Mode::Out], move |args| {
-        Ok(vec![args[0].clone(), Term::Int(price)])
+    c.register_fn("offer", &[Mode::In, Mode::In, Mode::Out], move |args| {
+        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays)])
     });
-    c.register_fn("perform", &[Mode::In], |_| Ok(vec![]));
+    c.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     c.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
     c
 }
 
+/// The highest offer wins and pays it (the first-price rule, as the
+/// baseline below computes it).
+fn award(args: &[Term]) -> Result<Vec<Term>, Failure> {
+    let bids = args[1].as_list().unwrap_or_default();
+    let best = bids
+        .into_iter()
+        .max_by_key(|bid| match bid.args()[1] {
+            Term::Int(pays) => pays,
+            _ => i64::MIN,
+        })
+        .ok_or_else(|| Failure::no("no offer"))?;
+    let (winner, pays) = (best.args()[0].clone(), best.args()[1].clone());
+    Ok(vec![args[0].clone(), args[1].clone(), winner, pays])
+}
+
 fn manager() -> Components {
     let mut c = Components::new();
+    c.register_fn("award", &[Mode::In, Mode::In, Mode::Out, Mode::Out], award);
     c.register_fn("outcome", &[Mode::In; 4], |args| match &args[3] {
         Term::Atom(a) if a.as_str() == "done" => Ok(vec![]),
         other => Err(Failure::broken(format!("unexpected outcome {other}"))),
@@ -103,7 +119,7 @@ async fn contract_net_lcc(program: &Arc<Program>) -> u64 {
     );
     let mut interaction = Interaction::new(Arc::clone(program), clock()).peer("m", role, manager());
     for (i, name) in names.iter().enumerate() {
-        interaction = interaction.peer(name, Term::atom("contractor"), contractor(1000 - i as i64));
+        interaction = interaction.peer(name, Term::atom("contractor"), contractor(i as i64));
     }
     let mut steps = 0;
     for outcome in interaction.run().await {
@@ -132,7 +148,7 @@ async fn contract_net_rust() {
         let to_manager = to_manager.clone();
         tasks.push(tokio::spawn(async move {
             if let Some(ToContractor::Cfp) = inbox.recv().await {
-                let _ = to_manager.send(ToManager::Propose(i, 1000 - i as i64));
+                let _ = to_manager.send(ToManager::Propose(i, i as i64));
                 if let Some(ToContractor::Accept) = inbox.recv().await {
                     let _ = to_manager.send(ToManager::Done(i));
                 }
@@ -148,7 +164,7 @@ async fn contract_net_rust() {
         while proposals.len() < CONTRACTORS {
             if let Some(ToManager::Propose(i, price)) = manager_inbox.recv().await {
                 proposals.push(i);
-                if best.is_none_or(|(_, p)| price < p) {
+                if best.is_none_or(|(_, p)| price > p) {
                     best = Some((i, price));
                 }
             }
@@ -176,12 +192,7 @@ async fn contract_net_rust() {
 
 fn contract_net(c: &mut Criterion) {
     let rt = one_core();
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/contract-net.lcc"
-    ))
-    .unwrap();
-    let program = compile(&source);
+    let program = compile(lcc::models::CONTRACT_NET.source);
     let steps = rt.block_on(contract_net_lcc(&program));
     let mut group = c.benchmark_group("contract_net_100");
     group.bench_function("lcc_interaction", |b| {

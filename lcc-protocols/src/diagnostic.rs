@@ -101,6 +101,9 @@ pub enum Code {
     /// E0116: a peer's component needs an argument bound (`+`) that the
     /// model's declaration lets be unbound (`-` or `?`).
     ComponentModeMismatch,
+    /// E0117: a role the peer asked to run the model plays, with the
+    /// parameters it passes, that no clause of the model defines.
+    MissingRole,
 
     /// W0001: a constraint that is neither in the standard library nor
     /// declared with `component`.
@@ -138,6 +141,7 @@ impl Code {
             Code::NoInitialRole => "E0114",
             Code::InitialRoleReceivesFirst => "E0115",
             Code::ComponentModeMismatch => "E0116",
+            Code::MissingRole => "E0117",
             Code::UndeclaredComponent => "W0001",
             Code::UnusedComponent => "W0002",
         }

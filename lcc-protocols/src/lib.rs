@@ -44,6 +44,8 @@
 //! - [`component`] is the registry of the constraints a peer implements in
 //!   Rust; [`stdlib`] the constraints every peer has (its table is shared
 //!   with the checker).
+//! - [`models`] is the registry of the models bourse ships
+//!   (`lcc-protocols/models/*.lcc`), compiled into every binary.
 //! - [`channel`] is the transport trait role instances talk through, and
 //!   [`channel::Hub`], the in-process one.
 
@@ -54,6 +56,7 @@ pub mod compile;
 pub mod component;
 pub mod diagnostic;
 pub mod interp;
+pub mod models;
 pub mod pretty;
 pub mod stdlib;
 pub mod syntax;

@@ -18,12 +18,37 @@ const GRACE_MS: i64 = 100;
 /// How a contractor answers a call for proposals.
 #[derive(Clone, Copy)]
 enum Answer {
-    Price(i64),
+    /// Offers to pay this much for the task.
+    Pays(i64),
     Refuse,
+}
+
+/// The least the manager accepts: offers below it are not awarded.
+const RESERVE: i64 = 0;
+
+/// The manager's award: the highest offer, if it reaches the reserve (a
+/// bidder awards through `market::mechanism::contract_net`; this is the
+/// first-price rule written out).
+fn award(args: &[Term]) -> Result<Vec<Term>, Failure> {
+    let best = args[1]
+        .as_list()
+        .unwrap()
+        .into_iter()
+        .map(|bid| (bid.args()[0].clone(), bid.args()[1].clone()))
+        .filter(|(_, pays)| matches!(pays, Term::Int(p) if *p >= RESERVE))
+        .max_by_key(|(_, pays)| match pays {
+            Term::Int(p) => *p,
+            _ => i64::MIN,
+        });
+    match best {
+        Some((winner, pays)) => Ok(vec![args[0].clone(), args[1].clone(), winner, pays]),
+        None => Err(Failure::no("no offer reaches the reserve")),
+    }
 }
 
 fn manager_components(log: &Log) -> Components {
     let mut components = Components::new();
+    components.register_fn("award", &[Mode::In, Mode::In, Mode::Out, Mode::Out], award);
     let log = log.clone();
     components.register_fn("outcome", &[Mode::In; 4], move |args| {
         log.push(format!(
@@ -42,12 +67,16 @@ fn contractor_components(
     log: &Log,
 ) -> Components {
     let mut components = Components::new();
-    components.register_fn("price", &[Mode::In, Mode::Out], move |args| match answer {
-        Answer::Price(p) => Ok(vec![args[0].clone(), Term::Int(p)]),
-        Answer::Refuse => Err(Failure::no("no room for it")),
-    });
+    components.register_fn(
+        "offer",
+        &[Mode::In, Mode::In, Mode::Out],
+        move |args| match answer {
+            Answer::Pays(p) => Ok(vec![args[0].clone(), args[1].clone(), Term::Int(p)]),
+            Answer::Refuse => Err(Failure::no("no room for it")),
+        },
+    );
     let performed = log.clone();
-    components.register_fn("perform", &[Mode::In], move |_| {
+    components.register_fn("perform", &[Mode::In, Mode::In], move |_| {
         performed.push(format!("{name} performs"));
         if can_perform {
             Ok(vec![])
@@ -84,7 +113,7 @@ async fn round(
 ) -> (Vec<PeerOutcome>, Duration) {
     let mut all: Vec<&str> = running.iter().map(|(name, _, _)| *name).collect();
     all.extend_from_slice(silent);
-    let mut interaction = Interaction::new(program(&model_file("contract-net.lcc")), clock()).peer(
+    let mut interaction = Interaction::new(program(model_file("contract-net")), clock()).peer(
         "m",
         manager_role(&all),
         manager_components(log),
@@ -116,13 +145,13 @@ fn all_completed(outcomes: &[PeerOutcome]) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn five_contractors_one_silent_the_cheapest_wins_after_the_deadline() {
+async fn five_contractors_one_silent_the_best_offer_wins_after_the_deadline() {
     let log = Log::default();
     let (outcomes, took) = round(
         &[
-            ("c1", Answer::Price(30), true),
-            ("c2", Answer::Price(20), true),
-            ("c3", Answer::Price(25), true),
+            ("c1", Answer::Pays(20), true),
+            ("c2", Answer::Pays(30), true),
+            ("c3", Answer::Pays(25), true),
             ("c4", Answer::Refuse, true),
         ],
         &["c5"],
@@ -138,7 +167,7 @@ async fn five_contractors_one_silent_the_cheapest_wins_after_the_deadline() {
             "c1 released rejected",
             "c2 performs",
             "c3 released rejected",
-            "outcome task(vm42) c2 20 done",
+            "outcome task(vm42) c2 30 done",
         ]
     );
     // Collection waited for the silent contractor until the deadline, no longer.
@@ -154,8 +183,8 @@ async fn when_everyone_answers_collection_ends_before_the_deadline() {
     let log = Log::default();
     let (outcomes, took) = round(
         &[
-            ("c1", Answer::Price(12), true),
-            ("c2", Answer::Price(11), true),
+            ("c1", Answer::Pays(11), true),
+            ("c2", Answer::Pays(12), true),
         ],
         &[],
         &log,
@@ -164,7 +193,7 @@ async fn when_everyone_answers_collection_ends_before_the_deadline() {
     all_completed(&outcomes);
     assert!(
         log.entries()
-            .contains(&"outcome task(vm42) c2 11 done".to_owned())
+            .contains(&"outcome task(vm42) c2 12 done".to_owned())
     );
     assert!(took < Duration::from_millis(WINDOW_MS as u64), "{took:?}");
 }
@@ -174,7 +203,7 @@ async fn a_winner_that_cannot_perform_reports_failure() {
     let log = Log::default();
     let (outcomes, _) = round(
         &[
-            ("c1", Answer::Price(10), false),
+            ("c1", Answer::Pays(10), false),
             ("c2", Answer::Refuse, true),
         ],
         &[],
@@ -196,4 +225,29 @@ async fn no_proposals_ends_the_round_with_nothing_awarded() {
     let (outcomes, _) = round(&[("c1", Answer::Refuse, true)], &["c2"], &log).await;
     all_completed(&outcomes);
     assert_eq!(log.entries(), ["outcome task(vm42) none 0 no_proposals"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn offers_below_the_reserve_are_all_rejected_and_nothing_is_awarded() {
+    let log = Log::default();
+    let (outcomes, _) = round(
+        &[
+            ("c1", Answer::Pays(-5), true),
+            ("c2", Answer::Pays(-1), true),
+        ],
+        &[],
+        &log,
+    )
+    .await;
+    all_completed(&outcomes);
+    let mut entries = log.entries();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            "c1 released rejected",
+            "c2 released rejected",
+            "outcome task(vm42) none 0 no_award",
+        ]
+    );
 }

@@ -86,7 +86,7 @@ async fn a_round_collects_orders_until_the_deadline_clears_them_and_tells_each_t
         ],
     );
     let started = tokio::time::Instant::now();
-    let outcomes = Interaction::new(program(&model_file("double-auction.lcc")), clock())
+    let outcomes = Interaction::new(program(model_file("double-auction")), clock())
         .peer("a", role, auctioneer)
         .peer(
             "t1",

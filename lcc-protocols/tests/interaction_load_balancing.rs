@@ -118,7 +118,7 @@ fn host(me: &'static str, other: &'static str, cluster: &Cluster, log: &Log) -> 
 
 #[tokio::test(start_paused = true)]
 async fn hosts_change_roles_as_their_load_changes_and_even_it_out() {
-    let program = program(&model_file("overload-underload.lcc"));
+    let program = program(model_file("overload-underload"));
     let (cluster, log) = (Cluster::default(), Log::default());
     cluster.set("h1", &["a", "b", "c"]);
     cluster.set("h2", &["d", "e", "f"]);

@@ -37,6 +37,8 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{
     Bus, BusError, LocalNatsServer, MemoryBus, Message, NatsBus, NatsConfig, Subscription,
 };
+use market::credits::Credits;
+use market::mechanism::contract_net::{AwardRule, answer_award};
 use market::runtime::{BusChannel, Model, Offer, Participant, Peer, Recruitment, recruit};
 use market::wire::{Interaction, InteractionId, WireLimits};
 
@@ -52,15 +54,8 @@ const WINDOW_MS: i64 = 10_000;
 const RECRUIT_MS: i64 = 2_000;
 
 fn model(name: &str) -> Model {
-    let path = format!(
-        "{}/../lcc-protocols/models/{name}.lcc",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    Model::load(
-        Token::new(name).unwrap(),
-        &std::fs::read_to_string(path).unwrap(),
-    )
-    .unwrap()
+    let shipped = lcc::models::find(name).unwrap();
+    Model::load(Token::new(name).unwrap(), shipped.source).unwrap()
 }
 
 fn clock() -> Arc<dyn Clock> {
@@ -152,12 +147,12 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
-fn contractor_components(price: i64) -> Components {
+fn contractor_components(pays: i64) -> Components {
     let mut components = Components::new();
-    components.register_fn("price", &[Mode::In, Mode::Out], move |args| {
-        Ok(vec![args[0].clone(), Term::Int(price)])
+    components.register_fn("offer", &[Mode::In, Mode::In, Mode::Out], move |args| {
+        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays)])
     });
-    components.register_fn("perform", &[Mode::In], |_| Ok(vec![]));
+    components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components
 }
@@ -166,6 +161,11 @@ fn contractor_components(price: i64) -> Components {
 fn manager_components(trades: &Arc<AtomicU64>) -> Components {
     let trades = Arc::clone(trades);
     let mut components = Components::new();
+    components.register_fn(
+        "award",
+        &[Mode::In, Mode::In, Mode::Out, Mode::Out],
+        |args| answer_award(args, Credits(i64::MIN), AwardRule::FirstPrice),
+    );
     components.register_fn("outcome", &[Mode::In; 4], move |args| {
         if args[3] == Term::atom("done") {
             trades.fetch_add(1, Ordering::Relaxed);

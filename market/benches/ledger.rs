@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use market::ledger::{
-    Durability, Ledger, LedgerOptions, MicroCredits, ProtocolRef, Resources, TradeId, TradeTerms,
-    VmRef,
-};
+use market::credits::Credits;
+use market::ledger::{Durability, Ledger, LedgerOptions, ProtocolRef, TradeId, TradeTerms, VmRef};
+use market::resources::Resources;
 
 /// Trade ids must be unique across every iteration of a run.
 static NEXT_TRADE: AtomicU64 = AtomicU64::new(0);
@@ -28,8 +27,8 @@ fn next_terms() -> TradeTerms {
             name: "contract-net".to_string(),
             hash: "b3:5e1f0c".to_string(),
         },
-        buyer: "host-a".to_string(),
-        seller: "host-b".to_string(),
+        seller: "host-a".to_string(),
+        buyer: "host-b".to_string(),
         vms: vec![VmRef {
             uuid: format!("00000000-0000-4000-8000-{n:012}"),
             name: format!("vm-{n}"),
@@ -39,7 +38,7 @@ fn next_terms() -> TradeTerms {
             memory_mib: 4096,
             network_mbps: 100,
         },
-        price: MicroCredits(1_250_000),
+        price: Credits(1_250_000),
     }
 }
 

@@ -29,6 +29,27 @@ pub enum GroupRule {
     Apart,
 }
 
+impl GroupRule {
+    /// The rule's name in files and on the wire: `together` or `apart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupRule::Together => "together",
+            GroupRule::Apart => "apart",
+        }
+    }
+
+    /// The rule called `name`.
+    pub fn parse(name: &str) -> Result<GroupRule, GroupError> {
+        match name {
+            "together" => Ok(GroupRule::Together),
+            "apart" => Ok(GroupRule::Apart),
+            other => Err(GroupError::Rule {
+                rule: other.to_string(),
+            }),
+        }
+    }
+}
+
 /// A named group of VMs with an affinity or anti-affinity rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PlacementGroup {
@@ -36,6 +57,51 @@ pub struct PlacementGroup {
     pub name: String,
     /// Whether members want to be together or apart.
     pub rule: GroupRule,
+}
+
+/// Why a placement group was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// The name is empty, too long, or has a character outside the set.
+    #[error(
+        "placement group name {name:?} is not valid: 1 to {} letters, digits, `-` or `_`",
+        PlacementGroup::MAX_NAME
+    )]
+    Name {
+        /// The name as given.
+        name: String,
+    },
+    /// Not `together` nor `apart`.
+    #[error("placement rule {rule:?} is not valid: `together` or `apart`")]
+    Rule {
+        /// The rule as given.
+        rule: String,
+    },
+}
+
+impl PlacementGroup {
+    /// The longest name accepted.
+    pub const MAX_NAME: usize = 64;
+
+    /// A group, if `name` is a valid group name. Names travel in LCC terms,
+    /// ledgers and domain metadata, so they keep to a set every one of
+    /// them carries unchanged.
+    pub fn new(name: &str, rule: GroupRule) -> Result<PlacementGroup, GroupError> {
+        let valid = !name.is_empty()
+            && name.len() <= Self::MAX_NAME
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(GroupError::Name {
+                name: name.to_string(),
+            });
+        }
+        Ok(PlacementGroup {
+            name: name.to_string(),
+            rule,
+        })
+    }
 }
 
 /// A virtual machine: the bundle a trade moves.
@@ -63,5 +129,26 @@ impl Vm {
     /// reserved memory, not the measured use.
     pub fn migration_memory_mib(&self) -> u64 {
         self.reserved.memory_mib
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names_keep_to_the_token_set() {
+        assert!(PlacementGroup::new("web-tier_2", GroupRule::Apart).is_ok());
+        for bad in ["", "a b", "web.tier", "é", &"x".repeat(65)] {
+            assert!(
+                matches!(
+                    PlacementGroup::new(bad, GroupRule::Together),
+                    Err(GroupError::Name { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(GroupRule::parse("apart"), Ok(GroupRule::Apart));
+        assert!(GroupRule::parse("near").is_err());
     }
 }

@@ -34,6 +34,8 @@ use lcc::interp::TokioClock;
 use lcc::term::Term;
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
+use market::credits::Credits;
+use market::mechanism::contract_net::{AwardRule, answer_award};
 use market::runtime::{Invitation, Model, Offer, Participant, Peer, Recruitment, recruit};
 use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
 use tokio::sync::mpsc;
@@ -42,7 +44,7 @@ use tokio::time::Instant;
 const FLOOD: Duration = Duration::from_secs(10);
 /// Rounds must keep completing in every stretch this long.
 const STRETCH: Duration = Duration::from_secs(2);
-const CONTRACTORS: [(&str, i64); 3] = [("c1", 30), ("c2", 20), ("c3", 25)];
+const CONTRACTORS: [(&str, i64); 3] = [("c1", 20), ("c2", 30), ("c3", 25)];
 const MANAGER: &str = "m";
 /// Named in the call for proposals, never answers: the manager collects
 /// until its window closes.
@@ -61,12 +63,11 @@ fn space() -> SubjectSpace {
 }
 
 fn model() -> Model {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lcc-protocols/models/contract-net.lcc"
-    );
-    let source = std::fs::read_to_string(path).unwrap();
-    Model::load(Token::new("contract-net").unwrap(), &source).unwrap()
+    Model::load(
+        Token::new("contract-net").unwrap(),
+        lcc::models::CONTRACT_NET.source,
+    )
+    .unwrap()
 }
 
 async fn peer(url: &str, me: &str) -> Peer {
@@ -79,12 +80,12 @@ async fn peer(url: &str, me: &str) -> Peer {
     }
 }
 
-fn contractor(price: i64) -> Components {
+fn contractor(pays: i64) -> Components {
     let mut components = Components::new();
-    components.register_fn("price", &[Mode::In, Mode::Out], move |args| {
-        Ok(vec![args[0].clone(), Term::Int(price)])
+    components.register_fn("offer", &[Mode::In, Mode::In, Mode::Out], move |args| {
+        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays)])
     });
-    components.register_fn("perform", &[Mode::In], |_| Ok(vec![]));
+    components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components
 }
@@ -281,6 +282,11 @@ async fn hosts_keep_trading_under_a_flood_on_every_subject_and_count_every_bad_m
             .unwrap();
         let mut components = Components::new();
         let outcome = Arc::clone(&outcomes);
+        components.register_fn(
+            "award",
+            &[Mode::In, Mode::In, Mode::Out, Mode::Out],
+            |args| answer_award(args, Credits(i64::MIN), AwardRule::FirstPrice),
+        );
         components.register_fn("outcome", &[Mode::In; 4], move |args| {
             outcome
                 .lock()
@@ -320,7 +326,7 @@ async fn hosts_keep_trading_under_a_flood_on_every_subject_and_count_every_bad_m
     assert!(completed.len() >= 8, "only {} rounds", completed.len());
     let outcomes = outcomes.lock().unwrap().clone();
     assert_eq!(outcomes.len(), completed.len());
-    assert!(outcomes.iter().all(|o| o == "c2 20 done"), "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o == "c2 30 done"), "{outcomes:?}");
     // The hosts are still listening.
     assert!(hosts.iter().all(|serving| !serving.is_finished()));
 

@@ -85,7 +85,7 @@ async fn over_bus(
     let space = SubjectSpace::in_zone(Token::new("test").unwrap());
     let interaction = Interaction {
         id: InteractionId::random().unwrap(),
-        model: ModelHash::of(&scenario.source()),
+        model: ModelHash::of(scenario.source()),
     };
     // Everyone listens before anyone speaks.
     let mut opened = Vec::new();
@@ -253,7 +253,7 @@ async fn a_contractor_killed_mid_interaction_does_not_stop_the_others() {
         [
             "c1 released rejected",
             "c3 released rejected",
-            "outcome task(vm42) c2 20 silent",
+            "outcome task(vm42) c2 30 silent",
         ]
     );
 }

@@ -215,7 +215,7 @@ async fn a_contractor_process_killed_while_it_performs_ends_the_round_as_silent(
         "c2 hangs",
         "c2 performs",
         "c3 released rejected",
-        "outcome task(vm42) c2 20 silent",
+        "outcome task(vm42) c2 30 silent",
     ];
     let outcome = round(Scenario::ContractNet, Some("c2"), expected.len()).await;
     assert_eq!(outcome, expected);

@@ -100,7 +100,7 @@ async fn every_planted_discrepancy_is_reported() {
     c.record_agreed(&terms("t-price", "b", "c", "vm-p", 11))
         .await
         .unwrap();
-    // 3. Settled at the buyer, failed at the seller.
+    // 3. Settled at the seller, failed at the buyer.
     let split = terms("t-split", "c", "a", "vm-s", 40);
     c.record_agreed(&split).await.unwrap();
     a.record_agreed(&split).await.unwrap();
@@ -148,7 +148,7 @@ async fn every_planted_discrepancy_is_reported() {
     assert!(
         has(
             &|d| matches!(d, Discrepancy::StatesDiffer { trade_id, buyer, seller }
-            if trade_id.as_str() == "t-split" && buyer.1 == TradeState::Settled && seller.1 == TradeState::Failed)
+            if trade_id.as_str() == "t-split" && buyer.1 == TradeState::Failed && seller.1 == TradeState::Settled)
         ),
         "{lines:#?}"
     );
@@ -213,7 +213,7 @@ async fn a_side_forged_by_hand_is_reported() {
     let pool = raw(&ledger_path(dir.path(), "a")).await;
     // The schema forbids it; a forger has to drop the guard first.
     assert!(
-        sqlx::query("UPDATE trades SET our_side = 'seller'")
+        sqlx::query("UPDATE trades SET our_side = 'buyer'")
             .execute(&pool)
             .await
             .is_err()
@@ -222,7 +222,7 @@ async fn a_side_forged_by_hand_is_reported() {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE trades SET our_side = 'seller'")
+    sqlx::query("UPDATE trades SET our_side = 'buyer'")
         .execute(&pool)
         .await
         .unwrap();
@@ -239,11 +239,11 @@ async fn a_side_forged_by_hand_is_reported() {
 }
 
 #[tokio::test]
-async fn parties_that_both_think_they_sold_are_reported() {
+async fn parties_that_both_think_they_bought_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let a = open(dir.path(), "a").await;
     let b = open(dir.path(), "b").await;
-    // Each recorded itself as the seller: the roles differ.
+    // Each recorded itself as the buyer: the roles differ.
     a.record_agreed(&terms("t-roles", "b", "a", "vm", 3))
         .await
         .unwrap();

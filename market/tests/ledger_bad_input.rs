@@ -39,7 +39,7 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
         let err = result.unwrap_err();
         match &err {
             LedgerError::NewerSchema { found, known, .. } => {
-                assert_eq!((*found, *known), (20991231, 1));
+                assert_eq!((*found, *known), (20991231, 2));
             }
             other => panic!("expected NewerSchema, got {other}"),
         }
@@ -188,8 +188,9 @@ async fn a_full_disk_fails_the_step_and_writes_nothing_of_it() {
             assert_eq!(events.len(), 1);
         }
     }
-    // Credits match exactly the trades that settled.
-    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * settled);
+    // Credits match exactly the trades that settled (host-a sold each VM
+    // for 3).
+    assert_eq!(a.balance("host-a").await.unwrap().0, 3 * settled);
     assert_eq!(
         a.trades(Some(TradeState::Settled)).await.unwrap().len(),
         usize::try_from(settled).unwrap()

@@ -13,7 +13,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use ledger_support::{ledger_path, open, terms};
-use market::ledger::{Ledger, MicroCredits, TradeId, TradeState, Transition};
+use market::credits::Credits;
+use market::ledger::{Ledger, TradeId, TradeState, Transition};
 
 /// Set in the child: the ledger directory to write to.
 const CHILD_DIR: &str = "BOURSE_LEDGER_DURABILITY_CHILD";
@@ -89,7 +90,7 @@ async fn acknowledged_changes_survive_sigkill() {
         .count();
     assert_eq!(
         ledger.balance("host-a").await.unwrap(),
-        MicroCredits(-i64::try_from(settled).unwrap())
+        Credits(i64::try_from(settled).unwrap())
     );
 }
 
@@ -119,6 +120,6 @@ async fn duplicated_messages_racing_apply_once() {
         .filter(|o| *o.as_ref().unwrap() == Transition::Applied)
         .count();
     assert_eq!(applied, 1);
-    assert_eq!(a.balance("host-a").await.unwrap(), MicroCredits(-1_000));
+    assert_eq!(a.balance("host-a").await.unwrap(), Credits(1_000));
     assert_eq!(a.events(None).await.unwrap().len(), 2);
 }

@@ -104,7 +104,7 @@ async fn a_full_file_system_fails_the_step_and_writes_nothing_of_it() {
             assert_eq!(events.len(), 1);
         }
     }
-    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * settled);
+    assert_eq!(a.balance("host-a").await.unwrap().0, 3 * settled);
     assert_eq!(
         a.trades(Some(TradeState::Settled)).await.unwrap().len(),
         usize::try_from(settled).unwrap()
@@ -115,12 +115,12 @@ async fn a_full_file_system_fails_the_step_and_writes_nothing_of_it() {
     // same trade goes through.
     remount(disk.path(), "size=4m");
     let a = open(disk.path(), "host-a").await;
-    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * settled);
+    assert_eq!(a.balance("host-a").await.unwrap().0, 3 * settled);
     if a.trade(&t.trade_id).await.unwrap().is_none() {
         a.record_agreed(&t).await.unwrap();
     }
     a.settle(&t.trade_id).await.unwrap();
-    assert_eq!(a.balance("host-a").await.unwrap().0, -3 * (settled + 1));
+    assert_eq!(a.balance("host-a").await.unwrap().0, 3 * (settled + 1));
     assert!(ledger_path(disk.path(), "host-a").exists());
     // Closed before the tmpfs is unmounted.
     a.close().await;

@@ -4,9 +4,10 @@
 mod ledger_support;
 
 use ledger_support::{open, terms};
+use market::credits::Credits;
 use market::ledger::{
-    AttemptOutcome, Ledger, LedgerError, LedgerOptions, MicroCredits, MigrationMethod, Side,
-    TradeState, Transition,
+    AttemptOutcome, Ledger, LedgerError, LedgerOptions, MigrationMethod, Side, TradeState,
+    Transition,
 };
 
 #[tokio::test]
@@ -44,26 +45,27 @@ async fn agreed_migrating_settled_moves_credits_once() {
         ),
         ("host-a", "host-b")
     );
-    assert_eq!(a.balance("host-a").await.unwrap(), MicroCredits::ZERO);
+    assert_eq!(a.balance("host-a").await.unwrap(), Credits::ZERO);
 
     assert_eq!(a.settle(&t.trade_id).await.unwrap(), Transition::Applied);
     assert_eq!(
         a.settle(&t.trade_id).await.unwrap(),
         Transition::AlreadyApplied
     );
-    // The seller learns of the success after the fact: Agreed -> Settled.
+    // The buyer learns of the success after the fact: Agreed -> Settled.
     assert_eq!(b.settle(&t.trade_id).await.unwrap(), Transition::Applied);
 
-    assert_eq!(a.balance("host-a").await.unwrap(), MicroCredits(-1_500_000));
-    assert_eq!(a.balance("host-b").await.unwrap(), MicroCredits(1_500_000));
-    assert_eq!(b.balance("host-b").await.unwrap(), MicroCredits(1_500_000));
+    // host-b bought the VM: it paid host-a.
+    assert_eq!(a.balance("host-a").await.unwrap(), Credits(1_500_000));
+    assert_eq!(a.balance("host-b").await.unwrap(), Credits(-1_500_000));
+    assert_eq!(b.balance("host-b").await.unwrap(), Credits(-1_500_000));
     let record = a.trade(&t.trade_id).await.unwrap().unwrap();
     assert_eq!(record.state, TradeState::Settled);
-    assert_eq!(record.our_side, Side::Buyer);
+    assert_eq!(record.our_side, Side::Seller);
     assert_eq!(record.terms, t);
     assert_eq!(
         b.trade(&t.trade_id).await.unwrap().unwrap().our_side,
-        Side::Seller
+        Side::Buyer
     );
     let attempts = a.attempts(&t.trade_id).await.unwrap();
     assert_eq!(attempts.len(), 1);
@@ -199,7 +201,7 @@ async fn same_id_with_other_terms_is_refused_naming_the_differences() {
     let t = terms("t4", "host-a", "host-b", "vm4", 10);
     a.record_agreed(&t).await.unwrap();
     let mut other = t.clone();
-    other.price = MicroCredits(11);
+    other.price = Credits(11);
     other.resources.memory_mib += 1;
     let err = a.record_agreed(&other).await.unwrap_err();
     let text = err.to_string();

@@ -10,10 +10,10 @@
 mod ledger_support;
 
 use ledger_support::{ledger_path, terms};
+use market::credits::Credits;
 use market::ledger::trade::{Action, Step};
 use market::ledger::{
-    AttemptOutcome, Durability, Ledger, LedgerOptions, MicroCredits, MigrationMethod, TradeState,
-    Transition,
+    AttemptOutcome, Durability, Ledger, LedgerOptions, MigrationMethod, TradeState, Transition,
 };
 use proptest::prelude::*;
 
@@ -146,11 +146,11 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
         .collect();
     prop_assert_eq!(attempts, model.attempts);
     let paid = if model.state == TradeState::Settled {
-        -250
+        250
     } else {
         0
     };
-    prop_assert_eq!(ledger.balance("host-a").await.unwrap(), MicroCredits(paid));
+    prop_assert_eq!(ledger.balance("host-a").await.unwrap(), Credits(paid));
     ledger.close().await;
     Ok(())
 }

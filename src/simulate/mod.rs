@@ -9,12 +9,15 @@
 //! ```text
 //! warm up: advance the hosts' clocks twice, every agent samples its VMs
 //! round r = 1..:
-//!     for each host, in scenario order: if overloaded, one contract-net
-//!         interaction as manager (the others answer as contractors);
-//!         a trade moves the VM (hand-off) and the world moves its workload
-//!     advance the clocks one tick; every agent samples
-//!     stop when a round made no trade (nothing changes after it)
-//! report: hosts before/after, trades, baseline, ledger audit, expectations
+//!     for each host, in scenario order: if the state it acts on is
+//!         overloaded, one call as manager in the first of its protocols
+//!         that trades (the others answer as contractors); a trade moves
+//!         the VM (hand-off) and the world moves its workload
+//!     advance the clocks one tick; every agent samples (one observation
+//!         for its policy's hysteresis)
+//!     stop when a round made no trade and no host is still waiting out
+//!         its hysteresis (nothing changes after it)
+//! report: hosts before/after, trades, baselines, ledger audit, expectations
 //! ```
 //!
 //! Interactions run one at a time, so a run is deterministic up to ties
@@ -49,16 +52,12 @@ use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::policy::Classification;
 use market::resources::Resources;
-use market::runtime::{Model, ModelError, Peer};
+use market::runtime::Peer;
 use market::wire::WireLimits;
 
 use self::report::{HostPoint, Report, RoundRecord, Stop, TradeRecord};
-use self::scenario::{Protocol, Scenario};
+use self::scenario::Scenario;
 use self::world::{World, WorldError};
-
-/// The contract-net model the simulation runs: the text shipped in
-/// `lcc-protocols/models/`, embedded so a built binary needs no files.
-pub const CONTRACT_NET: &str = include_str!("../../lcc-protocols/models/contract-net.lcc");
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -96,9 +95,6 @@ pub enum SimulateError {
     /// A simulated host failed.
     #[error(transparent)]
     World(#[from] WorldError),
-    /// The embedded model does not load.
-    #[error(transparent)]
-    Model(#[from] ModelError),
     /// An agent failed.
     #[error(transparent)]
     Agent(#[from] AgentError),
@@ -214,7 +210,8 @@ async fn trade(
             .any(|h| h.class == Classification::Overloaded);
         history.push(record);
         trades.extend(made);
-        if !traded {
+        let waiting = agents.iter().any(Agent::is_holding);
+        if !traded && !waiting {
             break if overloaded {
                 Stop::Stuck
             } else {
@@ -248,9 +245,6 @@ async fn start_agents(
     world: &World,
     published: &Arc<AtomicU64>,
 ) -> Result<(Vec<Agent>, Vec<JoinHandle<()>>), SimulateError> {
-    let Protocol::ContractNet = scenario.spec.protocol;
-    let name = bus_name("contract-net")?;
-    let model = Model::load(name, CONTRACT_NET)?;
     let ledger_options = LedgerOptions {
         // A simulation is rerun, not recovered after a power cut.
         durability: Durability::Normal,
@@ -272,11 +266,12 @@ async fn start_agents(
     let space = SubjectSpace::in_zone(zone());
     let mut agents = Vec::new();
     let mut serving = Vec::new();
-    for (index, ((spec, policy), (host, ledger))) in scenario
+    for (index, (((spec, policy), protocols), (host, ledger))) in scenario
         .spec
         .host
         .iter()
         .zip(&scenario.policies)
+        .zip(&scenario.protocols)
         .zip(world.hosts.iter().zip(ledgers))
         .enumerate()
     {
@@ -302,7 +297,7 @@ async fn start_agents(
                 clock: Arc::new(TokioClock::system()),
                 limits: WireLimits::default(),
             },
-            model: model.clone(),
+            protocols: protocols.clone(),
             reach: Arc::clone(&reach),
             config: options.agent,
         });

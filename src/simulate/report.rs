@@ -6,9 +6,14 @@
 //! Two checks hold for every scenario whatever its `[expect]` table says:
 //! the ledgers audit consistent with no trade left in flight, and every VM
 //! runs on exactly one host. A run passes when every check holds.
+//!
+//! The report reads as text ([`fmt::Display`]) or as one JSON object
+//! ([`Report::to_json`], `market simulate --json`) for scripts and CI.
 
 use std::fmt;
 use std::path::PathBuf;
+
+use serde::Serialize;
 
 use bidder::agent::{Agent, TradeReport};
 use bidder::migration::Outcome;
@@ -17,13 +22,14 @@ use market::ledger::Ledger;
 use market::ledger::audit::{AuditReport, audit};
 use market::policy::Classification;
 use market::resources::{Dimension, Resources};
+use market::vm::GroupRule;
 
 use super::scenario::Scenario;
 use super::world::World;
 use super::{Options, SimulateError, plot};
 
 /// One host at the end of a round.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostPoint {
     /// Host name.
     pub name: String,
@@ -38,7 +44,7 @@ pub struct HostPoint {
 }
 
 /// One trade and the round it was made in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TradeRecord {
     /// The round (1 for the first).
     pub round: u32,
@@ -50,7 +56,7 @@ pub struct TradeRecord {
 }
 
 /// The state of the cluster after one round (round 0: before any trade).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoundRecord {
     /// Round number.
     pub round: u32,
@@ -63,7 +69,8 @@ pub struct RoundRecord {
 }
 
 /// Why the run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stop {
     /// A round made no trade and no host is overloaded: nothing would change.
     Quiescent,
@@ -87,7 +94,7 @@ impl fmt::Display for Stop {
 /// One row of the comparison with the centralised baselines: the market's
 /// figure, a heuristic's that sees the whole cluster, and a bound no
 /// placement beats.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
     /// What is compared.
     pub metric: &'static str,
@@ -102,7 +109,7 @@ pub struct Comparison {
 }
 
 /// One check of the run's outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// What was expected.
     pub what: String,
@@ -160,12 +167,82 @@ impl Report {
         self.history.last()
     }
 
-    /// Trades that settled (the VM runs at its buyer's counterparty).
+    /// Trades that settled (the VM runs at its buyer).
     pub fn settled(&self) -> usize {
         self.trades
             .iter()
             .filter(|t| t.trade.outcome == Outcome::Settled)
             .count()
+    }
+
+    /// VMs that moved: one per settled trade, as every trade the agents
+    /// make moves one VM.
+    pub fn migrations(&self) -> usize {
+        self.settled()
+    }
+
+    /// Bus messages published over the whole run.
+    pub fn messages(&self) -> u64 {
+        self.history.iter().map(|r| r.messages).sum()
+    }
+
+    /// Hosts running at least one VM at the end.
+    pub fn hosts_running(&self) -> usize {
+        self.after()
+            .map_or(0, |r| r.hosts.iter().filter(|h| !h.vms.is_empty()).count())
+    }
+
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            scenario: &'a str,
+            description: Option<&'a str>,
+            file: &'a PathBuf,
+            run_dir: &'a PathBuf,
+            ledgers: &'a [PathBuf],
+            plot: &'a PathBuf,
+            before: Option<&'a RoundRecord>,
+            after: Option<&'a RoundRecord>,
+            rounds: usize,
+            stop: Stop,
+            trades: &'a [TradeRecord],
+            settled: usize,
+            migrations: usize,
+            messages: u64,
+            hosts_running: usize,
+            baselines: &'a [Comparison],
+            audit: serde_json::Value,
+            checks: &'a [Check],
+            result: &'static str,
+        }
+        let json = Json {
+            scenario: &self.name,
+            description: self.description.as_deref(),
+            file: &self.scenario,
+            run_dir: &self.run_dir,
+            ledgers: &self.ledgers,
+            plot: &self.plot,
+            before: self.before(),
+            after: self.after(),
+            rounds: self.history.len().saturating_sub(1),
+            stop: self.stop,
+            trades: &self.trades,
+            settled: self.settled(),
+            migrations: self.migrations(),
+            messages: self.messages(),
+            hosts_running: self.hosts_running(),
+            baselines: &self.comparison,
+            audit: serde_json::json!({
+                "trades": self.audit.trades,
+                "consistent": self.audit.is_consistent(),
+                "discrepancies": self.audit.discrepancies.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                "in_flight": self.audit.in_flight.len(),
+            }),
+            checks: &self.checks,
+            result: if self.passed() { "pass" } else { "fail" },
+        };
+        serde_json::to_value(json).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
     }
 }
 
@@ -228,8 +305,9 @@ impl Report {
 
 /// The market's final placement against first-fit-decreasing (how few
 /// hosts could hold the VMs) and greedy balancing (how even the load could
-/// be), each with its lower bound. VMs are sized by what they were measured
-/// to use (memory: their allocation), which is what the policies judge.
+/// be), each with its lower bound. Both solve the hosts' own problem: VMs
+/// sized by what they reserve, hosts by their capacity after the headroom
+/// their policy keeps free, every dimension at once.
 async fn compare(agents: &[Agent]) -> Result<Vec<Comparison>, SimulateError> {
     let mut items: Vec<Item> = Vec::new();
     let mut capacities = Vec::new();
@@ -239,9 +317,9 @@ async fn compare(agents: &[Agent]) -> Result<Vec<Comparison>, SimulateError> {
         let load = host
             .vms
             .iter()
-            .fold(Resources::ZERO, |sum, vm| sum.saturating_add(&vm.used));
-        items.extend(host.vms.iter().map(|vm| (vm.id, vm.used)));
-        capacities.push(host.capacity);
+            .fold(Resources::ZERO, |sum, vm| sum.saturating_add(&vm.reserved));
+        items.extend(host.vms.iter().map(|vm| (vm.id, vm.reserved)));
+        capacities.push(agent.policy().capacity(&host));
         loads.push((load, !host.vms.is_empty()));
     }
     let market_hosts = loads.iter().filter(|(_, used)| *used).count();
@@ -334,7 +412,56 @@ fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
             found: format!("{}", report.settled()),
         });
     }
+    if let Some(most) = expect.hosts_running_at_most {
+        checks.push(Check {
+            what: format!("at most {most} hosts run VMs"),
+            holds: report.hosts_running() <= most,
+            found: format!("{}", report.hosts_running()),
+        });
+    }
+    if let Some(most) = expect.migrations_at_most {
+        checks.push(Check {
+            what: format!("at most {most} migrations"),
+            holds: report.migrations() <= most,
+            found: format!("{}", report.migrations()),
+        });
+    }
+    if expect.groups_apart {
+        checks.push(groups_apart_check(scenario, located));
+    }
     checks
+}
+
+/// No two VMs of one `apart` group on one host at the end.
+fn groups_apart_check(scenario: &Scenario, located: &[(String, Vec<String>)]) -> Check {
+    let mut members: std::collections::BTreeMap<(&str, &str), Vec<&str>> = Default::default();
+    for (vm, group) in scenario.spec.vm.iter().zip(&scenario.groups) {
+        let Some(group) = group.as_ref().filter(|g| g.rule == GroupRule::Apart) else {
+            continue;
+        };
+        for (_, hosts) in located.iter().filter(|(name, _)| *name == vm.name) {
+            for host in hosts {
+                members
+                    .entry((group.name.as_str(), host.as_str()))
+                    .or_default()
+                    .push(vm.name.as_str());
+            }
+        }
+    }
+    let together: Vec<String> = members
+        .iter()
+        .filter(|(_, vms)| vms.len() > 1)
+        .map(|((group, host), vms)| format!("{} of {group} on {host}", vms.join(" and ")))
+        .collect();
+    Check {
+        what: "no two VMs of an apart group on one host".into(),
+        holds: together.is_empty(),
+        found: if together.is_empty() {
+            "every apart group spread".into()
+        } else {
+            together.join("; ")
+        },
+    }
 }
 
 fn audit_check(audit: &AuditReport) -> Check {
@@ -427,7 +554,13 @@ impl fmt::Display for Report {
             write_hosts(f, "before:", before)?;
         }
         writeln!(f)?;
-        writeln!(f, "trades ({}):", self.trades.len())?;
+        writeln!(
+            f,
+            "trades ({}, {} migrations, {} bus messages):",
+            self.trades.len(),
+            self.migrations(),
+            self.messages()
+        )?;
         if self.trades.is_empty() {
             writeln!(f, "  none")?;
         }

@@ -1,29 +1,42 @@
 //! The scenario file: a simulated cluster (hosts with a capacity and a
-//! policy file, VMs with a size, a CPU load and a first host), the protocol
-//! they trade by, how long to let them, and the outcome to expect.
+//! policy file, VMs with a size, a CPU load, a placement group and a first
+//! host), the protocols they trade by, how long to let them, and the
+//! outcome to expect.
 //!
 //! ```toml
 //! name = "seed002-scenario1"
-//! protocol = "contract-net"
+//! protocols = ["contract-net"]                 # as in a bidder's configuration
 //! rounds = 12
+//!
+//! [protocol.contract-net]                      # optional settings
+//! award = "second-price"
 //!
 //! [[host]]
 //! name = "hp1"
 //! cpus = 8
 //! memory_mib = 16384
 //! policy = "policies/seed002-scenario1.toml"   # relative to this file
+//! # protocols = ["sealed-bid"]                 # this host plays others
 //!
 //! [[vm]]
 //! name = "okvm1"
 //! host = "hp1"
 //! memory_mib = 512
 //! cpu_load = 1.0                              # `while true; do true; done`
+//! group = "replicas"                          # optional placement group
+//! group_rule = "apart"                        # or "together"; apart by default
 //!
 //! [expect]
 //! every_host_satisfied = true
 //! vm_count = { hp1 = 1, hp2 = 1, hp3 = 1, hp4 = 1 }
 //! placement = { okvm1 = "hp1" }
+//! hosts_running_at_most = 2
+//! migrations_at_most = 3
 //! ```
+//!
+//! The protocols and their `[protocol.<name>]` settings are read by
+//! `bidder::protocol::config`, the code that reads a daemon's; a model file
+//! named there is checked when the scenario is loaded.
 //!
 //! Every table refuses unknown keys, and every error names the key path
 //! (`host[2].policy`) and what is wrong ([`ScenarioError`]).
@@ -31,18 +44,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use bidder::protocol::Protocol;
+use bidder::protocol::config::{ProtocolFile, Selection, check_unused, default_names};
 use market::bus::subject::Token;
 use market::policy::{Policy, PolicyError};
+use market::vm::{GroupRule, PlacementGroup};
 use serde::Deserialize;
-
-/// The protocol hosts trade by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Protocol {
-    /// `models/contract-net.lcc`: an overloaded host announces one VM,
-    /// the others propose, the lowest price takes it.
-    ContractNet,
-}
 
 /// A scenario file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,8 +60,13 @@ pub struct ScenarioSpec {
     /// What the scenario shows, in words.
     #[serde(default)]
     pub description: Option<String>,
-    /// How hosts trade.
-    pub protocol: Protocol,
+    /// The protocols every host plays unless it names its own, in the
+    /// order it tries them.
+    #[serde(default = "default_names")]
+    pub protocols: Vec<String>,
+    /// `[protocol.<name>]` settings.
+    #[serde(default)]
+    pub protocol: BTreeMap<String, ProtocolFile>,
     /// At most this many rounds (each host acts once per round).
     #[serde(default = "default_rounds")]
     pub rounds: u32,
@@ -95,6 +107,9 @@ pub struct HostSpec {
     pub network_mbps: u64,
     /// Policy file, relative to the scenario file.
     pub policy: PathBuf,
+    /// The protocols this host plays, if not the scenario's.
+    #[serde(default)]
+    pub protocols: Option<Vec<String>>,
 }
 
 fn default_network() -> u64 {
@@ -117,6 +132,12 @@ pub struct VmSpec {
     /// Busy fraction of each vCPU, 0.0 to 1.0 (1.0: a `while true` loop).
     #[serde(default)]
     pub cpu_load: f64,
+    /// Its placement group, written into its domain's metadata.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The group's rule: `apart` (the default) or `together`.
+    #[serde(default)]
+    pub group_rule: Option<String>,
 }
 
 fn default_vcpus() -> u32 {
@@ -139,6 +160,15 @@ pub struct Expect {
     /// Exactly this many trades settle.
     #[serde(default)]
     pub trades: Option<usize>,
+    /// At the end, at most this many hosts run a VM.
+    #[serde(default)]
+    pub hosts_running_at_most: Option<usize>,
+    /// At most this many VMs move (migrations, counted per VM).
+    #[serde(default)]
+    pub migrations_at_most: Option<usize>,
+    /// No two VMs of an `apart` group end on one host.
+    #[serde(default)]
+    pub groups_apart: bool,
 }
 
 /// A checked scenario, with its policies loaded.
@@ -148,6 +178,10 @@ pub struct Scenario {
     pub spec: ScenarioSpec,
     /// Each host's policy, in host order.
     pub policies: Vec<Policy>,
+    /// The protocols each host plays, loaded and checked, in host order.
+    pub protocols: Vec<Vec<Protocol>>,
+    /// Each VM's placement group, in VM order.
+    pub groups: Vec<Option<PlacementGroup>>,
     /// Where the file was read from (for the report).
     pub path: PathBuf,
 }
@@ -221,7 +255,14 @@ impl Scenario {
         let spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
             .map_err(|e| syntax(e.path().to_string(), e.inner().message().trim().to_string()))?;
         check(path, &spec)?;
+        let invalid = |(key, reason): (String, String)| ScenarioError::Invalid {
+            file: path.to_path_buf(),
+            path: key,
+            reason,
+        };
+        let groups = groups(&spec).map_err(invalid)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let protocols = protocols(&spec, base).map_err(invalid)?;
         let policies = spec
             .host
             .iter()
@@ -231,9 +272,69 @@ impl Scenario {
         Ok(Scenario {
             spec,
             policies,
+            protocols,
+            groups,
             path: path.to_path_buf(),
         })
     }
+}
+
+/// Each host's protocols: its own list or the scenario's, resolved with
+/// the settings of `[protocol.<name>]`.
+fn protocols(spec: &ScenarioSpec, base: &Path) -> Result<Vec<Vec<Protocol>>, (String, String)> {
+    let lists: Vec<&[String]> = spec
+        .host
+        .iter()
+        .map(|h| h.protocols.as_deref().unwrap_or(&spec.protocols))
+        .collect();
+    check_unused(&spec.protocol, &lists)?;
+    let keys: Vec<String> = spec
+        .host
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match h.protocols {
+            Some(_) => format!("host[{i}].protocols"),
+            None => "protocols".to_string(),
+        })
+        .collect();
+    lists
+        .iter()
+        .zip(&keys)
+        .map(|(names, key)| {
+            Selection {
+                names,
+                names_key: key,
+                settings: &spec.protocol,
+                base,
+            }
+            .resolve()
+        })
+        .collect()
+}
+
+/// Each VM's placement group, checked.
+fn groups(spec: &ScenarioSpec) -> Result<Vec<Option<PlacementGroup>>, (String, String)> {
+    spec.vm
+        .iter()
+        .enumerate()
+        .map(|(i, vm)| {
+            let rule = match &vm.group_rule {
+                None => GroupRule::Apart,
+                Some(rule) => GroupRule::parse(rule)
+                    .map_err(|e| (format!("vm[{i}].group_rule"), e.to_string()))?,
+            };
+            match &vm.group {
+                None if vm.group_rule.is_some() => Err((
+                    format!("vm[{i}].group_rule"),
+                    "a rule without a group: add `group`".into(),
+                )),
+                None => Ok(None),
+                Some(name) => PlacementGroup::new(name, rule)
+                    .map(Some)
+                    .map_err(|e| (format!("vm[{i}].group"), e.to_string())),
+            }
+        })
+        .collect()
 }
 
 fn load_policy(file: &Path, index: usize, policy: &Path) -> Result<Policy, ScenarioError> {
@@ -362,7 +463,6 @@ mod tests {
 
     const HOSTS: &str = r#"
 name = "t"
-protocol = "contract-net"
 [[host]]
 name = "a"
 cpus = 1
@@ -401,6 +501,26 @@ policy = "p.toml"
         let text = format!("{HOSTS}[[vm]]\nname = \"v\"\nhost = \"a\"\nmemory_mib = 2048\n");
         let e = refusal(&text);
         assert!(e.contains("host[0].memory_mib"), "{e}");
+    }
+
+    #[test]
+    fn a_group_that_is_not_a_valid_name_is_refused_with_its_key() {
+        let text = format!(
+            "{HOSTS}[[vm]]\nname = \"v\"\nhost = \"a\"\nmemory_mib = 1\ngroup = \"web tier\"\n"
+        );
+        let e = refusal(&text);
+        assert!(e.contains("vm[0].group") && e.contains("web tier"), "{e}");
+        let text = format!(
+            "{HOSTS}[[vm]]\nname = \"v\"\nhost = \"a\"\nmemory_mib = 1\ngroup = \"w\"\ngroup_rule = \"near\"\n"
+        );
+        assert!(refusal(&text).contains("vm[0].group_rule"));
+    }
+
+    #[test]
+    fn an_unknown_protocol_is_refused_with_its_key() {
+        let text = format!("protocols = [\"auction-x\"]\n{HOSTS}");
+        let e = refusal(&text);
+        assert!(e.contains("protocols[0]") && e.contains("auction-x"), "{e}");
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl World {
                 vcpus: vm.vcpus,
                 memory_kib: vm.memory_mib * 1024,
                 interfaces: Vec::new(),
+                group: scenario.groups.get(index).cloned().flatten(),
             };
             let load = DomainLoad {
                 cpu_utilisation: vm.cpu_load,

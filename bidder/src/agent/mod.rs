@@ -1,78 +1,62 @@
 //! The trading loop of one host: seed 002's two-stage pattern (figure 4.8)
-//! with prices.
+//! with prices, playing whichever protocols the host's configuration names.
 //!
 //! # Stage one: observe and classify
 //!
 //! An [`Agent`] sees its host only through the [`Hypervisor`] trait: the
-//! running domains (UUID, name, vCPUs, memory) and the host's load average.
-//! A domain's measured use is the rate of its CPU time and interface bytes
-//! between two [`Agent::sample`]s; a VM that has just arrived has no rate
-//! yet, so until its second sample it is taken at the use its trade
-//! announced. From that it builds the market's [`Host`] and asks its
-//! [`Policy`] whether it is underloaded, satisfied or overloaded.
+//! running domains (UUID, name, vCPUs, memory, placement group) and the
+//! host's load average. A domain's measured use is the rate of its CPU time
+//! and interface bytes between two [`Agent::sample`]s; a VM that has just
+//! arrived has no rate yet, so until its second sample it is taken at the
+//! use its trade announced. From that it builds the market's [`Host`] and
+//! asks its [`Policy`] whether it is underloaded, satisfied or overloaded.
+//! Every sample is one observation for the policy's hysteresis
+//! (`[policy.stability] hold_observations`): the host acts on a state only
+//! once it has seen it that many samples in a row.
 //!
 //! # Stage two: interact
 //!
-//! - **Overloaded** ([`Agent::trade_as_manager`]): it offers the VM whose
-//!   departure raises its utility most per unit of migration cost
-//!   ([`Valuer::best_offer`], seed 002 section 6.1 rather than a random
-//!   pick), recruits contractors over the bus (`market::runtime::recruit`)
-//!   and plays `manager` of `models/contract-net.lcc`. The task it announces
-//!   carries the VM's bundle and the most the manager pays to be rid of it
-//!   (minus its ask), so a contractor never proposes a trade with negative
-//!   surplus.
-//! - **Every host** answers calls for proposals as `contractor`
-//!   ([`Agent::serve`]): its price for the bundle is minus what taking it is
-//!   worth under its own policy ([`Valuer::value_of_taking`]); a move its
-//!   policy refuses (no room, anti-affinity) or that costs more than the
-//!   manager pays is refused. The model awards the lowest price, which is
-//!   the contractor that values the VM most.
+//! What a host does in an interaction belongs to its protocols
+//! ([`crate::protocol`]): [`Agent::serve`] answers, for every protocol, the
+//! role its kind answers (contract-net's `contractor`), and
+//! [`Agent::trade_as_manager`] starts, when the acting state calls for it,
+//! the role its kind starts (contract-net's `manager`, when overloaded),
+//! trying the protocols in the configured order until one trades.
 //!
-//! # After the award
+//! # What stays here
 //!
-//! The winner's `perform` re-prices the bundle against its host as it is
-//! now and commits (it will take the VM and expects its announced use); the
-//! manager's `outcome(.., done)` then carries the trade out with
-//! [`migration::Executor`]: the terms go into both ledgers before anything
-//! moves, the domain is handed off to the winner's hypervisor, and credits
-//! settle on success (docs/migration.md). The manager is the buyer of the
-//! ledger's vocabulary (its VM leaves, it pays the price) and the winner the
-//! seller.
-//!
-//! The components are in [`components`]; how a host reaches the destination
-//! side of another host's workflow is [`Reach`].
-//!
-//! Interactions of one agent are not concurrent with each other: a
-//! contractor prices against its current state and does not reserve
-//! capacity between proposal and award, so callers run one interaction at a
-//! time per zone (the simulation does) or accept that a host may be
-//! awarded two VMs against one state.
+//! The neutral work every protocol shares: the host's view, capacity held
+//! for open offers ([`holds`]), and carrying out an agreed trade
+//! ([`Inner::carry_out`]): the terms go into both ledgers before anything
+//! moves, the migration workflow moves the VM, and credits settle on
+//! success (docs/migration.md). How a host reaches the destination side of
+//! another host's workflow is [`Reach`].
 
-pub mod components;
+mod holds;
 mod usage;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lcc::term::Term;
+use lcc::interp::Clock;
 use market::bus::BusError;
 use market::credits::Credits;
 use market::host::{Host, HostId};
+use market::ledger::{ProtocolRef, TradeId, TradeTerms, VmRef};
+use market::policy::stability::Hysteresis;
 use market::policy::{Classification, Policy};
 use market::resources::{ResourceError, Resources};
-use market::runtime::{self, InitiateError, Model, Participant, Peer, Recruitment};
-use market::valuation::Valuer;
+use market::runtime::{self, InitiateError, Participant, Peer};
 use market::vm::{Vm, VmId};
+use market::wire::Interaction;
 use tokio::task::JoinHandle;
 
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, blocking};
-use crate::migration::{self, Destination, Method, PeerLink};
+use crate::migration::{self, Destination, Executor, Method, PeerLink};
+use crate::protocol::{Kind, Protocol, contract_net};
 
-pub use components::Task;
+use holds::Holds;
 use usage::Usage;
-
-/// The role a host plays when it answers calls for proposals.
-pub const CONTRACTOR: &str = "contractor";
 
 /// How a host reaches the destination side of another host's migration
 /// workflow. In one process (simulations) it is that host's ledger and
@@ -107,16 +91,22 @@ pub struct AgentConfig {
     pub window_ms: i64,
     /// How long the winner has to report after it is accepted.
     pub grace_ms: i64,
+    /// How long a winner holds the capacity of a VM it was awarded for the
+    /// VM to arrive; a migration that takes longer is counted again only
+    /// once the VM runs here.
+    pub arrival_ms: i64,
 }
 
 impl Default for AgentConfig {
     /// Loopback and in-process buses answer in well under a millisecond;
-    /// these leave room for a loaded test machine.
+    /// these leave room for a loaded test machine. Ten minutes for a VM to
+    /// arrive covers a live migration of tens of GiB on a 1 Gbit/s link.
     fn default() -> Self {
         AgentConfig {
             recruit_ms: 50,
             window_ms: 500,
             grace_ms: 2_000,
+            arrival_ms: 600_000,
         }
     }
 }
@@ -149,59 +139,103 @@ pub enum AgentError {
         source: ResourceError,
     },
     /// The interaction could not start or did not finish.
-    #[error("host {host}: contract-net: {source}")]
+    #[error("host {host}: {protocol}: {source}")]
     Interaction {
         /// The host.
         host: String,
-        /// What failed.
-        source: InitiateError,
+        /// The protocol.
+        protocol: String,
+        /// What failed (boxed: it is large, and agent errors travel
+        /// through every call of the loop).
+        source: Box<InitiateError>,
     },
-    /// The contractor side could not subscribe to invitations.
-    #[error("host {host}: cannot listen for calls for proposals: {source}")]
+    /// The responder side could not subscribe to invitations.
+    #[error("host {host}: cannot listen for invitations: {source}")]
     Bus {
         /// The host.
         host: String,
         /// What failed.
         source: BusError,
     },
+    /// An agreed trade could not be carried out.
+    #[error("host {host}: trade {trade}: {reason}")]
+    Trade {
+        /// The host.
+        host: String,
+        /// The trade id.
+        trade: String,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// What one attempt to trade as manager came to.
+/// What one attempt to trade as initiator came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ManagerRound {
-    /// The host is not overloaded: nothing to give away.
+    /// The state the host acts on is not overloaded: nothing to give away.
     NotOverloaded(Classification),
+    /// Overloaded now, but not yet for `hold_observations` samples in a
+    /// row: the host waits.
+    Holding {
+        /// How many samples in a row saw it overloaded.
+        seen: u32,
+        /// How many it needs.
+        hold: u32,
+    },
     /// Overloaded, but no VM's departure raises its utility.
     NothingToOffer,
     /// No peer joined the interaction.
     NoContractors,
-    /// The interaction ended without a trade (no proposal, or the winner
-    /// failed or fell silent), in the model's words.
+    /// The interaction ended without a trade (no proposal, none at the
+    /// reserve, or the winner failed or fell silent), in the model's words.
     NoTrade {
         /// The VM offered.
         vm: String,
-        /// `no_proposals`, `silent`, `failed(..)`.
+        /// `no_proposals`, `no_award`, `silent`, `failed(..)`.
         report: String,
     },
     /// A trade was agreed and carried out (or failed while moving).
     Traded(TradeReport),
 }
 
-/// One agreed trade as the manager saw it end.
-#[derive(Debug, Clone, PartialEq)]
+/// One agreed trade as the seller saw it end.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TradeReport {
     /// The shared trade id.
     pub trade_id: String,
+    /// The protocol it was agreed in.
+    pub protocol: String,
     /// The VM's domain name.
     pub vm: String,
-    /// The host it left (the manager, buyer in the ledger).
+    /// The host it left: the seller.
     pub from: String,
-    /// The host it went to (the winner, seller in the ledger).
+    /// The host it went to: the buyer.
     pub to: String,
-    /// What the manager paid the winner (negative: what it was paid).
+    /// What the buyer paid the seller (negative: what the seller paid the
+    /// buyer to take the VM).
     pub price: Credits,
     /// How the migration workflow ended.
     pub outcome: migration::Outcome,
+}
+
+/// A trade a protocol agreed, for [`Inner::carry_out`]: this host sells
+/// the VM to `buyer` at `price`.
+#[derive(Debug, Clone)]
+pub(crate) struct Agreed {
+    /// The interaction it was agreed in (its id is the trade id).
+    pub interaction: Interaction,
+    /// The protocol's name.
+    pub protocol: String,
+    /// The VM's domain UUID.
+    pub vm_uuid: String,
+    /// The VM's domain name.
+    pub vm_name: String,
+    /// What the VM reserves.
+    pub reserved: Resources,
+    /// Who takes it.
+    pub buyer: String,
+    /// What the buyer pays this host.
+    pub price: Credits,
 }
 
 /// Who a host is on the market.
@@ -215,22 +249,28 @@ pub struct Identity {
     pub capacity: Resources,
 }
 
-/// What the components and the loop share.
+/// What the components, the protocols and the loop share.
 pub(crate) struct Inner {
     identity: Identity,
     policy: Policy,
     hypervisor: Arc<dyn Hypervisor>,
     ledger: market::ledger::Ledger,
     reach: Arc<dyn Reach>,
+    clock: Arc<dyn Clock>,
+    config: AgentConfig,
     usage: Mutex<Usage>,
+    holds: Mutex<Holds>,
+    hysteresis: Mutex<Hysteresis>,
+    /// Serialises pricing with holding, so two offers never both count
+    /// the same free room.
+    pricing: tokio::sync::Mutex<()>,
 }
 
 /// One host's bidder: observes, classifies, trades.
 pub struct Agent {
     inner: Arc<Inner>,
     peer: Peer,
-    model: Model,
-    config: AgentConfig,
+    protocols: Vec<Protocol>,
 }
 
 /// Everything an [`Agent`] is made of.
@@ -245,17 +285,43 @@ pub struct AgentParts {
     pub ledger: market::ledger::Ledger,
     /// Its endpoint on the bus.
     pub peer: Peer,
-    /// The contract-net model it runs (`models/contract-net.lcc`).
-    pub model: Model,
+    /// The protocols it plays, in the order it tries them.
+    pub protocols: Vec<Protocol>,
     /// How it reaches other hosts' migration workflow.
     pub reach: Arc<dyn Reach>,
     /// Interaction timing.
     pub config: AgentConfig,
 }
 
+/// What a protocol needs to play one interaction as initiator.
+pub(crate) struct Play<'a> {
+    /// The agent's shared state.
+    pub inner: &'a Arc<Inner>,
+    /// Its endpoint.
+    pub peer: &'a Peer,
+    /// Its timing.
+    pub config: &'a AgentConfig,
+}
+
+impl Play<'_> {
+    /// An interaction of `protocol` that could not start or finish.
+    pub(crate) fn interaction_error(
+        &self,
+        protocol: &Protocol,
+        source: InitiateError,
+    ) -> AgentError {
+        AgentError::Interaction {
+            host: self.inner.identity.name.clone(),
+            protocol: protocol.name().to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
 impl Agent {
     /// An agent from its parts.
     pub fn new(parts: AgentParts) -> Agent {
+        let hysteresis = parts.policy.stability().hysteresis();
         Agent {
             inner: Arc::new(Inner {
                 identity: parts.identity,
@@ -263,11 +329,15 @@ impl Agent {
                 hypervisor: parts.hypervisor,
                 ledger: parts.ledger,
                 reach: parts.reach,
+                clock: Arc::clone(&parts.peer.clock),
+                config: parts.config,
                 usage: Mutex::new(Usage::default()),
+                holds: Mutex::new(Holds::default()),
+                hysteresis: Mutex::new(hysteresis),
+                pricing: tokio::sync::Mutex::new(()),
             }),
             peer: parts.peer,
-            model: parts.model,
-            config: parts.config,
+            protocols: parts.protocols,
         }
     }
 
@@ -286,15 +356,26 @@ impl Agent {
         &self.inner.ledger
     }
 
-    /// Starts answering calls for proposals as contractor; the task runs
-    /// until the bus closes.
+    /// The protocols it plays.
+    pub fn protocols(&self) -> &[Protocol] {
+        &self.protocols
+    }
+
+    /// Starts answering invitations, for every protocol the role its kind
+    /// answers; the task runs until the bus closes.
     pub async fn serve(&self) -> Result<JoinHandle<()>, AgentError> {
-        let offer = runtime::Offer {
-            model: self.model.clone(),
-            role: CONTRACTOR.to_string(),
-            components: components::contractor(Arc::clone(&self.inner)),
-        };
-        Participant::new(self.peer.clone(), vec![offer], self.config.lifetime())
+        let offers = self
+            .protocols
+            .iter()
+            .map(|protocol| match protocol.kind() {
+                Kind::ContractNet => runtime::Offer {
+                    model: protocol.model().clone(),
+                    role: contract_net::CONTRACTOR.to_string(),
+                    components: contract_net::contractor(Arc::clone(&self.inner)),
+                },
+            })
+            .collect();
+        Participant::new(self.peer.clone(), offers, self.inner.config.lifetime())
             .start()
             .await
             .map_err(|source| AgentError::Bus {
@@ -303,13 +384,16 @@ impl Agent {
             })
     }
 
-    /// Measures every running domain's use since the previous sample;
-    /// `at_ms` is the host's clock (the simulated one in simulations).
+    /// Measures every running domain's use since the previous sample, and
+    /// takes the host's classification as one observation; `at_ms` is the
+    /// host's clock (the simulated one in simulations).
     pub async fn sample(&self, at_ms: i64) -> Result<(), AgentError> {
         let domains = blocking(&self.inner.hypervisor, |h| h.domains())
             .await
             .map_err(|source| self.inner.hypervisor_error(source))?;
         self.inner.usage().sample(at_ms, &domains);
+        let observed = self.classify().await?;
+        self.inner.hysteresis().observe(observed);
         Ok(())
     }
 
@@ -327,83 +411,52 @@ impl Agent {
             .map_err(|source| self.inner.resource_error(source))
     }
 
-    /// Stage two for an overloaded host: offer the VM whose departure helps
-    /// most in one contract-net interaction and carry out the trade.
-    pub async fn trade_as_manager(&self) -> Result<ManagerRound, AgentError> {
-        let host = self.view().await?;
-        let inner = &self.inner;
-        let class = inner
-            .policy
-            .classify_host(&host)
-            .map_err(|source| inner.resource_error(source))?;
-        if class != Classification::Overloaded {
-            return Ok(ManagerRound::NotOverloaded(class));
-        }
-        let valuer =
-            Valuer::new(&inner.policy, &host).map_err(|source| inner.resource_error(source))?;
-        let Some(offer) = valuer.best_offer() else {
-            return Ok(ManagerRound::NothingToOffer);
-        };
-        let Some(vm) = host.vm(offer.vm) else {
-            return Ok(ManagerRound::NothingToOffer);
-        };
-        let task = Task {
-            uuid: inner.usage().uuid_of(vm.id).unwrap_or_default(),
-            name: vm.name.clone(),
-            reserved: vm.reserved,
-            used: vm.used,
-            max_price: Credits(offer.ask.0.saturating_neg()),
-        };
-        tracing::info!(host = self.name(), vm = %vm.name, ask = %offer.ask, "overloaded: offering a VM");
-        let recruitment = Recruitment {
-            role: CONTRACTOR.to_string(),
-            within_ms: self.config.recruit_ms,
-        };
-        let recruited = match runtime::recruit(&self.peer, &self.model, &recruitment).await {
-            Ok(recruited) => recruited,
-            Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(ManagerRound::NoContractors),
-            Err(source) => return Err(self.interaction_error(source)),
-        };
-        let ended = Arc::new(Mutex::new(None));
-        let manager = components::manager(
-            Arc::clone(inner),
-            components::Agreement {
-                interaction: recruited.interaction,
-                protocol: self.model.name().to_string(),
-            },
-            Arc::clone(&ended),
-        );
-        let (window, grace) = (self.config.window_ms, self.config.grace_ms);
-        let role = |contractors: Vec<Term>| {
-            Term::apply(
-                "manager",
-                vec![
-                    task.to_term(),
-                    Term::list(contractors),
-                    Term::Int(window),
-                    Term::Int(grace),
-                ],
-            )
-        };
-        recruited
-            .run(&self.peer, &self.model, role, &manager)
-            .await
-            .map_err(|source| self.interaction_error(source))?;
-        let ended = ended
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        Ok(ended.unwrap_or(ManagerRound::NoTrade {
-            vm: vm.name.clone(),
-            report: "the interaction ended without an outcome".into(),
-        }))
+    /// True while the host has seen a new state fewer than
+    /// `hold_observations` samples in a row: it may act later without
+    /// anything else changing.
+    pub fn is_holding(&self) -> bool {
+        self.inner.hysteresis().pending().is_some()
     }
 
-    fn interaction_error(&self, source: InitiateError) -> AgentError {
-        AgentError::Interaction {
-            host: self.name().to_string(),
-            source,
+    /// Stage two for an overloaded host: when the state it acts on and its
+    /// state now are both overloaded, start the role each protocol's kind
+    /// starts, in the configured order, until one trades.
+    pub async fn trade_as_manager(&self) -> Result<ManagerRound, AgentError> {
+        let now = self.classify().await?;
+        let (acting, pending) = {
+            let h = self.inner.hysteresis();
+            (h.acting(), h.pending())
+        };
+        if acting != Classification::Overloaded || now != Classification::Overloaded {
+            return Ok(match pending {
+                Some((Classification::Overloaded, seen)) if now == Classification::Overloaded => {
+                    ManagerRound::Holding {
+                        seen,
+                        hold: self.inner.policy.stability().hold_observations,
+                    }
+                }
+                _ => ManagerRound::NotOverloaded(if acting == now { now } else { acting }),
+            });
         }
+        let play = Play {
+            inner: &self.inner,
+            peer: &self.peer,
+            config: &self.inner.config,
+        };
+        let mut last = ManagerRound::NoContractors;
+        for protocol in &self.protocols {
+            let round = match protocol.kind() {
+                Kind::ContractNet => contract_net::manage(&play, protocol).await?,
+            };
+            if matches!(
+                round,
+                ManagerRound::Traded(_) | ManagerRound::NothingToOffer
+            ) {
+                return Ok(round);
+            }
+            last = round;
+        }
+        Ok(last)
     }
 }
 
@@ -416,6 +469,62 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn holds(&self) -> std::sync::MutexGuard<'_, Holds> {
+        // One map insert or remove at a time: never half-written.
+        self.holds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn hysteresis(&self) -> std::sync::MutexGuard<'_, Hysteresis> {
+        // Plain counters, replaced whole.
+        self.hysteresis
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The host's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// The host's policy.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Held while pricing an offer and recording its hold.
+    pub(crate) async fn pricing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.pricing.lock().await
+    }
+
+    /// Holds room for `vm` until `until_ms` of the peers' clock.
+    pub(crate) fn hold(&self, uuid: DomainUuid, vm: Vm, until_ms: i64) {
+        self.holds().hold(uuid, vm, until_ms);
+    }
+
+    /// Holds room for an awarded `vm` until it runs here, or at most
+    /// `arrival_ms`.
+    pub(crate) fn hold_until_arrival(&self, uuid: DomainUuid, vm: Vm) {
+        let until = self.clock.now_ms().saturating_add(self.config.arrival_ms);
+        self.holds().hold(uuid, vm, until);
+    }
+
+    /// Frees the room held for `uuid`.
+    pub(crate) fn release(&self, uuid: &DomainUuid) {
+        self.holds().release(uuid);
+    }
+
+    /// A VM arriving with this announced use: taken at it until measured.
+    pub(crate) fn expect(&self, uuid: DomainUuid, used: &Resources) {
+        self.usage().expect(uuid, used);
+    }
+
+    /// The UUID of a VM running here, by its market id.
+    pub(crate) fn uuid_of(&self, vm: VmId) -> Option<String> {
+        self.usage().uuid_of(vm)
+    }
+
     fn hypervisor_error(&self, source: HypervisorError) -> AgentError {
         AgentError::Hypervisor {
             host: self.identity.name.clone(),
@@ -423,7 +532,7 @@ impl Inner {
         }
     }
 
-    fn resource_error(&self, source: ResourceError) -> AgentError {
+    pub(crate) fn resource_error(&self, source: ResourceError) -> AgentError {
         AgentError::Resources {
             host: self.identity.name.clone(),
             source,
@@ -431,7 +540,7 @@ impl Inner {
     }
 
     /// The host now: its running domains as VMs, its load average.
-    async fn view(&self) -> Result<Host, AgentError> {
+    pub(crate) async fn view(&self) -> Result<Host, AgentError> {
         let (domains, stats) = blocking(&self.hypervisor, |h| Ok((h.domains()?, h.host_stats()?)))
             .await
             .map_err(|source| self.hypervisor_error(source))?;
@@ -444,15 +553,89 @@ impl Inner {
                 name: d.name.clone(),
                 reserved: Resources::new(u64::from(d.vcpus) * 1000, d.memory_kib.div_ceil(1024), 0),
                 used: usage.used(&d.uuid, d.memory_kib.div_ceil(1024)),
-                group: None,
+                group: d.group.clone(),
             })
             .collect();
+        drop(usage);
+        let running: std::collections::BTreeSet<DomainUuid> = domains
+            .iter()
+            .filter(|d| d.state.is_active())
+            .map(|d| d.uuid.clone())
+            .collect();
+        self.holds()
+            .expire(self.clock.now_ms(), |uuid| running.contains(uuid));
         Ok(Host {
             id: self.identity.id,
             name: self.identity.name.clone(),
             capacity: self.identity.capacity,
             vms,
             load_one: stats.load_average[0],
+        })
+    }
+
+    /// The host with the VMs it holds room for counted as running (but
+    /// `except`'s): what a new offer is priced against.
+    pub(crate) async fn view_with_holds(
+        &self,
+        except: Option<&DomainUuid>,
+    ) -> Result<Host, AgentError> {
+        let mut host = self.view().await?;
+        host.vms.extend(self.holds().vms(except));
+        Ok(host)
+    }
+
+    /// Carries out a trade this host sold: both ledgers record the terms
+    /// before anything moves, the migration workflow moves the VM, and the
+    /// ledgers record how it ended.
+    pub(crate) async fn carry_out(&self, agreed: Agreed) -> Result<TradeReport, AgentError> {
+        let interaction_id = agreed.interaction.id.to_string();
+        let failed = |reason: String| AgentError::Trade {
+            host: self.identity.name.clone(),
+            trade: interaction_id.clone(),
+            reason,
+        };
+        let terms = TradeTerms {
+            trade_id: TradeId::new(&interaction_id).map_err(|e| failed(e.to_string()))?,
+            interaction_id: interaction_id.clone(),
+            protocol: ProtocolRef {
+                name: agreed.protocol.clone(),
+                hash: agreed.interaction.model.to_string(),
+            },
+            seller: self.identity.name.clone(),
+            buyer: agreed.buyer.clone(),
+            vms: vec![VmRef {
+                uuid: agreed.vm_uuid.clone(),
+                name: agreed.vm_name.clone(),
+            }],
+            resources: agreed.reserved,
+            price: agreed.price,
+        };
+        let destination = self
+            .reach
+            .peer(&agreed.buyer)
+            .ok_or_else(|| failed(format!("no way to reach {}'s workflow", agreed.buyer)))?;
+        let executor = Executor::new(
+            self.ledger.clone(),
+            Arc::clone(&self.hypervisor),
+            destination,
+            self.reach.method(&agreed.buyer),
+        );
+        let outcome = executor
+            .execute(&terms)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        tracing::info!(
+            trade = %terms.trade_id, vm = %agreed.vm_name, from = %terms.seller, to = %terms.buyer,
+            price = %terms.price, protocol = %agreed.protocol, ?outcome, "trade carried out"
+        );
+        Ok(TradeReport {
+            trade_id: terms.trade_id.to_string(),
+            protocol: agreed.protocol,
+            vm: agreed.vm_name,
+            from: terms.seller,
+            to: terms.buyer,
+            price: terms.price,
+            outcome,
         })
     }
 }

@@ -123,6 +123,7 @@ mod tests {
             memory_kib: 512 * 1024,
             cpu_time_ns,
             interfaces: Vec::new(),
+            group: None,
         }
     }
 

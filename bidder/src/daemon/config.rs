@@ -22,6 +22,10 @@
 //! inbox_prefix = "_INBOX.h1"
 //! credentials = { kind = "password", user = "h1", password_file = "/etc/bourse/nats/h1.password" }
 //!
+//! protocols = ["contract-net"]     # optional, the default; see
+//! [protocol.contract-net]          # bidder::protocol::config
+//! award = "second-price"
+//!
 //! [trading]                        # optional, these are the defaults
 //! period_ms = 10000
 //!
@@ -35,6 +39,7 @@
 //! Relative paths are taken from the configuration file's directory, so a
 //! configuration and its policy can move together.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +51,8 @@ use serde::Deserialize;
 use crate::agent::AgentConfig;
 use crate::hypervisor::LiveTarget;
 use crate::migration::{CallPolicy, Method};
+use crate::protocol::Protocol;
+use crate::protocol::config::{ProtocolFile, Selection, check_unused};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +93,10 @@ struct ConfigFile {
     metrics_listen: Option<SocketAddr>,
     capacity: CapacityFile,
     nats: NatsConfig,
+    #[serde(default = "crate::protocol::config::default_names")]
+    protocols: Vec<String>,
+    #[serde(default)]
+    protocol: BTreeMap<String, ProtocolFile>,
     #[serde(default)]
     trading: TradingFile,
     #[serde(default)]
@@ -113,6 +124,7 @@ struct TradingFile {
     recruit_ms: i64,
     window_ms: i64,
     grace_ms: i64,
+    arrival_ms: i64,
     peer_timeout_ms: u64,
     peer_attempts: u32,
 }
@@ -128,6 +140,7 @@ impl Default for TradingFile {
             recruit_ms: agent.recruit_ms,
             window_ms: agent.window_ms,
             grace_ms: agent.grace_ms,
+            arrival_ms: agent.arrival_ms,
             peer_timeout_ms: u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX),
             peer_attempts: call.attempts,
         }
@@ -214,6 +227,9 @@ pub struct DaemonConfig {
     pub nats: NatsConfig,
     /// How often the host samples, classifies and, when overloaded, trades.
     pub period: Duration,
+    /// The protocols it plays, loaded and checked, in the order it tries
+    /// them.
+    pub protocols: Vec<Protocol>,
     /// Interaction timing.
     pub agent: AgentConfig,
     /// How calls to a destination wait.
@@ -285,7 +301,16 @@ impl ConfigFile {
             recruit_ms: positive("trading.recruit_ms", t.recruit_ms)?,
             window_ms: positive("trading.window_ms", t.window_ms)?,
             grace_ms: positive("trading.grace_ms", t.grace_ms)?,
+            arrival_ms: positive("trading.arrival_ms", t.arrival_ms)?,
         };
+        check_unused(&self.protocol, &[&self.protocols])?;
+        let protocols = Selection {
+            names: &self.protocols,
+            names_key: "protocols",
+            settings: &self.protocol,
+            base,
+        }
+        .resolve()?;
         let timeout_ms = positive(
             "trading.peer_timeout_ms",
             i64::try_from(t.peer_timeout_ms).unwrap_or(i64::MAX),
@@ -313,6 +338,7 @@ impl ConfigFile {
             ),
             nats: self.nats,
             period: Duration::from_millis(period_ms.unsigned_abs()),
+            protocols,
             agent,
             calls: CallPolicy {
                 timeout: Duration::from_millis(timeout_ms.unsigned_abs()),
@@ -464,6 +490,25 @@ mod tests {
             ),
             (GOOD.replace("zone = \"eu1\"\n", ""), "."),
             (
+                format!("protocols = [\"contract-net\", \"auction-x\"]\n{GOOD}"),
+                "protocols[1]",
+            ),
+            (format!("protocols = []\n{GOOD}"), "protocols"),
+            (
+                format!("{GOOD}\n[protocol.contract-net]\naward = \"third-price\"\n"),
+                "protocol.contract-net.award",
+            ),
+            (
+                format!("{GOOD}\n[protocol.sealed-bid]\nmodel = \"sealed.lcc\"\n"),
+                "protocol.sealed-bid",
+            ),
+            (
+                format!(
+                    "protocols = [\"sealed-bid\"]\n{GOOD}\n[protocol.sealed-bid]\nmodel = \"no/such/sealed.lcc\"\nkind = \"contract-net\"\n"
+                ),
+                "protocol.sealed-bid.model",
+            ),
+            (
                 format!(
                     "{GOOD}\n[migration]\nmethod = \"live\"\ndestination_uri = \"qemu:///system\"\ntimeout_s = 5\n"
                 ),
@@ -481,5 +526,44 @@ mod tests {
         }
         let (_, reason) = error(&GOOD.replace("zone = \"eu1\"\n", ""));
         assert!(reason.contains("zone"), "{reason}");
+    }
+
+    /// A model of one's own is checked when the configuration is read: a
+    /// syntax error, or a call to a component the bidder does not provide,
+    /// is refused with the model's file, line and column.
+    #[test]
+    fn a_model_the_bidder_cannot_play_is_refused_with_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_model = |text: &str| {
+            std::fs::write(dir.path().join("sealed.lcc"), text).unwrap();
+            let config = format!(
+                "protocols = [\"sealed-bid\"]\n{GOOD}\n[protocol.sealed-bid]\n\
+                 model = \"sealed.lcc\"\nkind = \"contract-net\"\n"
+            );
+            DaemonConfig::parse(&config, dir.path()).unwrap_err()
+        };
+        let (key, reason) = with_model("a(manager(T, Cs, W, G), M) :: cfp(T) => ");
+        assert_eq!(key, "protocol.sealed-bid.model");
+        assert!(reason.contains("sealed.lcc:1:"), "{reason}");
+        let lacking = lcc::models::CONTRACT_NET
+            .source
+            .replace(
+                "award(Task, Proposals, Winner, Pays)",
+                "best(Proposals, Winner, Pays)",
+            )
+            .replace(
+                "component award(+Task, +Proposals, -Winner, -Pays)",
+                "component best(+Proposals, -Winner, -Pays)",
+            );
+        let (key, reason) = with_model(&lacking);
+        assert_eq!(key, "protocol.sealed-bid.model");
+        assert!(reason.contains("E0112"), "{reason}");
+        assert!(reason.contains("best/3"), "{reason}");
+        let line = lacking
+            .lines()
+            .position(|l| l.contains("<- best("))
+            .unwrap()
+            + 1;
+        assert!(reason.contains(&format!("sealed.lcc:{line}:")), "{reason}");
     }
 }

@@ -3,14 +3,19 @@
 //! stop.
 //!
 //! ```text
+//! config: the protocols it plays are read and checked with the
+//!         configuration (bidder::protocol::config)
 //! start:  /metrics (if configured) -> policy -> libvirt -> ledger -> bus
 //!         -> answer migration requests (DestinationService)
 //!         -> crash recovery of the trades this host is the source of
-//!         -> answer calls for proposals as contractor
+//!         -> a first sample (a domain it cannot read stops it here)
+//!         -> answer every protocol's calls (contract-net: contractor)
 //! every period: recovery of anything left unfinished (the host does not
 //!         trade as manager while a trade of its own is unresolved),
-//!         sample, classify, and when overloaded one contract-net round as
-//!         manager whose trade the migration workflow carries out
+//!         sample (one observation for the policy's hysteresis), and when
+//!         the state it acts on is overloaded, one call as manager in the
+//!         first protocol that trades, carried out by the migration
+//!         workflow
 //! stop:   (SIGTERM, ctrl-c) the round in hand and the migration request in
 //!         hand finish; then the daemon leaves the bus and closes its ledger
 //! ```
@@ -27,12 +32,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lcc::interp::{Clock, TokioClock};
-use market::bus::subject::{SubjectError, Token};
+use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
 use market::host::HostId;
 use market::ledger::{Ledger, LedgerError, LedgerOptions, Side};
 use market::policy::Policy;
-use market::runtime::{Model, ModelError, Peer};
+use market::runtime::Peer;
 use market::wire::WireLimits;
 use tokio::sync::watch;
 
@@ -45,11 +50,6 @@ use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
 };
 use crate::recovery::Recovery;
-
-/// The contract-net model every bidder runs: the text shipped in
-/// `lcc-protocols/models/`, embedded so that an installed binary needs no
-/// model files and every host runs the same text (peers compare hashes).
-pub const CONTRACT_NET: &str = include_str!("../../../lcc-protocols/models/contract-net.lcc");
 
 /// Why the daemon could not start (once it runs, failures are logged and
 /// the next period tries again).
@@ -85,12 +85,6 @@ pub enum DaemonError {
         /// Why.
         reason: String,
     },
-    /// The embedded model does not load.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// The model's name is not a subject token.
-    #[error("model name: {0}")]
-    ModelName(#[from] SubjectError),
     /// The agent could not start serving.
     #[error(transparent)]
     Agent(#[from] AgentError),
@@ -180,6 +174,10 @@ pub async fn run(
         reach,
         clock,
     };
+    // The first look at the host must succeed: a domain whose definition
+    // the market cannot read (say a placement group that is not a valid
+    // name) stops the daemon before it trades, naming the domain.
+    running.agent.sample(running.clock.now_ms()).await?;
     let contractor = running.agent.serve().await?;
     tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period, "bidder ready");
     running.trade(config.period, shutdown).await;
@@ -230,7 +228,7 @@ fn endpoint_peer(reach: &BusReach) -> Peer {
     }
 }
 
-/// The host's agent, running the embedded contract-net model.
+/// The host's agent, playing the configured protocols.
 fn agent(
     config: &DaemonConfig,
     policy: Policy,
@@ -239,7 +237,6 @@ fn agent(
     peer: &Peer,
     reach: &Arc<BusReach>,
 ) -> Result<Agent, DaemonError> {
-    let model = Model::load(Token::new("contract-net")?, CONTRACT_NET)?;
     Ok(Agent::new(AgentParts {
         identity: Identity {
             id: HostId(config.id),
@@ -250,19 +247,16 @@ fn agent(
         hypervisor: Arc::clone(hypervisor),
         ledger: ledger.clone(),
         peer: peer.clone(),
-        model,
+        protocols: config.protocols.clone(),
         reach: Arc::clone(reach) as Arc<dyn Reach>,
         config: config.agent,
     }))
 }
 
 impl Running {
-    /// Samples once, then runs a round every `period` until `shutdown`; a
-    /// round in hand is finished first.
+    /// Runs a round every `period` until `shutdown` (the host was sampled
+    /// once at start); a round in hand is finished first.
     async fn trade(&self, period: std::time::Duration, shutdown: impl Future<Output = ()>) {
-        if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
-            tracing::warn!(error = %e, "cannot sample the host");
-        }
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -302,6 +296,9 @@ impl Running {
 fn log_round(round: &ManagerRound) {
     match round {
         ManagerRound::NotOverloaded(class) => tracing::debug!(?class, "not overloaded"),
+        ManagerRound::Holding { seen, hold } => {
+            tracing::info!(seen, hold, "overloaded, waiting for the state to hold");
+        }
         ManagerRound::Traded(trade) => tracing::info!(
             trade = %trade.trade_id, vm = %trade.vm, to = %trade.to, price = %trade.price,
             outcome = ?trade.outcome, "traded as manager"
@@ -314,6 +311,7 @@ fn log_round(round: &ManagerRound) {
 fn round_label(round: &ManagerRound) -> &'static str {
     match round {
         ManagerRound::NotOverloaded(_) => "not_overloaded",
+        ManagerRound::Holding { .. } => "holding",
         ManagerRound::NothingToOffer => "nothing_to_offer",
         ManagerRound::NoContractors => "no_contractors",
         ManagerRound::NoTrade { .. } => "no_trade",
@@ -339,7 +337,7 @@ async fn recover(ledger: &Ledger, hypervisor: &Arc<dyn Hypervisor>, reach: &dyn 
     };
     let destinations: BTreeSet<&str> = unfinished
         .iter()
-        .filter(|t| t.our_side == Side::Buyer)
+        .filter(|t| t.our_side == Side::Seller)
         .map(|t| t.terms.destination())
         .collect();
     let mut clear = true;

@@ -4,8 +4,25 @@
 //! hand-off between a simulated and a libvirt host carries the same
 //! document) and reads its size from it; tests and simulations write
 //! minimal documents with [`DomainSpec::to_xml`].
+//!
+//! An operator puts a VM in a placement group with an element of bourse's
+//! namespace under the domain's `<metadata>`, which libvirt keeps with the
+//! definition (and so carries along every migration and hand-off):
+//!
+//! ```xml
+//! <metadata>
+//!   <bourse:placement xmlns:bourse="urn:bourse:placement:1" group="web" rule="apart"/>
+//! </metadata>
+//! ```
+//!
+//! `rule` is `apart` (anti-affinity, the default) or `together` (affinity).
+
+use market::vm::{GroupRule, PlacementGroup};
 
 use super::{DomainUuid, HypervisorError};
+
+/// The XML namespace of bourse's domain metadata.
+pub const METADATA_NAMESPACE: &str = "urn:bourse:placement:1";
 
 /// Identity and size of a domain, as written in its XML.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +37,8 @@ pub struct DomainSpec {
     pub memory_kib: u64,
     /// Host-side device names of the interfaces (`<interface><target dev>`).
     pub interfaces: Vec<String>,
+    /// The placement group in bourse's `<metadata>`, if any.
+    pub group: Option<PlacementGroup>,
 }
 
 impl DomainSpec {
@@ -69,12 +88,14 @@ impl DomainSpec {
                     .map(str::to_string)
             })
             .collect();
+        let group = placement_group(&domain)?;
         Ok(DomainSpec {
             uuid,
             name,
             vcpus,
             memory_kib,
             interfaces,
+            group,
         })
     }
 
@@ -92,9 +113,17 @@ impl DomainSpec {
                 )
             })
             .collect();
+        let metadata = self.group.as_ref().map_or(String::new(), |g| {
+            format!(
+                "  <metadata>\n    <bourse:placement xmlns:bourse='{METADATA_NAMESPACE}' \
+                 group='{}' rule='{}'/>\n  </metadata>\n",
+                escape(&g.name),
+                g.rule.as_str()
+            )
+        });
         format!(
             "<domain type='{kind}'>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  \
-             <memory unit='KiB'>{mem}</memory>\n  <vcpu>{vcpus}</vcpu>\n  \
+             <memory unit='KiB'>{mem}</memory>\n  <vcpu>{vcpus}</vcpu>\n{metadata}  \
              <os><type>hvm</type></os>\n  <devices>\n{interfaces}  </devices>\n</domain>\n",
             kind = escape(kind),
             name = escape(&self.name),
@@ -108,6 +137,28 @@ impl DomainSpec {
     pub fn memory_mib(&self) -> u64 {
         self.memory_kib.div_ceil(1024)
     }
+}
+
+/// The group of bourse's `<metadata>` element, if the domain has one; a
+/// group name or rule that is not valid refuses the whole document, so a
+/// typo never silently drops an anti-affinity rule.
+fn placement_group(domain: &roxmltree::Node) -> Result<Option<PlacementGroup>, HypervisorError> {
+    let Some(element) = domain
+        .children()
+        .filter(|n| n.has_tag_name("metadata"))
+        .flat_map(|m| m.children())
+        .find(|n| n.has_tag_name((METADATA_NAMESPACE, "placement")))
+    else {
+        return Ok(None);
+    };
+    let name = element
+        .attribute("group")
+        .ok_or_else(|| bad("<bourse:placement> has no group attribute".into()))?;
+    let rule = GroupRule::parse(element.attribute("rule").unwrap_or("apart"))
+        .map_err(|e| bad(format!("<bourse:placement>: {e}")))?;
+    PlacementGroup::new(name, rule)
+        .map(Some)
+        .map_err(|e| bad(format!("<bourse:placement>: {e}")))
 }
 
 fn bad(detail: String) -> HypervisorError {
@@ -158,7 +209,36 @@ mod tests {
             vcpus: 2,
             memory_kib: 2 * 1024 * 1024,
             interfaces: vec!["tap0".into()],
+            group: None,
         }
+    }
+
+    #[test]
+    fn a_placement_group_travels_in_the_metadata() {
+        let mut grouped = spec();
+        grouped.group = Some(PlacementGroup::new("web", GroupRule::Apart).unwrap());
+        assert_eq!(DomainSpec::parse(&grouped.to_xml("test")).unwrap(), grouped);
+        grouped.group = Some(PlacementGroup::new("db", GroupRule::Together).unwrap());
+        assert_eq!(DomainSpec::parse(&grouped.to_xml("test")).unwrap(), grouped);
+    }
+
+    #[test]
+    fn a_group_that_is_not_a_valid_name_refuses_the_document() {
+        let with = |attributes: &str| {
+            format!(
+                "<domain><uuid>11111111-2222-4333-8444-555555555555</uuid><name>a</name>\
+                 <vcpu>1</vcpu><memory>1</memory><metadata><b:placement \
+                 xmlns:b='{METADATA_NAMESPACE}' {attributes}/></metadata></domain>"
+            )
+        };
+        let error = DomainSpec::parse(&with("group='web tier'")).unwrap_err();
+        assert!(error.to_string().contains("web tier"), "{error}");
+        assert!(DomainSpec::parse(&with("group='web' rule='near'")).is_err());
+        assert!(DomainSpec::parse(&with("rule='apart'")).is_err());
+        let other_namespace = "<domain><uuid>11111111-2222-4333-8444-555555555555</uuid>\
+            <name>a</name><vcpu>1</vcpu><memory>1</memory><metadata>\
+            <x:placement xmlns:x='urn:other' group='a b'/></metadata></domain>";
+        assert_eq!(DomainSpec::parse(other_namespace).unwrap().group, None);
     }
 
     #[test]

@@ -99,8 +99,17 @@ impl LibvirtHypervisor {
         let name = domain.name().map_err(|e| self.error(&what("name"), &e))?;
         let info = domain.info().map_err(|e| self.error(&what("info"), &e))?;
         let state = self.state_of(domain, &uuid)?;
+        let xml = domain
+            .xml_desc(0)
+            .map_err(|e| self.error(&what("XML"), &e))?;
+        let spec = DomainSpec::parse(&xml).map_err(|e| match e {
+            HypervisorError::BadXml { detail } => HypervisorError::BadXml {
+                detail: format!("domain {name} ({uuid}): {detail}"),
+            },
+            other => other,
+        })?;
         let interfaces = if state.is_active() {
-            self.interface_counters(domain, &uuid)?
+            self.interface_counters(domain, &uuid, spec.interfaces)?
         } else {
             Vec::new()
         };
@@ -112,20 +121,18 @@ impl LibvirtHypervisor {
             memory_kib: info.memory,
             cpu_time_ns: if state.is_active() { info.cpu_time } else { 0 },
             interfaces,
+            group: spec.group,
         })
     }
 
-    /// Byte counters of every interface named in the live XML.
+    /// Byte counters of each interface device named in the domain's XML.
     fn interface_counters(
         &self,
         domain: &Domain,
         uuid: &DomainUuid,
+        devices: Vec<String>,
     ) -> Result<Vec<InterfaceCounters>, HypervisorError> {
-        let xml = domain
-            .xml_desc(0)
-            .map_err(|e| self.error(&format!("XML of domain {uuid}"), &e))?;
-        DomainSpec::parse(&xml)?
-            .interfaces
+        devices
             .into_iter()
             .map(|device| {
                 let counters = domain.interface_stats(&device).map_err(|e| {

@@ -111,6 +111,9 @@ pub struct DomainStats {
     pub cpu_time_ns: u64,
     /// Counters of each interface; empty when the domain does not run.
     pub interfaces: Vec<InterfaceCounters>,
+    /// The placement group its definition's metadata names, if any.
+    #[serde(default)]
+    pub group: Option<market::vm::PlacementGroup>,
 }
 
 /// Errors of a hypervisor adapter. libvirt's own message is kept verbatim:

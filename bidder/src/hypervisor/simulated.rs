@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use market::vm::PlacementGroup;
+
 use super::{
     DomainSpec, DomainState, DomainStats, DomainUuid, Hypervisor, HypervisorError,
     InterfaceCounters, LiveTarget,
@@ -71,6 +73,10 @@ struct SimDomain {
     cpu_time_ns: u64,
     load: DomainLoad,
     interfaces: Vec<InterfaceCounters>,
+    /// From the definition's metadata (absent in files written before
+    /// groups were read).
+    #[serde(default)]
+    group: Option<PlacementGroup>,
 }
 
 impl SimulatedHypervisor {
@@ -236,6 +242,7 @@ impl SimDomain {
             } else {
                 Vec::new()
             },
+            group: self.group.clone(),
         }
     }
 
@@ -302,6 +309,7 @@ impl Hypervisor for SimulatedHypervisor {
                 SimDomain {
                     xml: xml.to_string(),
                     spec_name: spec.name.clone(),
+                    group: spec.group.clone(),
                     vcpus: spec.vcpus,
                     memory_kib: spec.memory_kib,
                     running,

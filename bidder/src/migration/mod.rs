@@ -1,6 +1,6 @@
 //! The migration workflow: carries out an agreed trade by moving its VMs
-//! from the buyer's host (the source, which runs this workflow) to the
-//! seller's host (the destination, reached through a [`Peer`]).
+//! from the seller's host (the source, which runs this workflow) to the
+//! buyer's host (the destination, reached through a [`Peer`]).
 //!
 //! Every step is written to the ledgers before it is acted on, the source's
 //! ledger first and the destination's through the peer:
@@ -58,7 +58,8 @@ impl Method {
 }
 
 /// How a trade ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum Outcome {
     /// The VMs run at the destination; both ledgers settled; credits moved.
     Settled,

@@ -21,7 +21,7 @@
 //!   runs, settling a settled trade), and the service handles one request
 //!   at a time, so a retried or duplicated request changes nothing more and
 //!   gets the same answer.
-//! - **Who may ask.** Only the trade's source (the buyer named in the
+//! - **Who may ask.** Only the trade's source (the seller named in the
 //!   terms) may record or change a trade at the destination; the subject
 //!   names the sender, the envelope must agree (`Decoder`), and
 //!   nats-server permissions hold each host to its own name.
@@ -66,10 +66,10 @@ pub struct WireTerms {
     pub protocol_name: String,
     /// Model hash.
     pub protocol_hash: String,
-    /// The source (its VMs leave, it pays).
-    pub buyer: String,
-    /// The destination.
+    /// The source: its VMs leave, it is paid the price.
     pub seller: String,
+    /// The destination: the VMs arrive, it pays the price.
+    pub buyer: String,
     /// (UUID, name) of each VM, in the agreed order.
     pub vms: Vec<(String, String)>,
     /// The bundle: cpu millicores, memory MiB, network Mbit/s.
@@ -85,8 +85,8 @@ impl From<&TradeTerms> for WireTerms {
             interaction_id: terms.interaction_id.clone(),
             protocol_name: terms.protocol.name.clone(),
             protocol_hash: terms.protocol.hash.clone(),
-            buyer: terms.buyer.clone(),
             seller: terms.seller.clone(),
+            buyer: terms.buyer.clone(),
             vms: terms
                 .vms
                 .iter()
@@ -112,8 +112,8 @@ impl WireTerms {
                 name: self.protocol_name.clone(),
                 hash: self.protocol_hash.clone(),
             },
-            buyer: self.buyer.clone(),
             seller: self.seller.clone(),
+            buyer: self.buyer.clone(),
             vms: self
                 .vms
                 .iter()
@@ -125,7 +125,7 @@ impl WireTerms {
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| e.to_string())?,
-            resources: market::ledger::Resources {
+            resources: market::resources::Resources {
                 cpu_millicores: self.bundle[0],
                 memory_mib: self.bundle[1],
                 network_mbps: self.bundle[2],
@@ -638,10 +638,10 @@ impl DestinationService {
     async fn authorise(&self, sender: &HostName, request: &PeerRequest) -> Result<(), String> {
         let me = self.endpoint.me.as_str();
         if let PeerRequest::Agree(terms) = request {
-            if terms.buyer != sender.as_str() || terms.seller != me {
+            if terms.seller != sender.as_str() || terms.buyer != me {
                 return Err(format!(
                     "{sender} cannot record a trade from {} to {} at {me}",
-                    terms.buyer, terms.seller
+                    terms.seller, terms.buyer
                 ));
             }
             return Ok(());
@@ -651,9 +651,9 @@ impl DestinationService {
         };
         let id = trade_id(id)?;
         match self.ledger.trade(&id).await {
-            Ok(Some(record)) if record.terms.buyer != sender.as_str() => Err(format!(
+            Ok(Some(record)) if record.terms.source() != sender.as_str() => Err(format!(
                 "trade {id} belongs to {}, not {sender}",
-                record.terms.buyer
+                record.terms.source()
             )),
             // Unknown trades are refused by the destination itself.
             Ok(_) => Ok(()),

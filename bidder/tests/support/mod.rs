@@ -10,11 +10,10 @@ use std::sync::Arc;
 use bidder::hypervisor::libvirt::LibvirtHypervisor;
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
+use market::credits::Credits;
 use market::ledger::audit::{AuditReport, audit};
-use market::ledger::{
-    Ledger, LedgerOptions, MicroCredits, ProtocolRef, Resources, TradeId, TradeState, TradeTerms,
-    VmRef,
-};
+use market::ledger::{Ledger, LedgerOptions, ProtocolRef, TradeId, TradeState, TradeTerms, VmRef};
+use market::resources::Resources;
 
 pub const NODE_XML: &str = "<node>\n  <cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
     <total>4</total><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n  \
@@ -55,6 +54,7 @@ pub fn vm(n: u8, memory_mib: u64) -> DomainSpec {
         vcpus: 1,
         memory_kib: memory_mib * 1024,
         interfaces: vec!["tap0".into()],
+        group: None,
     }
 }
 
@@ -64,8 +64,9 @@ pub fn run_on(host: &Arc<dyn Hypervisor>, spec: &DomainSpec, kind: &str) {
     host.start(&spec.uuid).unwrap();
 }
 
-/// Terms of trade `id`: `buyer` hands `vms` to `seller` for `price` micro-credits.
-pub fn terms(id: &str, buyer: &str, seller: &str, vms: &[&DomainSpec], price: i64) -> TradeTerms {
+/// Terms of trade `id`: `from` sells `vms` to `to`, which pays `price`
+/// micro-credits.
+pub fn terms(id: &str, from: &str, to: &str, vms: &[&DomainSpec], price: i64) -> TradeTerms {
     TradeTerms {
         trade_id: TradeId::new(id).unwrap(),
         interaction_id: format!("interaction-{id}"),
@@ -73,8 +74,8 @@ pub fn terms(id: &str, buyer: &str, seller: &str, vms: &[&DomainSpec], price: i6
             name: "contract-net".into(),
             hash: "test".into(),
         },
-        buyer: buyer.into(),
-        seller: seller.into(),
+        seller: from.into(),
+        buyer: to.into(),
         vms: vms
             .iter()
             .map(|vm| VmRef {
@@ -87,7 +88,7 @@ pub fn terms(id: &str, buyer: &str, seller: &str, vms: &[&DomainSpec], price: i6
             memory_mib: vms.iter().map(|vm| vm.memory_mib()).sum(),
             network_mbps: 10,
         },
-        price: MicroCredits(price),
+        price: Credits(price),
     }
 }
 

@@ -15,10 +15,11 @@ pub fn program(source: &str) -> Arc<Program> {
     Arc::new(Program::compile(&model).unwrap_or_else(|e| panic!("model does not compile: {e}")))
 }
 
-/// A model from lcc-protocols/models/.
-pub fn model_file(name: &str) -> String {
-    let path = format!("{}/models/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+/// A shipped model, by name (`lcc::models`).
+pub fn model_file(name: &str) -> &'static str {
+    lcc::models::find(name)
+        .unwrap_or_else(|| panic!("no shipped model {name}"))
+        .source
 }
 
 /// A clock reading 0 ms when the test starts (use with paused tokio time).

@@ -20,10 +20,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::credits::MicroCredits;
 use super::events::LedgerEvent;
 use super::trade::{Side, TradeId, TradeRecord, TradeState};
 use super::{Ledger, LedgerError};
+use crate::credits::Credits;
 
 /// Everything the audit needs from one ledger, read at one moment.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct LedgerSnapshot {
     /// Every trade, in the order recorded.
     pub trades: Vec<TradeRecord>,
     /// Every balance on file.
-    pub balances: BTreeMap<String, MicroCredits>,
+    pub balances: BTreeMap<String, Credits>,
     /// The event log, oldest first (gives the order of settlements).
     pub events: Vec<LedgerEvent>,
 }
@@ -88,19 +88,19 @@ pub enum Discrepancy {
     TermsDiffer {
         /// The trade.
         trade_id: TradeId,
-        /// The buyer's ledger and the seller's.
+        /// The seller's ledger and the buyer's.
         ledgers: (String, String),
-        /// Each differing field, `field: buyer's vs seller's`.
+        /// Each differing field, `field: seller's vs buyer's`.
         differences: Vec<String>,
     },
     /// Both ledgers have the trade, in different states.
     StatesDiffer {
         /// The trade.
         trade_id: TradeId,
-        /// The buyer's ledger and its state.
-        buyer: (String, TradeState),
         /// The seller's ledger and its state.
         seller: (String, TradeState),
+        /// The buyer's ledger and its state.
+        buyer: (String, TradeState),
     },
     /// A balance on file is not what the ledger's settled trades moved.
     BalanceMismatch {
@@ -109,16 +109,16 @@ pub enum Discrepancy {
         /// Whose balance.
         host: String,
         /// On file.
-        recorded: MicroCredits,
+        recorded: Credits,
         /// The sum of its settled trades.
-        expected: MicroCredits,
+        expected: Credits,
     },
     /// The owners' balances do not sum to zero over the audited hosts.
     CreditsDoNotSum {
         /// Sum of the owners' balances.
-        total: MicroCredits,
+        total: Credits,
         /// The part of it paid to or by hosts outside the audit.
-        outside: MicroCredits,
+        outside: Credits,
     },
     /// Per one ledger, a VM left (or arrived) twice in a row.
     VmMovedOutOfOrder {
@@ -178,12 +178,12 @@ impl fmt::Display for Discrepancy {
             ),
             Discrepancy::StatesDiffer {
                 trade_id,
-                buyer,
                 seller,
+                buyer,
             } => write!(
                 f,
-                "{} vs {}: trade {trade_id} is {} at the buyer but {} at the seller",
-                buyer.0, seller.0, buyer.1, seller.1
+                "{} vs {}: trade {trade_id} is {} at the seller but {} at the buyer",
+                seller.0, buyer.0, seller.1, buyer.1
             ),
             Discrepancy::BalanceMismatch {
                 ledger,
@@ -309,7 +309,7 @@ fn check_side(snapshot: &LedgerSnapshot, trade: &TradeRecord, report: &mut Audit
 }
 
 /// Compares one trade with the counterparty's copy. Each pair is seen from
-/// both ledgers; differences are reported once, from the buyer's side (or
+/// both ledgers; differences are reported once, from the seller's side (or
 /// from either side when only one has it).
 fn check_counterpart(
     snapshot: &LedgerSnapshot,
@@ -340,14 +340,15 @@ fn check_counterpart(
     if trade.state != theirs.state {
         report.discrepancies.push(Discrepancy::StatesDiffer {
             trade_id: id.clone(),
-            buyer: (snapshot.label.clone(), trade.state),
-            seller: (other.label.clone(), theirs.state),
+            seller: (snapshot.label.clone(), trade.state),
+            buyer: (other.label.clone(), theirs.state),
         });
     }
 }
 
 /// Whether this copy is the one that reports the pair's differences: the
-/// buyer's, or, when both copies claim the same side (which is itself a
+/// seller's (the source, whose ledger the workflow finalises last), or,
+/// when both copies claim the same side (which is itself a
 /// difference in the terms), the one whose label sorts first.
 fn reports_pair(
     snapshot: &LedgerSnapshot,
@@ -358,7 +359,7 @@ fn reports_pair(
     if trade.our_side == theirs.our_side {
         snapshot.label <= other.label
     } else {
-        trade.our_side == Side::Buyer
+        trade.our_side == Side::Seller
     }
 }
 
@@ -392,7 +393,7 @@ fn check_balances(snapshot: &LedgerSnapshot, report: &mut AuditReport) {
                 ledger: snapshot.label.clone(),
                 host: host.to_string(),
                 recorded,
-                expected: MicroCredits(saturate(expected)),
+                expected: Credits(saturate(expected)),
             });
         }
     }
@@ -423,8 +424,8 @@ fn check_credit_sum(
     }
     if total != outside && !ledgers.is_empty() {
         report.discrepancies.push(Discrepancy::CreditsDoNotSum {
-            total: MicroCredits(saturate(total)),
-            outside: MicroCredits(saturate(outside)),
+            total: Credits(saturate(total)),
+            outside: Credits(saturate(outside)),
         });
     }
 }
@@ -446,15 +447,15 @@ fn check_vm_locations(ledgers: &[LedgerSnapshot], report: &mut AuditReport) {
                         ledger: snapshot.label.clone(),
                         trades: (previous.clone(), id.clone()),
                         direction: match side {
-                            Side::Buyer => "left",
-                            Side::Seller => "arrived",
+                            Side::Seller => "left",
+                            Side::Buyer => "arrived",
                         },
                     });
                 }
             }
         }
         for (vm, (side, trade)) in last {
-            if side == Side::Seller {
+            if side == Side::Buyer {
                 claims
                     .entry(vm.to_string())
                     .or_default()

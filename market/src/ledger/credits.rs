@@ -10,16 +10,14 @@
 
 use sqlx::{Sqlite, Transaction};
 
-/// The ledger's money is the market's: integer micro-credits
-/// ([`crate::credits::Credits`]), under the name the ledger API uses.
-pub use crate::credits::Credits as MicroCredits;
+use crate::credits::Credits;
 
 /// Adds `amount` to `host`'s balance inside the settlement's transaction,
 /// creating the row at 0 first if the host is new to this ledger.
 pub(crate) async fn add_to_balance(
     tx: &mut Transaction<'static, Sqlite>,
     host: &str,
-    amount: MicroCredits,
+    amount: Credits,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO credit_balances (host, balance_micro) VALUES (?1, ?2)

@@ -7,17 +7,18 @@
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::attempt::{AttemptOutcome, MigrationMethod};
-use super::credits::{self, MicroCredits};
+use super::credits;
 use super::events::{self, NewEvent};
 use super::trade::{Action, Step, TradeId, TradeState, TradeTerms, Transition};
 use super::{Ledger, LedgerError, now_ms};
+use crate::credits::Credits;
 
 /// The parts of a trade row a step needs.
 struct Current {
     state: TradeState,
     buyer: String,
     seller: String,
-    price: MicroCredits,
+    price: Credits,
 }
 
 impl Ledger {
@@ -73,7 +74,7 @@ impl Ledger {
     }
 
     /// Records that migration attempt `attempt` (1, 2, ...) of the trade
-    /// started with `method`, moving the VMs from the buyer to the seller;
+    /// started with `method`, moving the VMs from the seller to the buyer;
     /// the trade becomes [`TradeState::Migrating`].
     ///
     /// Call it before touching libvirt, so recovery knows an attempt may
@@ -145,8 +146,8 @@ impl Ledger {
         .bind(trade_id.as_str())
         .bind(attempt)
         .bind(method.as_str())
-        .bind(&current.buyer)
         .bind(&current.seller)
+        .bind(&current.buyer)
         .bind(at)
         .execute(&mut *tx)
         .await
@@ -159,7 +160,7 @@ impl Ledger {
             to_state: next,
             detail: Some(format!(
                 "attempt {attempt}, {method}, {} -> {}",
-                current.buyer, current.seller
+                current.seller, current.buyer
             )),
         };
         events::append(&mut tx, event, at)
@@ -291,7 +292,7 @@ impl Ledger {
             credits::add_to_balance(&mut tx, &current.seller, current.price)
                 .await
                 .map_err(|e| self.err(e))?;
-            credits::add_to_balance(&mut tx, &current.buyer, MicroCredits(-current.price.0))
+            credits::add_to_balance(&mut tx, &current.buyer, Credits(-current.price.0))
                 .await
                 .map_err(|e| self.err(e))?;
             detail.push(format!(
@@ -353,7 +354,7 @@ impl Ledger {
             state: self.parse_state(&state)?,
             buyer: row.try_get("buyer").map_err(|e| self.err(e))?,
             seller: row.try_get("seller").map_err(|e| self.err(e))?,
-            price: MicroCredits(row.try_get("price_micro").map_err(|e| self.err(e))?),
+            price: Credits(row.try_get("price_micro").map_err(|e| self.err(e))?),
         })
     }
 

@@ -36,12 +36,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub use attempt::{AttemptOutcome, MigrationAttempt, MigrationMethod};
-pub use credits::MicroCredits;
 pub use error::LedgerError;
 pub use events::LedgerEvent;
 use schema::SchemaStatus;
 pub use trade::{
-    ProtocolRef, Resources, Side, TradeId, TradeRecord, TradeState, TradeTerms, Transition, VmRef,
+    ProtocolRef, Side, TradeId, TradeRecord, TradeState, TradeTerms, Transition, VmRef,
 };
 
 /// How hard a commit waits for the disk.

@@ -9,12 +9,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::attempt::{AttemptOutcome, MigrationAttempt, MigrationMethod};
-use super::credits::MicroCredits;
 use super::events::LedgerEvent;
-use super::trade::{
-    ProtocolRef, Resources, Side, TradeId, TradeRecord, TradeState, TradeTerms, VmRef,
-};
+use super::trade::{ProtocolRef, Side, TradeId, TradeRecord, TradeState, TradeTerms, VmRef};
 use super::{Ledger, LedgerError};
+use crate::credits::Credits;
+use crate::resources::Resources;
 
 const TRADE_COLUMNS: &str = "trade_id, interaction_id, protocol_name, protocol_hash, buyer, seller,
      our_side, cpu_millicores, memory_mib, network_mbps, price_micro, state, reason,
@@ -127,7 +126,7 @@ impl Ledger {
 
     /// Every credit balance on file (the owner's and each counterparty's,
     /// as this ledger saw them), by host name.
-    pub async fn balances(&self) -> Result<BTreeMap<String, MicroCredits>, LedgerError> {
+    pub async fn balances(&self) -> Result<BTreeMap<String, Credits>, LedgerError> {
         let rows = sqlx::query("SELECT host, balance_micro FROM credit_balances ORDER BY host")
             .fetch_all(&self.pool)
             .await
@@ -136,14 +135,14 @@ impl Ledger {
             .map(|row| {
                 let host: String = row.try_get("host")?;
                 let micro: i64 = row.try_get("balance_micro")?;
-                Ok((host, MicroCredits(micro)))
+                Ok((host, Credits(micro)))
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))
     }
 
     /// `host`'s balance as this ledger sees it (0 if it never traded).
-    pub async fn balance(&self, host: &str) -> Result<MicroCredits, LedgerError> {
+    pub async fn balance(&self, host: &str) -> Result<Credits, LedgerError> {
         Ok(self.balances().await?.remove(host).unwrap_or_default())
     }
 
@@ -236,12 +235,12 @@ impl Ledger {
                 buyer: get_text("buyer")?,
                 seller: get_text("seller")?,
                 vms,
-                resources: Resources {
-                    cpu_millicores: amount("cpu_millicores")?,
-                    memory_mib: amount("memory_mib")?,
-                    network_mbps: amount("network_mbps")?,
-                },
-                price: MicroCredits(get_int("price_micro")?),
+                resources: Resources::new(
+                    amount("cpu_millicores")?,
+                    amount("memory_mib")?,
+                    amount("network_mbps")?,
+                ),
+                price: Credits(get_int("price_micro")?),
             },
             our_side,
             state: self.parse_state(&get_text("state")?)?,

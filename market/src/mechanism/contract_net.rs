@@ -29,9 +29,10 @@ pub struct Proposal {
     pub pays: Credits,
 }
 
-/// How the winner's payment is set.
+/// How the winner's payment is set; written `first-price` and
+/// `second-price` in configuration files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum AwardRule {
     /// Pays its own proposal.
     #[default]
@@ -73,9 +74,105 @@ pub fn award(reserve: Credits, proposals: &[Proposal], rule: AwardRule) -> Optio
     })
 }
 
+/// [`award`] over the proposals an LCC model collects: `bids` is a list of
+/// `bid(Peer, Pays)` (Pays in micro-credits). Peers are numbered by name
+/// for the tie-break, so of equal offers the first name in order wins. The
+/// winner comes back as the peer's term exactly as the model wrote it (so
+/// it unifies with the peer the model talks to), with what it pays; `None`
+/// when no offer reaches the reserve; an error when `bids` is not such a
+/// list.
+pub fn award_bids(
+    reserve: Credits,
+    bids: &lcc::term::Term,
+    rule: AwardRule,
+) -> Result<Option<(lcc::term::Term, Credits)>, String> {
+    let items = bids
+        .as_list()
+        .ok_or_else(|| format!("proposals {bids} are not a list"))?;
+    let mut read = Vec::new();
+    for item in items {
+        let args = item.args();
+        let bid = match (item.functor().map(|f| f.as_str()), args) {
+            (Some("bid"), [peer, lcc::term::Term::Int(pays)]) => {
+                let name = match peer {
+                    lcc::term::Term::Atom(s) | lcc::term::Term::Str(s) => s.as_str().to_string(),
+                    _ => return Err(format!("not a peer: {peer}")),
+                };
+                (name, Credits(*pays), peer.clone())
+            }
+            _ => return Err(format!("not a bid(Peer, Pays): {item}")),
+        };
+        read.push(bid);
+    }
+    let mut names: Vec<&str> = read.iter().map(|(name, _, _)| name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let id_of = |name: &str| HostId(names.iter().position(|n| *n == name).unwrap_or(0) as u32);
+    let proposals: Vec<Proposal> = read
+        .iter()
+        .map(|(name, pays, _)| Proposal {
+            bidder: id_of(name),
+            pays: *pays,
+        })
+        .collect();
+    let Some(decision) = award(reserve, &proposals, rule) else {
+        return Ok(None);
+    };
+    let winner = names[decision.winner.0 as usize];
+    let peer = read
+        .iter()
+        .find(|(name, _, _)| name == winner)
+        .map(|(_, _, peer)| peer.clone())
+        .ok_or_else(|| format!("the award chose {winner}, who did not bid"))?;
+    Ok(Some((peer, decision.pays)))
+}
+
+/// The answer of an LCC `award(+Task, +Proposals, -Winner, -Pays)`
+/// component with this reserve and rule (see [`award_bids`]): holds, with
+/// the winner and what it pays, or does not hold when no offer reaches the
+/// reserve.
+pub fn answer_award(
+    args: &[lcc::term::Term],
+    reserve: Credits,
+    rule: AwardRule,
+) -> Result<Vec<lcc::term::Term>, lcc::component::Failure> {
+    use lcc::component::Failure;
+    let [task, bids, ..] = args else {
+        return Err(Failure::broken("award takes Task, Proposals, Winner, Pays"));
+    };
+    let (winner, pays) = award_bids(reserve, bids, rule)
+        .map_err(Failure::broken)?
+        .ok_or_else(|| Failure::no(format!("no offer reaches the reserve {reserve}")))?;
+    Ok(vec![
+        task.clone(),
+        bids.clone(),
+        winner,
+        lcc::term::Term::Int(pays.0),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lcc_bids_are_awarded_with_the_peer_term_the_model_wrote() {
+        use lcc::term::Term;
+        let bid =
+            |peer: &str, pays: i64| Term::apply("bid", vec![Term::atom(peer), Term::Int(pays)]);
+        let bids = Term::list(vec![bid("c2", 30), bid("c1", 30), bid("c3", 10)]);
+        assert_eq!(
+            award_bids(Credits(0), &bids, AwardRule::SecondPrice),
+            Ok(Some((Term::atom("c1"), Credits(30))))
+        );
+        assert_eq!(
+            award_bids(Credits(50), &bids, AwardRule::FirstPrice),
+            Ok(None)
+        );
+        assert!(award_bids(Credits(0), &Term::atom("x"), AwardRule::FirstPrice).is_err());
+        let odd = Term::list(vec![Term::apply("bid", vec![Term::atom("c1")])]);
+        assert!(award_bids(Credits(0), &odd, AwardRule::FirstPrice).is_err());
+    }
 
     fn p(bidder: u32, pays: i64) -> Proposal {
         Proposal {

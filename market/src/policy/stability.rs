@@ -119,6 +119,12 @@ impl Hysteresis {
     pub fn acting(&self) -> Classification {
         self.acting
     }
+
+    /// A state observed but not yet acted on, and how many observations in
+    /// a row saw it; `None` when the last observation is the acting state.
+    pub fn pending(&self) -> Option<(Classification, u32)> {
+        (self.candidate != self.acting).then_some((self.candidate, self.streak))
+    }
 }
 
 #[cfg(test)]
@@ -132,8 +138,11 @@ mod tests {
         assert_eq!(h.observe(Overloaded), Satisfied);
         assert_eq!(h.observe(Satisfied), Satisfied);
         assert_eq!(h.observe(Overloaded), Satisfied);
+        assert_eq!(h.pending(), Some((Overloaded, 1)));
         assert_eq!(h.observe(Overloaded), Satisfied);
+        assert_eq!(h.pending(), Some((Overloaded, 2)));
         assert_eq!(h.observe(Overloaded), Overloaded);
+        assert_eq!(h.pending(), None);
         assert_eq!(h.observe(Underloaded), Overloaded);
     }
 

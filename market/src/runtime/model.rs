@@ -86,19 +86,15 @@ impl Model {
 mod tests {
     use super::*;
 
-    fn model_file(name: &str) -> String {
-        let path = format!(
-            "{}/../lcc-protocols/models/{name}.lcc",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(path).unwrap()
+    fn model_file(name: &str) -> &'static str {
+        lcc::models::find(name).unwrap().source
     }
 
     #[test]
     fn the_shipped_models_load_with_their_player_counts() {
         let net = Model::load(
             Token::new("contract-net").unwrap(),
-            &model_file("contract-net"),
+            model_file("contract-net"),
         )
         .unwrap();
         assert_eq!(net.players("contractor"), Some((1, 1000)));
@@ -106,7 +102,7 @@ mod tests {
         assert_eq!(net.players("nobody"), None);
         let auction = Model::load(
             Token::new("double-auction").unwrap(),
-            &model_file("double-auction"),
+            model_file("double-auction"),
         )
         .unwrap();
         assert_eq!(auction.players("trader"), Some((2, 1000)));

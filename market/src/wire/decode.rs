@@ -351,8 +351,19 @@ mod tests {
 
     #[test]
     fn a_forged_length_does_not_allocate_it() {
-        // Version 1, then a sender whose length prefix claims 2^64-1 bytes.
-        let forged = [1u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        // This version, then a sender whose length prefix claims 2^64-1 bytes.
+        let forged = [
+            SCHEMA_VERSION as u8,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+        ];
         let rejection = decoder().decode::<Body>(SUBJECT, &forged).unwrap_err();
         assert_eq!(rejection.reason(), "malformed");
     }

@@ -9,8 +9,10 @@ use crate::bus::subject::{HostName, Token};
 
 /// The version of the envelope layout. A receiver refuses any other: hosts
 /// of a zone are upgraded together, and a message of another version
-/// cannot be read safely.
-pub const SCHEMA_VERSION: u16 = 1;
+/// cannot be read safely. Version 2: trade terms name the parties as the
+/// market does everywhere (the seller gives the VMs, the buyer takes them
+/// and pays the price).
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// One message: who sends it to whom, in which interaction, and the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

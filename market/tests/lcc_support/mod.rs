@@ -23,6 +23,8 @@ use lcc::component::{Components, Failure};
 use lcc::interp::{Clock, Interaction as InProcess, TokioClock};
 use lcc::term::Term;
 use market::bus::subject::Token;
+use market::credits::Credits;
+use market::mechanism::contract_net::{AwardRule, answer_award};
 use market::runtime::Model;
 
 /// What a child process prints before each log line meant for its parent.
@@ -90,17 +92,12 @@ impl Scenario {
         SCENARIOS.into_iter().find(|s| s.name() == name)
     }
 
-    pub fn source(self) -> String {
-        let path = format!(
-            "{}/../lcc-protocols/models/{}.lcc",
-            env!("CARGO_MANIFEST_DIR"),
-            self.name()
-        );
-        std::fs::read_to_string(path).unwrap()
+    pub fn source(self) -> &'static str {
+        lcc::models::find(self.name()).unwrap().source
     }
 
     pub fn program(self) -> Arc<Program> {
-        let model = lcc::syntax::parse(&self.source()).unwrap();
+        let model = lcc::syntax::parse(self.source()).unwrap();
         Arc::new(Program::compile(&model).unwrap())
     }
 
@@ -111,7 +108,7 @@ impl Scenario {
     }
 
     pub fn model(self) -> Model {
-        self.model_from(&self.source())
+        self.model_from(self.source())
     }
 
     /// The peer that starts the interaction.
@@ -176,6 +173,11 @@ impl Scenario {
         let log = log.clone();
         match self {
             Self::ContractNet => {
+                components.register_fn(
+                    "award",
+                    &[Mode::In, Mode::In, Mode::Out, Mode::Out],
+                    |args| answer_award(args, Credits(i64::MIN), AwardRule::FirstPrice),
+                );
                 components.register_fn("outcome", &[Mode::In; 4], move |args| {
                     log.push(format!(
                         "outcome {} {} {} {}",
@@ -216,7 +218,7 @@ impl Scenario {
                 "c1 released rejected",
                 "c2 performs",
                 "c3 released rejected",
-                "outcome task(vm42) c2 20 done",
+                "outcome task(vm42) c2 30 done",
             ],
             Self::DoubleAuction => &[
                 "a cleared 3 orders",
@@ -230,20 +232,24 @@ impl Scenario {
 }
 
 fn contractor(name: &str, hang: bool, log: &Log) -> Components {
-    let price = match name {
-        "c1" => Some(30),
-        "c2" => Some(20),
+    let pays = match name {
+        "c1" => Some(20),
+        "c2" => Some(30),
         "c3" => Some(25),
         _ => None,
     };
     let name = name.to_owned();
     let mut components = Components::new();
-    components.register_fn("price", &[Mode::In, Mode::Out], move |args| match price {
-        Some(p) => Ok(vec![args[0].clone(), Term::Int(p)]),
-        None => Err(Failure::no("no room for it")),
-    });
+    components.register_fn(
+        "offer",
+        &[Mode::In, Mode::In, Mode::Out],
+        move |args| match pays {
+            Some(p) => Ok(vec![args[0].clone(), args[1].clone(), Term::Int(p)]),
+            None => Err(Failure::no("no room for it")),
+        },
+    );
     let (performer, performed) = (name.clone(), log.clone());
-    components.register_async("perform", &[Mode::In], move |_| {
+    components.register_async("perform", &[Mode::In, Mode::In], move |_| {
         let (name, log) = (performer.clone(), performed.clone());
         async move {
             log.push(format!("{name} performs"));

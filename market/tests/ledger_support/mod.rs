@@ -5,12 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use market::ledger::{
-    Ledger, LedgerOptions, MicroCredits, ProtocolRef, Resources, TradeId, TradeTerms, VmRef,
-};
+use market::credits::Credits;
+use market::ledger::{Ledger, LedgerOptions, ProtocolRef, TradeId, TradeTerms, VmRef};
+use market::resources::Resources;
 
-/// Terms of a trade in which `buyer` hands VM `vm` to `seller` for `price`.
-pub fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> TradeTerms {
+/// Terms of a trade in which `from` sells VM `vm` to `to`, which pays
+/// `price`.
+pub fn terms(id: &str, from: &str, to: &str, vm: &str, price: i64) -> TradeTerms {
     TradeTerms {
         trade_id: TradeId::new(id).unwrap(),
         interaction_id: format!("interaction-{id}"),
@@ -18,8 +19,8 @@ pub fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> Trade
             name: "contract-net".to_string(),
             hash: "b3:5e1f".to_string(),
         },
-        buyer: buyer.to_string(),
-        seller: seller.to_string(),
+        seller: from.to_string(),
+        buyer: to.to_string(),
         vms: vec![VmRef {
             uuid: format!("uuid-{vm}"),
             name: vm.to_string(),
@@ -29,7 +30,7 @@ pub fn terms(id: &str, buyer: &str, seller: &str, vm: &str, price: i64) -> Trade
             memory_mib: 4096,
             network_mbps: 100,
         },
-        price: MicroCredits(price),
+        price: Credits(price),
     }
 }
 

@@ -175,8 +175,14 @@ async fn show(path: &Path, trade_id: &str, json: bool) -> Result<(), String> {
     if let Some(reason) = &trade.reason {
         println!("reason       {reason}");
     }
-    println!("buyer        {} (the VMs leave it; it pays)", terms.buyer);
-    println!("seller       {} (the VMs arrive; it is paid)", terms.seller);
+    println!(
+        "seller       {} (the VMs leave it; it is paid the price)",
+        terms.seller
+    );
+    println!(
+        "buyer        {} (the VMs arrive; it pays the price)",
+        terms.buyer
+    );
     println!("price        {}", terms.price);
     println!(
         "bundle       cpu {}m, memory {} MiB, network {} Mbit/s",

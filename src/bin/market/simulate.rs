@@ -2,7 +2,7 @@
 //! end (the engine is `bourse::simulate`; see docs/simulate.md).
 //!
 //! Prints a line per round on stderr while it runs and the report on
-//! stdout. Exit status: 0 when the run finished and every check holds, 1
+//! stdout (as one JSON object with `--json`). Exit status: 0 when the run finished and every check holds, 1
 //! when a check failed, 2 when the run could not be carried out.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +31,9 @@ pub struct SimulateArgs {
     /// Don't print a line per round on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Print the report as one JSON object (for scripts and CI).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `market simulate`.
@@ -66,7 +69,11 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
     .await;
     match outcome {
         Ok(report) => {
-            print!("{report}");
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
             if report.passed() {
                 ExitCode::SUCCESS
             } else {

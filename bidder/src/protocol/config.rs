@@ -1,0 +1,214 @@
+//! Which protocols a host plays and their settings, as the daemon's
+//! configuration and a scenario file both write them:
+//!
+//! ```toml
+//! protocols = ["contract-net", "sealed-bid"]   # tried in this order
+//!
+//! [protocol.contract-net]
+//! award = "second-price"                      # or "first-price" (the default)
+//!
+//! [protocol.sealed-bid]                       # a model of your own
+//! model = "models/sealed-bid.lcc"             # relative to the file
+//! kind = "contract-net"                       # played as contract-net is
+//! award = "first-price"
+//! ```
+//!
+//! A shipped protocol needs no table; a model of one's own needs `model`
+//! and, unless its name is a kind's, `kind`. Every model is read and
+//! checked here, so a configuration that names a model the bidder cannot
+//! play is refused before anything trades.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use market::bus::subject::Token;
+use serde::Deserialize;
+
+use super::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
+
+/// One `[protocol.<name>]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolFile {
+    /// A model file, relative to the configuration's directory.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// How the bidder plays it (a [`Kind`]'s name).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The award rule of a call.
+    #[serde(default)]
+    pub award: Option<market::mechanism::contract_net::AwardRule>,
+}
+
+/// The protocols one host plays: the names in order, and the settings of
+/// every protocol the file describes.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    /// The names, in the order the host tries them.
+    pub names: &'a [String],
+    /// The key the names were written under, for errors (`protocols`,
+    /// `host[2].protocols`).
+    pub names_key: &'a str,
+    /// `[protocol.<name>]` tables.
+    pub settings: &'a BTreeMap<String, ProtocolFile>,
+    /// The directory relative model paths start from.
+    pub base: &'a Path,
+}
+
+/// The protocols a host plays when its file names none.
+pub fn default_names() -> Vec<String> {
+    vec![Kind::ContractNet.name().to_string()]
+}
+
+impl Selection<'_> {
+    /// Every named protocol, loaded and checked; the error is the key and
+    /// the reason.
+    pub fn resolve(&self) -> Result<Vec<Protocol>, (String, String)> {
+        if self.names.is_empty() {
+            return Err((
+                self.names_key.to_string(),
+                "must name at least one protocol".into(),
+            ));
+        }
+        let mut protocols: Vec<Protocol> = Vec::new();
+        for (index, name) in self.names.iter().enumerate() {
+            let key = format!("{}[{index}]", self.names_key);
+            if protocols.iter().any(|p| p.name().as_str() == name) {
+                return Err((key, format!("{name:?} is named twice")));
+            }
+            let config = self.config(name, &key)?;
+            let protocol = Protocol::load(config)
+                .map_err(|e| (format!("protocol.{name}.model"), e.to_string()))?;
+            protocols.push(protocol);
+        }
+        Ok(protocols)
+    }
+
+    /// The configuration of protocol `name`, named at `key`.
+    fn config(&self, name: &str, key: &str) -> Result<ProtocolConfig, (String, String)> {
+        let table_key = format!("protocol.{name}");
+        let file = self.settings.get(name).cloned().unwrap_or_default();
+        let token = Token::new(name).map_err(|e| (key.to_string(), e.to_string()))?;
+        let kind = match &file.kind {
+            Some(kind) => Kind::parse(kind).ok_or_else(|| {
+                (
+                    format!("{table_key}.kind"),
+                    format!("unknown kind {kind:?}: the bidder plays {}", kinds()),
+                )
+            })?,
+            None => Kind::parse(name).ok_or_else(|| {
+                let reason = if file.model.is_some() {
+                    format!("a model of your own needs `kind` ({})", kinds())
+                } else {
+                    format!(
+                        "unknown protocol {name:?}: bourse ships {}; for a model of your own \
+                         add [{table_key}] with `model` and `kind`",
+                        kinds()
+                    )
+                };
+                let at = if file.model.is_some() {
+                    table_key.clone()
+                } else {
+                    key.to_string()
+                };
+                (at, reason)
+            })?,
+        };
+        let model = match &file.model {
+            Some(path) => ModelSource::File(self.base.join(path)),
+            None => ModelSource::Shipped(kind.shipped_model()),
+        };
+        Ok(ProtocolConfig {
+            name: token,
+            kind,
+            model,
+            settings: Settings {
+                award: file.award.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+/// Refuses a `[protocol.<name>]` table that no host plays: its settings
+/// would be read and ignored.
+pub fn check_unused(
+    settings: &BTreeMap<String, ProtocolFile>,
+    played: &[&[String]],
+) -> Result<(), (String, String)> {
+    for name in settings.keys() {
+        if !played.iter().any(|names| names.contains(name)) {
+            return Err((
+                format!("protocol.{name}"),
+                format!("no host plays {name:?}: add it to `protocols` or remove the table"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn kinds() -> String {
+    Kind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(names: &[&str], toml_settings: &str) -> Result<Vec<Protocol>, (String, String)> {
+        let settings: BTreeMap<String, ProtocolFile> = toml::from_str(toml_settings).unwrap();
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        Selection {
+            names: &names,
+            names_key: "protocols",
+            settings: &settings,
+            base: Path::new("/nonexistent"),
+        }
+        .resolve()
+    }
+
+    #[test]
+    fn the_shipped_protocol_needs_no_table_and_takes_its_award_rule() {
+        let protocols = resolve(&["contract-net"], "").unwrap();
+        assert_eq!(protocols[0].kind(), Kind::ContractNet);
+        let second = resolve(
+            &["contract-net"],
+            "[contract-net]\naward = \"second-price\"",
+        )
+        .unwrap();
+        assert_eq!(
+            second[0].settings().award,
+            market::mechanism::contract_net::AwardRule::SecondPrice
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_played_is_refused_with_its_key() {
+        let (key, reason) = resolve(&["auction-x"], "").unwrap_err();
+        assert_eq!(key, "protocols[0]");
+        assert!(reason.contains("unknown protocol"), "{reason}");
+        let (key, _) = resolve(&["mine"], "[mine]\nmodel = \"m.lcc\"").unwrap_err();
+        assert_eq!(key, "protocol.mine");
+        let (key, _) = resolve(&["mine"], "[mine]\nmodel = \"m.lcc\"\nkind = \"x\"").unwrap_err();
+        assert_eq!(key, "protocol.mine.kind");
+        let (key, reason) = resolve(
+            &["mine"],
+            "[mine]\nmodel = \"m.lcc\"\nkind = \"contract-net\"",
+        )
+        .unwrap_err();
+        assert_eq!(key, "protocol.mine.model");
+        assert!(reason.contains("/nonexistent/m.lcc"), "{reason}");
+        let (key, _) = resolve(&["contract-net", "contract-net"], "").unwrap_err();
+        assert_eq!(key, "protocols[1]");
+        assert!(
+            toml::from_str::<BTreeMap<String, ProtocolFile>>(
+                "[contract-net]\naward = \"third-price\""
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! Contract net played by a bidder: the shipped `models/contract-net.lcc`,
+//! or any model of a protocol author's with the same two roles and the
+//! same components.
+//!
+//! | role | who plays it | components ([`super::vocabulary`]) |
+//! |---|---|---|
+//! | `manager(Task, Contractors, Window, Grace)` | an overloaded host, for the VM whose departure helps it most | `award`, `outcome` |
+//! | `contractor` | every host, answering calls | `offer`, `perform`, `release` |
+//!
+//! **Prices** follow the one convention of docs/economics.md: the manager
+//! *sells* the VM, a contractor *buys* it, and `Pays` is what the buyer pays
+//! the seller (negative: the seller pays the buyer to take it, the usual
+//! case for an overloaded host). A contractor offers its true value of
+//! taking the VM ([`Valuer::value_of_taking`]); the task carries the
+//! manager's **reserve**, the least it accepts for giving the VM
+//! ([`Valuer::ask_for_giving`]); the manager's `award` component decides
+//! through [`mechanism::contract_net::award`] with the protocol's rule:
+//! first price (the winner pays its offer) or second price (it pays the
+//! best losing offer, at least the reserve).
+//!
+//! **Capacity** is held from the offer until the award deadline, so a host
+//! that offered its last room to one manager refuses the next call; a
+//! rejected offer, or one no award came for, frees it; an accepted one
+//! keeps it until the VM runs here.
+
+use std::sync::{Arc, Mutex};
+
+use lcc::component::{Components, Failure};
+use lcc::term::Term;
+use market::credits::Credits;
+use market::mechanism::contract_net::{self as mechanism, AwardRule};
+use market::resources::Resources;
+use market::runtime::{self, InitiateError, Model, Recruitment};
+use market::valuation::Valuer;
+use market::vm::{PlacementGroup, Vm};
+use market::wire::Interaction;
+
+use super::terms::{self, bundle, compound, read_bundle, read_credits, read_group, text};
+use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
+use super::{Protocol, Settings};
+use crate::agent::{AgentError, Agreed, Inner, ManagerRound, Play};
+use crate::hypervisor::DomainUuid;
+
+/// The role an overloaded host starts.
+pub const MANAGER: &str = "manager";
+/// The role every host answers.
+pub const CONTRACTOR: &str = "contractor";
+
+/// What a manager announces: one VM and the least it accepts for it. On
+/// the wire: `task(Uuid, Name, Group, Reserved, Used, Reserve)`, with the
+/// group as in [`terms::group`] and the bundles as [`terms::bundle`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// The domain's UUID.
+    pub uuid: String,
+    /// The domain's name.
+    pub name: String,
+    /// Its placement group.
+    pub group: Option<PlacementGroup>,
+    /// What the VM reserves.
+    pub reserved: Resources,
+    /// What it was last measured to use.
+    pub used: Resources,
+    /// The least the manager accepts for giving it (negative: the most it
+    /// pays to be rid of it).
+    pub reserve: Credits,
+}
+
+impl Task {
+    /// The task as an LCC term.
+    pub fn to_term(&self) -> Term {
+        Term::apply(
+            "task",
+            vec![
+                Term::string(&self.uuid),
+                Term::string(&self.name),
+                terms::group(self.group.as_ref()),
+                bundle(&self.reserved),
+                bundle(&self.used),
+                Term::Int(self.reserve.0),
+            ],
+        )
+    }
+
+    /// Reads a task term; anything else does not hold.
+    pub fn from_term(term: &Term) -> Result<Task, Failure> {
+        let not_a_task = || Failure::no(format!("not a task: {term}"));
+        let args = compound(term, "task", 6).ok_or_else(not_a_task)?;
+        let (Some(uuid), Some(name), Some(reserved), Some(used), Some(reserve)) = (
+            text(&args[0]),
+            text(&args[1]),
+            read_bundle(&args[3]),
+            read_bundle(&args[4]),
+            read_credits(&args[5]),
+        ) else {
+            return Err(not_a_task());
+        };
+        let group = read_group(&args[2]).map_err(Failure::no)?;
+        Ok(Task {
+            uuid,
+            name,
+            group,
+            reserved,
+            used,
+            reserve,
+        })
+    }
+
+    fn vm(&self) -> Result<(DomainUuid, Vm), Failure> {
+        let uuid = DomainUuid::parse(&self.uuid).map_err(|e| Failure::no(e.to_string()))?;
+        let vm = Vm {
+            id: crate::agent::vm_id(&uuid),
+            name: self.name.clone(),
+            reserved: self.reserved,
+            used: self.used,
+            group: self.group.clone(),
+        };
+        Ok((uuid, vm))
+    }
+}
+
+/// The components a host provides as contractor.
+pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
+    let mut components = Components::new();
+    let offering = Arc::clone(&inner);
+    components.register_async(OFFER.name, OFFER.modes, move |args| {
+        let inner = Arc::clone(&offering);
+        async move {
+            let task = Task::from_term(&args[0])?;
+            let Term::Int(award_by) = args[1] else {
+                return Err(Failure::no(format!("award deadline {} is not ms", args[1])));
+            };
+            let pays = offer(&inner, &task, award_by).await.inspect_err(|why| {
+                tracing::debug!(host = %inner.name(), vm = %task.name, %why, "declines");
+            })?;
+            tracing::debug!(host = %inner.name(), vm = %task.name, %pays, "offers");
+            Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays.0)])
+        }
+    });
+    let performing = Arc::clone(&inner);
+    components.register_async(PERFORM.name, PERFORM.modes, move |args| {
+        let inner = Arc::clone(&performing);
+        async move {
+            let task = Task::from_term(&args[0])?;
+            let pays = read_credits(&args[1])
+                .ok_or_else(|| Failure::no(format!("price {} is not credits", args[1])))?;
+            perform(&inner, &task, pays).await?;
+            tracing::info!(host = %inner.name(), vm = %task.name, %pays, "awarded: will take the VM");
+            Ok(vec![])
+        }
+    });
+    components.register_fn(RELEASE.name, RELEASE.modes, move |args| {
+        let task = Task::from_term(&args[0])?;
+        if let Ok((uuid, _)) = task.vm() {
+            inner.release(&uuid);
+        }
+        tracing::debug!(host = %inner.name(), vm = %task.name, why = %args[1], "released");
+        Ok(vec![])
+    });
+    components
+}
+
+/// What this host pays to take the task's VM, holding the capacity until
+/// `award_by`; checked and held under the agent's pricing lock, so two
+/// calls never both get the same room.
+async fn offer(inner: &Inner, task: &Task, award_by: i64) -> Result<Credits, Failure> {
+    let (uuid, vm) = task.vm()?;
+    let _pricing = inner.pricing().await;
+    let pays = value_now(inner, &uuid, &vm).await?;
+    if pays < task.reserve {
+        return Err(Failure::no(format!(
+            "would pay {pays}, the manager accepts no less than {}",
+            task.reserve
+        )));
+    }
+    inner.hold(uuid, vm, award_by);
+    Ok(pays)
+}
+
+/// Commits to take the VM at `pays`: re-valued against the host as it is
+/// now (less this task's own hold), then held until it arrives.
+async fn perform(inner: &Inner, task: &Task, pays: Credits) -> Result<(), Failure> {
+    let (uuid, vm) = task.vm()?;
+    let _pricing = inner.pricing().await;
+    let checked = async {
+        let value = value_now(inner, &uuid, &vm).await?;
+        if pays > value {
+            return Err(Failure::no(format!(
+                "the award asks {pays}, taking the VM is now worth {value}"
+            )));
+        }
+        Ok(())
+    };
+    if let Err(why) = checked.await {
+        inner.release(&uuid);
+        return Err(why);
+    }
+    inner.hold_until_arrival(uuid.clone(), vm);
+    inner.expect(uuid, &task.used);
+    Ok(())
+}
+
+/// This host's value of taking `vm` now, counting what it holds for other
+/// offers but not `uuid`'s own hold.
+async fn value_now(inner: &Inner, uuid: &DomainUuid, vm: &Vm) -> Result<Credits, Failure> {
+    let host = inner
+        .view_with_holds(Some(uuid))
+        .await
+        .map_err(|e| Failure::broken(e.to_string()))?;
+    let valuer = Valuer::new(inner.policy(), &host).map_err(|e| Failure::broken(e.to_string()))?;
+    valuer
+        .value_of_taking(vm)
+        .map_err(|refusal| Failure::no(refusal.to_string()))
+}
+
+/// The manager's side of one round: how it ended is left in `ended`.
+struct Round {
+    interaction: Interaction,
+    protocol: String,
+    rule: AwardRule,
+    ended: Mutex<Option<ManagerRound>>,
+}
+
+/// The components a host provides as manager of one round.
+fn manager(inner: Arc<Inner>, round: Arc<Round>) -> Components {
+    let mut components = Components::new();
+    let deciding = Arc::clone(&round);
+    components.register_fn(AWARD.name, AWARD.modes, move |args| award(&deciding, args));
+    components.register_async(OUTCOME.name, OUTCOME.modes, move |args| {
+        let (inner, round) = (Arc::clone(&inner), Arc::clone(&round));
+        async move {
+            let ended = outcome(&inner, &round, &args).await?;
+            *round.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(ended);
+            Ok(vec![])
+        }
+    });
+    components
+}
+
+/// `award(+Task, +Proposals, -Winner, -Pays)` through the mechanism, with
+/// the task's reserve and the protocol's rule.
+fn award(round: &Round, args: &[Term]) -> Result<Vec<Term>, Failure> {
+    let task = Task::from_term(&args[0])?;
+    let answer = mechanism::answer_award(args, task.reserve, round.rule)?;
+    tracing::debug!(vm = %task.name, winner = %answer[2], pays = %answer[3], rule = ?round.rule, "awarded");
+    Ok(answer)
+}
+
+/// Ends the manager's round: on `done`, the agent records and carries out
+/// the trade.
+async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<ManagerRound, Failure> {
+    let task = Task::from_term(&args[0])?;
+    let report = args[3].to_string();
+    if report != "done" {
+        tracing::info!(host = %inner.name(), vm = %task.name, %report, "no trade");
+        return Ok(ManagerRound::NoTrade {
+            vm: task.name,
+            report,
+        });
+    }
+    let buyer = text(&args[1])
+        .ok_or_else(|| Failure::broken(format!("winner {} is not a host", args[1])))?;
+    let price = read_credits(&args[2])
+        .ok_or_else(|| Failure::broken(format!("price {} is not credits", args[2])))?;
+    let report = inner
+        .carry_out(Agreed {
+            interaction: round.interaction,
+            protocol: round.protocol.clone(),
+            vm_uuid: task.uuid,
+            vm_name: task.name,
+            reserved: task.reserved,
+            buyer,
+            price,
+        })
+        .await
+        .map_err(|e| Failure::broken(e.to_string()))?;
+    Ok(ManagerRound::Traded(report))
+}
+
+/// One call as manager: offer the VM whose departure helps the host most,
+/// recruit contractors, run the model, and return how it ended.
+pub(crate) async fn manage(
+    play: &Play<'_>,
+    protocol: &Protocol,
+) -> Result<ManagerRound, AgentError> {
+    let inner = play.inner;
+    let host = inner.view().await?;
+    let valuer = Valuer::new(inner.policy(), &host).map_err(|e| inner.resource_error(e))?;
+    let Some(offer) = valuer.best_offer() else {
+        return Ok(ManagerRound::NothingToOffer);
+    };
+    let Some(vm) = host.vm(offer.vm) else {
+        return Ok(ManagerRound::NothingToOffer);
+    };
+    let task = Task {
+        uuid: inner.uuid_of(vm.id).unwrap_or_default(),
+        name: vm.name.clone(),
+        group: vm.group.clone(),
+        reserved: vm.reserved,
+        used: vm.used,
+        reserve: offer.ask,
+    };
+    tracing::info!(host = %inner.name(), vm = %vm.name, reserve = %task.reserve, protocol = %protocol.name(), "overloaded: offering a VM");
+    let model: &Model = protocol.model();
+    let recruitment = Recruitment {
+        role: CONTRACTOR.to_string(),
+        within_ms: play.config.recruit_ms,
+    };
+    let recruited = match runtime::recruit(play.peer, model, &recruitment).await {
+        Ok(recruited) => recruited,
+        Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(ManagerRound::NoContractors),
+        Err(source) => return Err(play.interaction_error(protocol, source)),
+    };
+    let Settings { award: rule } = protocol.settings();
+    let round = Arc::new(Round {
+        interaction: recruited.interaction,
+        protocol: protocol.name().to_string(),
+        rule,
+        ended: Mutex::new(None),
+    });
+    let components = manager(Arc::clone(inner), Arc::clone(&round));
+    let (window, grace) = (play.config.window_ms, play.config.grace_ms);
+    let role = |contractors: Vec<Term>| {
+        Term::apply(
+            MANAGER,
+            vec![
+                task.to_term(),
+                Term::list(contractors),
+                Term::Int(window),
+                Term::Int(grace),
+            ],
+        )
+    };
+    recruited
+        .run(play.peer, model, role, &components)
+        .await
+        .map_err(|source| play.interaction_error(protocol, source))?;
+    let ended = round.ended.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Ok(ended.unwrap_or(ManagerRound::NoTrade {
+        vm: vm.name.clone(),
+        report: "the interaction ended without an outcome".into(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use market::vm::GroupRule;
+
+    #[test]
+    fn a_task_reads_back_as_written() {
+        let task = Task {
+            uuid: "00000000-0000-4000-8000-000000000001".into(),
+            name: "okvm1".into(),
+            group: Some(PlacementGroup::new("web", GroupRule::Apart).unwrap()),
+            reserved: Resources::new(1000, 512, 100),
+            used: Resources::new(1000, 512, 5),
+            reserve: Credits(-1_500_000),
+        };
+        assert_eq!(Task::from_term(&task.to_term()), Ok(task));
+        assert!(Task::from_term(&Term::atom("task")).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The components a bidder provides to the models it plays, declared once.
+//!
+//! A protocol's components are registered from these signatures (so the
+//! name and modes a model calls are the ones written here), and a model is
+//! checked against them before the bidder plays it: a role that calls a
+//! component not listed for it is refused with E0112, a role of its kind
+//! that the model lacks with E0117. docs/lcc.md ("The bidder's
+//! components") is this table for protocol authors.
+
+use lcc::ast::Mode::{self, In, Out};
+use lcc::component::{Components, Failure};
+use lcc::diagnostic::{Code, Diagnostic};
+
+use super::Kind;
+
+/// One component: its name, its arguments' modes, the role that may call
+/// it, and what it computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signature {
+    /// The constraint's name.
+    pub name: &'static str,
+    /// One mode per argument (`+` bound by the caller, `-` bound by it).
+    pub modes: &'static [Mode],
+    /// What it answers, for people.
+    pub meaning: &'static str,
+}
+
+/// `offer(+Task, +AwardBy, -Pays)`.
+pub const OFFER: Signature = Signature {
+    name: "offer",
+    modes: &[In, In, Out],
+    meaning: "what this host pays to take the task's VM (the change in its utility, in \
+              micro-credits, from its policy; negative when it must be paid), holding the \
+              capacity until AwardBy (ms); does not hold when its policy refuses the VM \
+              (no room, anti-affinity) or when it would pay less than the task's reserve",
+};
+
+/// `perform(+Task, +Pays)`.
+pub const PERFORM: Signature = Signature {
+    name: "perform",
+    modes: &[In, In],
+    meaning: "commits to take the task's VM at Pays, re-valued against the host as it is \
+              now; the capacity stays held until the VM runs here; does not hold when the \
+              host can no longer take it or Pays exceeds its value",
+};
+
+/// `release(+Task, +Why)`.
+pub const RELEASE: Signature = Signature {
+    name: "release",
+    modes: &[In, In],
+    meaning: "the offer no longer binds: frees the capacity it held",
+};
+
+/// `award(+Task, +Proposals, -Winner, -Pays)`.
+pub const AWARD: Signature = Signature {
+    name: "award",
+    modes: &[In, In, Out, Out],
+    meaning: "the winner of Proposals (a list of bid(Peer, Pays)) and what it pays, by the \
+              protocol's award rule (first or second price) with the task's reserve, through \
+              market::mechanism::contract_net::award; does not hold when no proposal reaches \
+              the reserve",
+};
+
+/// `outcome(+Task, +Winner, +Pays, +Report)`.
+pub const OUTCOME: Signature = Signature {
+    name: "outcome",
+    modes: &[In, In, In, In],
+    meaning: "ends the round: on Report = done, records the trade in both ledgers and \
+              carries it out with the migration workflow; any other Report (failed(Why), \
+              silent, no_proposals, no_award) is logged and nothing moves",
+};
+
+/// The role a host starts, its parameters, and the components it
+/// provides to it; then the same for the role it answers.
+pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
+    match kind {
+        Kind::ContractNet => [
+            (super::contract_net::MANAGER, 4, &[AWARD, OUTCOME]),
+            (
+                super::contract_net::CONTRACTOR,
+                0,
+                &[OFFER, PERFORM, RELEASE],
+            ),
+        ],
+    }
+}
+
+/// What keeps the bidder from playing `model` as `kind`: a role of the
+/// kind that no clause defines with that many parameters (E0117), a
+/// component its roles call that the bidder does not provide to that role
+/// (E0112), or one whose modes do not fit (E0116).
+pub fn missing(kind: Kind, model: &lcc::ast::Model) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (role, parameters, signatures) in roles(kind) {
+        let defined = model.clauses.iter().any(|clause| {
+            clause.head.name() == Some(role) && parameter_count(&clause.head.role) == parameters
+        });
+        if !defined {
+            out.push(missing_role(kind, role, parameters));
+            continue;
+        }
+        out.extend(lcc::check::missing_components(
+            model,
+            &placeholders(signatures),
+            &[role],
+        ));
+    }
+    out
+}
+
+fn parameter_count(role: &lcc::ast::Term) -> usize {
+    match &role.kind {
+        lcc::ast::TermKind::Compound(_, args) => args.len(),
+        _ => 0,
+    }
+}
+
+fn missing_role(kind: Kind, role: &str, parameters: usize) -> Diagnostic {
+    let head = if parameters == 0 {
+        format!("a({role}, Id)")
+    } else {
+        let names: Vec<String> = (1..=parameters).map(|i| format!("P{i}")).collect();
+        format!("a({role}({}), Id)", names.join(", "))
+    };
+    Diagnostic::new(
+        Code::MissingRole,
+        format!(
+            "a bidder plays {} models as `{role}` with {parameters} parameter(s), \
+             and no clause defines that role",
+            kind.name()
+        ),
+        lcc::ast::Span::new(0, 0),
+    )
+    .with_hint(format!(
+        "add a clause `{head} :: ...` (docs/lcc.md, The bidder's components)"
+    ))
+}
+
+/// A registry with the signatures only: what the checker compares a
+/// model's calls against.
+fn placeholders(signatures: &[Signature]) -> Components {
+    let mut components = Components::new();
+    for signature in signatures {
+        components.register_fn(signature.name, signature.modes, |_| {
+            Err(Failure::broken("a signature, not a component"))
+        });
+    }
+    components
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_contract_net_needs_nothing_the_bidder_lacks() {
+        let model = lcc::syntax::parse(lcc::models::CONTRACT_NET.source).unwrap();
+        assert!(missing(Kind::ContractNet, &model).is_empty());
+    }
+
+    #[test]
+    fn a_component_the_bidder_lacks_is_e0112_and_a_missing_role_e0117() {
+        let source = "r(manager, initial)\nr(contractor, necessary)\n\
+                      component guess(+Task, -Price)\n\
+                      a(manager(T, Cs, W, G), M) :: cfp(T) => a(contractor, C)\n\
+                      a(contractor, C) :: cfp(T) <= a(manager, M) then null <- guess(T, P)\n";
+        let model = lcc::syntax::parse(source).unwrap();
+        let found = missing(Kind::ContractNet, &model);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, Code::MissingComponent);
+        let rendered = found[0].render("sealed.lcc", source);
+        assert!(rendered.contains("sealed.lcc:5:"), "{rendered}");
+
+        let source = "r(manager, initial)\nr(contractor, necessary)\n\
+                      a(manager(T), M) :: cfp(T) => a(contractor, C)\n\
+                      a(contractor, C) :: cfp(T) <= a(manager, M)\n";
+        let found = missing(Kind::ContractNet, &lcc::syntax::parse(source).unwrap());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, Code::MissingRole);
+    }
+}
