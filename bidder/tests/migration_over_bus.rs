@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bidder::hypervisor::Hypervisor;
-use bidder::migration::remote::{PeerCall, PeerReply, PeerRequest, WireTerms};
+use bidder::migration::remote::wire::{PeerCall, PeerReply, PeerRequest, WireTerms};
 use bidder::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Executor, Method,
     MigrationError, Outcome, PeerError, PeerLink,
