@@ -4,15 +4,13 @@
 //!   bidder uses to see and change its host, with a libvirt implementation
 //!   ([`hypervisor::libvirt`], through the `virt` crate) and a simulated one
 //!   ([`hypervisor::simulated`]) that behaves the same for large simulations
-//!   and crash tests.
+//!   and crash tests; [`hypervisor::host_stats`] reads load averages and
+//!   memory from `/proc`.
 //! - [`agent`]: the trading loop of one host (observe, classify, trade as
 //!   contract-net manager or contractor, carry trades out).
-//! - [`host_stats`]: load averages and memory from `/proc`.
 //! - [`daemon`]: the per-host daemon (`bidder --config host.toml`): its
 //!   configuration and its run loop.
 pub mod agent;
 pub mod daemon;
-pub mod host_stats;
 pub mod hypervisor;
 pub mod migration;
-pub mod recovery;

@@ -16,9 +16,8 @@ use bidder::hypervisor::Hypervisor;
 use bidder::migration::remote::wire::{PeerCall, PeerReply, PeerRequest, WireTerms};
 use bidder::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Executor, Method,
-    MigrationError, Outcome, PeerError, PeerLink,
+    MigrationError, Outcome, PeerError, PeerLink, Recovery,
 };
-use bidder::recovery::Recovery;
 use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, BusError, MemoryBus};
