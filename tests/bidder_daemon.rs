@@ -28,6 +28,10 @@
 //! - A configuration mistake is refused with the key and the reason.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+// The flood fixtures live with the market crate's flood test.
+#[path = "../market/tests/flood_support/mod.rs"]
+mod flood_support;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,7 +39,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use flood_support::{Garbage, dropped};
 use futures::{FutureExt, StreamExt};
 use lcc::ast::Mode;
 use lcc::component::{Components, Failure};
@@ -291,16 +295,6 @@ fn sample(metrics: &str, name_and_labels: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `bourse_messages_dropped_total` of subjects of `kind`, over reasons.
-fn dropped(metrics: &str, kind: &str) -> u64 {
-    let label = format!("kind=\"{kind}\"");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// The `[nats]` keys of `host` on a server configured by
 /// `market nats-config` (files in `nats_dir`).
 fn credentials(nats_dir: &Path, host: &str) -> String {
@@ -400,29 +394,6 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     }
     let (ok, report) = market_audit(&[&ledger_a, &ledger_b, &ledger_c]);
     assert!(ok, "market audit:\n{report}");
-}
-
-/// xorshift64: reproducible garbage without a dependency.
-struct Garbage(u64);
-
-impl Garbage {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Random bytes, or a valid envelope cut short.
-    fn payload(&mut self, whole: &[u8]) -> Bytes {
-        if self.next().is_multiple_of(2) {
-            let len = (self.next() % 200) as usize;
-            Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
-        } else {
-            let cut = (self.next() % whole.len() as u64) as usize;
-            Bytes::copy_from_slice(&whole[..cut])
-        }
-    }
 }
 
 const FLOOD: Duration = Duration::from_secs(10);

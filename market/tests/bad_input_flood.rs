@@ -24,10 +24,13 @@
 //! that never answers, so every role is still receiving until then).
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod flood_support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use flood_support::{Garbage, dropped};
 use lcc::ast::Mode;
 use lcc::component::Components;
 use lcc::interp::TokioClock;
@@ -87,40 +90,6 @@ fn contractor(price: i64) -> Components {
     components.register_fn("perform", &[Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components
-}
-
-/// xorshift64: reproducible garbage without a dependency.
-struct Garbage(u64);
-
-impl Garbage {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Random bytes, or a valid envelope cut short.
-    fn payload(&mut self, whole: &[u8]) -> Bytes {
-        if self.next().is_multiple_of(2) {
-            let len = (self.next() % 200) as usize;
-            Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
-        } else {
-            let cut = (self.next() % whole.len() as u64) as usize;
-            Bytes::copy_from_slice(&whole[..cut])
-        }
-    }
-}
-
-/// Sums `bourse_messages_dropped_total` over its reasons, for messages
-/// that came on subjects of `kind`.
-fn dropped(metrics: &str, kind: &str) -> u64 {
-    let label = format!("kind=\"{kind}\"");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// The attacker, and what it sent: bad invitations (each reaches every
