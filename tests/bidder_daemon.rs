@@ -39,7 +39,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flood_support::{Garbage, dropped};
+use flood_support::{Garbage, dropped, invitation};
 use futures::{FutureExt, StreamExt};
 use lcc::ast::Mode;
 use lcc::component::{Components, Failure};
@@ -51,7 +51,7 @@ use market::ledger::{
     TradeState, TradeTerms, VmRef,
 };
 use market::runtime::{Invitation, Model, Offer, Participant, Peer};
-use market::wire::{Envelope, WireLimits, decode, encode};
+use market::wire::{WireLimits, decode};
 
 const ZONE: &str = "dc1";
 
@@ -426,20 +426,7 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
             })
         })
         .collect();
-    let whole = encode(
-        &Envelope {
-            sender: attacker.clone(),
-            recipient: None,
-            interaction: None,
-            sequence: 0,
-            body: Invitation {
-                role: "contractor".into(),
-                reply_by_ms: i64::MAX,
-            },
-        },
-        &WireLimits::default(),
-    )
-    .unwrap();
+    let whole = invitation(&attacker);
     // Any host may read invitations: the attacker learns the interactions
     // a starts and floods their LCC subjects too.
     let mut invitations = bus

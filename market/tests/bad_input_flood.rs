@@ -30,14 +30,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use flood_support::{Garbage, dropped};
+use flood_support::{Garbage, dropped, invitation};
 use lcc::ast::Mode;
 use lcc::component::Components;
 use lcc::interp::TokioClock;
 use lcc::term::Term;
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
-use market::runtime::{Invitation, Model, Offer, Participant, Peer, Recruitment, recruit};
+use market::runtime::{Model, Offer, Participant, Peer, Recruitment, recruit};
 use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -103,21 +103,6 @@ struct Attacker {
 }
 
 impl Attacker {
-    /// A whole invitation from the attacker, to cut short.
-    fn invitation(&self) -> Bytes {
-        let envelope = Envelope {
-            sender: self.me.clone(),
-            recipient: None,
-            interaction: None,
-            sequence: 0,
-            body: Invitation {
-                role: "contractor".into(),
-                reply_by_ms: i64::MAX,
-            },
-        };
-        encode(&envelope, &WireLimits::default()).unwrap()
-    }
-
     /// A whole LCC message from the attacker to `to` in `interaction`,
     /// to cut short.
     fn lcc_message(&self, interaction: InteractionId, to: &Token) -> Bytes {
@@ -141,7 +126,7 @@ impl Attacker {
             model: Token::new("contract-net").unwrap(),
             from: self.me.clone(),
         });
-        let invitation = self.invitation();
+        let invitation = invitation(&self.me);
         let hosts: Vec<Token> = CONTRACTORS
             .iter()
             .map(|(name, _)| *name)

@@ -1,10 +1,13 @@
-//! What the flood tests share: the attacker's garbage and the drop counter
-//! they check it against. Used by `market/tests/bad_input_flood.rs` (LCC
+//! What the flood tests share: the attacker's garbage, the invitation it
+//! cuts short, and the drop counter they check it against. Used by `market/tests/bad_input_flood.rs` (LCC
 //! hosts over `market::runtime`) and, through `#[path]`, by the root
 //! package's `tests/bidder_daemon.rs` (whole daemons), so both floods send
 //! the same kind of bad input and count it the same way.
 
 use bytes::Bytes;
+use market::bus::subject::Token;
+use market::runtime::Invitation;
+use market::wire::{Envelope, WireLimits, encode};
 
 /// xorshift64: reproducible garbage without a dependency.
 pub struct Garbage(pub u64);
@@ -27,6 +30,23 @@ impl Garbage {
             Bytes::copy_from_slice(&whole[..cut])
         }
     }
+}
+
+/// A whole contract-net invitation from `sender`: what the attacker cuts
+/// short, so that some garbage gets as far as the envelope's body.
+pub fn invitation(sender: &Token) -> Bytes {
+    let envelope = Envelope {
+        sender: sender.clone(),
+        recipient: None,
+        interaction: None,
+        sequence: 0,
+        body: Invitation {
+            role: "contractor".into(),
+            reply_by_ms: i64::MAX,
+        },
+    };
+    // A fixed, small envelope: it always encodes.
+    encode(&envelope, &WireLimits::default()).unwrap()
 }
 
 /// Sums `bourse_messages_dropped_total` over its reasons, for messages
