@@ -28,6 +28,10 @@
 //! - A configuration mistake is refused with the key and the reason.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+// The flood fixtures live with the market crate's flood test.
+#[path = "../market/tests/flood_support/mod.rs"]
+mod flood_support;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,7 +39,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use flood_support::{Garbage, dropped, invitation};
 use futures::{FutureExt, StreamExt};
 use lcc::ast::Mode;
 use lcc::component::{Components, Failure};
@@ -48,7 +52,7 @@ use market::ledger::{
 };
 use market::resources::Resources;
 use market::runtime::{Invitation, Model, Offer, Participant, Peer};
-use market::wire::{Envelope, WireLimits, decode, encode};
+use market::wire::{WireLimits, decode};
 
 const ZONE: &str = "dc1";
 
@@ -292,16 +296,6 @@ fn sample(metrics: &str, name_and_labels: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `bourse_messages_dropped_total` of subjects of `kind`, over reasons.
-fn dropped(metrics: &str, kind: &str) -> u64 {
-    let label = format!("kind=\"{kind}\"");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// The `[nats]` keys of `host` on a server configured by
 /// `market nats-config` (files in `nats_dir`).
 fn credentials(nats_dir: &Path, host: &str) -> String {
@@ -403,29 +397,6 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     assert!(ok, "market audit:\n{report}");
 }
 
-/// xorshift64: reproducible garbage without a dependency.
-struct Garbage(u64);
-
-impl Garbage {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Random bytes, or a valid envelope cut short.
-    fn payload(&mut self, whole: &[u8]) -> Bytes {
-        if self.next().is_multiple_of(2) {
-            let len = (self.next() % 200) as usize;
-            Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
-        } else {
-            let cut = (self.next() % whole.len() as u64) as usize;
-            Bytes::copy_from_slice(&whole[..cut])
-        }
-    }
-}
-
 const FLOOD: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,20 +427,7 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
             })
         })
         .collect();
-    let whole = encode(
-        &Envelope {
-            sender: attacker.clone(),
-            recipient: None,
-            interaction: None,
-            sequence: 0,
-            body: Invitation {
-                role: "contractor".into(),
-                reply_by_ms: i64::MAX,
-            },
-        },
-        &WireLimits::default(),
-    )
-    .unwrap();
+    let whole = invitation(&attacker);
     // Any host may read invitations: the attacker learns the interactions
     // a starts and floods their LCC subjects too.
     let mut invitations = bus

@@ -25,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use bidder::migration::Recovery;
 use bidder::migration::{Destination, Executor, Method, MigrationStep, STEP_TARGET};
-use bidder::recovery::Recovery;
 use market::credits::Credits;
 use market::ledger::TradeState;
 use support::*;

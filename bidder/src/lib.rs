@@ -4,19 +4,17 @@
 //!   bidder uses to see and change its host, with a libvirt implementation
 //!   ([`hypervisor::libvirt`], through the `virt` crate) and a simulated one
 //!   ([`hypervisor::simulated`]) that behaves the same for large simulations
-//!   and crash tests.
+//!   and crash tests; [`hypervisor::host_stats`] reads load averages and
+//!   memory from `/proc`.
 //! - [`agent`]: the trading loop of one host (observe, classify with
 //!   hysteresis, hold capacity for open offers, carry trades out).
 //! - [`protocol`]: the protocols a host plays by configuration, each one
 //!   unit of model, roles, components and mechanism (contract-net), and
 //!   the component vocabulary models may call.
-//! - [`host_stats`]: load averages and memory from `/proc`.
 //! - [`daemon`]: the per-host daemon (`bidder --config host.toml`): its
 //!   configuration and its run loop.
 pub mod agent;
 pub mod daemon;
-pub mod host_stats;
 pub mod hypervisor;
 pub mod migration;
 pub mod protocol;
-pub mod recovery;

@@ -13,12 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bidder::hypervisor::Hypervisor;
-use bidder::migration::remote::{PeerCall, PeerReply, PeerRequest, WireTerms};
+use bidder::migration::remote::wire::{PeerCall, PeerReply, PeerRequest, WireTerms};
 use bidder::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Executor, Method,
-    MigrationError, Outcome, PeerError, PeerLink,
+    MigrationError, Outcome, PeerError, PeerLink, Recovery,
 };
-use bidder::recovery::Recovery;
 use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, BusError, MemoryBus};
@@ -221,7 +220,10 @@ async fn a_request_past_its_deadline_is_not_acted_on() {
     let _service = serve(&bus, "b", &ledger_b, &b).await;
     let trade = terms("t-late", "a", "b", &[&vm(1, 256)], 1);
     let late = PeerCall {
-        reply_by_ms: TokioClock::system().now_ms() - 1,
+        // A second ago, not a millisecond: two clocks each truncating to
+        // milliseconds may read a millisecond apart, and the service's
+        // clock (made earlier) may then not see `now - 1` as past.
+        reply_by_ms: TokioClock::system().now_ms() - 1_000,
         request: PeerRequest::Agree(WireTerms::from(&trade)),
     };
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bidder::hypervisor::{DomainState, Hypervisor};
 use bidder::migration::{Destination, Outcome};
-use bidder::recovery::{Recovery, RecoveryError};
+use bidder::migration::{Recovery, RecoveryError};
 use market::ledger::{Ledger, MigrationMethod, TradeState, TradeTerms};
 use support::*;
 

@@ -39,8 +39,9 @@
 //!   clause step by step (Robertson's semantics, with deadlines), its whole
 //!   state being plain serde data; [`interp::Interaction`] runs every peer
 //!   of an interaction in one process.
-//! - [`term`] holds runtime terms; unification and the binding store are in
-//!   [`interp::Bindings`].
+//! - [`term`] holds runtime terms, and [`term::Bindings`], the binding
+//!   store and unification that [`stdlib`] and [`interp`] both build on
+//!   (`interp` calls `stdlib`, never the reverse).
 //! - [`component`] is the registry of the constraints a peer implements in
 //!   Rust; [`stdlib`] the constraints every peer has (its table is shared
 //!   with the checker).

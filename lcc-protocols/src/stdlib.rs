@@ -12,8 +12,7 @@
 
 use crate::ast::Mode;
 use crate::component::Failure;
-use crate::interp::Bindings;
-use crate::term::{Number, Term};
+use crate::term::{Bindings, Number, Term};
 
 /// A built-in constraint as the checker sees it.
 #[derive(Debug, Clone, Copy)]

@@ -24,19 +24,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::FutureExt;
-use futures::future::BoxFuture;
 use lcc::ast::Mode;
 use lcc::channel::{Channel, Hub};
 use lcc::component::Components;
 use lcc::interp::{Clock, RoleInstance, TokioClock};
 use lcc::term::{Symbol, Term};
 use market::bus::subject::{SubjectSpace, Token};
-use market::bus::{
-    Bus, BusError, LocalNatsServer, MemoryBus, Message, NatsBus, NatsConfig, Subscription,
-};
+use market::bus::{Bus, CountingBus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
 use market::runtime::{BusChannel, Model, Offer, Participant, Peer, Recruitment, recruit};
@@ -62,44 +58,6 @@ fn clock() -> Arc<dyn Clock> {
     Arc::new(TokioClock::system())
 }
 
-/// Counts what goes over the bus, for "messages per trade".
-struct Counting {
-    inner: Arc<dyn Bus>,
-    published: Arc<AtomicU64>,
-}
-
-impl Bus for Counting {
-    fn publish<'a>(
-        &'a self,
-        subject: &'a str,
-        payload: Bytes,
-    ) -> BoxFuture<'a, Result<(), BusError>> {
-        self.published.fetch_add(1, Ordering::Relaxed);
-        self.inner.publish(subject, payload)
-    }
-    fn subscribe<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Subscription, BusError>> {
-        self.inner.subscribe(pattern)
-    }
-    fn queue_subscribe<'a>(
-        &'a self,
-        pattern: &'a str,
-        group: &'a str,
-    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
-        self.inner.queue_subscribe(pattern, group)
-    }
-    fn request<'a>(
-        &'a self,
-        subject: &'a str,
-        payload: Bytes,
-        deadline: tokio::time::Instant,
-    ) -> BoxFuture<'a, Result<Message, BusError>> {
-        self.inner.request(subject, payload, deadline)
-    }
-    fn sync(&self) -> BoxFuture<'_, Result<(), BusError>> {
-        self.inner.sync()
-    }
-}
-
 /// The endpoints of one bus (peer `i` uses `endpoints[i % len]`), or
 /// none: the baseline, `lcc`'s in-process `Hub` (no envelopes, no bus).
 struct Transport {
@@ -115,12 +73,7 @@ impl Transport {
         let published = Arc::new(AtomicU64::new(0));
         let endpoints = endpoints
             .into_iter()
-            .map(|inner| {
-                Arc::new(Counting {
-                    inner,
-                    published: Arc::clone(&published),
-                }) as Arc<dyn Bus>
-            })
+            .map(|inner| Arc::new(CountingBus::new(inner, Arc::clone(&published))) as Arc<dyn Bus>)
             .collect();
         Self {
             endpoints: Some(endpoints),
@@ -449,11 +402,11 @@ fn messages_per_trade(
     label: &str,
 ) {
     let (published, trades) = (
-        transport.published.load(Ordering::Relaxed),
+        CountingBus::read(&transport.published),
         transport.trades.load(Ordering::Relaxed),
     );
     rt.block_on(recruited_round(transport, model, setup(&transport.trades)));
-    let published = transport.published.load(Ordering::Relaxed) - published;
+    let published = CountingBus::read(&transport.published) - published;
     let trades = transport.trades.load(Ordering::Relaxed) - trades;
     eprintln!(
         "NATS, {label}, recruited: {published} messages, {trades} trades, {:.2} messages per trade",

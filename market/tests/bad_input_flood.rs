@@ -24,10 +24,13 @@
 //! that never answers, so every role is still receiving until then).
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod flood_support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use flood_support::{Garbage, dropped, invitation};
 use lcc::ast::Mode;
 use lcc::component::Components;
 use lcc::interp::TokioClock;
@@ -36,7 +39,7 @@ use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
-use market::runtime::{Invitation, Model, Offer, Participant, Peer, Recruitment, recruit};
+use market::runtime::{Model, Offer, Participant, Peer, Recruitment, recruit};
 use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -90,40 +93,6 @@ fn contractor(pays: i64) -> Components {
     components
 }
 
-/// xorshift64: reproducible garbage without a dependency.
-struct Garbage(u64);
-
-impl Garbage {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Random bytes, or a valid envelope cut short.
-    fn payload(&mut self, whole: &[u8]) -> Bytes {
-        if self.next().is_multiple_of(2) {
-            let len = (self.next() % 200) as usize;
-            Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
-        } else {
-            let cut = (self.next() % whole.len() as u64) as usize;
-            Bytes::copy_from_slice(&whole[..cut])
-        }
-    }
-}
-
-/// Sums `bourse_messages_dropped_total` over its reasons, for messages
-/// that came on subjects of `kind`.
-fn dropped(metrics: &str, kind: &str) -> u64 {
-    let label = format!("kind=\"{kind}\"");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// The attacker, and what it sent: bad invitations (each reaches every
 /// host) and bad LCC messages (each reaches one host).
 struct Attacker {
@@ -135,21 +104,6 @@ struct Attacker {
 }
 
 impl Attacker {
-    /// A whole invitation from the attacker, to cut short.
-    fn invitation(&self) -> Bytes {
-        let envelope = Envelope {
-            sender: self.me.clone(),
-            recipient: None,
-            interaction: None,
-            sequence: 0,
-            body: Invitation {
-                role: "contractor".into(),
-                reply_by_ms: i64::MAX,
-            },
-        };
-        encode(&envelope, &WireLimits::default()).unwrap()
-    }
-
     /// A whole LCC message from the attacker to `to` in `interaction`,
     /// to cut short.
     fn lcc_message(&self, interaction: InteractionId, to: &Token) -> Bytes {
@@ -173,7 +127,7 @@ impl Attacker {
             model: Token::new("contract-net").unwrap(),
             from: self.me.clone(),
         });
-        let invitation = self.invitation();
+        let invitation = invitation(&self.me);
         let hosts: Vec<Token> = CONTRACTORS
             .iter()
             .map(|(name, _)| *name)

@@ -4,8 +4,8 @@
 
 mod ledger_support;
 
-use ledger_support::{ledger_path, open, raw, terms};
-use market::ledger::{Ledger, LedgerError, LedgerOptions, TradeState};
+use ledger_support::{fill, ledger_path, open, raw, terms};
+use market::ledger::{Ledger, LedgerError, LedgerOptions};
 
 #[tokio::test]
 async fn a_newer_schema_is_refused_and_left_untouched() {
@@ -155,51 +155,19 @@ async fn a_full_disk_fails_the_step_and_writes_nothing_of_it() {
         ..LedgerOptions::default()
     };
     let a = Ledger::open(&path, "host-a", &options).await.unwrap();
-    let mut settled = 0i64;
-    let mut failure = None;
-    for i in 0..500 {
-        let mut t = terms(&format!("f{i}"), "host-a", "host-b", &format!("vm{i}"), 3);
-        t.vms[0].name = format!("{i}-{}", "x".repeat(900));
-        if let Err(e) = a.record_agreed(&t).await {
-            failure = Some((t, e, "record"));
-            break;
-        }
-        if let Err(e) = a.settle(&t.trade_id).await {
-            failure = Some((t, e, "settle"));
-            break;
-        }
-        settled += 1;
-    }
-    let (t, err, step) = failure.expect("the quota was never reached");
+    let filled = fill(&a, 500).await.expect("the quota was never reached");
+    let err = &filled.error;
     assert!(matches!(err, LedgerError::Full { .. }), "{err}");
     assert!(err.to_string().contains("full"), "{err}");
-    assert!(settled > 0, "the quota left no room at all");
-
-    // Nothing of the failed step is in the ledger.
-    let events = a.events(Some(&t.trade_id)).await.unwrap();
-    match step {
-        "record" => {
-            assert!(a.trade(&t.trade_id).await.unwrap().is_none());
-            assert!(events.is_empty());
-        }
-        _ => {
-            let record = a.trade(&t.trade_id).await.unwrap().unwrap();
-            assert_eq!(record.state, TradeState::Agreed);
-            assert_eq!(events.len(), 1);
-        }
-    }
-    // Credits match exactly the trades that settled (host-a sold each VM
-    // for 3).
-    assert_eq!(a.balance("host-a").await.unwrap().0, 3 * settled);
-    assert_eq!(
-        a.trades(Some(TradeState::Settled)).await.unwrap().len(),
-        usize::try_from(settled).unwrap()
-    );
+    assert!(filled.settled > 0, "the quota left no room at all");
+    // Nothing of the failed step is in the ledger; credits match exactly
+    // the trades that settled.
+    filled.assert_left_no_trace(&a).await;
     // Without the quota, the same ledger takes the trade.
     a.close().await;
     let a = Ledger::open(&path, "host-a", &LedgerOptions::default())
         .await
         .unwrap();
-    a.record_agreed(&t).await.unwrap();
-    a.settle(&t.trade_id).await.unwrap();
+    a.record_agreed(&filled.trade).await.unwrap();
+    a.settle(&filled.trade.trade_id).await.unwrap();
 }

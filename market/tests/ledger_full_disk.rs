@@ -12,8 +12,8 @@ mod ledger_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ledger_support::{ledger_path, open, terms};
-use market::ledger::{LedgerError, TradeState};
+use ledger_support::{fill, ledger_path, open};
+use market::ledger::LedgerError;
 
 /// A small tmpfs mounted over a temp dir while this lives.
 struct SmallDisk {
@@ -71,44 +71,13 @@ async fn a_full_file_system_fails_the_step_and_writes_nothing_of_it() {
         }
     };
     let a = open(disk.path(), "host-a").await;
-    let mut settled = 0i64;
-    let mut failure = None;
-    for i in 0..5_000 {
-        let mut t = terms(&format!("f{i}"), "host-a", "host-b", &format!("vm{i}"), 3);
-        t.vms[0].name = format!("{i}-{}", "x".repeat(900));
-        if let Err(e) = a.record_agreed(&t).await {
-            failure = Some((t, e, "record"));
-            break;
-        }
-        if let Err(e) = a.settle(&t.trade_id).await {
-            failure = Some((t, e, "settle"));
-            break;
-        }
-        settled += 1;
-    }
-    let (t, err, step) = failure.expect("512 KiB never filled up");
-    assert!(matches!(err, LedgerError::Full { .. }), "{step}: {err}");
+    let filled = fill(&a, 5_000).await.expect("512 KiB never filled up");
+    let (err, step, settled) = (&filled.error, filled.step, filled.settled);
+    assert!(matches!(err, LedgerError::Full { .. }), "{step:?}: {err}");
     assert!(err.to_string().contains("is full"), "{err}");
     assert!(settled > 0, "the disk left no room at all");
-
     // Nothing of the failed step is in the ledger; the earlier trades are.
-    let events = a.events(Some(&t.trade_id)).await.unwrap();
-    match step {
-        "record" => {
-            assert!(a.trade(&t.trade_id).await.unwrap().is_none());
-            assert!(events.is_empty());
-        }
-        _ => {
-            let record = a.trade(&t.trade_id).await.unwrap().unwrap();
-            assert_eq!(record.state, TradeState::Agreed);
-            assert_eq!(events.len(), 1);
-        }
-    }
-    assert_eq!(a.balance("host-a").await.unwrap().0, 3 * settled);
-    assert_eq!(
-        a.trades(Some(TradeState::Settled)).await.unwrap().len(),
-        usize::try_from(settled).unwrap()
-    );
+    filled.assert_left_no_trace(&a).await;
     a.close().await;
 
     // Room again (the file system grows): the ledger reopens intact and the
@@ -116,8 +85,9 @@ async fn a_full_file_system_fails_the_step_and_writes_nothing_of_it() {
     remount(disk.path(), "size=4m");
     let a = open(disk.path(), "host-a").await;
     assert_eq!(a.balance("host-a").await.unwrap().0, 3 * settled);
+    let t = &filled.trade;
     if a.trade(&t.trade_id).await.unwrap().is_none() {
-        a.record_agreed(&t).await.unwrap();
+        a.record_agreed(t).await.unwrap();
     }
     a.settle(&t.trade_id).await.unwrap();
     assert_eq!(a.balance("host-a").await.unwrap().0, 3 * (settled + 1));

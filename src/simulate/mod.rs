@@ -3,7 +3,7 @@
 //! Every host gets what a real one has: a hypervisor (the simulated one,
 //! [`world`]), a SQLite ledger file in the run directory, an endpoint on the
 //! bus (the in-process `MemoryBus`, every endpoint counted,
-//! [`counted_bus`]) and a [`bidder::agent::Agent`] with its policy. The
+//! [`market::bus::CountingBus`]) and a [`bidder::agent::Agent`] with its policy. The
 //! runner only drives time; the trading is the agents' own:
 //!
 //! ```text
@@ -28,7 +28,6 @@
 //! Modules: [`scenario`] (the file format), [`world`], [`report`] (what a
 //! run found and how it reads), [`plot`] (the SVG of every round).
 
-pub mod counted_bus;
 pub mod plot;
 pub mod report;
 pub mod scenario;
@@ -46,8 +45,8 @@ use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, Manage
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
 use lcc::interp::TokioClock;
-use market::bus::MemoryBus;
 use market::bus::subject::{SubjectSpace, Token};
+use market::bus::{CountingBus, MemoryBus};
 use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::policy::Classification;
@@ -178,16 +177,16 @@ async fn trade(
         if round > scenario.spec.rounds {
             break Stop::RoundLimit;
         }
-        let before = counted_bus::read(published);
+        let before = CountingBus::read(published);
         let mut made = Vec::new();
         for agent in agents {
-            let start = counted_bus::read(published);
+            let start = CountingBus::read(published);
             let outcome = agent.trade_as_manager().await?;
             if let ManagerRound::Traded(trade) = outcome {
                 world.follow_workloads()?;
                 made.push(TradeRecord {
                     round,
-                    messages: counted_bus::read(published) - start,
+                    messages: CountingBus::read(published) - start,
                     trade,
                 });
             }
@@ -200,7 +199,7 @@ async fn trade(
             round,
             agents,
             made.clone(),
-            counted_bus::read(published) - before,
+            CountingBus::read(published) - before,
         )
         .await?;
         progress(&record);
@@ -276,7 +275,7 @@ async fn start_agents(
         .enumerate()
     {
         let me = bus_name(&spec.name)?;
-        let endpoint = counted_bus::CountedBus::new(Arc::new(bus.clone()), Arc::clone(published));
+        let endpoint = CountingBus::new(Arc::new(bus.clone()), Arc::clone(published));
         let agent = Agent::new(AgentParts {
             identity: Identity {
                 id: HostId(index as u32 + 1),

@@ -46,10 +46,10 @@ pub use config::{ConfigError, DaemonConfig, Migration};
 use crate::agent::{Agent, AgentError, AgentParts, Identity, ManagerRound, Reach};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::{Hypervisor, HypervisorError};
+use crate::migration::Recovery;
 use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
 };
-use crate::recovery::Recovery;
 
 /// Why the daemon could not start (once it runs, failures are logged and
 /// the next period tries again).
@@ -323,7 +323,7 @@ fn round_label(round: &ManagerRound) -> &'static str {
     }
 }
 
-/// Crash recovery (`crate::recovery`) of every unfinished trade this host
+/// Crash recovery (`crate::migration::recovery`) of every unfinished trade this host
 /// is the source of, destination by destination. True when none is left:
 /// only then does the host trade as manager, so a VM whose trade is
 /// unresolved is never offered again.

@@ -16,10 +16,9 @@ use virt::domain::{Domain, DomainState as VirState, MigrateParameters};
 use virt::error::ErrorNumber;
 
 use super::{
-    DomainSpec, DomainState, DomainStats, DomainUuid, Hypervisor, HypervisorError,
+    DomainSpec, DomainState, DomainStats, DomainUuid, HostStats, Hypervisor, HypervisorError,
     InterfaceCounters, LiveTarget,
 };
-use crate::host_stats::HostStats;
 
 /// An open connection to one host's libvirt.
 #[derive(Debug)]

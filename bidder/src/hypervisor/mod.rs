@@ -16,15 +16,15 @@
 //! crash recovery asks about.
 
 pub mod domain_xml;
+pub mod host_stats;
 pub mod libvirt;
 pub mod simulated;
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::host_stats::HostStats;
-
 pub use domain_xml::DomainSpec;
+pub use host_stats::HostStats;
 
 /// A domain's UUID in libvirt's canonical form (lower-case, hyphenated).
 #[derive(
@@ -196,7 +196,7 @@ pub enum HypervisorError {
     },
     /// /proc could not be read or parsed.
     #[error("host statistics: {0}")]
-    HostStats(#[from] crate::host_stats::HostStatsError),
+    HostStats(#[from] host_stats::HostStatsError),
     /// The host cannot live-migrate (simulated hosts hand domains off instead).
     #[error("host {host} cannot live-migrate: {why}")]
     LiveMigrationUnsupported {

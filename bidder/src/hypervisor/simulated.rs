@@ -22,10 +22,9 @@ use std::time::Duration;
 use market::vm::PlacementGroup;
 
 use super::{
-    DomainSpec, DomainState, DomainStats, DomainUuid, Hypervisor, HypervisorError,
+    DomainSpec, DomainState, DomainStats, DomainUuid, HostStats, Hypervisor, HypervisorError,
     InterfaceCounters, LiveTarget,
 };
-use crate::host_stats::HostStats;
 
 /// What a simulated host can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -23,6 +23,7 @@ mod handoff;
 mod link;
 mod live;
 mod peer;
+pub mod recovery;
 pub mod remote;
 pub mod step;
 
@@ -33,6 +34,7 @@ use market::ledger::{Ledger, LedgerError, MigrationMethod, TradeId, TradeState, 
 pub use destination::Destination;
 pub use link::PeerLink;
 pub use peer::{HandoffAck, Peer, PeerError, TradeStatus};
+pub use recovery::{Recovery, RecoveryError};
 pub use remote::{BusEndpoint, BusPeer, CallPolicy, DestinationService};
 pub use step::{MigrationStep, STEP_TARGET};
 
@@ -116,7 +118,7 @@ pub enum MigrationError {
     },
     /// The move was under way when something failed, so where the VMs are
     /// is not known here: the trade stays migrating in the ledgers and
-    /// [`recovery`](crate::recovery) finishes it.
+    /// [`recovery`] finishes it.
     #[error("trade {trade_id} left migrating for recovery: {cause}")]
     Interrupted {
         /// The trade.

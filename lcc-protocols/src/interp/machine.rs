@@ -28,8 +28,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
+use super::Clock;
 use super::state::{Node, RoleNode};
-use super::{Bindings, Clock};
 use crate::ast::{Mode, Span};
 use crate::channel::{Channel, Envelope, PeerId};
 use crate::compile::{
@@ -37,7 +37,7 @@ use crate::compile::{
 };
 use crate::component::{Failure, FailureKind, Registered, Reply};
 use crate::stdlib::evaluate;
-use crate::term::{Number, Term};
+use crate::term::{Bindings, Number, Term};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -17,7 +17,6 @@
 //! [`Interaction`] runs every peer of an interaction in-process, one tokio
 //! task each, over a [`crate::channel::Hub`].
 
-mod bindings;
 mod clock;
 mod interaction;
 mod machine;
@@ -25,7 +24,6 @@ mod state;
 
 use std::sync::Arc;
 
-pub use bindings::Bindings;
 pub use clock::{Clock, Sleep, TokioClock};
 pub use interaction::{Interaction, PeerOutcome};
 pub use state::{Footprint, Node, RoleNode, RoleState};
@@ -34,7 +32,7 @@ use crate::ast::Span;
 use crate::channel::{Channel, PeerId};
 use crate::compile::Program;
 use crate::component::Components;
-use crate::term::Term;
+use crate::term::{Bindings, Term};
 use machine::{Fault, Machine, Step};
 
 /// How often a running instance lets other tasks run, in rewrite steps: a

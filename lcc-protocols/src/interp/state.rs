@@ -10,10 +10,9 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::Bindings;
 use crate::channel::{Envelope, PeerId};
 use crate::compile::{ClauseId, ConstraintCode, ConstraintId, DefCode, DefId, Program};
-use crate::term::Term;
+use crate::term::{Bindings, Term};
 
 /// One node of the rewriting state.
 #[derive(Debug, Clone, Serialize, Deserialize)]

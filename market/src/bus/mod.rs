@@ -16,6 +16,8 @@
 //! [`permissions`] renders a zone's nats-server configuration that lets
 //! each host publish only as itself. [`LocalNatsServer`] (`local_server.rs`) runs Debian's `nats-server` on a
 //! free loopback port, for tests, benchmarks and simulations over real NATS.
+//! [`CountingBus`] (`counting.rs`) wraps either and counts the messages
+//! sent, for the "messages per trade" of simulations and benchmarks.
 //!
 //! The trait is object safe (its methods return boxed futures) so that a
 //! bidder can hold an `Arc<dyn Bus>` and not care which bus it was given.
@@ -29,6 +31,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio::time::Instant;
 
+mod counting;
 mod local_server;
 mod memory;
 mod nats;
@@ -37,6 +40,7 @@ pub mod permissions;
 pub mod subject;
 mod sublist;
 
+pub use counting::CountingBus;
 pub use local_server::{LocalNatsServer, LocalServerError};
 pub use memory::MemoryBus;
 pub use nats::{Backoff, ClientCertificate, Credentials, NatsBus, NatsConfig, TlsConfig};

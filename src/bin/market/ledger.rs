@@ -12,6 +12,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use market::ledger::{Ledger, LedgerError, TradeId, TradeRecord, TradeState};
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 /// The `market ledger` subcommands.
 #[derive(Debug, Subcommand)]
@@ -248,28 +251,17 @@ fn read_error(e: LedgerError) -> String {
     format!("reading the ledger failed: {e}")
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC from milliseconds since the Unix epoch
-/// (proleptic Gregorian calendar, days-to-civil after H. Hinnant).
+/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC from milliseconds since the Unix epoch.
+/// A time no calendar date stands for (beyond the year 9999, from a damaged
+/// or hand-edited ledger) is shown as its number, so one bad field does not
+/// hide the rest of a trade.
 fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03}",
-        tod / 3600,
-        tod % 3600 / 60,
-        tod % 60
-    )
+    const FORMAT: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|time| time.format(FORMAT).ok())
+        .unwrap_or_else(|| format!("{ms} ms after the Unix epoch"))
 }
 
 #[cfg(test)]
@@ -282,5 +274,6 @@ mod tests {
         assert_eq!(utc(951_782_400_123), "2000-02-29 00:00:00.123");
         assert_eq!(utc(1_795_392_000_000), "2026-11-23 00:00:00.000");
         assert_eq!(utc(-1), "1969-12-31 23:59:59.999");
+        assert_eq!(utc(i64::MAX), "9223372036854775807 ms after the Unix epoch");
     }
 }

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bidder::agent::AgentConfig;
 use bourse::simulate::report::{RoundRecord, class_name};
@@ -15,6 +14,9 @@ use bourse::simulate::scenario::Scenario;
 use bourse::simulate::{self, Options};
 use clap::Args;
 use market::policy::Classification;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 /// Arguments of `market simulate`.
 #[derive(Debug, Args)]
@@ -139,7 +141,7 @@ fn progress_line(round: &RoundRecord) -> String {
 /// `target/simulate/<name>-<UTC date and time>`, with a counter appended if
 /// that exists already (two runs in one second).
 fn default_run_dir(name: &str) -> PathBuf {
-    let stamp = utc_stamp(SystemTime::now());
+    let stamp = utc_stamp(OffsetDateTime::now_utc());
     let base = Path::new("target").join("simulate");
     let mut dir = base.join(format!("{name}-{stamp}"));
     let mut n = 2;
@@ -150,38 +152,25 @@ fn default_run_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// `YYYYMMDDTHHMMSSZ` for `time` (civil date from days since the epoch,
-/// Howard Hinnant's algorithm), so no date crate is needed.
-fn utc_stamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+/// `YYYYMMDDTHHMMSSZ` for `time`: sorts as it happened, and has no
+/// character a file system or a shell treats specially.
+fn utc_stamp(time: OffsetDateTime) -> String {
+    const FORMAT: &[BorrowedFormatItem<'_>] =
+        format_description!("[year][month][day]T[hour][minute][second]Z");
+    time.format(FORMAT)
+        // Cannot fail for a date `time` holds; a number is the safe answer if it ever does.
+        .unwrap_or_else(|_| format!("{}Z", time.unix_timestamp()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn stamps_are_utc_calendar_times() {
-        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
+        assert_eq!(utc_stamp(OffsetDateTime::UNIX_EPOCH), "19700101T000000Z");
         // 2024-02-29 12:34:56 UTC (a leap day).
-        let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096);
+        let t = OffsetDateTime::from_unix_timestamp(1_709_210_096).unwrap();
         assert_eq!(utc_stamp(t), "20240229T123456Z");
     }
 }

@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::term::{Term, Var};
+use super::{Term, Var};
 
 /// Slots of one role instance, with the undo trail.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

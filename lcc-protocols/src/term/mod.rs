@@ -3,9 +3,11 @@
 //! The syntax tree ([`crate::ast::Term`]) names variables; a runtime
 //! [`Term`] numbers them. In a compiled clause, `Var(i)` is the clause's
 //! i-th variable; while a role runs, the clause's variables live in a slot
-//! range of the role instance's binding store (see
-//! [`crate::interp::Bindings`]), so a variable costs an index, not a name
-//! lookup.
+//! range of the role instance's binding store ([`Bindings`], in
+//! `bindings.rs`: unification, substitution, undo), so a variable costs an
+//! index, not a name lookup. The store is here, beside the terms it binds,
+//! and not in the interpreter, so that the standard library's built-ins
+//! and the interpreter both build on it and neither on the other.
 //!
 //! Atoms and strings are [`Symbol`]s: shared, immutable text whose equality
 //! first compares pointers, so the atoms of one compiled model, and the
@@ -19,6 +21,10 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod bindings;
+
+pub use bindings::Bindings;
 
 /// Shared immutable text: the name of an atom, a functor, or a string.
 #[derive(Clone, Eq, PartialOrd, Ord)]
