@@ -348,3 +348,264 @@ fn without_run_dir_each_run_gets_a_fresh_directory_under_target_simulate() {
         assert!(run.join("hosts.svg").exists() && run.join("hp1.ledger.sqlite").exists());
     }
 }
+
+/// `market simulate --json` on `scenario`, parsed; the exit status too.
+fn simulate_json(scenario: &Path, run_dir: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = market(&[
+        "simulate",
+        "--quiet",
+        "--json",
+        scenario.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), json)
+}
+
+/// Every shipped scenario passes, read from its JSON report, with the
+/// fewest migrations its outcome needs (seed 002's four: 3, 2, 3 and 4).
+#[test]
+fn every_shipped_scenario_passes_as_json_with_its_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, migrations) in [
+        ("seed002-scenario1", 3),
+        ("seed002-scenario2", 2),
+        ("seed002-scenario3", 3),
+        ("seed002-scenario4", 4),
+        ("anti-affinity", 1),
+        ("two-calls-one-room", 1),
+    ] {
+        let file = repo().join(format!("scenarios/{name}.toml"));
+        let (code, json) = simulate_json(&file, &dir.path().join(name));
+        assert_eq!(code, Some(0), "{name}: {json:#}");
+        assert_eq!(json["result"], "pass", "{name}");
+        assert_eq!(json["scenario"], name);
+        assert_eq!(json["migrations"], migrations, "{name}: {json:#}");
+        assert_eq!(json["audit"]["consistent"], true, "{name}");
+        assert!(json["checks"].as_array().unwrap().len() >= 2);
+        assert!(json["messages"].as_u64().unwrap() > 0, "{name}");
+        for key in ["before", "after", "trades", "baselines", "hosts_running"] {
+            assert!(!json[key].is_null(), "{name}: no {key}");
+        }
+        // No trade was agreed that did not move its VM: with capacity held
+        // for each offer, the second call of two-calls-one-room finds no
+        // taker instead of winning the room already promised.
+        let trades = json["trades"].as_array().unwrap();
+        assert_eq!(trades.len(), migrations, "{name}: {json:#}");
+        for trade in trades {
+            assert_eq!(trade["trade"]["outcome"]["state"], "settled", "{name}");
+        }
+    }
+}
+
+/// One overloaded host (two busy VMs), and takers `t1` (empty) and, when
+/// `second_taker`, `t2` (already running a light VM, so it values a busy
+/// VM less); the contract-net award rule as given.
+fn award_scenario(dir: &Path, award: &str, second_taker: bool) -> PathBuf {
+    let policy = repo().join("scenarios/policies/seed002-scenario1.toml");
+    let host = |name: &str| {
+        format!(
+            "[[host]]\nname = \"{name}\"\ncpus = 4\nmemory_mib = 4096\npolicy = \"{}\"\n",
+            policy.display()
+        )
+    };
+    let vm = |name: &str, host: &str, load: f64| {
+        format!(
+            "[[vm]]\nname = \"{name}\"\nhost = \"{host}\"\nmemory_mib = 512\ncpu_load = {load}\n"
+        )
+    };
+    let mut text = format!(
+        "name = \"award-{award}\"\nprotocols = [\"contract-net\"]\nrounds = 3\n\
+         [protocol.contract-net]\naward = \"{award}\"\n{}{}{}{}",
+        host("hp1"),
+        host("t1"),
+        vm("a1", "hp1", 1.0),
+        vm("a2", "hp1", 1.0),
+    );
+    if second_taker {
+        text.push_str(&host("t2"));
+        text.push_str(&vm("light", "t2", 0.3));
+    }
+    let file = dir.join(format!("award-{award}-{second_taker}.toml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// The prices of the trades of a run, in micro-credits, with the buyer.
+fn prices(json: &serde_json::Value) -> Vec<(String, i64)> {
+    json["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["trade"]["to"].as_str().unwrap().to_string(),
+                t["trade"]["price"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The same cluster under each award rule: the first-price winner pays its
+/// own offer; the second-price winner pays the best losing offer, or the
+/// manager's reserve when nobody else offered.
+#[test]
+fn first_and_second_price_awards_charge_what_each_rule_defines() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |award: &str, second_taker: bool| {
+        let file = award_scenario(dir.path(), award, second_taker);
+        let (code, json) =
+            simulate_json(&file, &dir.path().join(format!("{award}-{second_taker}")));
+        assert_eq!(code, Some(0), "{json:#}");
+        prices(&json)
+    };
+    // t1 (empty) values the busy VM at 0.485 credits, t2 (already at 0.3)
+    // at 0.185; the manager accepts down to -0.485 (it pays to be rid of
+    // it): the policy's valuations, as the contractors offer them.
+    let (first, second) = (run("first-price", true), run("second-price", true));
+    assert_eq!(first, [("t1".to_string(), 485_000)]);
+    assert_eq!(second, [("t1".to_string(), 185_000)]);
+    let alone = run("second-price", false);
+    assert_eq!(alone, [("t1".to_string(), -485_000)]);
+    let alone_first = run("first-price", false);
+    assert_eq!(alone_first, [("t1".to_string(), 485_000)]);
+}
+
+/// The worked example of docs/lcc.md: the sealed-bid model, written to a
+/// folder outside the repository, runs through a scenario's protocol
+/// setting with no Rust changed.
+#[test]
+fn the_sealed_bid_model_of_the_docs_runs_from_a_file_outside_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = sealed_bid_model();
+    std::fs::write(dir.path().join("sealed-bid.lcc"), &model).unwrap();
+    let scenario = std::fs::read_to_string(repo().join("scenarios/seed002-scenario1.toml"))
+        .unwrap()
+        .replace(
+            "protocols = [\"contract-net\"]",
+            "protocols = [\"sealed-bid\"]",
+        )
+        + "\n[protocol.sealed-bid]\nmodel = \"sealed-bid.lcc\"\nkind = \"contract-net\"\n";
+    let scenario = scenario.replace(
+        "policies/seed002-scenario1.toml",
+        &repo()
+            .join("scenarios/policies/seed002-scenario1.toml")
+            .display()
+            .to_string(),
+    );
+    assert!(scenario.contains("sealed-bid.lcc"));
+    let file = dir.path().join("sealed.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let (code, json) = simulate_json(&file, &dir.path().join("run"));
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["migrations"], 3);
+    for trade in json["trades"].as_array().unwrap() {
+        assert_eq!(trade["trade"]["protocol"], "sealed-bid");
+    }
+}
+
+/// The `lcc` block under "Worked example: a sealed-bid auction" in
+/// docs/lcc.md.
+fn sealed_bid_model() -> String {
+    let doc = std::fs::read_to_string(repo().join("docs/lcc.md")).unwrap();
+    let section = doc
+        .split("### Worked example: a sealed-bid auction")
+        .nth(1)
+        .expect("docs/lcc.md has the sealed-bid example");
+    section
+        .split("```lcc\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap()
+        .to_string()
+}
+
+/// What a scenario cannot be played with is refused before anything runs,
+/// with the key (and, for the model's own faults, file:line:col).
+#[test]
+fn protocols_and_groups_that_cannot_be_played_are_refused_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo().join("scenarios/anti-affinity.toml"))
+        .unwrap()
+        .replace(
+            "policies/seed002-scenario1.toml",
+            &repo()
+                .join("scenarios/policies/seed002-scenario1.toml")
+                .display()
+                .to_string(),
+        );
+    let own = |model: &str| {
+        base.replace("protocols = [\"contract-net\"]", "protocols = [\"mine\"]")
+            + &format!("\n[protocol.mine]\nmodel = \"{model}\"\nkind = \"contract-net\"\n")
+    };
+    std::fs::write(
+        dir.path().join("broken.lcc"),
+        "a(manager(T, C, W, G), M) :: cfp(T) =>\n",
+    )
+    .unwrap();
+    let lacking = lcc::models::CONTRACT_NET
+        .source
+        .replace("offer(Task, AwardBy, Pays)", "guess(Task, Pays)")
+        .replace(
+            "component offer(+Task, +AwardBy, -Pays)",
+            "component guess(+Task, -Pays)",
+        );
+    std::fs::write(dir.path().join("lacking.lcc"), lacking).unwrap();
+    let cases = [
+        (
+            base.replace(
+                "protocols = [\"contract-net\"]",
+                "protocols = [\"auction-x\"]",
+            ),
+            vec!["protocols[0]", "unknown protocol \"auction-x\""],
+        ),
+        (
+            own("nowhere.lcc"),
+            vec!["protocol.mine.model", "nowhere.lcc"],
+        ),
+        (
+            own("broken.lcc"),
+            vec!["protocol.mine.model", "E0003", "broken.lcc:2:1"],
+        ),
+        (
+            own("lacking.lcc"),
+            vec!["protocol.mine.model", "E0112", "guess/2", "lacking.lcc:"],
+        ),
+        (
+            base.clone() + "\n[protocol.contract-net]\naward = \"third-price\"\n",
+            vec!["protocol.contract-net.award", "third-price"],
+        ),
+        (
+            base.replace(
+                "group = \"replicas\"\ngroup_rule",
+                "group = \"two words\"\ngroup_rule",
+            ),
+            vec!["vm[0].group", "two words"],
+        ),
+    ];
+    for (i, (text, wanted)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("case{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let run_dir = dir.path().join(format!("run{i}"));
+        let out = market(&[
+            "simulate",
+            file.to_str().unwrap(),
+            "--run-dir",
+            run_dir.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
+        for w in wanted {
+            assert!(stderr.contains(w), "case {i}: no {w:?} in\n{stderr}");
+        }
+        // Nothing ran: no ledger was created.
+        assert!(!run_dir.exists(), "case {i}");
+    }
+}

@@ -9,10 +9,11 @@
 //! ```text
 //! warm up: advance the hosts' clocks twice, every agent samples its VMs
 //! round r = 1..:
-//!     for each host, in scenario order: if the state it acts on is
-//!         overloaded, one call as manager in the first of its protocols
-//!         that trades (the others answer as contractors); a trade moves
-//!         the VM (hand-off) and the world moves its workload
+//!     for each host, in scenario order (or all at once with
+//!         `concurrent = true`): if the state it acts on is overloaded,
+//!         one call as manager in the first of its protocols that trades
+//!         (the others answer as contractors); a trade moves the VM
+//!         (hand-off) and the world moves its workload
 //!     advance the clocks one tick; every agent samples (one observation
 //!         for its policy's hysteresis)
 //!     stop when a round made no trade and no host is still waiting out
@@ -20,8 +21,8 @@
 //! report: hosts before/after, trades, baselines, ledger audit, expectations
 //! ```
 //!
-//! Interactions run one at a time, so a run is deterministic up to ties
-//! between equal proposals; the protocol's own deadlines are real
+//! Interactions run one at a time unless the scenario says `concurrent`,
+//! so a run is deterministic up to ties between equal proposals; the protocol's own deadlines are real
 //! milliseconds (the bus is real), while the hosts' clocks, which VM usage
 //! is measured against, are simulated ticks.
 //!
@@ -178,19 +179,11 @@ async fn trade(
             break Stop::RoundLimit;
         }
         let before = CountingBus::read(published);
-        let mut made = Vec::new();
-        for agent in agents {
-            let start = CountingBus::read(published);
-            let outcome = agent.trade_as_manager().await?;
-            if let ManagerRound::Traded(trade) = outcome {
-                world.follow_workloads()?;
-                made.push(TradeRecord {
-                    round,
-                    messages: CountingBus::read(published) - start,
-                    trade,
-                });
-            }
-        }
+        let made = if scenario.spec.concurrent {
+            concurrent_round(round, agents, world, published).await?
+        } else {
+            sequential_round(round, agents, world, published).await?
+        };
         world.advance(tick)?;
         now_ms += tick_ms;
         sample_all(agents, now_ms).await?;
@@ -219,6 +212,58 @@ async fn trade(
         }
     };
     report::assemble(scenario, options, world, agents, history, trades, stop).await
+}
+
+/// Each host in turn, each call counted on its own.
+async fn sequential_round(
+    round: u32,
+    agents: &[Agent],
+    world: &World,
+    published: &AtomicU64,
+) -> Result<Vec<TradeRecord>, SimulateError> {
+    let mut made = Vec::new();
+    for agent in agents {
+        let start = CountingBus::read(published);
+        let outcome = agent.trade_as_manager().await?;
+        if let ManagerRound::Traded(trade) = outcome {
+            world.follow_workloads()?;
+            made.push(TradeRecord {
+                round,
+                messages: CountingBus::read(published) - start,
+                trade,
+            });
+        }
+    }
+    Ok(made)
+}
+
+/// Every host's call at the same moment, as daemons whose periods line up
+/// would make them: contractors answer several calls at once and hold
+/// capacity for each offer. The calls share the round's messages, so each
+/// trade reports the messages of the whole round.
+async fn concurrent_round(
+    round: u32,
+    agents: &[Agent],
+    world: &World,
+    published: &AtomicU64,
+) -> Result<Vec<TradeRecord>, SimulateError> {
+    let start = CountingBus::read(published);
+    let outcomes = futures::future::join_all(agents.iter().map(Agent::trade_as_manager)).await;
+    let messages = CountingBus::read(published) - start;
+    let mut made = Vec::new();
+    for outcome in outcomes {
+        if let ManagerRound::Traded(trade) = outcome? {
+            made.push(TradeRecord {
+                round,
+                messages,
+                trade,
+            });
+        }
+    }
+    if !made.is_empty() {
+        world.follow_workloads()?;
+    }
+    Ok(made)
 }
 
 fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {

@@ -7,6 +7,7 @@
 //! name = "seed002-scenario1"
 //! protocols = ["contract-net"]                 # as in a bidder's configuration
 //! rounds = 12
+//! concurrent = false                           # true: all hosts call at once
 //!
 //! [protocol.contract-net]                      # optional settings
 //! award = "second-price"
@@ -70,6 +71,10 @@ pub struct ScenarioSpec {
     /// At most this many rounds (each host acts once per round).
     #[serde(default = "default_rounds")]
     pub rounds: u32,
+    /// Every host's call of a round starts at the same moment (as daemons
+    /// whose periods line up), instead of one host after the other.
+    #[serde(default)]
+    pub concurrent: bool,
     /// Simulated seconds between two rounds: how far each host's clock
     /// moves, and the interval over which VM use is measured.
     #[serde(default = "default_tick_seconds")]
