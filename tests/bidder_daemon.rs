@@ -25,9 +25,14 @@
 //!   subscriptions and trades with a host that starts afterwards.
 //! - SIGTERM while the overloaded host waits for a slow contractor: the
 //!   round in hand finishes, its trade settles, then the daemon exits 0.
-//! - A configuration mistake is refused with the key and the reason.
+//! - A configuration mistake is refused with the key and the reason; a
+//!   domain whose placement group is not a valid name stops the daemon at
+//!   start, naming the domain.
+//! - Two daemons trade by the sealed-bid model of docs/lcc.md, read from a
+//!   file their configuration names (no Rust changed).
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod docs_support;
 // The flood fixtures live with the market crate's flood test.
 #[path = "../market/tests/flood_support/mod.rs"]
 mod flood_support;
@@ -105,6 +110,10 @@ struct Settings {
     window_ms: u64,
     /// A `[migration]` table, or nothing for the hand-off.
     migration: &'static str,
+    /// Top-level keys (`protocols = [..]`), before the first table.
+    keys: String,
+    /// Tables appended at the end (`[protocol.<name>]`).
+    tables: String,
 }
 
 impl Default for Settings {
@@ -114,6 +123,8 @@ impl Default for Settings {
             recruit_ms: 300,
             window_ms: 1000,
             migration: "",
+            keys: String::new(),
+            tables: String::new(),
         }
     }
 }
@@ -147,6 +158,8 @@ impl Daemon {
             recruit_ms,
             window_ms,
             migration,
+            keys,
+            tables,
         } = settings;
         let node = dir.join(format!("{name}.node.xml"));
         std::fs::write(&node, node_xml(vms)).unwrap();
@@ -155,11 +168,11 @@ impl Daemon {
         let config = format!(
             "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
              ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
-             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
+             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
              [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
              [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
              [trading]\nperiod_ms = 1000\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
-             peer_timeout_ms = 5000\n{migration}\n",
+             peer_timeout_ms = 5000\n{migration}\n{tables}\n",
             node = node.display()
         );
         let config_path = dir.join(format!("{name}.toml"));
@@ -783,4 +796,80 @@ fn a_configuration_mistake_names_its_key() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("trading.period_ms"), "{stderr}");
     assert!(stderr.contains("h1.toml"), "{stderr}");
+}
+
+/// The worked example of docs/lcc.md in a file beside the daemons'
+/// configurations, played as contract-net by every host.
+#[tokio::test]
+async fn two_daemons_trade_by_a_sealed_bid_model_their_configuration_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sealed-bid.lcc"),
+        docs_support::sealed_bid_model(),
+    )
+    .unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let settings = Settings {
+        keys: "protocols = [\"sealed-bid\"]".into(),
+        tables: "[protocol.sealed-bid]\nmodel = \"sealed-bid.lcc\"\nkind = \"contract-net\"\n\
+                 award = \"second-price\"\n"
+            .into(),
+        ..Settings::default()
+    };
+    let b = Daemon::start_with(dir.path(), &url, "b", 2, WANTS_MEMORY, &[], &settings);
+    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], &settings);
+    wait_for_settled(&a, 1, Duration::from_secs(10)).await;
+    let at_a = trades_in(&a.ledger, TradeState::Settled).await;
+    let at_b = trades_in(&b.ledger, TradeState::Settled).await;
+    assert_eq!(at_b.len(), 1, "{}", b.log());
+    assert_eq!(at_a[0].terms, at_b[0].terms);
+    assert_eq!(at_a[0].terms.protocol.name, "sealed-bid");
+    assert_eq!(
+        (at_a[0].terms.seller.as_str(), at_a[0].terms.buyer.as_str()),
+        ("a", "b")
+    );
+    let (a_ledger, b_ledger) = (a.ledger.clone(), b.ledger.clone());
+    a.stop();
+    b.stop();
+    let (clean, report) = market_audit(&[&a_ledger, &b_ledger]);
+    assert!(clean, "{report}");
+}
+
+/// A placement group the market cannot carry is refused, not dropped:
+/// the daemon stops before it trades and names the domain.
+#[test]
+fn a_domain_whose_group_is_not_a_valid_name_stops_the_daemon_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("h1.node.xml");
+    let grouped = node_xml(&[1]).replace(
+        "<memory unit='MiB'>512</memory>",
+        "<metadata><bourse:placement xmlns:bourse='urn:bourse:placement:1' \
+         group='two words' rule='apart'/></metadata><memory unit='MiB'>512</memory>",
+    );
+    std::fs::write(&node, grouped).unwrap();
+    std::fs::write(dir.path().join("p.toml"), GIVES_ALL).unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let config = dir.path().join("h1.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "host = \"h1\"\nid = 1\nzone = \"dc1\"\nledger = \"h1.ledger.sqlite\"\npolicy = \"p.toml\"\n\
+             hypervisor = \"test://{}\"\n[capacity]\ncpus = 4\nmemory_mib = 1024\nnetwork_mbps = 0\n\
+             [nats]\nservers = [\"{}\"]\nname = \"h1\"\n",
+            node.display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bidder"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("vm1"), "{stderr}");
+    assert!(stderr.contains("two words"), "{stderr}");
+    assert!(!stderr.contains("bidder ready"), "{stderr}");
 }

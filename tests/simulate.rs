@@ -12,6 +12,8 @@
 //! - An overloaded host nobody will relieve stops the run as stuck.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod docs_support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -484,7 +486,7 @@ fn first_and_second_price_awards_charge_what_each_rule_defines() {
 #[test]
 fn the_sealed_bid_model_of_the_docs_runs_from_a_file_outside_the_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let model = sealed_bid_model();
+    let model = docs_support::sealed_bid_model();
     std::fs::write(dir.path().join("sealed-bid.lcc"), &model).unwrap();
     let scenario = std::fs::read_to_string(repo().join("scenarios/seed002-scenario1.toml"))
         .unwrap()
@@ -509,22 +511,6 @@ fn the_sealed_bid_model_of_the_docs_runs_from_a_file_outside_the_repository() {
     for trade in json["trades"].as_array().unwrap() {
         assert_eq!(trade["trade"]["protocol"], "sealed-bid");
     }
-}
-
-/// The `lcc` block under "Worked example: a sealed-bid auction" in
-/// docs/lcc.md.
-fn sealed_bid_model() -> String {
-    let doc = std::fs::read_to_string(repo().join("docs/lcc.md")).unwrap();
-    let section = doc
-        .split("### Worked example: a sealed-bid auction")
-        .nth(1)
-        .expect("docs/lcc.md has the sealed-bid example");
-    section
-        .split("```lcc\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap()
-        .to_string()
 }
 
 /// What a scenario cannot be played with is refused before anything runs,

@@ -10,6 +10,7 @@ use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use bidder::hypervisor::{
     DomainSpec, DomainState, DomainUuid, Hypervisor, HypervisorError, LiveTarget,
 };
+use market::vm::{GroupRule, PlacementGroup};
 
 const NODE_XML: &str = "<node>\n  <cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
     <total>4</total><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n  \
@@ -134,6 +135,21 @@ fn the_xml_carries_the_domain_to_another_host(a: &dyn Hypervisor, b: &dyn Hyperv
     );
 }
 
+/// A VM's placement group lives in its definition's metadata: read with
+/// the domain's statistics and carried by its XML to the next host.
+fn the_placement_group_travels_with_the_definition(a: &dyn Hypervisor, b: &dyn Hypervisor) {
+    let spec = DomainSpec {
+        group: Some(PlacementGroup::new("replicas", GroupRule::Apart).unwrap()),
+        ..vm(5)
+    };
+    a.define(&spec.to_xml("test")).unwrap();
+    a.start(&spec.uuid).unwrap();
+    assert_eq!(a.find(&spec.uuid).unwrap().unwrap().group, spec.group);
+    let xml = a.domain_xml(&spec.uuid).unwrap();
+    b.define(&xml).unwrap();
+    assert_eq!(b.domains().unwrap()[0].group, spec.group);
+}
+
 fn names_belong_to_one_uuid_and_redefining_replaces(h: &dyn Hypervisor) {
     let first = vm(3);
     h.define(&first.to_xml("test")).unwrap();
@@ -212,6 +228,15 @@ macro_rules! behaviour_suite {
             fn xml_hand_over() {
                 let dir = tempfile::tempdir().unwrap();
                 the_xml_carries_the_domain_to_another_host(&$make(&dir, "a"), &$make(&dir, "b"));
+            }
+
+            #[test]
+            fn placement_group() {
+                let dir = tempfile::tempdir().unwrap();
+                the_placement_group_travels_with_the_definition(
+                    &$make(&dir, "a"),
+                    &$make(&dir, "b"),
+                );
             }
 
             #[test]
