@@ -136,6 +136,7 @@ async fn cluster() -> Cluster {
             protocols: vec![protocol.clone()],
             reach: Arc::clone(&reach),
             config: AgentConfig::default(),
+            events: None,
         });
         agent.serve().await.unwrap();
         agents.push(agent);

@@ -39,6 +39,8 @@ async fn run(scenario: &Path, run_dir: &Path) -> Report {
     let options = Options {
         run_dir: run_dir.to_path_buf(),
         agent: AgentConfig::default(),
+        events: None,
+        pace: std::time::Duration::ZERO,
     };
     let mut rounds = 0;
     let report = simulate::run(&scenario, &options, |_| rounds += 1)

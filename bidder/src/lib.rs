@@ -11,10 +11,14 @@
 //! - [`protocol`]: the protocols a host plays by configuration, each one
 //!   unit of model, roles, components and mechanism (contract-net), and
 //!   the component vocabulary models may call.
+//! - [`events`]: what a host publishes for observers (its status every
+//!   period, its trades' lifecycle), through a bounded queue that never
+//!   holds trading up.
 //! - [`daemon`]: the per-host daemon (`bidder --config host.toml`): its
 //!   configuration and its run loop.
 pub mod agent;
 pub mod daemon;
+pub mod events;
 pub mod hypervisor;
 pub mod migration;
 pub mod protocol;

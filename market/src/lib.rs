@@ -54,6 +54,8 @@
 //!
 //! - `wire`: the message envelope and its strict decoding;
 //! - `bus`: publish/subscribe/request over NATS, or in-process;
+//! - `events`: what hosts publish for observers (their status, their
+//!   trades' lifecycle);
 //! - `runtime`: LCC interactions between hosts over the bus;
 //! - `ledger`: the SQLite ledger where every trade is recorded before
 //!   anything moves.
@@ -63,6 +65,7 @@
 pub mod baseline;
 pub mod bus;
 pub mod credits;
+pub mod events;
 pub mod host;
 pub mod ledger;
 pub mod mechanism;

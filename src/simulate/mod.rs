@@ -43,11 +43,12 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, ManagerRound, Reach};
+use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
-use market::bus::{CountingBus, MemoryBus};
+use market::bus::{Bus, CountingBus, MemoryBus};
 use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::policy::Classification;
@@ -60,13 +61,19 @@ use self::scenario::Scenario;
 use self::world::{World, WorldError};
 
 /// How to run a scenario.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Where the ledgers and the plot go; created, must be empty if it
     /// exists.
     pub run_dir: PathBuf,
     /// Interaction timing of every agent.
     pub agent: AgentConfig,
+    /// Where the hosts publish their status and trades for observers
+    /// (`market watch`): a NATS server for `market simulate --watch`;
+    /// `None`, the run's own in-process bus.
+    pub events: Option<Arc<dyn Bus>>,
+    /// A pause after every round, so a person watching can follow.
+    pub pace: Duration,
 }
 
 /// Why a run could not be carried out (as opposed to a run whose
@@ -131,16 +138,30 @@ pub async fn run(
     prepare_run_dir(&options.run_dir)?;
     let world = World::build(scenario)?;
     let published = Arc::new(AtomicU64::new(0));
-    let (agents, serving) = start_agents(scenario, options, &world, &published).await?;
+    let hosts = start_agents(scenario, options, &world, &published).await?;
+    let (agents, serving) = (hosts.agents, hosts.serving);
+    let watched = Watched {
+        publishers: hosts.publishers,
+        period_ms: u64::from(scenario.spec.tick_seconds) * 1000,
+    };
     let report = trade(
         scenario,
         options,
         &world,
-        &agents,
+        (&agents, &watched),
         &published,
         &mut progress,
     )
     .await;
+    // Whatever is still queued for observers leaves before the run ends.
+    for publisher in &watched.publishers {
+        publisher.flush().await;
+    }
+    if let Some(bus) = &options.events
+        && let Err(e) = bus.sync().await
+    {
+        tracing::warn!(error = %e, "the last events may not have left");
+    }
     // Stop answering and close every ledger, so the files are complete for
     // the audit and for `market audit` whatever the run came to.
     for task in serving {
@@ -159,7 +180,7 @@ async fn trade(
     scenario: &Scenario,
     options: &Options,
     world: &World,
-    agents: &[Agent],
+    (agents, watched): (&[Agent], &Watched),
     published: &AtomicU64,
     progress: &mut impl FnMut(&RoundRecord),
 ) -> Result<Report, SimulateError> {
@@ -171,6 +192,7 @@ async fn trade(
         now_ms += tick_ms;
         sample_all(agents, now_ms).await?;
     }
+    watched.publish(agents).await?;
     let mut history = vec![snapshot(0, agents, Vec::new(), 0).await?];
     let mut trades = Vec::new();
     let stop = loop {
@@ -187,6 +209,7 @@ async fn trade(
         world.advance(tick)?;
         now_ms += tick_ms;
         sample_all(agents, now_ms).await?;
+        watched.publish(agents).await?;
         let traded = !made.is_empty();
         let record = snapshot(
             round,
@@ -202,6 +225,7 @@ async fn trade(
             .any(|h| h.class == Classification::Overloaded);
         history.push(record);
         trades.extend(made);
+        tokio::time::sleep(options.pace).await;
         let waiting = agents.iter().any(Agent::is_holding);
         if !traded && !waiting {
             break if overloaded {
@@ -281,14 +305,39 @@ fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {
     Ok(())
 }
 
-/// Opens every host's ledger and starts its agent answering on the bus;
-/// returns the agents and their answering tasks.
+/// The hosts of a run, trading.
+struct Started {
+    agents: Vec<Agent>,
+    /// Each agent's task answering calls.
+    serving: Vec<JoinHandle<()>>,
+    /// Each host's events, in agent order.
+    publishers: Vec<Publisher>,
+}
+
+/// What observers hear about the hosts: a status of each after every round.
+struct Watched {
+    publishers: Vec<Publisher>,
+    /// A simulated tick, the hosts' trading period.
+    period_ms: u64,
+}
+
+impl Watched {
+    async fn publish(&self, agents: &[Agent]) -> Result<(), SimulateError> {
+        for (agent, publisher) in agents.iter().zip(&self.publishers) {
+            publisher.status(events::status(agent, publisher, self.period_ms).await?);
+        }
+        Ok(())
+    }
+}
+
+/// Opens every host's ledger and starts its agent answering on the bus and
+/// publishing its events.
 async fn start_agents(
     scenario: &Scenario,
     options: &Options,
     world: &World,
     published: &Arc<AtomicU64>,
-) -> Result<(Vec<Agent>, Vec<JoinHandle<()>>), SimulateError> {
+) -> Result<Started, SimulateError> {
     let ledger_options = LedgerOptions {
         // A simulation is rerun, not recovered after a power cut.
         durability: Durability::Normal,
@@ -308,8 +357,16 @@ async fn start_agents(
     let reach: Arc<dyn Reach> = Arc::new(reach);
     let bus = MemoryBus::new();
     let space = SubjectSpace::in_zone(zone());
-    let mut agents = Vec::new();
-    let mut serving = Vec::new();
+    // Events are not counted: the messages per trade are the protocol's.
+    let events_bus: Arc<dyn Bus> = match &options.events {
+        Some(bus) => Arc::clone(bus),
+        None => Arc::new(bus.clone()),
+    };
+    let mut started = Started {
+        agents: Vec::new(),
+        serving: Vec::new(),
+        publishers: Vec::new(),
+    };
     for (index, (((spec, policy), protocols), (host, ledger))) in scenario
         .spec
         .host
@@ -321,6 +378,14 @@ async fn start_agents(
     {
         let me = bus_name(&spec.name)?;
         let endpoint = CountingBus::new(Arc::new(bus.clone()), Arc::clone(published));
+        let clock = Arc::new(TokioClock::system());
+        let publisher = Publisher::start(
+            Arc::clone(&events_bus),
+            space.clone(),
+            me.clone(),
+            clock.clone(),
+            events::DEFAULT_QUEUE,
+        );
         let agent = Agent::new(AgentParts {
             identity: Identity {
                 id: HostId(index as u32 + 1),
@@ -338,17 +403,19 @@ async fn start_agents(
                 bus: Arc::new(endpoint),
                 space: space.clone(),
                 me,
-                clock: Arc::new(TokioClock::system()),
+                clock,
                 limits: WireLimits::default(),
             },
             protocols: protocols.clone(),
             reach: Arc::clone(&reach),
             config: options.agent,
+            events: Some(publisher.clone()),
         });
-        serving.push(agent.serve().await?);
-        agents.push(agent);
+        started.serving.push(agent.serve().await?);
+        started.agents.push(agent);
+        started.publishers.push(publisher);
     }
-    Ok((agents, serving))
+    Ok(started)
 }
 
 /// `name` as a bus token (the scenario checked host names already).

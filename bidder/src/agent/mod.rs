@@ -51,6 +51,7 @@ use market::vm::{Vm, VmId};
 use market::wire::Interaction;
 use tokio::task::JoinHandle;
 
+use crate::events::Publisher;
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, blocking};
 use crate::migration::{self, Destination, Executor, Method, PeerLink};
 use crate::protocol::{Kind, Protocol, contract_net};
@@ -258,6 +259,7 @@ pub(crate) struct Inner {
     reach: Arc<dyn Reach>,
     clock: Arc<dyn Clock>,
     config: AgentConfig,
+    events: Option<Publisher>,
     usage: Mutex<Usage>,
     holds: Mutex<Holds>,
     hysteresis: Mutex<Hysteresis>,
@@ -291,6 +293,9 @@ pub struct AgentParts {
     pub reach: Arc<dyn Reach>,
     /// Interaction timing.
     pub config: AgentConfig,
+    /// Where the trades it sells are reported for observers, if anywhere
+    /// (`crate::events`).
+    pub events: Option<Publisher>,
 }
 
 /// What a protocol needs to play one interaction as initiator.
@@ -331,6 +336,7 @@ impl Agent {
                 reach: parts.reach,
                 clock: Arc::clone(&parts.peer.clock),
                 config: parts.config,
+                events: parts.events,
                 usage: Mutex::new(Usage::default()),
                 holds: Mutex::new(Holds::default()),
                 hysteresis: Mutex::new(hysteresis),
@@ -620,6 +626,10 @@ impl Inner {
             destination,
             self.reach.method(&agreed.buyer),
         );
+        let executor = match &self.events {
+            Some(events) => executor.publishing(events.clone()),
+            None => executor,
+        };
         let outcome = executor
             .execute(&terms)
             .await

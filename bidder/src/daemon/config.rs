@@ -29,6 +29,11 @@
 //! [trading]                        # optional, these are the defaults
 //! period_ms = 10000
 //!
+//! [events]                         # optional, these are the defaults
+//! publish = true                   # status and trades for `market watch`
+//! queue = 1024                     # events held back before dropping
+//! # nats = { servers = [...], ... } # a connection of their own
+//!
 //! [migration]                      # optional; the hand-off by default
 //! method = "live"
 //! destination_uri = "qemu+tls://{host}/system"
@@ -101,6 +106,8 @@ struct ConfigFile {
     trading: TradingFile,
     #[serde(default)]
     migration: MigrationFile,
+    #[serde(default)]
+    events: EventsFile,
 }
 
 fn default_prefix() -> String {
@@ -145,6 +152,37 @@ impl Default for TradingFile {
             peer_attempts: call.attempts,
         }
     }
+}
+
+/// What the host publishes for observers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EventsFile {
+    publish: bool,
+    queue: usize,
+    nats: Option<NatsConfig>,
+}
+
+impl Default for EventsFile {
+    /// Published on the trading connection: an operator can watch a zone
+    /// without configuring anything on its hosts.
+    fn default() -> Self {
+        EventsFile {
+            publish: true,
+            queue: crate::events::DEFAULT_QUEUE,
+            nats: None,
+        }
+    }
+}
+
+/// How the host publishes its status and trades (`crate::events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Events {
+    /// Events held back while the bus is slow, before new ones are dropped.
+    pub queue: usize,
+    /// A connection of their own (a monitoring server apart from the
+    /// trading one); `None`: the trading connection.
+    pub nats: Option<NatsConfig>,
 }
 
 /// How VMs leave this host.
@@ -236,6 +274,8 @@ pub struct DaemonConfig {
     pub calls: CallPolicy,
     /// How VMs leave this host.
     pub migration: Migration,
+    /// How it publishes events; `None` when it does not.
+    pub events: Option<Events>,
 }
 
 impl DaemonConfig {
@@ -345,7 +385,29 @@ impl ConfigFile {
                 attempts: t.peer_attempts,
             },
             migration: self.migration.check()?,
+            events: self.events.check()?,
         })
+    }
+}
+
+impl EventsFile {
+    fn check(self) -> Result<Option<Events>, (String, String)> {
+        if !self.publish {
+            return Ok(None);
+        }
+        if self.queue == 0 {
+            return Err(("events.queue".into(), "must be above 0 (got 0)".into()));
+        }
+        if self.nats.as_ref().is_some_and(|n| n.servers.is_empty()) {
+            return Err((
+                "events.nats.servers".into(),
+                "must name at least one server".into(),
+            ));
+        }
+        Ok(Some(Events {
+            queue: self.queue,
+            nats: self.nats,
+        }))
     }
 }
 

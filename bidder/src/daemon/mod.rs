@@ -41,9 +41,10 @@ use market::runtime::Peer;
 use market::wire::WireLimits;
 use tokio::sync::watch;
 
-pub use config::{ConfigError, DaemonConfig, Migration};
+pub use config::{ConfigError, DaemonConfig, Events, Migration};
 
 use crate::agent::{Agent, AgentError, AgentParts, Identity, ManagerRound, Reach};
+use crate::events::{self, Publisher};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::{Hypervisor, HypervisorError};
 use crate::migration::Recovery;
@@ -124,6 +125,10 @@ struct Running {
     hypervisor: Arc<dyn Hypervisor>,
     reach: Arc<BusReach>,
     clock: Arc<dyn Clock>,
+    /// Where the host's status and trades go, if it publishes them.
+    events: Option<Publisher>,
+    /// The trading period, which every status names.
+    period: std::time::Duration,
 }
 
 /// Runs the daemon until `shutdown` resolves (see the module
@@ -146,6 +151,10 @@ pub async fn run(
         clock: Arc::clone(&clock),
         limits: WireLimits::default(),
     };
+    let events = config
+        .events
+        .as_ref()
+        .map(|e| start_events(e, &config, &bus, &clock));
     let (stop, stopped) = watch::channel(false);
     let service = DestinationService::new(
         endpoint.clone(),
@@ -159,7 +168,7 @@ pub async fn run(
         calls: config.calls,
         migration: config.migration.clone(),
     });
-    recover(&ledger, &hypervisor, reach.as_ref()).await;
+    recover(&ledger, &hypervisor, reach.as_ref(), events.as_ref()).await;
     let running = Running {
         agent: agent(
             &config,
@@ -168,16 +177,20 @@ pub async fn run(
             &ledger,
             &endpoint_peer(&reach),
             &reach,
+            events.clone(),
         )?,
         ledger,
         hypervisor,
         reach,
         clock,
+        events,
+        period: config.period,
     };
     // The first look at the host must succeed: a domain whose definition
     // the market cannot read (say a placement group that is not a valid
     // name) stops the daemon before it trades, naming the domain.
     running.agent.sample(running.clock.now_ms()).await?;
+    running.publish_status().await;
     let contractor = running.agent.serve().await?;
     tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period, "bidder ready");
     running.trade(config.period, shutdown).await;
@@ -187,6 +200,10 @@ pub async fn run(
     let _ = stop.send(true);
     if let Err(e) = service.await {
         tracing::warn!(error = %e, "the migration service ended abnormally");
+    }
+    if let Some(events) = &running.events {
+        // The last round's events, unless the bus is stuck.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), events.flush()).await;
     }
     if let Err(e) = bus.sync().await {
         tracing::warn!(error = %e, "last messages may not have left");
@@ -236,6 +253,7 @@ fn agent(
     ledger: &Ledger,
     peer: &Peer,
     reach: &Arc<BusReach>,
+    events: Option<Publisher>,
 ) -> Result<Agent, DaemonError> {
     Ok(Agent::new(AgentParts {
         identity: Identity {
@@ -250,7 +268,23 @@ fn agent(
         protocols: config.protocols.clone(),
         reach: Arc::clone(reach) as Arc<dyn Reach>,
         config: config.agent,
+        events,
     }))
+}
+
+/// Starts publishing the host's events, on the trading connection or on
+/// one of their own.
+fn start_events(
+    events: &config::Events,
+    config: &DaemonConfig,
+    bus: &Arc<dyn Bus>,
+    clock: &Arc<dyn Clock>,
+) -> Publisher {
+    let (space, me, clock) = (config.space.clone(), config.host.clone(), Arc::clone(clock));
+    match &events.nats {
+        None => Publisher::start(Arc::clone(bus), space, me, clock, events.queue),
+        Some(nats) => Publisher::connect(nats.clone(), space, me, clock, events.queue),
+    }
 }
 
 impl Running {
@@ -272,13 +306,15 @@ impl Running {
     /// One period: finish what is unfinished, measure, and trade if
     /// overloaded.
     async fn round(&self) {
-        if !recover(&self.ledger, &self.hypervisor, self.reach.as_ref()).await {
+        let events = self.events.as_ref();
+        if !recover(&self.ledger, &self.hypervisor, self.reach.as_ref(), events).await {
             return;
         }
         if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
             tracing::warn!(error = %e, "cannot sample the host");
             return;
         }
+        self.publish_status().await;
         let outcome = match self.agent.trade_as_manager().await {
             Ok(round) => {
                 log_round(&round);
@@ -290,6 +326,20 @@ impl Running {
             }
         };
         metrics::counter!("bourse_manager_rounds_total", "outcome" => outcome).increment(1);
+    }
+}
+
+impl Running {
+    /// Queues the host's status for observers (never waits for the bus).
+    async fn publish_status(&self) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let period_ms = u64::try_from(self.period.as_millis()).unwrap_or(u64::MAX);
+        match events::status(&self.agent, events, period_ms).await {
+            Ok(status) => events.status(status),
+            Err(e) => tracing::warn!(error = %e, "cannot read the host's status"),
+        }
     }
 }
 
@@ -327,7 +377,12 @@ fn round_label(round: &ManagerRound) -> &'static str {
 /// is the source of, destination by destination. True when none is left:
 /// only then does the host trade as manager, so a VM whose trade is
 /// unresolved is never offered again.
-async fn recover(ledger: &Ledger, hypervisor: &Arc<dyn Hypervisor>, reach: &dyn Reach) -> bool {
+async fn recover(
+    ledger: &Ledger,
+    hypervisor: &Arc<dyn Hypervisor>,
+    reach: &dyn Reach,
+    events: Option<&Publisher>,
+) -> bool {
     let unfinished = match ledger.unfinished_trades().await {
         Ok(trades) => trades,
         Err(e) => {
@@ -364,6 +419,9 @@ async fn recover(ledger: &Ledger, hypervisor: &Arc<dyn Hypervisor>, reach: &dyn 
                     metrics::counter!("bourse_recovered_trades_total", "outcome" => label)
                         .increment(1);
                     tracing::info!(trade = %r.trade_id, destination, outcome = ?r.outcome, "unfinished trade recovered");
+                    if let Some(events) = events {
+                        events::recovered(events, ledger, &r).await;
+                    }
                 }
             }
             Err(e) => {

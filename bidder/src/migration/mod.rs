@@ -38,6 +38,7 @@ pub use recovery::{Recovery, RecoveryError};
 pub use remote::{BusEndpoint, BusPeer, CallPolicy, DestinationService};
 pub use step::{MigrationStep, STEP_TARGET};
 
+use crate::events::{Lifecycle, Publisher};
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, LiveTarget, blocking};
 
 /// How VMs move between this host and its peers.
@@ -142,6 +143,8 @@ pub struct Executor<P> {
     hypervisor: Arc<dyn Hypervisor>,
     peer: P,
     method: Method,
+    /// Where each step of a trade is reported for observers, if anywhere.
+    events: Option<Publisher>,
 }
 
 impl<P: Peer> Executor<P> {
@@ -158,7 +161,15 @@ impl<P: Peer> Executor<P> {
             hypervisor,
             peer,
             method,
+            events: None,
         }
+    }
+
+    /// Reports each trade's lifecycle (agreed, migrating, how it ended)
+    /// through `events`.
+    pub fn publishing(mut self, events: Publisher) -> Executor<P> {
+        self.events = Some(events);
+        self
     }
 
     /// Carries out one trade (see the module documentation for the steps).
@@ -168,6 +179,7 @@ impl<P: Peer> Executor<P> {
         let trade_id = &terms.trade_id;
         self.check_parties(terms)?;
         let vms = vm_uuids(terms)?;
+        let mut lifecycle = Lifecycle::new(self.events.as_ref(), terms);
         self.ledger.record_agreed(terms).await?;
         step::done(trade_id, MigrationStep::Agreed);
         if let Some(record) = self.ledger.trade(trade_id).await? {
@@ -184,8 +196,11 @@ impl<P: Peer> Executor<P> {
         }
         self.peer.agree(terms).await?;
         step::done(trade_id, MigrationStep::PeerAgreed);
+        lifecycle.agreed();
         if let Some(missing) = self.first_vm_not_running(&vms).await {
-            return self.fail(trade_id, &missing).await;
+            let outcome = self.fail(trade_id, &missing).await?;
+            lifecycle.ended(&outcome);
+            return Ok(outcome);
         }
         let attempt = self.ledger.attempts(trade_id).await?.len() as u32 + 1;
         let method = self.method.recorded_as();
@@ -195,6 +210,7 @@ impl<P: Peer> Executor<P> {
         step::done(trade_id, MigrationStep::AttemptRecorded);
         self.peer.attempt_started(trade_id, attempt, method).await?;
         step::done(trade_id, MigrationStep::PeerAttemptRecorded);
+        lifecycle.migrating();
         let attempted = match &self.method {
             Method::Handoff => {
                 handoff::hand_off(trade_id, &vms, &self.hypervisor, &self.peer).await?
@@ -203,10 +219,12 @@ impl<P: Peer> Executor<P> {
                 live::migrate_live(trade_id, &vms, &self.hypervisor, target).await?
             }
         };
-        match attempted {
-            Attempted::Moved => self.settle(trade_id).await,
-            Attempted::Refused(reason) => self.fail(trade_id, &reason).await,
-        }
+        let outcome = match attempted {
+            Attempted::Moved => self.settle(trade_id).await?,
+            Attempted::Refused(reason) => self.fail(trade_id, &reason).await?,
+        };
+        lifecycle.ended(&outcome);
+        Ok(outcome)
     }
 
     fn check_parties(&self, terms: &TradeTerms) -> Result<(), MigrationError> {

@@ -7,12 +7,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bidder::agent::AgentConfig;
 use bourse::simulate::report::{RoundRecord, class_name};
 use bourse::simulate::scenario::Scenario;
 use bourse::simulate::{self, Options};
 use clap::Args;
+use market::bus::{Bus, NatsBus, NatsConfig};
 use market::policy::Classification;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
@@ -36,6 +39,13 @@ pub struct SimulateArgs {
     /// Print the report as one JSON object (for scripts and CI).
     #[arg(long)]
     json: bool,
+    /// Publish the hosts' status and trades on this NATS server (zone
+    /// `sim`), for `market watch --zone sim --server URL`.
+    #[arg(long, value_name = "NATS_URL")]
+    watch: Option<String>,
+    /// Pause this long after every round, so a person watching can follow.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pace_ms: u64,
 }
 
 /// Runs `market simulate`.
@@ -51,9 +61,23 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
     let run_dir = args
         .run_dir
         .unwrap_or_else(|| default_run_dir(&scenario.spec.name));
+    let events: Option<Arc<dyn Bus>> = match &args.watch {
+        None => None,
+        Some(url) => {
+            match NatsBus::connect(&NatsConfig::new([url.as_str()], "market-simulate")).await {
+                Ok(bus) => Some(Arc::new(bus)),
+                Err(e) => {
+                    eprintln!("market simulate: --watch: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let options = Options {
         run_dir,
         agent: AgentConfig::default(),
+        events,
+        pace: Duration::from_millis(args.pace_ms),
     };
     let quiet = args.quiet;
     eprintln!(

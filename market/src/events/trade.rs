@@ -1,0 +1,75 @@
+//! One step of a trade's lifecycle, published by its seller.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bus::subject::HostName;
+use crate::credits::Credits;
+
+/// Where a trade stands, in the ledger's words (docs/ledger.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeState {
+    /// Both ledgers hold the terms; nothing has moved.
+    Agreed,
+    /// An attempt to move the VMs is recorded and under way.
+    Migrating,
+    /// The VMs run at the buyer; credits moved.
+    Settled,
+    /// The move was refused; the VMs stayed at the seller.
+    Failed,
+    /// Recovery called the trade off; the VMs stayed at the seller.
+    RolledBack,
+}
+
+impl TradeState {
+    /// True for the states a trade ends in.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TradeState::Settled | TradeState::Failed | TradeState::RolledBack
+        )
+    }
+
+    /// The state's name, as in JSON and the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeState::Agreed => "agreed",
+            TradeState::Migrating => "migrating",
+            TradeState::Settled => "settled",
+            TradeState::Failed => "failed",
+            TradeState::RolledBack => "rolled_back",
+        }
+    }
+}
+
+/// A trade reached `state`. The seller gives the VMs, the buyer takes them
+/// and pays the price (docs/economics.md, "Buyers, sellers and prices").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradeEvent {
+    /// The trade id both ledgers record it under.
+    pub trade_id: String,
+    /// The interaction it was agreed in (32 hex digits).
+    pub interaction_id: String,
+    /// The protocol it was agreed in.
+    pub protocol: String,
+    /// The host the VMs leave; the publisher.
+    pub seller: HostName,
+    /// The host the VMs go to.
+    pub buyer: HostName,
+    /// The VMs' domain names.
+    pub vms: Vec<String>,
+    /// What the buyer pays the seller (negative: the seller pays the buyer
+    /// to take them).
+    pub price: Credits,
+    /// The state reached.
+    pub state: TradeState,
+    /// Why, for a failed or rolled-back trade (the refusal's own words).
+    pub reason: Option<String>,
+    /// Milliseconds since the trade was agreed.
+    pub since_agreed_ms: u64,
+    /// Milliseconds the move took, once it ended (`None` before the
+    /// migration started or when nothing was attempted).
+    pub migration_ms: Option<u64>,
+    /// When the state was reached, on the seller's clock.
+    pub at_ms: i64,
+}
