@@ -1,7 +1,9 @@
-//! The root package's library: the engine behind `market simulate`
-//! ([`simulate`]). It lives here rather than in the `market` binary so the
-//! integration tests in `tests/` run scenarios through the same code path as
+//! The root package's library: the engines behind `market simulate`
+//! ([`simulate`]) and `market watch` ([`watch`]). They live here rather
+//! than in the `market` binary so the integration tests in `tests/` run
+//! scenarios, and draw the watcher's view, through the same code path as
 //! the CLI. It sits above `bidder` (it runs agents), so no crate depends on
 //! it but the binaries and the tests.
 
 pub mod simulate;
+pub mod watch;

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::pattern::{self, Pattern};
@@ -158,13 +159,25 @@ fn read_secret(path: &Path) -> Result<String, BusError> {
         })
 }
 
-async fn options(config: &NatsConfig) -> Result<async_nats::ConnectOptions, BusError> {
+async fn options(
+    config: &NatsConfig,
+    errors: broadcast::Sender<String>,
+) -> Result<async_nats::ConnectOptions, BusError> {
     let backoff = config.reconnect;
     let mut options = async_nats::ConnectOptions::new()
         .name(&config.name)
         .custom_inbox_prefix(&config.inbox_prefix)
         .reconnect_delay_callback(move |attempt| backoff.delay(attempt))
-        .event_callback(|event| async move { record_event(&event) });
+        .event_callback(move |event| {
+            let errors = errors.clone();
+            async move {
+                record_event(&event);
+                if let async_nats::Event::ServerError(error) = &event {
+                    // Nobody listening is the usual case, not an error.
+                    let _ = errors.send(error.to_string());
+                }
+            }
+        });
     options = match &config.credentials {
         Credentials::None => options,
         Credentials::Password {
@@ -221,6 +234,9 @@ fn record_event(event: &async_nats::Event) {
 #[derive(Clone, Debug)]
 pub struct NatsBus {
     client: async_nats::Client,
+    /// The server's error messages (`-ERR`), for a caller that must tell
+    /// its user when the server refuses it, as permissions do.
+    errors: broadcast::Sender<String>,
 }
 
 impl NatsBus {
@@ -238,7 +254,8 @@ impl NatsBus {
                 servers: servers.clone(),
                 reason: e.to_string(),
             })?;
-        let client = options(config)
+        let (errors, _) = broadcast::channel(16);
+        let client = options(config, errors.clone())
             .await?
             .connect(addresses)
             .await
@@ -246,7 +263,16 @@ impl NatsBus {
                 servers,
                 reason: e.to_string(),
             })?;
-        Ok(Self { client })
+        Ok(Self { client, errors })
+    }
+
+    /// The errors the server sends this connection from now on, such as
+    /// `Permissions Violation for Subscription to "…"`: the server refuses
+    /// a subscription or a publish only asynchronously, so this is how a
+    /// client learns of it (after [`Bus::sync`], everything sent before has
+    /// been judged).
+    pub fn server_errors(&self) -> broadcast::Receiver<String> {
+        self.errors.subscribe()
     }
 
     fn payload_error(&self, payload: &Bytes) -> BusError {

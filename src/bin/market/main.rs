@@ -10,6 +10,7 @@ mod ledger;
 mod nats_config;
 mod protocol;
 mod simulate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Run a simulated cluster trading VMs end to end from a scenario file;
     /// exit 1 when an expectation fails (see docs/simulate.md).
     Simulate(simulate::SimulateArgs),
+    /// Watch a zone live: hosts, trades, totals, from the events every
+    /// host publishes (see docs/operations.md, "Watching a zone").
+    Watch(watch::WatchArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -61,5 +65,6 @@ async fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::NatsConfig(args) => nats_config::run(args),
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Watch(args) => watch::run(args).await,
     }
 }

@@ -1,0 +1,323 @@
+//! `market watch`: the zone live, from the events every host publishes
+//! (`market::events`): a terminal view of hosts and trades, or JSON lines
+//! for scripts. The board and the view are `bourse::watch`; this module
+//! connects, subscribes and runs the terminal.
+//!
+//! It connects like a bidder (`market::bus::NatsConfig`: servers, user and
+//! password file, creds or nkey file, TLS), typically as the observer user
+//! `market nats-config --observer` writes, which may only listen.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bourse::watch::view::{self, Key};
+use bourse::watch::{Board, ViewState, json};
+use clap::Args;
+use futures::StreamExt;
+use market::bus::subject::{HostName, SubjectSpace, Token};
+use market::bus::{
+    Bus, BusError, ClientCertificate, Credentials, Message, NatsBus, NatsConfig, TlsConfig,
+};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use tokio::sync::{broadcast, mpsc};
+
+/// Arguments of `market watch`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Keys: q or Ctrl-C quit, s sort, f filter by host, Esc all hosts, p pause.\n\
+                  Exit status: 0 after q, Ctrl-C or SIGTERM; 1 when NATS cannot be reached or refuses the subscription; 2 on a usage error."
+)]
+pub struct WatchArgs {
+    /// The zone to watch (the second token of its subjects).
+    #[arg(long)]
+    zone: Token,
+    /// The first token of the zone's subjects.
+    #[arg(long, default_value = SubjectSpace::DEFAULT_PREFIX)]
+    prefix: Token,
+    /// Only this host: its status and the trades it sells or buys.
+    #[arg(long)]
+    host: Option<HostName>,
+    /// Print every event (and every message dropped) as one JSON line on
+    /// stdout instead of the live view.
+    #[arg(long)]
+    json: bool,
+    /// The connection as a TOML file in the format of the bidder's `[nats]`
+    /// table (docs/bus.md); the options below are for the usual cases.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["servers", "user", "creds", "nkey_seed", "tls_ca", "inbox_prefix"])]
+    nats: Option<PathBuf>,
+    /// A NATS server; repeat for several. Default: nats://127.0.0.1:4222.
+    #[arg(long = "server", value_name = "URL")]
+    servers: Vec<String>,
+    /// User name, e.g. the observer of `market nats-config --observer`.
+    #[arg(long, requires = "password_file")]
+    user: Option<String>,
+    /// The file holding the user's password (`<user>.password`).
+    #[arg(long, requires = "user")]
+    password_file: Option<PathBuf>,
+    /// A NATS `.creds` file.
+    #[arg(long, conflicts_with_all = ["user", "nkey_seed"])]
+    creds: Option<PathBuf>,
+    /// A file holding an nkey seed.
+    #[arg(long, conflicts_with = "user")]
+    nkey_seed: Option<PathBuf>,
+    /// Require TLS and trust this CA (PEM).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM), with --tls-key.
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Prefix of reply subjects. Default: `_INBOX.<user>` with --user (what
+    /// `market nats-config` allows), `_INBOX` otherwise.
+    #[arg(long)]
+    inbox_prefix: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WatchError {
+    #[error("cannot read the connection file {path}: {reason}")]
+    NatsFile { path: PathBuf, reason: String },
+    #[error("{0}{hint}", hint = hint(.0))]
+    Bus(#[from] BusError),
+    #[error(
+        "the server refuses: {0} (is this user allowed to subscribe to the zone? `market nats-config --observer NAME` writes one that is)"
+    )]
+    Refused(String),
+    #[error("stdout is not a terminal: use --json for a pipe or a file")]
+    NotATerminal,
+    #[error("the terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// What to check when the server cannot be reached or says no.
+fn hint(error: &BusError) -> &'static str {
+    match error {
+        BusError::Connect { reason, .. } if reason.contains("authorization") => {
+            " (check --user and --password-file: `market nats-config` writes <user>.password)"
+        }
+        BusError::Connect { .. } => " (is nats-server running there? see --server)",
+        _ => "",
+    }
+}
+
+/// Runs `market watch`.
+pub async fn run(args: WatchArgs) -> ExitCode {
+    match watch(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("market watch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn connection(args: &WatchArgs) -> Result<NatsConfig, WatchError> {
+    if let Some(path) = &args.nats {
+        let error = |reason: String| WatchError::NatsFile {
+            path: path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        return toml::from_str(&text).map_err(|e| error(e.message().to_owned()));
+    }
+    let servers = if args.servers.is_empty() {
+        vec!["nats://127.0.0.1:4222".to_owned()]
+    } else {
+        args.servers.clone()
+    };
+    let mut config = NatsConfig::new(servers, "market-watch");
+    config.credentials = match (
+        &args.user,
+        &args.password_file,
+        &args.creds,
+        &args.nkey_seed,
+    ) {
+        (Some(user), Some(password_file), _, _) => Credentials::Password {
+            user: user.clone(),
+            password_file: password_file.clone(),
+        },
+        (_, _, Some(path), _) => Credentials::CredsFile { path: path.clone() },
+        (_, _, _, Some(path)) => Credentials::NkeySeedFile { path: path.clone() },
+        _ => Credentials::None,
+    };
+    config.inbox_prefix = match (&args.inbox_prefix, &args.user) {
+        (Some(prefix), _) => prefix.clone(),
+        (None, Some(user)) => format!("_INBOX.{user}"),
+        (None, None) => config.inbox_prefix,
+    };
+    config.tls = args.tls_ca.as_ref().map(|ca| TlsConfig {
+        ca_file: Some(ca.clone()),
+        client_cert: args
+            .tls_cert
+            .as_ref()
+            .zip(args.tls_key.as_ref())
+            .map(|(cert, key)| ClientCertificate {
+                cert_file: cert.clone(),
+                key_file: key.clone(),
+            }),
+    });
+    Ok(config)
+}
+
+async fn watch(args: WatchArgs) -> Result<(), WatchError> {
+    if !args.json && !std::io::stdout().is_terminal() {
+        return Err(WatchError::NotATerminal);
+    }
+    let bus = NatsBus::connect(&connection(&args)?).await?;
+    let mut refusals = bus.server_errors();
+    let space = SubjectSpace::new(args.prefix.clone(), args.zone.clone());
+    let statuses = match &args.host {
+        Some(host) => {
+            space.subject(&market::bus::subject::Route::HostStatus { host: host.clone() })
+        }
+        None => space.all_host_status(),
+    };
+    let messages = futures::stream::select(
+        bus.subscribe(&statuses).await?,
+        bus.subscribe(&space.all_trades()).await?,
+    );
+    // The server judges subscriptions asynchronously; after a round trip
+    // it has said whether it refuses them.
+    bus.sync().await?;
+    if let Ok(refusal) = refusals.try_recv() {
+        return Err(WatchError::Refused(refusal));
+    }
+    let board = Board::new(space, args.host.clone());
+    if args.json {
+        json_lines(board, messages, refusals).await
+    } else {
+        live(board, messages, refusals).await
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Resolves on SIGTERM (and never when it cannot be listened for).
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+async fn json_lines(
+    mut board: Board,
+    mut messages: impl futures::Stream<Item = Message> + Unpin,
+    mut refusals: broadcast::Receiver<String>,
+) -> Result<(), WatchError> {
+    let stop = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            () = terminated() => {},
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            message = messages.next() => {
+                let Some(message) = message else { return Ok(()) };
+                let now = now_ms();
+                let observed = board.ingest(&message.subject, &message.payload, now);
+                if let Some(line) = json::line(&observed, &message.subject, now) {
+                    println!("{line}");
+                }
+            }
+            Ok(refusal) = refusals.recv() => eprintln!("market watch: the server says: {refusal}"),
+        }
+    }
+}
+
+/// Restores the terminal however the view ends.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// The terminal's keys, read on a thread of their own (crossterm's reads
+/// block), as the view's [`Key`]s.
+fn keys() -> mpsc::Receiver<Key> {
+    let (sender, receiver) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        while !sender.is_closed() {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(_) => return,
+            }
+            let Ok(Event::Key(key)) = event::read() else {
+                continue;
+            };
+            if key.kind != KeyEventKind::Press {
+                continue;
+            }
+            let mapped = match key.code {
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Key::Quit,
+                KeyCode::Char('q') => Key::Quit,
+                KeyCode::Char('s') => Key::Sort,
+                KeyCode::Char('f') => Key::Filter,
+                KeyCode::Esc => Key::ClearFilter,
+                KeyCode::Char('p' | ' ') => Key::Pause,
+                _ => continue,
+            };
+            if sender.blocking_send(mapped).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// How often the view is redrawn: "last seen" moves every second, and
+/// redrawing a thousand hosts more often than this is wasted work.
+const REDRAW: Duration = Duration::from_millis(250);
+
+async fn live(
+    mut board: Board,
+    mut messages: impl futures::Stream<Item = Message> + Unpin,
+    mut refusals: broadcast::Receiver<String>,
+) -> Result<(), WatchError> {
+    let mut terminal = ratatui::try_init()?;
+    let _guard = TerminalGuard;
+    let mut keys = keys();
+    let mut state = ViewState::default();
+    let mut redraw = tokio::time::interval(REDRAW);
+    redraw.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stop = terminated();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            _ = redraw.tick() => {
+                let now = now_ms();
+                terminal.draw(|frame| view::render(frame, &board, &state, now))?;
+            }
+            key = keys.recv() => {
+                let Some(key) = key else { return Ok(()) };
+                if !state.press(key, &board) {
+                    return Ok(());
+                }
+                let now = now_ms();
+                terminal.draw(|frame| view::render(frame, &board, &state, now))?;
+            }
+            message = messages.next() => {
+                let Some(message) = message else { return Ok(()) };
+                board.ingest(&message.subject, &message.payload, now_ms());
+            }
+            Ok(refusal) = refusals.recv() => tracing::warn!(%refusal, "the server refused something"),
+        }
+    }
+}
