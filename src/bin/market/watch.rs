@@ -188,6 +188,10 @@ async fn watch(args: WatchArgs) -> Result<(), WatchError> {
     }
     let board = Board::new(space, args.host.clone());
     if args.json {
+        eprintln!(
+            "market watch: watching zone {} (prefix {})",
+            args.zone, args.prefix
+        );
         json_lines(board, messages, refusals).await
     } else {
         live(board, messages, refusals).await

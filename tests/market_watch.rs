@@ -1,0 +1,710 @@
+//! `market watch` as an operator runs it, against `bidder` daemons as
+//! separate processes over a real nats-server (libvirt's `test:///` driver,
+//! ledgers on disk, as in tests/bidder_daemon.rs).
+//!
+//! - Under the observer user `market nats-config --observer` writes,
+//!   `market watch --json` sees each host's status and the whole lifecycle
+//!   of a trade between two daemons (agreed, migrating, settled) in order;
+//!   the observer cannot publish anything (the server refuses and no host
+//!   hears it); SIGTERM ends the watcher with exit 0.
+//! - A bidder whose events cannot be published (their server is
+//!   unreachable) keeps trading, and `/metrics` counts the dropped events.
+//! - Bad input on a status subject (random bytes, a truncated envelope, an
+//!   oversized payload, an unknown schema version, a status naming another
+//!   host) is dropped and counted, each with its reason; the watcher goes
+//!   on and shows the next good status.
+//! - The live view in a real pseudo-terminal (`script`): it starts, draws
+//!   the zone, and quits on `q` with exit 0.
+//! - A watcher refused by the server (wrong password) or with no server
+//!   says so and exits 1.
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use market::bus::subject::Token;
+use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
+use market::events::HostStatus;
+use market::policy::Classification;
+use market::resources::Resources;
+use market::wire::{Envelope, WireLimits, encode};
+use serde_json::Value;
+
+const ZONE: &str = "dc1";
+
+/// Wants no VM at all: overloaded while it has one.
+const GIVES_ALL: &str = "[policy]\nname = \"gives-all\"\n\
+    [[policy.condition]]\nmetric = \"vm_count\"\noverloaded_above = 0\n";
+/// Wants 4 GiB of VMs: underloaded below.
+const WANTS_MEMORY: &str = "[policy]\nname = \"wants-memory\"\n\
+    [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 4096\n";
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A libvirt test-driver node running these 512 MiB domains.
+fn node_xml(vms: &[u8]) -> String {
+    let domains: String = vms
+        .iter()
+        .map(|n| {
+            format!(
+                "<domain type='test'><name>vm{n}</name>\
+                 <uuid>6695eb01-f6a4-4304-89aa-97f2502e19{n:02x}</uuid>\
+                 <memory unit='MiB'>512</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type></os></domain>\n"
+            )
+        })
+        .collect();
+    format!(
+        "<node>\n<cpu><mhz>2000</mhz><model>x86_64</model><active>4</active><total>4</total>\
+         <nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n\
+         <memory>16777216</memory>\n{domains}</node>\n"
+    )
+}
+
+/// Kills the child by its pid if the test fails before it is stopped.
+struct Process {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{} never logged {text:?}:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM (the shell's `kill`, by pid) and returns the exit
+    /// status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `bidder` daemon and its metrics endpoint.
+struct Daemon {
+    process: Process,
+    metrics: SocketAddr,
+    ledger: PathBuf,
+}
+
+impl Daemon {
+    /// Starts host `name` with `policy` and `vms`; `extra` goes into the
+    /// `[nats]` table (credentials), `tables` at the end of the file.
+    fn start(
+        dir: &Path,
+        url: &str,
+        (name, id): (&str, u32),
+        (policy, vms): (&str, &[u8]),
+        (extra, tables): (&str, &str),
+    ) -> Daemon {
+        let node = dir.join(format!("{name}.node.xml"));
+        std::fs::write(&node, node_xml(vms)).unwrap();
+        std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
+        let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let config = format!(
+            "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
+             ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
+             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
+             [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
+             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{extra}\n\
+             [trading]\nperiod_ms = 500\nrecruit_ms = 300\nwindow_ms = 1000\ngrace_ms = 2000\n\
+             peer_timeout_ms = 5000\n{tables}\n",
+            node = node.display()
+        );
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let process = Process {
+            name: name.into(),
+            child,
+            log,
+        };
+        process.wait_for_log("bidder ready");
+        Daemon {
+            process,
+            metrics,
+            ledger: dir.join(format!("{name}.ledger.sqlite")),
+        }
+    }
+
+    /// The Prometheus text at /metrics.
+    fn scrape(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    /// Settled trades in its ledger (WAL lets this reader in).
+    async fn settled(&self) -> usize {
+        let Ok(reader) = market::ledger::Ledger::open_read_only(&self.ledger).await else {
+            return 0;
+        };
+        let n = reader
+            .trades(Some(market::ledger::TradeState::Settled))
+            .await
+            .map_or(0, |t| t.len());
+        reader.close().await;
+        n
+    }
+
+    async fn wait_for_settled(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.settled().await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} settled nothing:\n{}",
+                self.process.name,
+                self.process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The value of one sample line of the Prometheus text, 0 when absent.
+fn sample(metrics: &str, name_and_labels: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `market watch --json` with `args`, its lines in `dir/<name>.jsonl`;
+/// returns once it is subscribed.
+fn watch_json(dir: &Path, name: &str, args: &[&str]) -> (Process, PathBuf) {
+    let out = dir.join(format!("{name}.jsonl"));
+    let log = dir.join(format!("{name}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["watch", "--json", "--zone", ZONE])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let process = Process {
+        name: name.into(),
+        child,
+        log,
+    };
+    process.wait_for_log("watching zone");
+    (process, out)
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The states, in the order heard, of every trade event in `lines`.
+fn trade_states(lines: &[Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter(|l| l["kind"] == "trade")
+        .map(|l| {
+            (
+                l["trade"]["trade_id"].as_str().unwrap().to_owned(),
+                l["trade"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn wait_for_lines(path: &Path, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = lines(path);
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watcher never showed {what}:\n{now:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_sees_every_host_and_a_whole_trade_and_cannot_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats_dir = dir.path().join("nats");
+    let generated = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["nats-config", "--zone", ZONE, "--host", "a", "--host", "b"])
+        .args(["--observer", "watch", "--out"])
+        .arg(&nats_dir)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
+    let server = LocalNatsServer::start_with_config(&nats_dir.join("nats-server.conf")).unwrap();
+    let url = server.url();
+    let password = |user: &str| nats_dir.join(format!("{user}.password"));
+    let watch_password = password("watch");
+    let (watcher, out) = watch_json(
+        dir.path(),
+        "watch",
+        &[
+            "--server",
+            &url,
+            "--user",
+            "watch",
+            "--password-file",
+            watch_password.to_str().unwrap(),
+        ],
+    );
+    let credentials = |host: &str| {
+        format!(
+            "inbox_prefix = \"_INBOX.{host}\"\n\
+             credentials = {{ kind = \"password\", user = \"{host}\", password_file = \"{}\" }}",
+            password(host).display()
+        )
+    };
+    let b = Daemon::start(
+        dir.path(),
+        &url,
+        ("b", 2),
+        (WANTS_MEMORY, &[]),
+        (&credentials("b"), ""),
+    );
+    let a = Daemon::start(
+        dir.path(),
+        &url,
+        ("a", 1),
+        (GIVES_ALL, &[1]),
+        (&credentials("a"), ""),
+    );
+    a.wait_for_settled(Duration::from_secs(15)).await;
+
+    let seen = wait_for_lines(&out, "the settled trade", |l| {
+        trade_states(l).iter().any(|(_, s)| s == "settled")
+    });
+    // Every host's status, as itself.
+    for host in ["a", "b"] {
+        let status = seen
+            .iter()
+            .find(|l| l["kind"] == "status" && l["status"]["host"] == host)
+            .unwrap_or_else(|| panic!("no status of {host}: {seen:#?}"));
+        assert_eq!(
+            status["subject"],
+            format!("bourse.{ZONE}.hosts.{host}.status")
+        );
+        assert_eq!(status["status"]["zone"], ZONE);
+        assert_eq!(status["status"]["capacity"]["memory_mib"], 16384);
+        assert_eq!(status["status"]["protocols"][0], "contract-net");
+        assert_eq!(status["status"]["period_ms"], 500);
+    }
+    let first_a = seen
+        .iter()
+        .find(|l| l["kind"] == "status" && l["status"]["host"] == "a")
+        .unwrap();
+    assert_eq!(first_a["status"]["class"], "overloaded");
+    assert_eq!(first_a["status"]["vm_count"], 1);
+    assert_eq!(first_a["status"]["reserved"]["memory_mib"], 512);
+    // The whole lifecycle, in order, of the one trade, as the ledgers have it.
+    let states = trade_states(&seen);
+    let id = states[0].0.clone();
+    assert!(states.iter().all(|(t, _)| *t == id), "{states:?}");
+    let order: Vec<&str> = states.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(order, ["agreed", "migrating", "settled"]);
+    let reader = market::ledger::Ledger::open_read_only(&a.ledger)
+        .await
+        .unwrap();
+    let record = reader
+        .trade(&market::ledger::TradeId::new(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    reader.close().await;
+    let settled = seen
+        .iter()
+        .find(|l| l["kind"] == "trade" && l["trade"]["state"] == "settled")
+        .unwrap();
+    let trade = &settled["trade"];
+    assert_eq!(
+        (trade["seller"].as_str(), trade["buyer"].as_str()),
+        (Some("a"), Some("b"))
+    );
+    assert_eq!(trade["vms"][0], "vm1");
+    assert_eq!(trade["price"], record.terms.price.micros());
+    assert_eq!(trade["protocol"], "contract-net");
+    assert!(trade["migration_ms"].is_u64(), "{trade}");
+    assert_eq!(settled["subject"], format!("bourse.{ZONE}.trades.a"));
+    // After the trade a is content; its later status says so.
+    wait_for_lines(&out, "a after the trade", |l| {
+        l.iter().any(|l| {
+            l["kind"] == "status" && l["status"]["host"] == "a" && l["status"]["vm_count"] == 0
+        })
+    });
+    let metrics = a.scrape();
+    assert_eq!(
+        sample(&metrics, r#"bourse_events_published_total{kind="trade"}"#),
+        3,
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("bourse_events_dropped_total"),
+        "{metrics}"
+    );
+
+    // The observer may listen, not speak: the server refuses its publish
+    // and no host hears it.
+    let mut observer_config = NatsConfig::new([url.as_str()], "watch");
+    observer_config.credentials = market::bus::Credentials::Password {
+        user: "watch".into(),
+        password_file: watch_password.clone(),
+    };
+    observer_config.inbox_prefix = "_INBOX.watch".into();
+    let observer = NatsBus::connect(&observer_config).await.unwrap();
+    let mut refusals = observer.server_errors();
+    let listener = NatsBus::connect(&NatsConfig::for_host(
+        [url.as_str()],
+        &Token::new("b").unwrap(),
+        &password("b"),
+    ))
+    .await
+    .unwrap();
+    let mut heard = listener
+        .subscribe(&format!("bourse.{ZONE}.hosts.*.status"))
+        .await
+        .unwrap();
+    listener.sync().await.unwrap();
+    let forged = status_bytes("a", 0);
+    observer
+        .publish(&format!("bourse.{ZONE}.hosts.a.status"), forged.clone())
+        .await
+        .unwrap();
+    observer.sync().await.unwrap();
+    let refusal = tokio::time::timeout(Duration::from_secs(5), refusals.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        refusal.contains("Permissions Violation for Publish"),
+        "{refusal}"
+    );
+    let until = Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(message)) = tokio::time::timeout(
+        until.saturating_duration_since(Instant::now()),
+        heard.next(),
+    )
+    .await
+    {
+        assert_ne!(message.payload, forged, "a host heard the observer");
+    }
+
+    let status = watcher.terminate();
+    assert!(status.success(), "market watch exited {status}");
+    for daemon in [a, b] {
+        assert!(daemon.process.terminate().success());
+    }
+}
+
+/// An encoded status of `host` (the envelope's sender) with `vm_count`.
+fn status_bytes(host: &str, vm_count: u32) -> bytes::Bytes {
+    status_naming(host, host, vm_count)
+}
+
+/// An encoded status sent by `sender` about `host`.
+fn status_naming(sender: &str, host: &str, vm_count: u32) -> bytes::Bytes {
+    let token = Token::new(sender).unwrap();
+    let status = HostStatus {
+        host: Token::new(host).unwrap(),
+        zone: Token::new(ZONE).unwrap(),
+        class: Classification::Satisfied,
+        holding: false,
+        load_one: 0.25,
+        reserved: Resources::new(1000, 512, 0),
+        used: Resources::new(250, 512, 0),
+        capacity: Resources::new(4000, 16384, 1000),
+        vm_count,
+        utility: 1.5,
+        protocols: vec![Token::new("contract-net").unwrap()],
+        version: "0.1.0".into(),
+        period_ms: 1000,
+        at_ms: 0,
+    };
+    let envelope = Envelope {
+        sender: token,
+        recipient: None,
+        interaction: None,
+        sequence: 0,
+        body: status,
+    };
+    encode(&envelope, &WireLimits::default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bidder_whose_events_cannot_be_published_keeps_trading() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    // Nothing listens on this port: the events' own server is down.
+    let unreachable = format!(
+        "[events]\nnats = {{ servers = [\"nats://127.0.0.1:{}\"], name = \"a-events\" }}\n",
+        free_port()
+    );
+    let b = Daemon::start(dir.path(), &url, ("b", 2), (WANTS_MEMORY, &[]), ("", ""));
+    let a = Daemon::start(
+        dir.path(),
+        &url,
+        ("a", 1),
+        (GIVES_ALL, &[1]),
+        ("", &unreachable),
+    );
+    a.wait_for_settled(Duration::from_secs(15)).await;
+    b.wait_for_settled(Duration::from_secs(5)).await;
+    // Its statuses (one a period) and its trade's three events are dropped
+    // and counted; nothing was published.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let metrics = a.scrape();
+        if sample(
+            &metrics,
+            r#"bourse_events_dropped_total{reason="unreachable"}"#,
+        ) >= 4
+        {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        !metrics.contains("bourse_events_published_total"),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"bourse_manager_rounds_total{outcome="settled"}"#
+        ),
+        1,
+        "{metrics}"
+    );
+    assert!(a.process.log().contains("cannot reach the events server"));
+    // b's events went out on its trading connection as usual.
+    assert!(
+        b.scrape()
+            .contains(r#"bourse_events_published_total{kind="status"}"#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_on_a_status_subject_is_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let (watcher, out) = watch_json(dir.path(), "watch", &["--server", &url]);
+    let bus = NatsBus::connect(&NatsConfig::new([url.as_str()], "flood"))
+        .await
+        .unwrap();
+    let subject = format!("bourse.{ZONE}.hosts.x.status");
+    let good = status_bytes("x", 2);
+    let mut unknown_version = good.to_vec();
+    // The version is the first varint: 2 today, one byte.
+    unknown_version[0] = 99;
+    let sent: Vec<(bytes::Bytes, &str)> = vec![
+        (bytes::Bytes::from_static(b"\xff\x00garbage"), "malformed"),
+        (good.slice(..good.len() - 3), "truncated"),
+        (bytes::Bytes::from(vec![0u8; 70 * 1024]), "oversized"),
+        (bytes::Bytes::from(unknown_version), "wrong_version"),
+        (status_bytes("y", 1), "sender_mismatch"),
+        (status_naming("x", "y", 1), "address_mismatch"),
+        (good.clone(), "status"),
+    ];
+    for (payload, _) in &sent {
+        bus.publish(&subject, payload.clone()).await.unwrap();
+    }
+    bus.sync().await.unwrap();
+    let seen = wait_for_lines(&out, "every message", |l| l.len() == sent.len());
+    for (line, (_, expected)) in seen.iter().zip(&sent) {
+        if *expected == "status" {
+            assert_eq!(line["kind"], "status", "{line}");
+            assert_eq!(line["status"]["vm_count"], 2);
+        } else {
+            assert_eq!(line["kind"], "dropped", "{line}");
+            assert_eq!(line["reason"], *expected, "{line}");
+            assert_eq!(line["subject"], subject.as_str());
+        }
+    }
+    assert!(
+        seen[3]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("schema version 99"),
+        "{}",
+        seen[3]
+    );
+    let status = watcher.terminate();
+    assert!(status.success(), "market watch exited {status}");
+}
+
+#[test]
+fn the_live_view_draws_in_a_terminal_and_quits_on_q() {
+    let server = LocalNatsServer::start().unwrap();
+    // `script` gives the watcher a real pseudo-terminal; what it draws
+    // comes out on script's stdout, and what we write reaches its keyboard.
+    let command = format!(
+        "stty rows 30 cols 120; exec {} watch --zone {ZONE} --server {}",
+        env!("CARGO_BIN_EXE_market"),
+        server.url()
+    );
+    let mut child = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (drawn_tx, drawn) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut screen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            screen.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&screen);
+            if text.contains("zone") && text.contains("HOST") && text.contains("TRADE") {
+                let _ = drawn_tx.send(());
+            }
+        }
+    });
+    drawn
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the view was never drawn");
+    child.stdin.as_mut().unwrap().write_all(b"q").unwrap();
+    child.stdin.as_mut().unwrap().flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("market watch did not quit on q");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "market watch exited {status}");
+}
+
+#[test]
+fn a_watcher_that_cannot_connect_or_is_refused_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let nobody = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["watch", "--json", "--zone", ZONE, "--server"])
+        .arg(format!("nats://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&nobody.stderr);
+    assert!(text.contains("cannot connect to NATS"), "{text}");
+    assert!(text.contains("is nats-server running there?"), "{text}");
+
+    let nats_dir = dir.path().join("nats");
+    let generated = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["nats-config", "--zone", ZONE, "--host", "a"])
+        .args(["--observer", "watch", "--out"])
+        .arg(&nats_dir)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
+    let server = LocalNatsServer::start_with_config(&nats_dir.join("nats-server.conf")).unwrap();
+    let wrong = dir.path().join("wrong.password");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["watch", "--json", "--zone", ZONE, "--server", &server.url()])
+        .args(["--user", "watch", "--password-file"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(text.contains("authorization"), "{text}");
+    assert!(text.contains("--password-file"), "{text}");
+
+    // The observer may listen to its own zone only: the server refuses a
+    // subscription to another.
+    let other_zone = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args([
+            "watch",
+            "--json",
+            "--zone",
+            "elsewhere",
+            "--server",
+            &server.url(),
+        ])
+        .args(["--user", "watch", "--password-file"])
+        .arg(nats_dir.join("watch.password"))
+        .output()
+        .unwrap();
+    assert_eq!(other_zone.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&other_zone.stderr);
+    assert!(
+        text.contains("Permissions Violation for Subscription"),
+        "{text}"
+    );
+}
