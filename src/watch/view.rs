@@ -187,14 +187,29 @@ fn class_rank(row: &HostRow) -> u8 {
 }
 
 fn compare(sort: Sort, a: (&HostName, &HostRow), b: (&HostName, &HostRow)) -> Ordering {
-    let number = |row: &HostRow, f: fn(&market::events::HostStatus) -> f64| {
-        row.status.as_ref().map_or(f64::NAN, f)
+    // Hosts with no readable status go last whatever the order.
+    let number =
+        |row: &HostRow, f: fn(&market::events::HostStatus) -> f64| row.status.as_ref().map(f);
+    let known_first = |x: Option<f64>, y: Option<f64>, order: fn(f64, f64) -> Ordering| match (x, y)
+    {
+        (Some(x), Some(y)) => order(x, y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     };
     let by = match sort {
         Sort::Name => Ordering::Equal,
         Sort::Class => class_rank(a.1).cmp(&class_rank(b.1)),
-        Sort::Load => number(b.1, |s| s.load_one).total_cmp(&number(a.1, |s| s.load_one)),
-        Sort::Utility => number(a.1, |s| s.utility).total_cmp(&number(b.1, |s| s.utility)),
+        Sort::Load => known_first(
+            number(a.1, |s| s.load_one),
+            number(b.1, |s| s.load_one),
+            |x, y| y.total_cmp(&x),
+        ),
+        Sort::Utility => known_first(
+            number(a.1, |s| s.utility),
+            number(b.1, |s| s.utility),
+            |x, y| x.total_cmp(&y),
+        ),
         Sort::LastSeen => a.1.last_seen_ms.cmp(&b.1.last_seen_ms),
     };
     by.then_with(|| a.0.cmp(b.0))
@@ -315,8 +330,8 @@ fn render_trades(frame: &mut Frame<'_>, area: Rect, board: &Board, state: &ViewS
             Constraint::Length(8),
             Constraint::Length(28),
             Constraint::Length(24),
-            Constraint::Length(16),
-            Constraint::Length(16),
+            Constraint::Length(12),
+            Constraint::Length(14),
             Constraint::Length(8),
             Constraint::Min(10),
         ],
