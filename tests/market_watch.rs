@@ -17,6 +17,10 @@
 //!   the zone, and quits on `q` with exit 0.
 //! - A watcher refused by the server (wrong password) or with no server
 //!   says so and exits 1.
+//! - `market simulate --watch URL` publishes a simulated cluster's events:
+//!   the watcher sees every host and each trade's lifecycle in order.
+//! - An `[events]` mistake in a bidder's configuration is refused with its
+//!   key.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
 use std::io::{Read, Write};
@@ -226,13 +230,17 @@ fn sample(metrics: &str, name_and_labels: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `market watch --json` with `args`, its lines in `dir/<name>.jsonl`;
-/// returns once it is subscribed.
+/// `market watch --json` of zone dc1 with `args`, its lines in
+/// `dir/<name>.jsonl`; returns once it is subscribed.
 fn watch_json(dir: &Path, name: &str, args: &[&str]) -> (Process, PathBuf) {
+    watch_zone(dir, name, ZONE, args)
+}
+
+fn watch_zone(dir: &Path, name: &str, zone: &str, args: &[&str]) -> (Process, PathBuf) {
     let out = dir.join(format!("{name}.jsonl"));
     let log = dir.join(format!("{name}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_market"))
-        .args(["watch", "--json", "--zone", ZONE])
+        .args(["watch", "--json", "--zone", zone])
         .args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
@@ -707,4 +715,74 @@ fn a_watcher_that_cannot_connect_or_is_refused_says_why() {
         text.contains("Permissions Violation for Subscription"),
         "{text}"
     );
+}
+
+#[test]
+fn a_simulated_cluster_can_be_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let (watcher, out) = watch_zone(dir.path(), "watch", "sim", &["--server", &url]);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed002-scenario1.toml");
+    let run = Command::new(env!("CARGO_BIN_EXE_market"))
+        .arg("simulate")
+        .arg(&scenario)
+        .args(["--quiet", "--json", "--watch", &url, "--run-dir"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let trades = report["trades"].as_array().unwrap().len();
+    assert_eq!(trades, 3, "{report}");
+    let seen = wait_for_lines(&out, "every trade settled", |l| {
+        trade_states(l)
+            .iter()
+            .filter(|(_, s)| s == "settled")
+            .count()
+            == trades
+    });
+    for host in ["hp1", "hp2", "hp3", "hp4"] {
+        assert!(
+            seen.iter()
+                .any(|l| l["kind"] == "status" && l["status"]["host"] == host),
+            "no status of {host}"
+        );
+    }
+    let states = trade_states(&seen);
+    let mut ids: Vec<&String> = states.iter().map(|(id, _)| id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), trades, "{states:?}");
+    for id in ids {
+        let order: Vec<&str> = states
+            .iter()
+            .filter(|(t, _)| t == id)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        assert_eq!(order, ["agreed", "migrating", "settled"], "{id}");
+    }
+    assert!(watcher.terminate().success());
+}
+
+#[test]
+fn an_events_mistake_in_the_configuration_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("h1.toml");
+    std::fs::write(
+        &config,
+        "host = \"h1\"\nid = 1\nzone = \"dc1\"\nledger = \"h1.sqlite\"\npolicy = \"p.toml\"\n\
+         hypervisor = \"test:///default\"\n\
+         [capacity]\ncpus = 4\nmemory_mib = 4096\nnetwork_mbps = 1000\n\
+         [nats]\nservers = [\"nats://127.0.0.1:4222\"]\nname = \"h1\"\n\
+         [events]\nqueue = 0\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bidder"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("events.queue: must be above 0"), "{text}");
 }

@@ -267,3 +267,152 @@ impl Forwarder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use futures::future::BoxFuture;
+    use futures::{FutureExt, StreamExt};
+    use lcc::interp::TokioClock;
+    use market::bus::subject::Token;
+    use market::bus::{BusError, MemoryBus, Message, Subscription};
+    use market::credits::Credits;
+    use market::events::TradeState;
+    use market::wire::Decoder;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    fn t(s: &str) -> Token {
+        Token::new(s).unwrap()
+    }
+
+    fn trade(state: TradeState) -> TradeEvent {
+        TradeEvent {
+            trade_id: "t1".into(),
+            interaction_id: "t1".into(),
+            protocol: "contract-net".into(),
+            seller: t("h1"),
+            buyer: t("h2"),
+            vms: vec!["vm1".into()],
+            price: Credits::from_micros(5),
+            state,
+            reason: None,
+            since_agreed_ms: 0,
+            migration_ms: None,
+            at_ms: 0,
+        }
+    }
+
+    /// A bus whose publishes never complete (`Stuck`) or always fail.
+    enum Broken {
+        Stuck,
+        Refusing,
+    }
+
+    impl Bus for Broken {
+        fn publish<'a>(
+            &'a self,
+            subject: &'a str,
+            _: Bytes,
+        ) -> BoxFuture<'a, Result<(), BusError>> {
+            match self {
+                Broken::Stuck => futures::future::pending().boxed(),
+                Broken::Refusing => futures::future::ready(Err(BusError::Nats {
+                    operation: "publish",
+                    reason: format!("refused {subject}"),
+                }))
+                .boxed(),
+            }
+        }
+        fn subscribe<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Subscription, BusError>> {
+            unreachable!("the publisher never subscribes")
+        }
+        fn queue_subscribe<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+            unreachable!("the publisher never subscribes")
+        }
+        fn request<'a>(
+            &'a self,
+            _: &'a str,
+            _: Bytes,
+            _: Instant,
+        ) -> BoxFuture<'a, Result<Message, BusError>> {
+            unreachable!("the publisher never requests")
+        }
+        fn sync(&self) -> BoxFuture<'_, Result<(), BusError>> {
+            futures::future::ready(Ok(())).boxed()
+        }
+    }
+
+    fn publisher(bus: Arc<dyn Bus>, queue: usize) -> Publisher {
+        Publisher::start(
+            bus,
+            SubjectSpace::in_zone(t("z")),
+            t("h1"),
+            Arc::new(TokioClock::system()),
+            queue,
+        )
+    }
+
+    #[tokio::test]
+    async fn events_go_out_in_envelopes_in_order() {
+        let bus = MemoryBus::new();
+        let mut trades = bus.subscribe("bourse.z.trades.h1").await.unwrap();
+        let events = publisher(Arc::new(bus.clone()), 8);
+        events.trade(trade(TradeState::Agreed));
+        events.trade(trade(TradeState::Settled));
+        events.flush().await;
+        let decoder = Decoder::new(SubjectSpace::in_zone(t("z")), WireLimits::default());
+        for (sequence, state) in [(0, TradeState::Agreed), (1, TradeState::Settled)] {
+            let message = trades.next().await.unwrap();
+            let envelope: Envelope<TradeEvent> =
+                decoder.decode(&message.subject, &message.payload).unwrap();
+            assert_eq!(envelope.sender, t("h1"));
+            assert_eq!(envelope.sequence, sequence);
+            assert_eq!(envelope.body.state, state);
+        }
+    }
+
+    /// A stuck bus fills the queue; what does not fit is dropped at once
+    /// and counted, and the caller never waits.
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_without_waiting() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let events = publisher(Arc::new(Broken::Stuck), 2);
+        // No await in between: the background task has not taken any yet.
+        metrics::with_local_recorder(&recorder, || {
+            for _ in 0..5 {
+                events.trade(trade(TradeState::Agreed));
+            }
+        });
+        let text = handle.render();
+        assert!(
+            text.contains(r#"bourse_events_dropped_total{reason="queue_full"} 3"#),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_publish_is_counted() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // The background task counts, on this (the test runtime's only)
+        // thread.
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let events = publisher(Arc::new(Broken::Refusing), 8);
+        events.trade(trade(TradeState::Agreed));
+        events.flush().await;
+        let text = handle.render();
+        assert!(
+            text.contains(r#"bourse_events_dropped_total{reason="publish_failed"} 1"#),
+            "{text}"
+        );
+    }
+}
