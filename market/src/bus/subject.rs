@@ -10,10 +10,10 @@
 //!
 //! | subject | sender | what |
 //! |---|---|---|
-//! | `<prefix>.<zone>.hosts.<host>.status` | host | periodic host state, for discovery |
+//! | `<prefix>.<zone>.hosts.<host>.status` | host | its state every period (`crate::events`) |
 //! | `<prefix>.<zone>.invite.<model>.<from>` | from | an initiator recruits role players for a model |
 //! | `<prefix>.<zone>.lcc.<interaction>.<from>.<to>` | from | one LCC message of one interaction |
-//! | `<prefix>.<zone>.trades.<from>` | from | trade events (agreed, settled, failed) |
+//! | `<prefix>.<zone>.trades.<from>` | from | each step of the trades it sells (`crate::events`) |
 //! | `<prefix>.<zone>.migrate.<from>.<to>` | from | the migration hand-off |
 //!
 //! The second token after the zone is the kind, and each kind has its own
