@@ -359,10 +359,7 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     let metrics_a = a.scrape();
     let metrics_b = b.scrape();
     assert_eq!(
-        sample(
-            &metrics_a,
-            r#"bourse_manager_rounds_total{outcome="settled"}"#
-        ),
+        sample(&metrics_a, r#"bourse_initiatives_total{outcome="settled"}"#),
         1,
         "{metrics_a}"
     );
@@ -522,10 +519,7 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
     }
     let metrics_a = a.scrape();
     assert_eq!(
-        sample(
-            &metrics_a,
-            r#"bourse_manager_rounds_total{outcome="settled"}"#
-        ),
+        sample(&metrics_a, r#"bourse_initiatives_total{outcome="settled"}"#),
         3,
         "{metrics_a}"
     );
