@@ -77,7 +77,7 @@ pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
     });
     components.register_fn(RELEASE.name, RELEASE.modes, move |args| {
         let task = Task::from_term(&args[0])?;
-        if let Ok((uuid, _)) = task.vm() {
+        if let Some(uuid) = task.uuid() {
             inner.release(&uuid);
         }
         tracing::debug!(host = %inner.name(), vm = %task.name, why = %args[1], "released");

@@ -86,7 +86,7 @@ pub(crate) fn seller(inner: Arc<Inner>, protocol: &Protocol) -> Components {
             };
             let handed =
                 hand_over(&inner, &task, pays, trade_id, buyer, protocol, model_hash).await;
-            if let Ok((uuid, _)) = task.vm() {
+            if let Some(uuid) = task.uuid() {
                 inner.stop_giving(&uuid);
             }
             handed?;
@@ -95,7 +95,7 @@ pub(crate) fn seller(inner: Arc<Inner>, protocol: &Protocol) -> Components {
     });
     components.register_fn(WITHDRAW.name, WITHDRAW.modes, move |args| {
         let task = Task::from_term(&args[0])?;
-        if let Ok((uuid, _)) = task.vm() {
+        if let Some(uuid) = task.uuid() {
             inner.stop_giving(&uuid);
         }
         tracing::debug!(host = %inner.name(), vm = %task.name, why = %args[1], "withdrawn");
@@ -275,7 +275,7 @@ fn result(inner: &Inner, call: &Call, args: &[Term]) -> Initiative {
         (_, chosen, _) => {
             if let Some((_, task)) = &chosen
                 && report != "silent"
-                && let Ok((uuid, _)) = task.vm()
+                && let Some(uuid) = task.uuid()
             {
                 inner.release(&uuid);
             }

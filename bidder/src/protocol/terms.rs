@@ -152,6 +152,11 @@ impl Task {
         })
     }
 
+    /// The task's domain UUID, if it is one.
+    pub fn uuid(&self) -> Option<DomainUuid> {
+        DomainUuid::parse(&self.uuid).ok()
+    }
+
     /// The VM the task is about, as the market sees it.
     pub fn vm(&self) -> Result<(DomainUuid, Vm), Failure> {
         let uuid = DomainUuid::parse(&self.uuid).map_err(|e| Failure::no(e.to_string()))?;
