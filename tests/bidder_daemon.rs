@@ -634,7 +634,7 @@ async fn sigterm_lets_the_round_in_hand_finish() {
 
     // The round went on after the signal and its trade settled.
     let requested = log.find("shutdown requested").unwrap();
-    let traded = log.find("traded as manager").unwrap();
+    let traded = log.find("traded as initiator").unwrap();
     assert!(requested < traded, "{log}");
     assert_eq!(trades_in(&ledger_a, TradeState::Settled).await.len(), 1);
     b.stop();

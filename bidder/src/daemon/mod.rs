@@ -301,7 +301,7 @@ fn log_round(round: &Initiative) {
         }
         Initiative::Traded(trade) => tracing::info!(
             trade = %trade.trade_id, vm = %trade.vm, from = %trade.from, to = %trade.to,
-            price = %trade.price, outcome = ?trade.outcome, "traded"
+            price = %trade.price, outcome = ?trade.outcome, "traded as initiator"
         ),
         other => tracing::info!(round = ?other, "no trade this period"),
     }
