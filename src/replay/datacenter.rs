@@ -506,13 +506,13 @@ fn interval_energy(host: &Host, dt: f64) -> f64 {
 }
 
 fn record_vm(vm: &mut Vm, entry: Entry) {
-    if let Some(last) = vm.last {
-        if last.time != entry.time {
-            let dt = entry.time - last.time;
-            vm.requested_mips_seconds += last.requested * dt;
-            if last.flag && last.allocated < last.requested {
-                vm.migration_shortfall += (last.requested - last.allocated) * dt;
-            }
+    if let Some(last) = vm.last
+        && last.time != entry.time
+    {
+        let dt = entry.time - last.time;
+        vm.requested_mips_seconds += last.requested * dt;
+        if last.flag && last.allocated < last.requested {
+            vm.migration_shortfall += (last.requested - last.allocated) * dt;
         }
     }
     vm.last = Some(entry);

@@ -20,6 +20,14 @@ const COLOURS: [&str; 6] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
 ];
 
+/// A panel: its title, the value of a policy's step, and the value of the
+/// lower bound's step where the bound applies.
+type PanelSpec = (
+    &'static str,
+    fn(&StepRecord) -> f64,
+    Option<fn(&(f64, usize, f64)) -> f64>,
+);
+
 /// One line of a panel.
 struct Series<'a> {
     name: &'a str,
@@ -38,11 +46,7 @@ pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> St
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="24" font-size="15">{}</text>"#,
         escape(title)
     );
-    let panels: [(
-        &str,
-        fn(&StepRecord) -> f64,
-        Option<fn(&(f64, usize, f64)) -> f64>,
-    ); 3] = [
+    let panels: [PanelSpec; 3] = [
         (
             "active hosts",
             |s| s.active_hosts as f64,

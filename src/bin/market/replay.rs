@@ -132,11 +132,11 @@ fn write_plot(args: &ReplayArgs, outcomes: &[Outcome]) -> ExitCode {
         .unwrap_or_default();
     let title = format!("PlanetLab {} on {} hosts", args.day, args.hosts);
     let svg = plot::svg(&title, outcomes, &bound);
-    if let Some(parent) = path.parent() {
-        if let Err(e) = std::fs::create_dir_all(parent) {
-            eprintln!("market replay: cannot create {}: {e}", parent.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(parent) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        eprintln!("market replay: cannot create {}: {e}", parent.display());
+        return ExitCode::FAILURE;
     }
     match std::fs::write(&path, svg) {
         Ok(()) => {

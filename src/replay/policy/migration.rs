@@ -34,8 +34,8 @@ impl Dynamic {
     fn best_host(&self, dc: &mut Datacenter, vm: usize, excluded: &[bool]) -> Option<usize> {
         let mut best = None;
         let mut least = f64::MAX;
-        for host in 0..dc.hosts.len() {
-            if excluded[host] || !dc.fits(host, vm) {
+        for (host, &skip) in excluded.iter().enumerate() {
+            if skip || !dc.fits(host, vm) {
                 continue;
             }
             if dc.hosts[host].util_mips != 0.0 && self.overloaded_with(dc, host, vm) {
@@ -174,8 +174,8 @@ impl Dynamic {
 fn least_used(dc: &Datacenter, excluded: &[bool]) -> Option<usize> {
     let mut least = 1.0;
     let mut found = None;
-    for host in 0..dc.hosts.len() {
-        if excluded[host] {
+    for (host, &skip) in excluded.iter().enumerate() {
+        if skip {
             continue;
         }
         let u = dc.utilisation(host);
