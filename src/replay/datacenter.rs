@@ -5,8 +5,9 @@
 //! It follows CloudSim's power model step by step, because the reference
 //! figures come from it:
 //!
-//! - a host's CPU is shared in proportion to demand when oversubscribed; a
-//!   single-core VM gets at most one core;
+//! - a host's CPU is shared in proportion to demand when oversubscribed,
+//!   each share rounded down to a whole MIPS; a single-core VM gets at most
+//!   one core;
 //! - while a VM migrates it runs on its source at 90 % of its demand (the
 //!   10 % lost is the PDM metric), and its destination already carries
 //!   10 % of it;
@@ -185,6 +186,29 @@ impl Datacenter {
         }
     }
 
+    /// MIPS the CPU scheduler grants `vm` on `host` under the current plan:
+    /// at most one core, 10 % of it while being copied in, 90 % while
+    /// being copied out; when the host is oversubscribed every share is
+    /// scaled down in proportion and rounded down to a whole MIPS (CloudSim's
+    /// `VmSchedulerTimeSharedOverSubscription`).
+    fn allocation(&self, host: usize, vm: usize) -> f64 {
+        let h = &self.hosts[host];
+        let capped = self.vms[vm].requested.min(h.model.pe_mips);
+        let share = if self.is_migrating_in(host, vm) {
+            MIGRATION_SHADOW
+        } else if self.vms[vm].in_migration {
+            MIGRATION_KEPT
+        } else {
+            1.0
+        };
+        let total = h.model.total_mips();
+        if h.need_sum > total {
+            (capped * share * total / h.need_sum).floor()
+        } else {
+            capped * share
+        }
+    }
+
     /// MIPS still free on `host`'s CPU scheduler (none once oversubscribed).
     fn available(&self, host: usize) -> f64 {
         let h = &self.hosts[host];
@@ -332,27 +356,12 @@ impl Datacenter {
             }
         }
         self.refresh(host);
-        let total = self.hosts[host].model.total_mips();
-        let need_sum = self.hosts[host].need_sum;
-        let scale = if need_sum > total {
-            total / need_sum
-        } else {
-            1.0
-        };
         let mut util = 0.0;
         let mut requested = 0.0;
         for &v in &list {
             let incoming = self.is_migrating_in(host, v);
-            let capped = self.vms[v].requested.min(self.hosts[host].model.pe_mips);
+            let mut allocated = self.allocation(host, v);
             let vm = &mut self.vms[v];
-            let share = if incoming {
-                MIGRATION_SHADOW
-            } else if vm.in_migration {
-                MIGRATION_KEPT
-            } else {
-                1.0
-            };
-            let mut allocated = capped * share * scale;
             if !incoming {
                 let entry = Entry {
                     time: now,
