@@ -235,17 +235,29 @@ impl Datacenter {
     }
 
     /// Utilisation of `host` if `vm` joined it, as CloudSim estimates it for
-    /// power-aware placement: the last measured use plus the VM's demand,
-    /// counting VMs still being copied in at their full demand.
+    /// power-aware placement: what the scheduler grants the VMs of the
+    /// current plan (so VMs placed earlier in the same step count, and a VM
+    /// still being copied in counts at its full share) plus the VM's demand.
     pub fn utilisation_with(&self, host: usize, vm: usize) -> f64 {
         let h = &self.hosts[host];
-        let incoming: f64 = h
+        (self.planned_mips(host) + self.vms[vm].requested) / h.model.total_mips()
+    }
+
+    /// MIPS the plan gives `host`'s VMs, a VM being copied in counted as if
+    /// it had arrived (CloudSim's policy-side `getUtilizationOfCpuMips`).
+    pub fn planned_mips(&self, host: usize) -> f64 {
+        self.hosts[host]
             .vms
             .iter()
-            .filter(|v| h.migrating_in.contains(v))
-            .map(|&v| self.need(host, v) * MIGRATION_KEPT / MIGRATION_SHADOW)
-            .sum();
-        (h.util_mips + incoming + self.vms[vm].requested) / h.model.total_mips()
+            .map(|&v| {
+                let granted = self.allocation(host, v);
+                if self.is_migrating_in(host, v) {
+                    granted + granted * MIGRATION_KEPT / MIGRATION_SHADOW
+                } else {
+                    granted
+                }
+            })
+            .sum()
     }
 
     // ----- planning: tentative placements the policies undo -----

@@ -11,9 +11,11 @@
 //!
 //! Quirks of the reference implementation are kept on purpose, because
 //! the figures it published are what this replay is checked against:
-//! power estimates use the utilisation measured at the start of the step
-//! (not the plan), and a host tried for evacuation receives no VM later in
-//! the same step.
+//! a host's draw "after" counts every VM the plan has put on it so far
+//! (what the CPU scheduler grants them) while its draw "before" is the one
+//! measured at the start of the step, so a host that already took VMs this
+//! step looks dearer and placements spread; and a host tried for
+//! evacuation receives no VM later in the same step.
 
 use super::overload::Overload;
 use super::{Consolidation, Datacenter, Migration};
@@ -38,7 +40,7 @@ impl Dynamic {
             if skip || !dc.fits(host, vm) {
                 continue;
             }
-            if dc.hosts[host].util_mips != 0.0 && self.overloaded_with(dc, host, vm) {
+            if dc.planned_mips(host) != 0.0 && self.overloaded_with(dc, host, vm) {
                 continue;
             }
             let Ok(after) = dc.hosts[host]
@@ -57,7 +59,16 @@ impl Dynamic {
         best
     }
 
+    /// Whether `host` would be overloaded with `vm` added. While VMs are
+    /// first created, the ones already placed ask for nothing yet (in
+    /// CloudSim their cloudlets have not started, so their requested MIPS
+    /// are zero), so only the newcomer's full size is judged, on a host
+    /// with no history.
     fn overloaded_with(&self, dc: &mut Datacenter, host: usize, vm: usize) -> bool {
+        if dc.instantiating {
+            let share = dc.vms[vm].requested / dc.hosts[host].model.total_mips();
+            return self.overload.is_overloaded_without_history(share);
+        }
         dc.plan_add(host, vm);
         let over = self.overload.is_overloaded(dc, host);
         dc.plan_remove(host, vm);

@@ -27,10 +27,10 @@ impl Overload {
     pub fn is_overloaded(&self, dc: &Datacenter, host: usize) -> bool {
         let share = dc.requested_share(host);
         match *self {
-            Overload::Threshold(t) => share > t,
+            Overload::Threshold(_) => self.is_overloaded_without_history(share),
             Overload::LocalRegression(safety) => match regression_forecast(&history(dc, host)) {
                 Some(predicted) => predicted * safety >= 1.0,
-                None => share > FALLBACK_THRESHOLD,
+                None => self.is_overloaded_without_history(share),
             },
             Overload::MedianAbsoluteDeviation(safety) => {
                 let h = history(dc, host);
@@ -38,9 +38,19 @@ impl Overload {
                 if leading >= MAD_MINIMUM {
                     share > 1.0 - safety * mad(&h)
                 } else {
-                    share > FALLBACK_THRESHOLD
+                    self.is_overloaded_without_history(share)
                 }
             }
+        }
+    }
+
+    /// Whether demand of `share` of capacity overloads a host with no
+    /// history yet: the threshold, or the fallback one for the adaptive
+    /// detectors.
+    pub fn is_overloaded_without_history(&self, share: f64) -> bool {
+        match *self {
+            Overload::Threshold(t) => share > t,
+            _ => share > FALLBACK_THRESHOLD,
         }
     }
 }
