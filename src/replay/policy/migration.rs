@@ -134,12 +134,12 @@ impl Dynamic {
     }
 
     /// Step 3: empties the least used hosts while others can take their VMs.
-    fn evacuate(
-        &self,
-        dc: &mut Datacenter,
-        overloaded: &[usize],
-        moving: &[Migration],
-    ) -> Vec<Migration> {
+    ///
+    /// A host that took VMs in step 2 may be emptied too, those VMs
+    /// included: CloudSim means to exclude step 2's targets but reads them
+    /// from a migration map it has only just created (empty). Such a VM
+    /// then gets two migrations, both counted, and ends on the second host.
+    fn evacuate(&self, dc: &mut Datacenter, overloaded: &[usize]) -> Vec<Migration> {
         let n = dc.hosts.len();
         let mut not_candidate = vec![false; n];
         let mut not_target = vec![false; n];
@@ -165,7 +165,6 @@ impl Dynamic {
                 .iter()
                 .copied()
                 .filter(|&v| !dc.vms[v].in_migration)
-                .filter(|&v| !moving.iter().chain(&migrations).any(|m| m.vm == v))
                 .collect();
             if vms.is_empty() {
                 continue;
@@ -229,7 +228,7 @@ impl Consolidation for Dynamic {
             excluded[h] = true;
         }
         let mut migrations = self.place_all(dc, shed, &excluded, false);
-        let evacuations = self.evacuate(dc, &overloaded, &migrations);
+        let evacuations = self.evacuate(dc, &overloaded);
         migrations.extend(evacuations);
         dc.restore(saved);
         migrations
