@@ -34,8 +34,9 @@ impl Overload {
             },
             Overload::MedianAbsoluteDeviation(safety) => {
                 let h = history(dc, host);
-                let leading = h.iter().take_while(|&&x| x != 0.0).count();
-                if leading >= MAD_MINIMUM {
+                // The history up to its last non-zero value (CloudSim's
+                // `countNonZeroBeginning`), zeros in between included.
+                if h.len() >= MAD_MINIMUM {
                     share > 1.0 - safety * mad(&h)
                 } else {
                     self.is_overloaded_without_history(share)
