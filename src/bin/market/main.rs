@@ -9,6 +9,7 @@ mod audit;
 mod ledger;
 mod nats_config;
 mod protocol;
+mod replay;
 mod simulate;
 
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
     /// Run a simulated cluster trading VMs end to end from a scenario file;
     /// exit 1 when an expectation fails (see docs/simulate.md).
     Simulate(simulate::SimulateArgs),
+    /// Replay a day of PlanetLab traces on CloudSim's 800-host cluster under
+    /// consolidation policies (see docs/replay.md).
+    Replay(replay::ReplayArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -61,5 +65,6 @@ async fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::NatsConfig(args) => nats_config::run(args),
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Replay(args) => replay::run(args),
     }
 }
