@@ -1,9 +1,11 @@
 //! The root package's library: the engines behind `market simulate`
-//! ([`simulate`]) and `market watch` ([`watch`]). They live here rather
-//! than in the `market` binary so the integration tests in `tests/` run
-//! scenarios, and draw the watcher's view, through the same code path as
-//! the CLI. It sits above `bidder` (it runs agents), so no crate depends on
-//! it but the binaries and the tests.
+//! ([`simulate`]), the trace replay behind `market replay` ([`replay`]) and
+//! `market watch` ([`watch`]). They live here rather than in the `market`
+//! binary so the integration tests in `tests/` run scenarios, replays and
+//! the watcher's view through the same code path as the CLI. It sits above
+//! `bidder` (it runs agents), so no crate depends on it but the binaries
+//! and the tests.
 
+pub mod replay;
 pub mod simulate;
 pub mod watch;

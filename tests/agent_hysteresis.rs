@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bidder::agent::{Agent, AgentConfig, AgentParts, Identity, ManagerRound, Reach};
+use bidder::agent::{Agent, AgentConfig, AgentParts, Identity, Initiative, Reach};
 use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::Destination;
@@ -190,30 +190,30 @@ async fn a_host_acts_on_overload_only_after_seeing_it_three_samples_in_a_row() {
     c.busy(true);
     c.observe().await;
     assert_eq!(
-        c.a.trade_as_manager().await.unwrap(),
-        ManagerRound::Holding { seen: 1, hold: 3 }
+        c.a.take_initiative().await.unwrap(),
+        Initiative::Holding { seen: 1, hold: 3 }
     );
     assert!(c.a.is_holding());
     c.busy(false);
     c.observe().await;
     assert!(matches!(
-        c.a.trade_as_manager().await.unwrap(),
-        ManagerRound::NotOverloaded(_)
+        c.a.take_initiative().await.unwrap(),
+        Initiative::NothingToDo(_)
     ));
     // Seen twice in a row: still waiting.
     c.busy(true);
     c.observe().await;
     c.observe().await;
     assert_eq!(
-        c.a.trade_as_manager().await.unwrap(),
-        ManagerRound::Holding { seen: 2, hold: 3 }
+        c.a.take_initiative().await.unwrap(),
+        Initiative::Holding { seen: 2, hold: 3 }
     );
     assert!(c.b.ledger().trades(None).await.unwrap().is_empty());
     // The third sample in a row: it trades.
     c.observe().await;
     assert!(!c.a.is_holding());
-    let round = c.a.trade_as_manager().await.unwrap();
-    let ManagerRound::Traded(trade) = round else {
+    let round = c.a.take_initiative().await.unwrap();
+    let Initiative::Traded(trade) = round else {
         panic!("no trade after three overloaded samples: {round:?}");
     };
     assert_eq!((trade.from.as_str(), trade.to.as_str()), ("a", "b"));

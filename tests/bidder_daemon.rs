@@ -359,10 +359,7 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     let metrics_a = a.scrape();
     let metrics_b = b.scrape();
     assert_eq!(
-        sample(
-            &metrics_a,
-            r#"bourse_manager_rounds_total{outcome="settled"}"#
-        ),
+        sample(&metrics_a, r#"bourse_initiatives_total{outcome="settled"}"#),
         1,
         "{metrics_a}"
     );
@@ -522,10 +519,7 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
     }
     let metrics_a = a.scrape();
     assert_eq!(
-        sample(
-            &metrics_a,
-            r#"bourse_manager_rounds_total{outcome="settled"}"#
-        ),
+        sample(&metrics_a, r#"bourse_initiatives_total{outcome="settled"}"#),
         3,
         "{metrics_a}"
     );
@@ -640,7 +634,7 @@ async fn sigterm_lets_the_round_in_hand_finish() {
 
     // The round went on after the signal and its trade settled.
     let requested = log.find("shutdown requested").unwrap();
-    let traded = log.find("traded as manager").unwrap();
+    let traded = log.find("traded as initiator").unwrap();
     assert!(requested < traded, "{log}");
     assert_eq!(trades_in(&ledger_a, TradeState::Settled).await.len(), 1);
     b.stop();

@@ -541,10 +541,7 @@ async fn a_bidder_whose_events_cannot_be_published_keeps_trading() {
         "{metrics}"
     );
     assert_eq!(
-        sample(
-            &metrics,
-            r#"bourse_manager_rounds_total{outcome="settled"}"#
-        ),
+        sample(&metrics, r#"bourse_initiatives_total{outcome="settled"}"#),
         1,
         "{metrics}"
     );

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod docs_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -130,4 +132,54 @@ fn fmt_prints_checks_and_writes_canonical_form() {
         market(&["protocol", "fmt", "--check", &file]).status.code(),
         Some(0)
     );
+}
+
+/// `--kind` checks a model against what a bidder provides, as the bidder
+/// does at start: the docs' sealed-bid model is playable as contract-net,
+/// not as a reverse call (its roles are not the buyer's and seller's), and
+/// a call to a component no bidder has is E0112 with its line.
+#[test]
+fn check_kind_says_whether_a_bidder_can_play_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let sealed = write(&dir, "sealed-bid.lcc", &docs_support::sealed_bid_model());
+    let out = market(&["protocol", "check", "--kind", "contract-net", &sealed]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = market(&["protocol", "check", "--kind", "reverse-call", &sealed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("E0117") && stderr.contains("`buyer`"),
+        "{stderr}"
+    );
+    let lacking = docs_support::sealed_bid_model()
+        .replace(
+            "<- award(Task, Bids, W, Pays)",
+            "<- cheapest(Bids, W, Pays)",
+        )
+        .replace(
+            "component award(+Task, +Bids, -Winner, -Pays)",
+            "component cheapest(+Bids, -Winner, -Pays)",
+        );
+    let lacking = write(&dir, "lacking.lcc", &lacking);
+    // The checker alone finds nothing wrong: the model declares cheapest/3.
+    assert_eq!(
+        market(&["protocol", "check", &lacking]).status.code(),
+        Some(0)
+    );
+    let out = market(&["protocol", "check", "--kind", "contract-net", &lacking]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("E0112") && stderr.contains("cheapest/3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lacking.lcc:"), "{stderr}");
+    let out = market(&["protocol", "check", "--kind", "auction-x", &sealed]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("contract-net, reverse-call"));
 }

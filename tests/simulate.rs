@@ -385,6 +385,8 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
         ("seed002-scenario4", 4),
         ("anti-affinity", 1),
         ("two-calls-one-room", 1),
+        ("power-saving-fill-me", 5),
+        ("agility-same-cluster", 0),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let (code, json) = simulate_json(&file, &dir.path().join(name));

@@ -26,6 +26,14 @@ pub const CONTRACT_NET: Shipped = Shipped {
     source: include_str!("../models/contract-net.lcc"),
 };
 
+/// The demand side of contract net: a host with room asks who gives it a
+/// VM.
+pub const REVERSE_CALL: Shipped = Shipped {
+    name: "reverse-call",
+    file: "models/reverse-call.lcc",
+    source: include_str!("../models/reverse-call.lcc"),
+};
+
 /// One round of a call market (a sealed-bid double auction).
 pub const DOUBLE_AUCTION: Shipped = Shipped {
     name: "double-auction",
@@ -41,7 +49,12 @@ pub const OVERLOAD_UNDERLOAD: Shipped = Shipped {
 };
 
 /// Every shipped model.
-pub const ALL: [Shipped; 3] = [CONTRACT_NET, DOUBLE_AUCTION, OVERLOAD_UNDERLOAD];
+pub const ALL: [Shipped; 4] = [
+    CONTRACT_NET,
+    REVERSE_CALL,
+    DOUBLE_AUCTION,
+    OVERLOAD_UNDERLOAD,
+];
 
 /// The shipped model called `name`.
 pub fn find(name: &str) -> Option<Shipped> {

@@ -42,6 +42,7 @@
 //! - [`mechanism`]: the auction mechanisms, one file each: contract-net
 //!   award, the double auction and its parts (order book, candidate pairs,
 //!   swaps and chains, selection, pricing, trade reduction).
+//! - [`power`]: measured power curves of host models (watts by utilisation).
 //! - [`baseline`]: centralised packing and balancing heuristics and lower
 //!   bounds, for comparison only.
 //!
@@ -70,6 +71,7 @@ pub mod host;
 pub mod ledger;
 pub mod mechanism;
 pub mod policy;
+pub mod power;
 pub mod resources;
 pub mod runtime;
 pub mod valuation;

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, ManagerRound, Reach};
+use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, Initiative, Reach};
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
@@ -206,6 +206,9 @@ async fn trade(
         } else {
             sequential_round(round, agents, world, published).await?
         };
+        // A host still waiting out its hysteresis before this round's
+        // sample may act after it: the run is not over.
+        let waited = agents.iter().any(Agent::is_holding);
         world.advance(tick)?;
         now_ms += tick_ms;
         sample_all(agents, now_ms).await?;
@@ -226,7 +229,7 @@ async fn trade(
         history.push(record);
         trades.extend(made);
         tokio::time::sleep(options.pace).await;
-        let waiting = agents.iter().any(Agent::is_holding);
+        let waiting = waited || agents.iter().any(Agent::is_holding);
         if !traded && !waiting {
             break if overloaded {
                 Stop::Stuck
@@ -248,8 +251,8 @@ async fn sequential_round(
     let mut made = Vec::new();
     for agent in agents {
         let start = CountingBus::read(published);
-        let outcome = agent.trade_as_manager().await?;
-        if let ManagerRound::Traded(trade) = outcome {
+        let outcome = agent.take_initiative().await?;
+        if let Initiative::Traded(trade) = outcome {
             world.follow_workloads()?;
             made.push(TradeRecord {
                 round,
@@ -272,11 +275,11 @@ async fn concurrent_round(
     published: &AtomicU64,
 ) -> Result<Vec<TradeRecord>, SimulateError> {
     let start = CountingBus::read(published);
-    let outcomes = futures::future::join_all(agents.iter().map(Agent::trade_as_manager)).await;
+    let outcomes = futures::future::join_all(agents.iter().map(Agent::take_initiative)).await;
     let messages = CountingBus::read(published) - start;
     let mut made = Vec::new();
     for outcome in outcomes {
-        if let ManagerRound::Traded(trade) = outcome? {
+        if let Initiative::Traded(trade) = outcome? {
             made.push(TradeRecord {
                 round,
                 messages,

@@ -227,7 +227,7 @@ fn legend(out: &mut String, history: &[RoundRecord]) {
 
 /// The smallest of 1, 2, 2.5, 5 times a power of ten at or above `v` (at
 /// least 1), so axis ticks are round numbers.
-fn nice_ceiling(v: f64) -> f64 {
+pub(crate) fn nice_ceiling(v: f64) -> f64 {
     if v <= 1.0 || !v.is_finite() {
         return 1.0;
     }
@@ -239,7 +239,7 @@ fn nice_ceiling(v: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
-fn tick_label(v: f64) -> String {
+pub(crate) fn tick_label(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
@@ -247,7 +247,7 @@ fn tick_label(v: f64) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

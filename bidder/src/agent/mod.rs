@@ -19,7 +19,7 @@
 //! What a host does in an interaction belongs to its protocols
 //! ([`crate::protocol`]): [`Agent::serve`] answers, for every protocol, the
 //! role its kind answers (contract-net's `contractor`), and
-//! [`Agent::trade_as_manager`] starts, when the acting state calls for it,
+//! [`Agent::take_initiative`] starts, when the acting state calls for it,
 //! the role its kind starts (contract-net's `manager`, when overloaded),
 //! trying the protocols in the configured order until one trades.
 //!
@@ -48,13 +48,12 @@ use market::policy::{Classification, Policy};
 use market::resources::{ResourceError, Resources};
 use market::runtime::{self, InitiateError, Participant, Peer};
 use market::vm::{Vm, VmId};
-use market::wire::Interaction;
 use tokio::task::JoinHandle;
 
 use crate::events::Publisher;
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, blocking};
 use crate::migration::{self, Destination, Executor, Method, PeerLink};
-use crate::protocol::{Kind, Protocol, contract_net};
+use crate::protocol::{Kind, Protocol, contract_net, reverse_call};
 
 use holds::Holds;
 use usage::Usage;
@@ -172,23 +171,27 @@ pub enum AgentError {
 
 /// What one attempt to trade as initiator came to.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ManagerRound {
-    /// The state the host acts on is not overloaded: nothing to give away.
-    NotOverloaded(Classification),
-    /// Overloaded now, but not yet for `hold_observations` samples in a
-    /// row: the host waits.
+pub enum Initiative {
+    /// No protocol the host plays starts a call in the state it acts on
+    /// (satisfied, or a state none of its protocols answers).
+    NothingToDo(Classification),
+    /// A new state now, but not yet seen for `hold_observations` samples
+    /// in a row: the host waits.
     Holding {
         /// How many samples in a row saw it overloaded.
         seen: u32,
         /// How many it needs.
         hold: u32,
     },
-    /// Overloaded, but no VM's departure raises its utility.
+    /// Overloaded with no VM whose departure raises its utility, or
+    /// underloaded with no room to offer.
     NothingToOffer,
     /// No peer joined the interaction.
-    NoContractors,
+    NoPeers,
     /// The interaction ended without a trade (no proposal, none at the
     /// reserve, or the winner failed or fell silent), in the model's words.
+    /// A hand-over that failed after a reverse call's award is reported
+    /// here too; both ledgers record it as failed.
     NoTrade {
         /// The VM offered.
         vm: String,
@@ -199,7 +202,7 @@ pub enum ManagerRound {
     Traded(TradeReport),
 }
 
-/// One agreed trade as the seller saw it end.
+/// One agreed trade as the initiator saw it end.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TradeReport {
     /// The shared trade id.
@@ -223,10 +226,12 @@ pub struct TradeReport {
 /// the VM to `buyer` at `price`.
 #[derive(Debug, Clone)]
 pub(crate) struct Agreed {
-    /// The interaction it was agreed in (its id is the trade id).
-    pub interaction: Interaction,
+    /// The trade id both parties record (the interaction's id).
+    pub trade_id: String,
     /// The protocol's name.
     pub protocol: String,
+    /// The hash of the model it was agreed by.
+    pub model_hash: String,
     /// The VM's domain UUID.
     pub vm_uuid: String,
     /// The VM's domain name.
@@ -262,6 +267,9 @@ pub(crate) struct Inner {
     events: Option<Publisher>,
     usage: Mutex<Usage>,
     holds: Mutex<Holds>,
+    /// VMs offered in a reverse call and not yet handed over or withdrawn:
+    /// not offered again meanwhile.
+    giving: Mutex<std::collections::BTreeSet<DomainUuid>>,
     hysteresis: Mutex<Hysteresis>,
     /// Serialises pricing with holding, so two offers never both count
     /// the same free room.
@@ -339,6 +347,7 @@ impl Agent {
                 events: parts.events,
                 usage: Mutex::new(Usage::default()),
                 holds: Mutex::new(Holds::default()),
+                giving: Mutex::new(std::collections::BTreeSet::new()),
                 hysteresis: Mutex::new(hysteresis),
                 pricing: tokio::sync::Mutex::new(()),
             }),
@@ -373,11 +382,12 @@ impl Agent {
         let offers = self
             .protocols
             .iter()
-            .map(|protocol| match protocol.kind() {
-                Kind::ContractNet => runtime::Offer {
-                    model: protocol.model().clone(),
-                    role: contract_net::CONTRACTOR.to_string(),
-                    components: contract_net::contractor(Arc::clone(&self.inner)),
+            .map(|protocol| runtime::Offer {
+                model: protocol.model().clone(),
+                role: protocol.kind().roles().1.to_string(),
+                components: match protocol.kind() {
+                    Kind::ContractNet => contract_net::contractor(Arc::clone(&self.inner)),
+                    Kind::ReverseCall => reverse_call::seller(Arc::clone(&self.inner), protocol),
                 },
             })
             .collect();
@@ -424,24 +434,34 @@ impl Agent {
         self.inner.hysteresis().pending().is_some()
     }
 
-    /// Stage two for an overloaded host: when the state it acts on and its
-    /// state now are both overloaded, start the role each protocol's kind
-    /// starts, in the configured order, until one trades.
-    pub async fn trade_as_manager(&self) -> Result<ManagerRound, AgentError> {
+    /// Stage two: start the role each protocol's kind starts in the state
+    /// the host acts on (contract-net when overloaded, the reverse call
+    /// when underloaded), in the configured order, until one trades. A kind
+    /// starts only when the acting state and the state now agree, so a host
+    /// never acts on a state it has just left.
+    pub async fn take_initiative(&self) -> Result<Initiative, AgentError> {
         let now = self.classify().await?;
         let (acting, pending) = {
             let h = self.inner.hysteresis();
             (h.acting(), h.pending())
         };
-        if acting != Classification::Overloaded || now != Classification::Overloaded {
+        let callers: Vec<&Protocol> = self
+            .protocols
+            .iter()
+            .filter(|p| acting == now && p.kind().initiates_when() == acting)
+            .collect();
+        if callers.is_empty() {
+            let starts = |class| {
+                self.protocols
+                    .iter()
+                    .any(|p| p.kind().initiates_when() == class)
+            };
             return Ok(match pending {
-                Some((Classification::Overloaded, seen)) if now == Classification::Overloaded => {
-                    ManagerRound::Holding {
-                        seen,
-                        hold: self.inner.policy.stability().hold_observations,
-                    }
-                }
-                _ => ManagerRound::NotOverloaded(if acting == now { now } else { acting }),
+                Some((class, seen)) if class == now && starts(class) => Initiative::Holding {
+                    seen,
+                    hold: self.inner.policy.stability().hold_observations,
+                },
+                _ => Initiative::NothingToDo(acting),
             });
         }
         let play = Play {
@@ -449,15 +469,13 @@ impl Agent {
             peer: &self.peer,
             config: &self.inner.config,
         };
-        let mut last = ManagerRound::NoContractors;
-        for protocol in &self.protocols {
+        let mut last = Initiative::NoPeers;
+        for protocol in callers {
             let round = match protocol.kind() {
                 Kind::ContractNet => contract_net::manage(&play, protocol).await?,
+                Kind::ReverseCall => reverse_call::call(&play, protocol).await?,
             };
-            if matches!(
-                round,
-                ManagerRound::Traded(_) | ManagerRound::NothingToOffer
-            ) {
+            if matches!(round, Initiative::Traded(_)) {
                 return Ok(round);
             }
             last = round;
@@ -524,6 +542,31 @@ impl Inner {
     /// A VM arriving with this announced use: taken at it until measured.
     pub(crate) fn expect(&self, uuid: DomainUuid, used: &Resources) {
         self.usage().expect(uuid, used);
+    }
+
+    /// Marks `uuid` as offered in a reverse call; false when it already
+    /// is.
+    pub(crate) fn start_giving(&self, uuid: &DomainUuid) -> bool {
+        self.giving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uuid.clone())
+    }
+
+    /// The reverse call's offer of `uuid` is over.
+    pub(crate) fn stop_giving(&self, uuid: &DomainUuid) {
+        self.giving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uuid);
+    }
+
+    /// Whether `uuid` is offered in a reverse call now.
+    pub(crate) fn is_giving(&self, uuid: &DomainUuid) -> bool {
+        self.giving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(uuid)
     }
 
     /// The UUID of a VM running here, by its market id.
@@ -594,7 +637,7 @@ impl Inner {
     /// before anything moves, the migration workflow moves the VM, and the
     /// ledgers record how it ended.
     pub(crate) async fn carry_out(&self, agreed: Agreed) -> Result<TradeReport, AgentError> {
-        let interaction_id = agreed.interaction.id.to_string();
+        let interaction_id = agreed.trade_id.clone();
         let failed = |reason: String| AgentError::Trade {
             host: self.identity.name.clone(),
             trade: interaction_id.clone(),
@@ -605,7 +648,7 @@ impl Inner {
             interaction_id: interaction_id.clone(),
             protocol: ProtocolRef {
                 name: agreed.protocol.clone(),
-                hash: agreed.interaction.model.to_string(),
+                hash: agreed.model_hash.clone(),
             },
             seller: self.identity.name.clone(),
             buyer: agreed.buyer.clone(),

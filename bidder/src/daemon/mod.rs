@@ -43,7 +43,7 @@ use tokio::sync::watch;
 
 pub use config::{ConfigError, DaemonConfig, Events, Migration};
 
-use crate::agent::{Agent, AgentError, AgentParts, Identity, ManagerRound, Reach};
+use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach};
 use crate::events::{self, Publisher};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::{Hypervisor, HypervisorError};
@@ -315,7 +315,7 @@ impl Running {
             return;
         }
         self.publish_status().await;
-        let outcome = match self.agent.trade_as_manager().await {
+        let outcome = match self.agent.take_initiative().await {
             Ok(round) => {
                 log_round(&round);
                 round_label(&round)
@@ -325,7 +325,7 @@ impl Running {
                 "error"
             }
         };
-        metrics::counter!("bourse_manager_rounds_total", "outcome" => outcome).increment(1);
+        metrics::counter!("bourse_initiatives_total", "outcome" => outcome).increment(1);
     }
 }
 
@@ -343,29 +343,29 @@ impl Running {
     }
 }
 
-fn log_round(round: &ManagerRound) {
+fn log_round(round: &Initiative) {
     match round {
-        ManagerRound::NotOverloaded(class) => tracing::debug!(?class, "not overloaded"),
-        ManagerRound::Holding { seen, hold } => {
-            tracing::info!(seen, hold, "overloaded, waiting for the state to hold");
+        Initiative::NothingToDo(class) => tracing::debug!(?class, "nothing to do"),
+        Initiative::Holding { seen, hold } => {
+            tracing::info!(seen, hold, "a new state, waiting for it to hold");
         }
-        ManagerRound::Traded(trade) => tracing::info!(
-            trade = %trade.trade_id, vm = %trade.vm, to = %trade.to, price = %trade.price,
-            outcome = ?trade.outcome, "traded as manager"
+        Initiative::Traded(trade) => tracing::info!(
+            trade = %trade.trade_id, vm = %trade.vm, from = %trade.from, to = %trade.to,
+            price = %trade.price, outcome = ?trade.outcome, "traded as initiator"
         ),
-        other => tracing::info!(round = ?other, "overloaded, no trade this period"),
+        other => tracing::info!(round = ?other, "no trade this period"),
     }
 }
 
-/// The `outcome` label of `bourse_manager_rounds_total`.
-fn round_label(round: &ManagerRound) -> &'static str {
+/// The `outcome` label of `bourse_initiatives_total`.
+fn round_label(round: &Initiative) -> &'static str {
     match round {
-        ManagerRound::NotOverloaded(_) => "not_overloaded",
-        ManagerRound::Holding { .. } => "holding",
-        ManagerRound::NothingToOffer => "nothing_to_offer",
-        ManagerRound::NoContractors => "no_contractors",
-        ManagerRound::NoTrade { .. } => "no_trade",
-        ManagerRound::Traded(trade) => match trade.outcome {
+        Initiative::NothingToDo(_) => "nothing_to_do",
+        Initiative::Holding { .. } => "holding",
+        Initiative::NothingToOffer => "nothing_to_offer",
+        Initiative::NoPeers => "no_peers",
+        Initiative::NoTrade { .. } => "no_trade",
+        Initiative::Traded(trade) => match trade.outcome {
             Outcome::Settled => "settled",
             Outcome::Failed { .. } => "failed",
             Outcome::RolledBack { .. } => "rolled_back",

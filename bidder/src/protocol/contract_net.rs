@@ -29,95 +29,21 @@ use lcc::component::{Components, Failure};
 use lcc::term::Term;
 use market::credits::Credits;
 use market::mechanism::contract_net::{self as mechanism, AwardRule};
-use market::resources::Resources;
 use market::runtime::{self, InitiateError, Model, Recruitment};
 use market::valuation::Valuer;
-use market::vm::{PlacementGroup, Vm};
+use market::vm::Vm;
 use market::wire::Interaction;
 
-use super::terms::{self, bundle, compound, read_bundle, read_credits, read_group, text};
+use super::terms::{Task, read_credits, text};
 use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
 use super::{Protocol, Settings};
-use crate::agent::{AgentError, Agreed, Inner, ManagerRound, Play};
+use crate::agent::{AgentError, Agreed, Initiative, Inner, Play};
 use crate::hypervisor::DomainUuid;
 
 /// The role an overloaded host starts.
 pub const MANAGER: &str = "manager";
 /// The role every host answers.
 pub const CONTRACTOR: &str = "contractor";
-
-/// What a manager announces: one VM and the least it accepts for it. On
-/// the wire: `task(Uuid, Name, Group, Reserved, Used, Reserve)`, with the
-/// group as in [`terms::group`] and the bundles as [`terms::bundle`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Task {
-    /// The domain's UUID.
-    pub uuid: String,
-    /// The domain's name.
-    pub name: String,
-    /// Its placement group.
-    pub group: Option<PlacementGroup>,
-    /// What the VM reserves.
-    pub reserved: Resources,
-    /// What it was last measured to use.
-    pub used: Resources,
-    /// The least the manager accepts for giving it (negative: the most it
-    /// pays to be rid of it).
-    pub reserve: Credits,
-}
-
-impl Task {
-    /// The task as an LCC term.
-    pub fn to_term(&self) -> Term {
-        Term::apply(
-            "task",
-            vec![
-                Term::string(&self.uuid),
-                Term::string(&self.name),
-                terms::group(self.group.as_ref()),
-                bundle(&self.reserved),
-                bundle(&self.used),
-                Term::Int(self.reserve.0),
-            ],
-        )
-    }
-
-    /// Reads a task term; anything else does not hold.
-    pub fn from_term(term: &Term) -> Result<Task, Failure> {
-        let not_a_task = || Failure::no(format!("not a task: {term}"));
-        let args = compound(term, "task", 6).ok_or_else(not_a_task)?;
-        let (Some(uuid), Some(name), Some(reserved), Some(used), Some(reserve)) = (
-            text(&args[0]),
-            text(&args[1]),
-            read_bundle(&args[3]),
-            read_bundle(&args[4]),
-            read_credits(&args[5]),
-        ) else {
-            return Err(not_a_task());
-        };
-        let group = read_group(&args[2]).map_err(Failure::no)?;
-        Ok(Task {
-            uuid,
-            name,
-            group,
-            reserved,
-            used,
-            reserve,
-        })
-    }
-
-    fn vm(&self) -> Result<(DomainUuid, Vm), Failure> {
-        let uuid = DomainUuid::parse(&self.uuid).map_err(|e| Failure::no(e.to_string()))?;
-        let vm = Vm {
-            id: crate::agent::vm_id(&uuid),
-            name: self.name.clone(),
-            reserved: self.reserved,
-            used: self.used,
-            group: self.group.clone(),
-        };
-        Ok((uuid, vm))
-    }
-}
 
 /// The components a host provides as contractor.
 pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
@@ -151,7 +77,7 @@ pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
     });
     components.register_fn(RELEASE.name, RELEASE.modes, move |args| {
         let task = Task::from_term(&args[0])?;
-        if let Ok((uuid, _)) = task.vm() {
+        if let Some(uuid) = task.uuid() {
             inner.release(&uuid);
         }
         tracing::debug!(host = %inner.name(), vm = %task.name, why = %args[1], "released");
@@ -218,7 +144,7 @@ struct Round {
     interaction: Interaction,
     protocol: String,
     rule: AwardRule,
-    ended: Mutex<Option<ManagerRound>>,
+    ended: Mutex<Option<Initiative>>,
 }
 
 /// The components a host provides as manager of one round.
@@ -248,12 +174,12 @@ fn award(round: &Round, args: &[Term]) -> Result<Vec<Term>, Failure> {
 
 /// Ends the manager's round: on `done`, the agent records and carries out
 /// the trade.
-async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<ManagerRound, Failure> {
+async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<Initiative, Failure> {
     let task = Task::from_term(&args[0])?;
     let report = args[3].to_string();
     if report != "done" {
         tracing::info!(host = %inner.name(), vm = %task.name, %report, "no trade");
-        return Ok(ManagerRound::NoTrade {
+        return Ok(Initiative::NoTrade {
             vm: task.name,
             report,
         });
@@ -264,8 +190,9 @@ async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<ManagerR
         .ok_or_else(|| Failure::broken(format!("price {} is not credits", args[2])))?;
     let report = inner
         .carry_out(Agreed {
-            interaction: round.interaction,
+            trade_id: round.interaction.id.to_string(),
             protocol: round.protocol.clone(),
+            model_hash: round.interaction.model.to_string(),
             vm_uuid: task.uuid,
             vm_name: task.name,
             reserved: task.reserved,
@@ -274,26 +201,30 @@ async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<ManagerR
         })
         .await
         .map_err(|e| Failure::broken(e.to_string()))?;
-    Ok(ManagerRound::Traded(report))
+    Ok(Initiative::Traded(report))
 }
 
 /// One call as manager: offer the VM whose departure helps the host most,
 /// recruit contractors, run the model, and return how it ended.
-pub(crate) async fn manage(
-    play: &Play<'_>,
-    protocol: &Protocol,
-) -> Result<ManagerRound, AgentError> {
+pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initiative, AgentError> {
     let inner = play.inner;
     let host = inner.view().await?;
     let valuer = Valuer::new(inner.policy(), &host).map_err(|e| inner.resource_error(e))?;
     let Some(offer) = valuer.best_offer() else {
-        return Ok(ManagerRound::NothingToOffer);
+        return Ok(Initiative::NothingToOffer);
     };
     let Some(vm) = host.vm(offer.vm) else {
-        return Ok(ManagerRound::NothingToOffer);
+        return Ok(Initiative::NothingToOffer);
     };
+    let Some(uuid) = inner.uuid_of(vm.id) else {
+        return Ok(Initiative::NothingToOffer);
+    };
+    if DomainUuid::parse(&uuid).is_ok_and(|u| inner.is_giving(&u)) {
+        // Offered in a reverse call under way: not twice at once.
+        return Ok(Initiative::NothingToOffer);
+    }
     let task = Task {
-        uuid: inner.uuid_of(vm.id).unwrap_or_default(),
+        uuid,
         name: vm.name.clone(),
         group: vm.group.clone(),
         reserved: vm.reserved,
@@ -308,7 +239,7 @@ pub(crate) async fn manage(
     };
     let recruited = match runtime::recruit(play.peer, model, &recruitment).await {
         Ok(recruited) => recruited,
-        Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(ManagerRound::NoContractors),
+        Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
         Err(source) => return Err(play.interaction_error(protocol, source)),
     };
     let Settings { award: rule } = protocol.settings();
@@ -336,28 +267,8 @@ pub(crate) async fn manage(
         .await
         .map_err(|source| play.interaction_error(protocol, source))?;
     let ended = round.ended.lock().unwrap_or_else(|p| p.into_inner()).take();
-    Ok(ended.unwrap_or(ManagerRound::NoTrade {
+    Ok(ended.unwrap_or(Initiative::NoTrade {
         vm: vm.name.clone(),
         report: "the interaction ended without an outcome".into(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use market::vm::GroupRule;
-
-    #[test]
-    fn a_task_reads_back_as_written() {
-        let task = Task {
-            uuid: "00000000-0000-4000-8000-000000000001".into(),
-            name: "okvm1".into(),
-            group: Some(PlacementGroup::new("web", GroupRule::Apart).unwrap()),
-            reserved: Resources::new(1000, 512, 100),
-            used: Resources::new(1000, 512, 5),
-            reserve: Credits(-1_500_000),
-        };
-        assert_eq!(Task::from_term(&task.to_term()), Ok(task));
-        assert!(Task::from_term(&Term::atom("task")).is_err());
-    }
 }

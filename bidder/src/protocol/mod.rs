@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod contract_net;
+pub mod reverse_call;
 pub mod terms;
 pub mod vocabulary;
 
@@ -43,16 +44,22 @@ pub enum Kind {
     /// the `award` component decides through
     /// `market::mechanism::contract_net::award`.
     ContractNet,
+    /// The demand side: an underloaded host starts `buyer(Room, Sellers,
+    /// Window, Grace, Trade)` announcing its free room, every host answers
+    /// as `seller` with the VM it would give, the `choose` component
+    /// values the offers and decides through the same mechanism.
+    ReverseCall,
 }
 
 impl Kind {
     /// Every kind, for error messages.
-    pub const ALL: [Kind; 1] = [Kind::ContractNet];
+    pub const ALL: [Kind; 2] = [Kind::ContractNet, Kind::ReverseCall];
 
     /// The kind's name in configuration files.
     pub fn name(self) -> &'static str {
         match self {
             Kind::ContractNet => "contract-net",
+            Kind::ReverseCall => "reverse-call",
         }
     }
 
@@ -66,6 +73,7 @@ impl Kind {
     pub fn shipped_model(self) -> lcc::models::Shipped {
         match self {
             Kind::ContractNet => lcc::models::CONTRACT_NET,
+            Kind::ReverseCall => lcc::models::REVERSE_CALL,
         }
     }
 
@@ -73,6 +81,16 @@ impl Kind {
     pub fn roles(self) -> (&'static str, &'static str) {
         match self {
             Kind::ContractNet => (contract_net::MANAGER, contract_net::CONTRACTOR),
+            Kind::ReverseCall => (reverse_call::BUYER, reverse_call::SELLER),
+        }
+    }
+
+    /// The state in which a host starts this kind's initiating role:
+    /// contract net sheds load, the reverse call asks for it.
+    pub fn initiates_when(self) -> market::policy::Classification {
+        match self {
+            Kind::ContractNet => market::policy::Classification::Overloaded,
+            Kind::ReverseCall => market::policy::Classification::Underloaded,
         }
     }
 }

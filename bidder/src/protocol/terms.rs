@@ -6,11 +6,15 @@
 //! | a placement group | `group(Name, together)`, `group(Name, apart)`, or `none` |
 //! | credits | an integer of micro-credits |
 //! | a host, a VM's UUID or name | an atom or a string |
+//! | a VM for a price | [`Task`]: `task(Uuid, Name, Group, Reserved, Used, Reserve)` |
 
+use lcc::component::Failure;
 use lcc::term::Term;
 use market::credits::Credits;
 use market::resources::Resources;
-use market::vm::{GroupRule, PlacementGroup};
+use market::vm::{GroupRule, PlacementGroup, Vm};
+
+use crate::hypervisor::DomainUuid;
 
 /// `bundle(Cpu, Mem, Net)`.
 pub fn bundle(r: &Resources) -> Term {
@@ -88,9 +92,102 @@ pub fn compound<'t>(term: &'t Term, name: &str, arity: usize) -> Option<&'t [Ter
     (term.functor().map(|f| f.as_str()) == Some(name) && args.len() == arity).then_some(args)
 }
 
+/// One VM offered for a price: what a contract-net manager announces, and
+/// what a reverse-call seller offers. On the wire: `task(Uuid, Name, Group, Reserved, Used, Reserve)`, with the
+/// group as in [`terms::group`] and the bundles as [`terms::bundle`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// The domain's UUID.
+    pub uuid: String,
+    /// The domain's name.
+    pub name: String,
+    /// Its placement group.
+    pub group: Option<PlacementGroup>,
+    /// What the VM reserves.
+    pub reserved: Resources,
+    /// What it was last measured to use.
+    pub used: Resources,
+    /// The least the manager accepts for giving it (negative: the most it
+    /// pays to be rid of it).
+    pub reserve: Credits,
+}
+
+impl Task {
+    /// The task as an LCC term.
+    pub fn to_term(&self) -> Term {
+        Term::apply(
+            "task",
+            vec![
+                Term::string(&self.uuid),
+                Term::string(&self.name),
+                group(self.group.as_ref()),
+                bundle(&self.reserved),
+                bundle(&self.used),
+                Term::Int(self.reserve.0),
+            ],
+        )
+    }
+
+    /// Reads a task term; anything else does not hold.
+    pub fn from_term(term: &Term) -> Result<Task, Failure> {
+        let not_a_task = || Failure::no(format!("not a task: {term}"));
+        let args = compound(term, "task", 6).ok_or_else(not_a_task)?;
+        let (Some(uuid), Some(name), Some(reserved), Some(used), Some(reserve)) = (
+            text(&args[0]),
+            text(&args[1]),
+            read_bundle(&args[3]),
+            read_bundle(&args[4]),
+            read_credits(&args[5]),
+        ) else {
+            return Err(not_a_task());
+        };
+        let group = read_group(&args[2]).map_err(Failure::no)?;
+        Ok(Task {
+            uuid,
+            name,
+            group,
+            reserved,
+            used,
+            reserve,
+        })
+    }
+
+    /// The task's domain UUID, if it is one.
+    pub fn uuid(&self) -> Option<DomainUuid> {
+        DomainUuid::parse(&self.uuid).ok()
+    }
+
+    /// The VM the task is about, as the market sees it.
+    pub fn vm(&self) -> Result<(DomainUuid, Vm), Failure> {
+        let uuid = DomainUuid::parse(&self.uuid).map_err(|e| Failure::no(e.to_string()))?;
+        let vm = Vm {
+            id: crate::agent::vm_id(&uuid),
+            name: self.name.clone(),
+            reserved: self.reserved,
+            used: self.used,
+            group: self.group.clone(),
+        };
+        Ok((uuid, vm))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_reads_back_as_written() {
+        let task = Task {
+            uuid: "00000000-0000-4000-8000-000000000001".into(),
+            name: "okvm1".into(),
+            group: Some(PlacementGroup::new("web", GroupRule::Apart).unwrap()),
+            reserved: Resources::new(1000, 512, 100),
+            used: Resources::new(1000, 512, 5),
+            reserve: Credits(-1_500_000),
+        };
+        assert_eq!(Task::from_term(&task.to_term()), Ok(task));
+        assert!(Task::from_term(&Term::atom("task")).is_err());
+    }
 
     #[test]
     fn values_read_back_as_written() {

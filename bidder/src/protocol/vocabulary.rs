@@ -70,6 +70,53 @@ pub const OUTCOME: Signature = Signature {
               silent, no_proposals, no_award) is logged and nothing moves",
 };
 
+/// `give(+Room, +AwardBy, -Task)`.
+pub const GIVE: Signature = Signature {
+    name: "give",
+    modes: &[In, In, Out],
+    meaning: "the VM this host would give into Room (room(Bundle), the buyer's free \
+              capacity) as a task whose Reserve is the least it accepts for it (its policy's \
+              ask: negative when it pays to be rid of the VM); of the VMs that fit, the one it \
+              asks least for; the VM is not offered elsewhere until the call ends; does not \
+              hold when no VM fits or its policy gives none",
+};
+
+/// `hand_over(+Task, +Pays, +Trade, +Buyer)`.
+pub const HAND_OVER: Signature = Signature {
+    name: "hand_over",
+    modes: &[In, In, In, In],
+    meaning: "sells the task's VM to Buyer at Pays under trade id Trade: both ledgers \
+              record the trade, then the migration workflow moves the VM; does not hold when \
+              Pays is below the reserve or the VM did not move",
+};
+
+/// `withdraw(+Task, +Why)`.
+pub const WITHDRAW: Signature = Signature {
+    name: "withdraw",
+    modes: &[In, In],
+    meaning: "the offer of the task's VM no longer binds: it may be offered again",
+};
+
+/// `choose(+Room, +Offers, -Winner, -Task, -Pays)`.
+pub const CHOOSE: Signature = Signature {
+    name: "choose",
+    modes: &[In, In, Out, Out, Out],
+    meaning: "values every offered VM (Offers: offer(Peer, Task)) under this host's policy \
+              and picks the one that leaves it the most surplus (its value less the seller's \
+              reserve) through market::mechanism::contract_net::award with the protocol's \
+              rule: first price pays the seller its reserve, second price pays what leaves the \
+              buyer the runner-up's surplus (all of it, when there is none); holds the room \
+              until the VM arrives; does not hold when no offer is worth its reserve",
+};
+
+/// `result(+Room, +Winner, +Pays, +Report)`.
+pub const RESULT: Signature = Signature {
+    name: "result",
+    modes: &[In, In, In, In],
+    meaning: "ends the call: done (the seller reported the VM handed over), failed(Why), \
+              silent, no_offers or no_award; frees the held room unless the VM is coming",
+};
+
 /// The role a host starts, its parameters, and the components it
 /// provides to it; then the same for the role it answers.
 pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
@@ -81,6 +128,10 @@ pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
                 0,
                 &[OFFER, PERFORM, RELEASE],
             ),
+        ],
+        Kind::ReverseCall => [
+            (super::reverse_call::BUYER, 5, &[CHOOSE, RESULT]),
+            (super::reverse_call::SELLER, 0, &[GIVE, HAND_OVER, WITHDRAW]),
         ],
     }
 }
@@ -153,9 +204,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_contract_net_needs_nothing_the_bidder_lacks() {
-        let model = lcc::syntax::parse(lcc::models::CONTRACT_NET.source).unwrap();
-        assert!(missing(Kind::ContractNet, &model).is_empty());
+    fn every_kind_s_shipped_model_needs_nothing_the_bidder_lacks() {
+        for kind in Kind::ALL {
+            let model = lcc::syntax::parse(kind.shipped_model().source).unwrap();
+            assert!(missing(kind, &model).is_empty(), "{}", kind.name());
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod audit;
 mod ledger;
 mod nats_config;
 mod protocol;
+mod replay;
 mod simulate;
 mod watch;
 
@@ -45,6 +46,9 @@ enum Command {
     /// Run a simulated cluster trading VMs end to end from a scenario file;
     /// exit 1 when an expectation fails (see docs/simulate.md).
     Simulate(simulate::SimulateArgs),
+    /// Replay a day of PlanetLab traces on CloudSim's 800-host cluster under
+    /// consolidation policies (see docs/replay.md).
+    Replay(replay::ReplayArgs),
     /// Watch a zone live: hosts, trades, totals, from the events every
     /// host publishes (see docs/operations.md, "Watching a zone").
     Watch(watch::WatchArgs),
@@ -65,6 +69,7 @@ async fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::NatsConfig(args) => nats_config::run(args),
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Replay(args) => replay::run(args),
         Command::Watch(args) => watch::run(args).await,
     }
 }

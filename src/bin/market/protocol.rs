@@ -4,11 +4,16 @@
 //! warnings allowed), 1 when a model has an error (or, with `fmt --check`,
 //! is not in canonical form), 2 when a file cannot be read or written.
 //! Diagnostics go to stderr, rendered like rustc's; `check --json` prints
-//! them to stdout instead, as one JSON array.
+//! them to stdout instead, as one JSON array. `check --kind KIND` also
+//! checks that a bidder can play the model as that kind: the roles the
+//! kind starts and answers are defined (E0117) and every component they
+//! call is one a bidder provides (E0112), as the bidder itself checks at
+//! start (docs/lcc.md, "The bidder's components").
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bidder::protocol::Kind;
 use clap::Subcommand;
 use lcc::check::check_source;
 use lcc::diagnostic::LocatedDiagnostic;
@@ -24,6 +29,10 @@ pub enum ProtocolCommand {
         /// Print the diagnostics as a JSON array on stdout.
         #[arg(long)]
         json: bool,
+        /// Also check that a bidder can play the models as this kind
+        /// (`contract-net`, `reverse-call`): its roles and components.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<Kind>,
     },
     /// Print models in canonical form (comments kept).
     Fmt {
@@ -55,7 +64,7 @@ impl From<Outcome> for ExitCode {
 
 pub fn run(command: ProtocolCommand) -> ExitCode {
     match command {
-        ProtocolCommand::Check { files, json } => check(&files, json),
+        ProtocolCommand::Check { files, json, kind } => check(&files, json, kind),
         ProtocolCommand::Fmt {
             files,
             write,
@@ -72,7 +81,24 @@ fn read(path: &Path) -> Result<String, Outcome> {
     })
 }
 
-fn check(files: &[PathBuf], json: bool) -> Outcome {
+fn parse_kind(name: &str) -> Result<Kind, String> {
+    Kind::parse(name).ok_or_else(|| {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown kind {name:?}: a bidder plays {}", kinds.join(", "))
+    })
+}
+
+/// The checker's diagnostics, and with a kind what keeps a bidder from
+/// playing the model as that kind.
+fn diagnose(source: &str, kind: Option<Kind>) -> Vec<lcc::diagnostic::Diagnostic> {
+    let mut diagnostics = check_source(source);
+    if let (Some(kind), Ok(model)) = (kind, lcc::syntax::parse(source)) {
+        diagnostics.extend(bidder::protocol::vocabulary::missing(kind, &model));
+    }
+    diagnostics
+}
+
+fn check(files: &[PathBuf], json: bool, kind: Option<Kind>) -> Outcome {
     let mut outcome = Outcome::Clean;
     let mut located: Vec<LocatedDiagnostic> = Vec::new();
     let (mut errors, mut warnings, mut unread) = (0, 0, 0);
@@ -86,7 +112,7 @@ fn check(files: &[PathBuf], json: bool) -> Outcome {
             }
         };
         let name = path.display().to_string();
-        let diagnostics = check_source(&source);
+        let diagnostics = diagnose(&source, kind);
         tracing::debug!(file = %name, diagnostics = diagnostics.len(), "checked");
         for d in &diagnostics {
             if d.is_error() {

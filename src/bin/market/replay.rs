@@ -1,0 +1,198 @@
+//! `market replay`: one day of PlanetLab traces under one or more
+//! consolidation policies, with CloudSim's metrics, the energy lower
+//! bound and a plot (see docs/replay.md).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use bourse::replay::policy::PolicyName;
+use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
+
+/// Arguments of `market replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The unpacked PlanetLab folder holding one folder per day.
+    #[arg(long, value_name = "DIR")]
+    trace: PathBuf,
+    /// The day to replay (a folder name such as 20110303).
+    #[arg(long)]
+    day: String,
+    /// A policy: dvfs, thr-mmt-<threshold>, lr-mmt-<safety> or
+    /// mad-mmt-<safety>. Give it several times to compare.
+    #[arg(long = "policy", value_name = "NAME", required = true)]
+    policies: Vec<PolicyName>,
+    /// Hosts in the cluster (half HP ML110 G4, half G5).
+    #[arg(long, default_value_t = 800)]
+    hosts: usize,
+    /// Hours to replay from midnight (24 for the whole day).
+    #[arg(long, default_value_t = 24.0)]
+    hours: f64,
+    /// Print the metrics as JSON (an object for one policy, an array for
+    /// several) instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Where to write the SVG plot (default target/replay/<day>.svg).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+}
+
+/// Runs the replay; exit 0, or 2 when the traces cannot be read.
+pub fn run(args: ReplayArgs) -> ExitCode {
+    let seconds = (args.hours * 3600.0).min(DAY_SECONDS);
+    let steps = (seconds / trace::SAMPLE_SECONDS) as usize;
+    let folder = args.trace.join(&args.day);
+    let traces = match trace::read_day(&folder, steps) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("market replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut outcomes = Vec::new();
+    let mut walls = Vec::new();
+    for &policy in &args.policies {
+        let setup = Setup {
+            hosts: args.hosts,
+            seconds,
+            policy,
+        };
+        let started = Instant::now();
+        let mut bar = Progress::new(&policy.to_string());
+        let outcome = replay::run(&traces, setup, &mut |done, total| bar.show(done, total));
+        bar.finish();
+        walls.push(started.elapsed().as_secs_f64());
+        outcomes.push(outcome);
+    }
+    if args.json {
+        print_json(&outcomes);
+    } else {
+        print_table(&args.day, &outcomes, &walls);
+    }
+    write_plot(&args, &outcomes)
+}
+
+fn print_json(outcomes: &[Outcome]) {
+    let text = match outcomes {
+        [one] => serde_json::to_string_pretty(one),
+        many => serde_json::to_string_pretty(many),
+    };
+    match text {
+        Ok(t) => println!("{t}"),
+        Err(e) => eprintln!("market replay: cannot write JSON: {e}"),
+    }
+}
+
+fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
+    let Some(first) = outcomes.first() else {
+        return;
+    };
+    println!(
+        "day {day}: {} VMs on {} hosts ({} not placed)",
+        first.vms, first.hosts, first.unplaced_vms
+    );
+    println!(
+        "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>7}",
+        "policy",
+        "energy kWh",
+        "x bound",
+        "migrations",
+        "SLATAH",
+        "PDM",
+        "SLAV",
+        "shutdowns",
+        "wall s"
+    );
+    for (o, wall) in outcomes.iter().zip(walls) {
+        println!(
+            "{:<14} {:>11.2} {:>9.2} {:>10} {:>8.2}% {:>8.3}% {:>10.2e} {:>9} {:>7.1}",
+            o.policy,
+            o.energy_kwh,
+            o.energy_kwh / o.lower_bound_kwh,
+            o.migrations,
+            o.slatah * 100.0,
+            o.pdm * 100.0,
+            o.slav,
+            o.host_shutdowns,
+            wall
+        );
+    }
+    println!("{:<14} {:>11.2}", "lower bound", first.lower_bound_kwh);
+}
+
+fn write_plot(args: &ReplayArgs, outcomes: &[Outcome]) -> ExitCode {
+    let path = args
+        .plot
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/replay").join(format!("{}.svg", args.day)));
+    let bound = outcomes
+        .first()
+        .map(|o| o.lower_bound_steps.clone())
+        .unwrap_or_default();
+    let title = format!("PlanetLab {} on {} hosts", args.day, args.hosts);
+    let svg = plot::svg(&title, outcomes, &bound);
+    if let Some(parent) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        eprintln!("market replay: cannot create {}: {e}", parent.display());
+        return ExitCode::FAILURE;
+    }
+    match std::fs::write(&path, svg) {
+        Ok(()) => {
+            eprintln!("plot: {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("market replay: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Progress on stderr: a bar redrawn in place on a terminal, a plain line
+/// every tenth of the run otherwise (logs stay readable). Hand-written: a
+/// bar of one line needs no dependency.
+struct Progress {
+    label: String,
+    terminal: bool,
+    last_tenth: usize,
+}
+
+impl Progress {
+    fn new(label: &str) -> Progress {
+        Progress {
+            label: label.to_string(),
+            terminal: std::io::stderr().is_terminal(),
+            last_tenth: 0,
+        }
+    }
+
+    fn show(&mut self, done: usize, total: usize) {
+        let total = total.max(1);
+        let mut err = std::io::stderr();
+        if self.terminal {
+            let filled = done * 30 / total;
+            let _ = write!(
+                err,
+                "\r{:<14} [{}{}] {done}/{total} steps",
+                self.label,
+                "#".repeat(filled),
+                " ".repeat(30 - filled)
+            );
+            let _ = err.flush();
+        } else {
+            let tenth = done * 10 / total;
+            if tenth > self.last_tenth {
+                self.last_tenth = tenth;
+                let _ = writeln!(err, "{}: step {done}/{total}", self.label);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The engine behind `market replay`: a day of PlanetLab traces on the
+//! cluster of CloudSim's dynamic-consolidation experiment, under one
+//! consolidation policy, with CloudSim's metrics (docs/replay.md).
+//!
+//! - [`trace`]: reading a day's folder of VM traces (refused with the file
+//!   and line when malformed);
+//! - [`cluster`]: host models, VM types, the experiment's cluster;
+//! - [`datacenter`]: hosts, VMs, migrations in flight, energy and SLA
+//!   ledgers, advanced on a virtual clock;
+//! - [`policy`]: the consolidation policies (DVFS only, THR/LR/MAD with
+//!   minimum migration time);
+//! - [`bound`]: the lower bound on each day's energy;
+//! - [`plot`]: the SVG of active hosts, power and migrations over the day.
+
+pub mod bound;
+pub mod cluster;
+pub mod datacenter;
+pub mod plot;
+pub mod policy;
+pub mod trace;
+
+use serde::Serialize;
+
+use datacenter::{Datacenter, StepRecord};
+use policy::PolicyName;
+use trace::Trace;
+
+/// Seconds between two consolidation steps.
+pub const SCHEDULING_SECONDS: f64 = 300.0;
+/// CloudSim starts the VMs' work 0.1 s into the run; every step keeps
+/// that offset.
+const START_SECONDS: f64 = 0.1;
+/// One day.
+pub const DAY_SECONDS: f64 = 86_400.0;
+
+/// What to replay.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// Hosts in the cluster (800 in the experiment).
+    pub hosts: usize,
+    /// Simulated seconds (a day, or less for a smoke test).
+    pub seconds: f64,
+    pub policy: PolicyName,
+}
+
+/// The metrics of one replay (CloudSim's names).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub policy: String,
+    pub hosts: usize,
+    pub vms: usize,
+    /// VMs no host could take at the start (not replayed).
+    pub unplaced_vms: usize,
+    pub energy_kwh: f64,
+    pub migrations: usize,
+    /// Share of active host time at full CPU.
+    pub slatah: f64,
+    /// Share of demanded CPU lost to migrations.
+    pub pdm: f64,
+    /// SLATAH x PDM.
+    pub slav: f64,
+    pub host_shutdowns: u32,
+    /// The energy of the fewest hosts that could carry each step's demand.
+    pub lower_bound_kwh: f64,
+    /// The bound at each step: instant, hosts, watts.
+    #[serde(skip)]
+    pub lower_bound_steps: Vec<(f64, usize, f64)>,
+    /// Every scheduling step, for the plot.
+    #[serde(skip)]
+    pub steps: Vec<StepRecord>,
+}
+
+/// A migration under way: when it ends, which VM, where to.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    ends: f64,
+    vm: usize,
+    target: usize,
+}
+
+/// Replays `traces` under `setup`, calling `progress(step, steps)` after
+/// every scheduling step.
+pub fn run(traces: &[Trace], setup: Setup, progress: &mut dyn FnMut(usize, usize)) -> Outcome {
+    let models = cluster::hosts(setup.hosts);
+    let vms = traces
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (cluster::vm_type(i, traces.len()), t.clone()))
+        .collect();
+    let mut dc = Datacenter::new(models.clone(), vms);
+    let mut policy = setup.policy.build();
+    let unplaced = place_all(&mut dc, policy.as_mut());
+    dc.instantiating = false;
+
+    let times = step_times(setup.seconds);
+    let mut flight: Vec<InFlight> = Vec::new();
+    for (step, &now) in times.iter().enumerate() {
+        finish_before(&mut dc, &mut flight, now);
+        dc.update(now, true);
+        let plan = policy.plan(&mut dc);
+        for m in &plan {
+            let ends = dc.start_migration(m.vm, m.target, now);
+            flight.push(InFlight {
+                ends,
+                vm: m.vm,
+                target: m.target,
+            });
+        }
+        flight.sort_by(|a, b| a.ends.total_cmp(&b.ends));
+        dc.record_step(now, plan.len());
+        progress(step + 1, times.len());
+    }
+    finish_before(&mut dc, &mut flight, setup.seconds.next_up());
+    let (slatah, pdm) = (dc.slatah(), dc.pdm());
+    let limit = bound::steps(traces, &models, &times);
+    Outcome {
+        policy: setup.policy.to_string(),
+        hosts: setup.hosts,
+        vms: traces.len(),
+        unplaced_vms: unplaced,
+        energy_kwh: dc.energy_kwh(),
+        migrations: dc.migrations,
+        slatah,
+        pdm,
+        slav: slatah * pdm,
+        host_shutdowns: dc.host_shutdowns(),
+        lower_bound_kwh: bound::energy_kwh(&limit),
+        lower_bound_steps: limit,
+        steps: dc.steps,
+    }
+}
+
+/// The start placement; returns how many VMs found no host.
+fn place_all(dc: &mut Datacenter, policy: &mut dyn policy::Consolidation) -> usize {
+    let mut unplaced = 0;
+    for vm in 0..dc.vms.len() {
+        match policy.place(dc, vm) {
+            Some(host) => dc.plan_add(host, vm),
+            None => {
+                dc.vms[vm].alive = false;
+                unplaced += 1;
+            }
+        }
+    }
+    if unplaced > 0 {
+        tracing::warn!(
+            unplaced,
+            "VMs found no host at the start and are not replayed"
+        );
+    }
+    unplaced
+}
+
+/// Scheduling instants up to `limit`: 300.1 s, 600.1 s, ... summed the way
+/// CloudSim's clock sums them.
+pub fn step_times(limit: f64) -> Vec<f64> {
+    let mut times = Vec::new();
+    let mut now = START_SECONDS + SCHEDULING_SECONDS;
+    while now <= limit {
+        times.push(now);
+        now += SCHEDULING_SECONDS;
+    }
+    times
+}
+
+/// Completes, in time order, every migration ending before `limit`.
+fn finish_before(dc: &mut Datacenter, flight: &mut Vec<InFlight>, limit: f64) {
+    let done = flight.iter().take_while(|m| m.ends < limit).count();
+    let finished: Vec<InFlight> = flight.drain(..done).collect();
+    for (i, m) in finished.iter().enumerate() {
+        let alone = finished
+            .get(i + 1)
+            .or(flight.first())
+            .is_none_or(|next| next.ends != m.ends);
+        dc.finish_migration(m.vm, m.target, m.ends, alone);
+    }
+}

@@ -1,0 +1,181 @@
+//! The SVG of one or more replays of the same day: active hosts, power
+//! (kW) and migrations started at every step, one line per policy, the
+//! lower bound dashed where it applies. Axis helpers are shared with
+//! `market simulate`'s plot.
+
+use std::fmt::Write;
+
+use crate::simulate::plot::{escape, nice_ceiling, tick_label};
+
+use super::Outcome;
+use super::datacenter::StepRecord;
+
+const WIDTH: f64 = 860.0;
+const PANEL: f64 = 180.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 170.0;
+const TOP: f64 = 50.0;
+const GAP: f64 = 55.0;
+const COLOURS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+];
+
+/// A panel: its title, the value of a policy's step, and the value of the
+/// lower bound's step where the bound applies.
+type PanelSpec = (
+    &'static str,
+    fn(&StepRecord) -> f64,
+    Option<fn(&(f64, usize, f64)) -> f64>,
+);
+
+/// One line of a panel.
+struct Series<'a> {
+    name: &'a str,
+    colour: &'a str,
+    dashed: bool,
+    points: Vec<(f64, f64)>,
+}
+
+/// The plot of `outcomes` (each with its steps) and, per step, the lower
+/// bound's hosts and watts.
+pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> String {
+    let height = TOP + 3.0 * (PANEL + GAP) + 10.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="24" font-size="15">{}</text>"#,
+        escape(title)
+    );
+    let panels: [PanelSpec; 3] = [
+        (
+            "active hosts",
+            |s| s.active_hosts as f64,
+            Some(|b| b.1 as f64),
+        ),
+        ("power (kW)", |s| s.watts / 1000.0, Some(|b| b.2 / 1000.0)),
+        ("migrations started", |s| s.migrations as f64, None),
+    ];
+    for (i, (name, value, limit)) in panels.iter().enumerate() {
+        let mut series: Vec<Series<'_>> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(k, o)| Series {
+                name: &o.policy,
+                colour: COLOURS[k % COLOURS.len()],
+                dashed: false,
+                points: o
+                    .steps
+                    .iter()
+                    .map(|s| (s.seconds / 3600.0, value(s)))
+                    .collect(),
+            })
+            .collect();
+        if let Some(limit) = limit {
+            series.push(Series {
+                name: "lower bound",
+                colour: "#444",
+                dashed: true,
+                points: bound.iter().map(|b| (b.0 / 3600.0, limit(b))).collect(),
+            });
+        }
+        panel(&mut out, name, TOP + i as f64 * (PANEL + GAP), &series);
+        if i == 0 {
+            legend(&mut out, &series);
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn panel(out: &mut String, title: &str, top: f64, series: &[Series<'_>]) {
+    let highest = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let y_max = nice_ceiling(highest);
+    let hours = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max)
+        .ceil();
+    let plot_width = WIDTH - LEFT - RIGHT;
+    let x = |h: f64| LEFT + h / hours * plot_width;
+    let y = |v: f64| top + PANEL - v / y_max * PANEL;
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="{}" font-weight="bold">{title}</text>"#,
+        top - 8.0
+    );
+    for tick in 0..=4 {
+        let v = y_max * f64::from(tick) / 4.0;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{yv:.1}" y2="{yv:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT + plot_width,
+            LEFT - 6.0,
+            y(v) + 4.0,
+            tick_label(v),
+            yv = y(v),
+        );
+    }
+    let every = (hours / 12.0).ceil().max(1.0);
+    let mut h = 0.0;
+    while h <= hours {
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{h}</text>"#,
+            x(h),
+            top + PANEL + 16.0
+        );
+        h += every;
+    }
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">hour of the day</text>"#,
+        LEFT + plot_width / 2.0,
+        top + PANEL + 32.0
+    );
+    for s in series {
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .map(|&(h, v)| format!("{:.1},{:.1}", x(h), y(v)))
+            .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            r#"<polyline fill="none" stroke="{}" stroke-width="1.5"{dash} points="{}"/>"#,
+            s.colour,
+            points.join(" ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        r#"<rect x="{LEFT}" y="{top}" width="{plot_width}" height="{PANEL}" fill="none" stroke="black"/>"#
+    );
+}
+
+fn legend(out: &mut String, series: &[Series<'_>]) {
+    let left = WIDTH - RIGHT + 20.0;
+    for (i, s) in series.iter().enumerate() {
+        let y = TOP + 10.0 + 20.0 * i as f64;
+        let dash = if s.dashed {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            r#"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="{}" stroke-width="3"{dash}/><text x="{}" y="{}">{}</text>"#,
+            left + 20.0,
+            s.colour,
+            left + 26.0,
+            y + 4.0,
+            escape(s.name)
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Consolidation policies the replay can run: where each VM starts, and
+//! which migrations to start at every 5-minute step.
+//!
+//! - [`dvfs`]: first fit, never migrates (hosts only slow down when idle);
+//! - [`migration`]: CloudSim's dynamic consolidation: an overload detector
+//!   ([`overload`]), minimum-migration-time VM selection, power-aware
+//!   best-fit-decreasing placement, and evacuation of under-used hosts.
+//!
+//! A new policy (the market of bidders, later) is one more implementation
+//! of [`Consolidation`] and one more [`PolicyName`].
+
+pub mod dvfs;
+pub mod migration;
+pub mod overload;
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+use super::datacenter::Datacenter;
+
+/// One migration to start: the VM and the host it goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub vm: usize,
+    pub target: usize,
+}
+
+/// A centralised or distributed way of placing and moving VMs.
+pub trait Consolidation {
+    /// The host a new VM starts on, or `None` when none has room.
+    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Option<usize>;
+    /// The migrations to start now. May plan tentatively on `dc`, but must
+    /// leave it as it found it.
+    fn plan(&mut self, dc: &mut Datacenter) -> Vec<Migration>;
+}
+
+/// A policy named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PolicyName {
+    /// `dvfs`: no migration.
+    Dvfs,
+    /// `thr-mmt-<threshold>`: overloaded above a fixed utilisation.
+    Threshold(f64),
+    /// `lr-mmt-<safety>`: overloaded when local regression predicts
+    /// `safety` x utilisation >= 1 next step.
+    LocalRegression(f64),
+    /// `mad-mmt-<safety>`: overloaded above 1 - safety x the median
+    /// absolute deviation of recent utilisation.
+    MedianAbsoluteDeviation(f64),
+}
+
+/// A policy name the replay does not know.
+#[derive(Debug, Error, PartialEq)]
+#[error(
+    "unknown policy `{0}`: expected dvfs, thr-mmt-<threshold>, lr-mmt-<safety> or mad-mmt-<safety> (e.g. thr-mmt-0.8, lr-mmt-1.2, mad-mmt-2.5)"
+)]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for PolicyName {
+    type Err = UnknownPolicy;
+
+    fn from_str(text: &str) -> Result<PolicyName, UnknownPolicy> {
+        let unknown = || UnknownPolicy(text.to_string());
+        if text == "dvfs" {
+            return Ok(PolicyName::Dvfs);
+        }
+        let (prefix, parameter) = text.rsplit_once('-').ok_or_else(unknown)?;
+        let value: f64 = parameter.parse().map_err(|_| unknown())?;
+        if !value.is_finite() || value <= 0.0 {
+            return Err(unknown());
+        }
+        match prefix {
+            "thr-mmt" => Ok(PolicyName::Threshold(value)),
+            "lr-mmt" => Ok(PolicyName::LocalRegression(value)),
+            "mad-mmt" => Ok(PolicyName::MedianAbsoluteDeviation(value)),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+impl fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyName::Dvfs => write!(f, "dvfs"),
+            PolicyName::Threshold(t) => write!(f, "thr-mmt-{t}"),
+            PolicyName::LocalRegression(s) => write!(f, "lr-mmt-{s}"),
+            PolicyName::MedianAbsoluteDeviation(s) => write!(f, "mad-mmt-{s}"),
+        }
+    }
+}
+
+impl PolicyName {
+    /// The policy itself.
+    pub fn build(self) -> Box<dyn Consolidation> {
+        use overload::Overload;
+        match self {
+            PolicyName::Dvfs => Box::new(dvfs::Dvfs),
+            PolicyName::Threshold(t) => Box::new(migration::Dynamic::new(Overload::Threshold(t))),
+            PolicyName::LocalRegression(s) => {
+                Box::new(migration::Dynamic::new(Overload::LocalRegression(s)))
+            }
+            PolicyName::MedianAbsoluteDeviation(s) => Box::new(migration::Dynamic::new(
+                Overload::MedianAbsoluteDeviation(s),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_print_back() {
+        for name in ["dvfs", "thr-mmt-0.8", "lr-mmt-1.2", "mad-mmt-2.5"] {
+            let parsed: PolicyName = name.parse().unwrap_or(PolicyName::Dvfs);
+            assert_eq!(parsed.to_string(), name);
+        }
+        assert!("market".parse::<PolicyName>().is_err());
+        assert!("thr-mmt-x".parse::<PolicyName>().is_err());
+    }
+}

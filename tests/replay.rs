@@ -1,0 +1,130 @@
+//! `bourse::replay` end to end on a small fixture (30 PlanetLab VMs of day
+//! 20110303, first hour), and the refusals of malformed trace folders.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bourse::replay::policy::PolicyName;
+use bourse::replay::trace::{self, TraceError};
+use bourse::replay::{self, Setup};
+
+const STEPS: usize = 12;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/planetlab/20110303")
+}
+
+fn replay(policy: &str) -> replay::Outcome {
+    let traces = trace::read_day(&fixture(), STEPS).expect("the fixture reads");
+    let policy: PolicyName = policy.parse().expect("a known policy");
+    let setup = Setup {
+        hosts: 50,
+        seconds: 3600.0,
+        policy,
+    };
+    replay::run(&traces, setup, &mut |_, _| {})
+}
+
+#[test]
+fn one_hour_on_fifty_hosts_runs_every_reference_policy() {
+    let dvfs = replay("dvfs");
+    assert_eq!(dvfs.vms, 30);
+    assert_eq!(dvfs.unplaced_vms, 0);
+    assert_eq!(dvfs.migrations, 0);
+    assert_eq!(dvfs.pdm, 0.0);
+    // 300.1 s, 600.1 s, ... up to 3300.1 s.
+    assert_eq!(dvfs.steps.len(), 11);
+    assert!(dvfs.energy_kwh > 0.0);
+    assert!(dvfs.lower_bound_kwh > 0.0);
+    for name in ["thr-mmt-0.8", "lr-mmt-1.2", "mad-mmt-2.5"] {
+        let o = replay(name);
+        assert!(o.migrations > 0, "{name} consolidates");
+        assert!(
+            o.energy_kwh < dvfs.energy_kwh,
+            "{name}: {} kWh, dvfs {} kWh",
+            o.energy_kwh,
+            dvfs.energy_kwh
+        );
+        assert!((o.slav - o.slatah * o.pdm).abs() < 1e-15);
+        assert!((0.0..=1.0).contains(&o.slatah) && (0.0..=1.0).contains(&o.pdm));
+    }
+}
+
+#[test]
+fn replays_are_deterministic() {
+    let a = replay("lr-mmt-1.2");
+    let b = replay("lr-mmt-1.2");
+    assert_eq!(a.energy_kwh, b.energy_kwh);
+    assert_eq!(a.migrations, b.migrations);
+}
+
+/// A day folder with one good trace and one file of `bad` content.
+fn folder_with(bad: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let day = dir.path().join("20110303");
+    fs::create_dir(&day).expect("the day folder");
+    let good: String = (0..STEPS).map(|i| format!("{}\n", i * 3)).collect();
+    fs::write(day.join("good_vm"), good).expect("a good trace");
+    fs::write(day.join("bad_vm"), bad).expect("a bad trace");
+    (dir, day)
+}
+
+#[test]
+fn a_missing_folder_is_refused_with_its_path() {
+    let err = trace::read_day(Path::new("/nonexistent/20110303"), STEPS).unwrap_err();
+    assert!(matches!(err, TraceError::Folder { .. }), "{err}");
+    assert!(err.to_string().contains("/nonexistent/20110303"), "{err}");
+}
+
+#[test]
+fn an_empty_file_is_refused_with_its_name() {
+    let (_dir, day) = folder_with("");
+    let err = trace::read_day(&day, STEPS).unwrap_err();
+    assert!(matches!(err, TraceError::Empty { .. }), "{err}");
+    assert!(err.to_string().contains("bad_vm"), "{err}");
+}
+
+#[test]
+fn a_non_numeric_line_is_refused_with_file_and_line() {
+    let (_dir, day) = folder_with("12\n7\nabc\n4\n");
+    let err = trace::read_day(&day, STEPS).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, TraceError::NotANumber { line: 3, .. }),
+        "{text}"
+    );
+    assert!(text.contains("bad_vm:3"), "{text}");
+    assert!(text.contains("`abc`"), "{text}");
+}
+
+#[test]
+fn a_percentage_above_100_is_refused() {
+    let (_dir, day) = folder_with("12\n170\n");
+    let err = trace::read_day(&day, STEPS).unwrap_err();
+    assert!(err.to_string().contains("bad_vm:2"), "{err}");
+}
+
+#[test]
+fn a_short_file_is_refused_with_its_last_line() {
+    let (_dir, day) = folder_with("1\n2\n3\n");
+    let err = trace::read_day(&day, STEPS).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TraceError::TooShort {
+                line: 3,
+                found: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bad_vm:3"), "{err}");
+}
+
+#[test]
+fn an_empty_folder_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let err = trace::read_day(dir.path(), STEPS).unwrap_err();
+    assert!(matches!(err, TraceError::NoVms(_)), "{err}");
+}
