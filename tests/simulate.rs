@@ -265,6 +265,17 @@ fn the_cli_prints_the_report_writes_the_plot_and_exits_0() {
     assert!(stderr.contains("round   1: 1 trade(s)"), "{stderr}");
     let svg = std::fs::read_to_string(run_dir.join("hosts.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // Each trading round says how many VMs it moved; each trade is marked
+    // on its buyer's line.
+    assert_eq!(
+        svg.matches(">1 moved</text>").count(),
+        3 * 2,
+        "one per round and panel"
+    );
+    assert!(
+        svg.contains("<title>okvm1 hp1 -> hp2 at 0.485000 cr</title>"),
+        "{svg}"
+    );
     for host in ["hp1", "hp2", "hp3", "hp4"] {
         assert!(run_dir.join(format!("{host}.ledger.sqlite")).exists());
         assert!(svg.contains(&format!(">{host}</text>")));
@@ -598,4 +609,30 @@ fn protocols_and_groups_that_cannot_be_played_are_refused_with_their_key() {
         // Nothing ran: no ledger was created.
         assert!(!run_dir.exists(), "case {i}");
     }
+}
+
+/// On a terminal (`script` gives it a pseudo-terminal) the progress is one
+/// bar redrawn in place; without one, a line per round (the tests above).
+#[test]
+fn on_a_terminal_the_progress_is_a_bar_redrawn_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let command = format!(
+        "{} simulate {} --run-dir {} > /dev/null",
+        env!("CARGO_BIN_EXE_market"),
+        repo().join("scenarios/seed002-scenario1.toml").display(),
+        run_dir.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    assert!(seen.contains("\rseed002-scenario1 ["), "{seen}");
+    assert!(seen.contains("] 4/12 rounds"), "{seen}");
+    assert!(
+        !seen.contains("\nround   1:"),
+        "plain lines on a terminal: {seen}"
+    );
 }

@@ -3,11 +3,14 @@
 //! round 0 being the cluster before any trade. A point's shape is the
 //! host's classification at that moment (circle satisfied, triangle up
 //! overloaded, triangle down underloaded); a dashed line marks each round
-//! that made trades. Hosts with equal values are drawn 2 px apart so no
-//! line hides another. Hand-written SVG: a plot needs no dependency.
+//! that made trades, with the number of VMs it moved above it, and every
+//! trade is a square on its buyer's line at that round (hover: the VM,
+//! seller, buyer and price). Hosts with equal values are drawn 2 px apart
+//! so no line hides another. Hand-written SVG: a plot needs no dependency.
 
 use std::fmt::Write;
 
+use bidder::migration::Outcome;
 use market::policy::Classification;
 
 use super::report::RoundRecord;
@@ -99,11 +102,17 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
     for record in history {
         let at = x(f64::from(record.round));
         if !record.trades.is_empty() {
+            let moved = record
+                .trades
+                .iter()
+                .filter(|t| t.trade.outcome == Outcome::Settled)
+                .count();
             let _ = writeln!(
                 out,
-                r##"<line x1="{at:.1}" x2="{at:.1}" y1="{}" y2="{}" stroke="#999" stroke-dasharray="4 3"/>"##,
+                r##"<line x1="{at:.1}" x2="{at:.1}" y1="{}" y2="{}" stroke="#999" stroke-dasharray="4 3"/><text x="{at:.1}" y="{}" text-anchor="middle" font-size="10" fill="#555">{moved} moved</text>"##,
                 panel.top,
-                panel.top + PANEL
+                panel.top + PANEL,
+                panel.top + 10.0,
             );
         }
         if record.round % label_every == 0 {
@@ -143,12 +152,34 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
             let class = record.hosts.get(host).map(|p| p.class);
             let (px, py) = at(record);
             marker(out, class, px, py, colour);
+            let name = record.hosts.get(host).map(|p| p.name.as_str());
+            for t in record
+                .trades
+                .iter()
+                .filter(|t| Some(t.trade.to.as_str()) == name)
+            {
+                trade_mark(out, &t.trade, px, py);
+            }
         }
     }
     let _ = writeln!(
         out,
         r#"<rect x="{LEFT}" y="{}" width="{plot_width}" height="{PANEL}" fill="none" stroke="black"/>"#,
         panel.top
+    );
+}
+
+/// A trade on its buyer's line: an outlined square, with what it was.
+fn trade_mark(out: &mut String, trade: &bidder::agent::TradeReport, x: f64, y: f64) {
+    let _ = writeln!(
+        out,
+        r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="none" stroke="black" stroke-width="1.5"><title>{} {} -> {} at {}</title></rect>"#,
+        x - 5.0,
+        y - 5.0,
+        escape(&trade.vm),
+        escape(&trade.from),
+        escape(&trade.to),
+        trade.price
     );
 }
 

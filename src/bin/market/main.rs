@@ -8,6 +8,7 @@
 mod audit;
 mod ledger;
 mod nats_config;
+mod progress;
 mod protocol;
 mod replay;
 mod simulate;

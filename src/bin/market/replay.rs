@@ -2,13 +2,14 @@
 //! consolidation policies, with CloudSim's metrics, the energy lower
 //! bound and a plot (see docs/replay.md).
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use bourse::replay::policy::PolicyName;
 use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
+
+use crate::progress::{Plain, Progress};
 
 /// Arguments of `market replay`.
 #[derive(Debug, clap::Args)]
@@ -59,8 +60,8 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             policy,
         };
         let started = Instant::now();
-        let mut bar = Progress::new(&policy.to_string());
-        let outcome = replay::run(&traces, setup, &mut |done, total| bar.show(done, total));
+        let mut bar = Progress::new(&policy.to_string(), "step", Plain::EveryTenth);
+        let outcome = replay::run(&traces, setup, &mut |done, total| bar.show(done, total, ""));
         bar.finish();
         walls.push(started.elapsed().as_secs_f64());
         outcomes.push(outcome);
@@ -146,53 +147,6 @@ fn write_plot(args: &ReplayArgs, outcomes: &[Outcome]) -> ExitCode {
         Err(e) => {
             eprintln!("market replay: cannot write {}: {e}", path.display());
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// Progress on stderr: a bar redrawn in place on a terminal, a plain line
-/// every tenth of the run otherwise (logs stay readable). Hand-written: a
-/// bar of one line needs no dependency.
-struct Progress {
-    label: String,
-    terminal: bool,
-    last_tenth: usize,
-}
-
-impl Progress {
-    fn new(label: &str) -> Progress {
-        Progress {
-            label: label.to_string(),
-            terminal: std::io::stderr().is_terminal(),
-            last_tenth: 0,
-        }
-    }
-
-    fn show(&mut self, done: usize, total: usize) {
-        let total = total.max(1);
-        let mut err = std::io::stderr();
-        if self.terminal {
-            let filled = done * 30 / total;
-            let _ = write!(
-                err,
-                "\r{:<14} [{}{}] {done}/{total} steps",
-                self.label,
-                "#".repeat(filled),
-                " ".repeat(30 - filled)
-            );
-            let _ = err.flush();
-        } else {
-            let tenth = done * 10 / total;
-            if tenth > self.last_tenth {
-                self.last_tenth = tenth;
-                let _ = writeln!(err, "{}: step {done}/{total}", self.label);
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        if self.terminal {
-            let _ = writeln!(std::io::stderr());
         }
     }
 }

@@ -1,9 +1,11 @@
 //! `market simulate SCENARIO.toml`: a simulated cluster trading VMs end to
 //! end (the engine is `bourse::simulate`; see docs/simulate.md).
 //!
-//! Prints a line per round on stderr while it runs and the report on
-//! stdout (as one JSON object with `--json`). Exit status: 0 when the run finished and every check holds, 1
-//! when a check failed, 2 when the run could not be carried out.
+//! Shows its progress on stderr while it runs (a bar on a terminal, a
+//! line per round otherwise) and prints the report on stdout (as one JSON
+//! object with `--json`). Exit status: 0 when the run finished and every
+//! check holds, 1 when a check failed, 2 when the run could not be carried
+//! out.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +17,8 @@ use bourse::simulate::report::{RoundRecord, class_name};
 use bourse::simulate::scenario::Scenario;
 use bourse::simulate::{self, Options};
 use clap::Args;
+
+use crate::progress::{Plain, Progress};
 use market::bus::{Bus, NatsBus, NatsConfig};
 use market::policy::Classification;
 use time::OffsetDateTime;
@@ -87,12 +91,17 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         scenario.spec.rounds,
         options.run_dir.display()
     );
+    let mut bar = Progress::new(&scenario.spec.name, "round", Plain::EveryStep);
+    let rounds = scenario.spec.rounds as usize;
     let outcome = simulate::run(&scenario, &options, |round| {
         if !quiet {
-            eprintln!("{}", progress_line(round));
+            bar.show(round.round as usize, rounds, &progress_line(round));
         }
     })
     .await;
+    if !quiet {
+        bar.finish();
+    }
     match outcome {
         Ok(report) => {
             if args.json {
