@@ -4,43 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bus::subject::HostName;
 use crate::credits::Credits;
-
-/// Where a trade stands, in the ledger's words (docs/ledger.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TradeState {
-    /// Both ledgers hold the terms; nothing has moved.
-    Agreed,
-    /// An attempt to move the VMs is recorded and under way.
-    Migrating,
-    /// The VMs run at the buyer; credits moved.
-    Settled,
-    /// The move was refused; the VMs stayed at the seller.
-    Failed,
-    /// Recovery called the trade off; the VMs stayed at the seller.
-    RolledBack,
-}
-
-impl TradeState {
-    /// True for the states a trade ends in.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            TradeState::Settled | TradeState::Failed | TradeState::RolledBack
-        )
-    }
-
-    /// The state's name, as in JSON and the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TradeState::Agreed => "agreed",
-            TradeState::Migrating => "migrating",
-            TradeState::Settled => "settled",
-            TradeState::Failed => "failed",
-            TradeState::RolledBack => "rolled_back",
-        }
-    }
-}
+/// Where a trade stands: the ledger's own states (docs/ledger.md).
+pub use crate::ledger::TradeState;
 
 /// A trade reached `state`. The seller gives the VMs, the buyer takes them
 /// and pays the price (docs/economics.md, "Buyers, sellers and prices").

@@ -219,7 +219,7 @@ impl Ledger {
         self.commit(tx, trade_id, "attempt_ended").await
     }
 
-    /// The VMs run at the seller: the trade becomes [`TradeState::Settled`],
+    /// The VMs run at the buyer: the trade becomes [`TradeState::Settled`],
     /// an open attempt is closed as succeeded, and the buyer pays the seller
     /// the price, all in one transaction. The only step that moves credits.
     pub async fn settle(&self, trade_id: &TradeId) -> Result<Transition, LedgerError> {

@@ -258,8 +258,11 @@ fn resources_text(r: &Resources) -> String {
     )
 }
 
-/// Where a trade is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// Where a trade is in its lifecycle (also what trade events carry on the
+/// wire, `market::events`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TradeState {
     /// Both parties recorded the terms; nothing has moved.
@@ -268,13 +271,14 @@ pub enum TradeState {
     /// be at the source, at the destination or (hand-off) briefly on both.
     /// Recovery asks libvirt where it is.
     Migrating,
-    /// The VMs run at the seller; the buyer paid. Final.
+    /// The VMs run at the buyer; the buyer paid. Final.
     Settled,
-    /// The migration failed; the VMs are at the buyer; no credits moved. Final.
+    /// The migration failed; the VMs are at the seller; no credits moved.
+    /// Final.
     Failed,
     /// The trade was called off without a failed migration (never started,
     /// or recovery put a half-done migration back); the VMs are at the
-    /// buyer; no credits moved. Final.
+    /// seller; no credits moved. Final.
     RolledBack,
 }
 
