@@ -398,6 +398,7 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
         ("two-calls-one-room", 1),
         ("power-saving-fill-me", 5),
         ("agility-same-cluster", 0),
+        ("seed004-maintenance", 3),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let (code, json) = simulate_json(&file, &dir.path().join(name));
