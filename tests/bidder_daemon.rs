@@ -32,18 +32,20 @@
 //!   file their configuration names (no Rust changed).
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod daemon_support;
 mod docs_support;
 // The flood fixtures live with the market crate's flood test.
 #[path = "../market/tests/flood_support/mod.rs"]
 mod flood_support;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use daemon_support::{GIVES_ALL, WANTS_MEMORY, ZONE, free_port, node_xml, sample};
 use flood_support::{Garbage, dropped, invitation};
 use futures::{FutureExt, StreamExt};
 use lcc::ast::Mode;
@@ -59,46 +61,9 @@ use market::resources::Resources;
 use market::runtime::{Invitation, Model, Offer, Participant, Peer};
 use market::wire::{WireLimits, decode};
 
-const ZONE: &str = "dc1";
-
-/// A libvirt test-driver node with these (name, uuid suffix) domains of
-/// 512 MiB, running.
-fn node_xml(vms: &[u8]) -> String {
-    let domains: String = vms
-        .iter()
-        .map(|n| {
-            format!(
-                "<domain type='test'><name>vm{n}</name>\
-                 <uuid>6695eb01-f6a4-4304-89aa-97f2502e19{n:02x}</uuid>\
-                 <memory unit='MiB'>512</memory><vcpu>1</vcpu>\
-                 <os><type>hvm</type></os></domain>\n"
-            )
-        })
-        .collect();
-    format!(
-        "<node>\n<cpu><mhz>2000</mhz><model>x86_64</model><active>4</active><total>4</total>\
-         <nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n\
-         <memory>16777216</memory>\n{domains}</node>\n"
-    )
-}
-
-/// Wants no VM at all: overloaded while it has one.
-const GIVES_ALL: &str = "[policy]\nname = \"gives-all\"\n\
-    [[policy.condition]]\nmetric = \"vm_count\"\noverloaded_above = 0\n";
-/// Wants 4 GiB of VMs: underloaded below.
-const WANTS_MEMORY: &str = "[policy]\nname = \"wants-memory\"\n\
-    [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 4096\n";
 /// Content empty; any VM would overload it, so it declines every call.
 const WANTS_NONE: &str = "[policy]\nname = \"wants-none\"\n\
     [[policy.condition]]\nmetric = \"vm_count\"\ntarget = 0\n";
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// What differs between the tests' daemons.
 struct Settings {
@@ -298,15 +263,6 @@ fn market_audit(ledgers: &[&Path]) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
-}
-
-/// The value of one sample line of the Prometheus text, 0 when absent.
-fn sample(metrics: &str, name_and_labels: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The `[nats]` keys of `host` on a server configured by

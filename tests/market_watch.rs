@@ -23,12 +23,15 @@
 //!   key.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod daemon_support;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use daemon_support::{GIVES_ALL, WANTS_MEMORY, ZONE, free_port, node_xml, sample};
 use futures::StreamExt;
 use market::bus::subject::Token;
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
@@ -37,43 +40,6 @@ use market::policy::Classification;
 use market::resources::Resources;
 use market::wire::{Envelope, WireLimits, encode};
 use serde_json::Value;
-
-const ZONE: &str = "dc1";
-
-/// Wants no VM at all: overloaded while it has one.
-const GIVES_ALL: &str = "[policy]\nname = \"gives-all\"\n\
-    [[policy.condition]]\nmetric = \"vm_count\"\noverloaded_above = 0\n";
-/// Wants 4 GiB of VMs: underloaded below.
-const WANTS_MEMORY: &str = "[policy]\nname = \"wants-memory\"\n\
-    [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 4096\n";
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A libvirt test-driver node running these 512 MiB domains.
-fn node_xml(vms: &[u8]) -> String {
-    let domains: String = vms
-        .iter()
-        .map(|n| {
-            format!(
-                "<domain type='test'><name>vm{n}</name>\
-                 <uuid>6695eb01-f6a4-4304-89aa-97f2502e19{n:02x}</uuid>\
-                 <memory unit='MiB'>512</memory><vcpu>1</vcpu>\
-                 <os><type>hvm</type></os></domain>\n"
-            )
-        })
-        .collect();
-    format!(
-        "<node>\n<cpu><mhz>2000</mhz><model>x86_64</model><active>4</active><total>4</total>\
-         <nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads></cpu>\n\
-         <memory>16777216</memory>\n{domains}</node>\n"
-    )
-}
 
 /// Kills the child by its pid if the test fails before it is stopped.
 struct Process {
@@ -219,15 +185,6 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-/// The value of one sample line of the Prometheus text, 0 when absent.
-fn sample(metrics: &str, name_and_labels: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// `market watch --json` of zone dc1 with `args`, its lines in
