@@ -51,7 +51,9 @@ use market::vm::{Vm, VmId};
 use tokio::task::JoinHandle;
 
 use crate::events::Publisher;
-use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, blocking};
+use crate::hypervisor::{
+    DomainStats, DomainUuid, HostStats, Hypervisor, HypervisorError, blocking,
+};
 use crate::migration::{self, Destination, Executor, Method, PeerLink};
 use crate::protocol::{Kind, Protocol, contract_net, reverse_call};
 
@@ -404,11 +406,14 @@ impl Agent {
     /// takes the host's classification as one observation; `at_ms` is the
     /// host's clock (the simulated one in simulations).
     pub async fn sample(&self, at_ms: i64) -> Result<(), AgentError> {
-        let domains = blocking(&self.inner.hypervisor, |h| h.domains())
-            .await
-            .map_err(|source| self.inner.hypervisor_error(source))?;
+        let (domains, stats) = self.inner.read_host().await?;
         self.inner.usage().sample(at_ms, &domains);
-        let observed = self.classify().await?;
+        let host = self.inner.host_from(&domains, &stats);
+        let observed = self
+            .inner
+            .policy
+            .classify_host(&host)
+            .map_err(|source| self.inner.resource_error(source))?;
         self.inner.hysteresis().observe(observed);
         Ok(())
     }
@@ -590,9 +595,20 @@ impl Inner {
 
     /// The host now: its running domains as VMs, its load average.
     pub(crate) async fn view(&self) -> Result<Host, AgentError> {
-        let (domains, stats) = blocking(&self.hypervisor, |h| Ok((h.domains()?, h.host_stats()?)))
+        let (domains, stats) = self.read_host().await?;
+        Ok(self.host_from(&domains, &stats))
+    }
+
+    /// The domains and the host's figures, in one call to the hypervisor.
+    async fn read_host(&self) -> Result<(Vec<DomainStats>, HostStats), AgentError> {
+        blocking(&self.hypervisor, |h| Ok((h.domains()?, h.host_stats()?)))
             .await
-            .map_err(|source| self.hypervisor_error(source))?;
+            .map_err(|source| self.hypervisor_error(source))
+    }
+
+    /// The market's view of what the hypervisor said; holds for VMs that
+    /// now run here, or whose time is up, end on the way.
+    fn host_from(&self, domains: &[DomainStats], stats: &HostStats) -> Host {
         let usage = self.usage();
         let vms = domains
             .iter()
@@ -613,13 +629,13 @@ impl Inner {
             .collect();
         self.holds()
             .expire(self.clock.now_ms(), |uuid| running.contains(uuid));
-        Ok(Host {
+        Host {
             id: self.identity.id,
             name: self.identity.name.clone(),
             capacity: self.identity.capacity,
             vms,
             load_one: stats.load_average[0],
-        })
+        }
     }
 
     /// The host with the VMs it holds room for counted as running (but
