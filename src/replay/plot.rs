@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::simulate::plot::{escape, nice_ceiling, tick_label};
+use crate::simulate::plot::{Frame, escape, grid, nice_ceiling};
 
 use super::Outcome;
 use super::datacenter::StepRecord;
@@ -101,23 +101,13 @@ fn panel(out: &mut String, title: &str, top: f64, series: &[Series<'_>]) {
     let plot_width = WIDTH - LEFT - RIGHT;
     let x = |h: f64| LEFT + h / hours * plot_width;
     let y = |v: f64| top + PANEL - v / y_max * PANEL;
-    let _ = writeln!(
-        out,
-        r#"<text x="{LEFT}" y="{}" font-weight="bold">{title}</text>"#,
-        top - 8.0
-    );
-    for tick in 0..=4 {
-        let v = y_max * f64::from(tick) / 4.0;
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" x2="{}" y1="{yv:.1}" y2="{yv:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT + plot_width,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            tick_label(v),
-            yv = y(v),
-        );
-    }
+    let frame = Frame {
+        left: LEFT,
+        top,
+        width: plot_width,
+        height: PANEL,
+    };
+    grid(out, title, &frame, y_max);
     let every = (hours / 12.0).ceil().max(1.0);
     let mut h = 0.0;
     while h <= hours {

@@ -81,24 +81,13 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
     let y = |v: f64| panel.top + PANEL - v / y_max * PANEL;
     // At most about 20 round numbers under the axis, so they never overlap.
     let label_every = (history.len() as u32).div_ceil(20).max(1);
-    let _ = writeln!(
-        out,
-        r#"<text x="{LEFT}" y="{}" font-weight="bold">{}</text>"#,
-        panel.top - 8.0,
-        panel.title
-    );
-    for tick in 0..=4 {
-        let v = y_max * f64::from(tick) / 4.0;
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT + plot_width,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            tick_label(v),
-            y = y(v),
-        );
-    }
+    let frame = Frame {
+        left: LEFT,
+        top: panel.top,
+        width: plot_width,
+        height: PANEL,
+    };
+    grid(out, panel.title, &frame, y_max);
     for record in history {
         let at = x(f64::from(record.round));
         if !record.trades.is_empty() {
@@ -258,6 +247,45 @@ fn legend(out: &mut String, history: &[RoundRecord]) {
 
 /// The smallest of 1, 2, 2.5, 5 times a power of ten at or above `v` (at
 /// least 1), so axis ticks are round numbers.
+/// Where a panel is drawn.
+pub(crate) struct Frame {
+    /// Left edge of the plotting area.
+    pub left: f64,
+    /// Top edge.
+    pub top: f64,
+    /// Width of the plotting area.
+    pub width: f64,
+    /// Height of the plotting area.
+    pub height: f64,
+}
+
+/// A panel's title above it and its horizontal grid: five lines from 0 to
+/// `y_max`, each labelled on the left (the simulation's and the replay's
+/// plots draw their panels alike).
+pub(crate) fn grid(out: &mut String, title: &str, frame: &Frame, y_max: f64) {
+    let y = |v: f64| frame.top + frame.height - v / y_max * frame.height;
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#,
+        frame.left,
+        frame.top - 8.0,
+        escape(title)
+    );
+    for tick in 0..=4 {
+        let v = y_max * f64::from(tick) / 4.0;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            frame.left,
+            frame.left + frame.width,
+            frame.left - 6.0,
+            y(v) + 4.0,
+            tick_label(v),
+            y = y(v),
+        );
+    }
+}
+
 pub(crate) fn nice_ceiling(v: f64) -> f64 {
     if v <= 1.0 || !v.is_finite() {
         return 1.0;
