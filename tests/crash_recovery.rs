@@ -6,6 +6,12 @@
 //! trade in the same final state, and `market audit --no-in-flight` (the
 //! built binary) must pass on the two ledger files.
 //!
+//! A placement (a new VM started at the operator's request) is killed
+//! the same way after each of its steps, on the winner alone; after the
+//! winner's recovery the VM runs exactly once and the placement settled,
+//! or it is defined nowhere and the placement rolled back, and `market
+//! audit` passes.
+//!
 //! The hosts are simulated hosts with state files (libvirt's `test:///`
 //! state dies with the process, so it cannot show what a crash leaves
 //! behind); the ledgers are real SQLite files. The child is this test binary
@@ -22,7 +28,7 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use bidder::migration::Recovery;
@@ -58,8 +64,23 @@ async fn crash_fixture_child() {
         simulated_host(dir, "b", destination_mib),
     );
     let (ledger_a, ledger_b) = (ledger(dir, "a").await, ledger(dir, "b").await);
-    let peer = Destination::new(ledger_b, b);
+    let peer = Destination::new(ledger_b.clone(), Arc::clone(&b));
     match mode.as_str() {
+        "place" => {
+            let mut trade = terms("crash-place", "ops", "b", &[&vm(1, VM_MIB)], PRICE);
+            trade.kind = market::ledger::TradeKind::Placement;
+            let xml = vm(1, VM_MIB).to_xml("test");
+            let outcome = bidder::migration::placement::place(&ledger_b, &b, &trade, &xml)
+                .await
+                .unwrap();
+            println!("EXECUTED {outcome:?}");
+        }
+        "recover-placement" => {
+            let resolved = bidder::migration::placement::recover(&ledger_b, &b)
+                .await
+                .unwrap();
+            println!("RECOVERED {resolved:?}");
+        }
         "migrate" => {
             let trade = terms("crash-trade", "a", "b", &[&vm(1, VM_MIB)], PRICE);
             let outcome = Executor::new(ledger_a, a, peer, Method::Handoff)
@@ -285,9 +306,8 @@ fn market_audit(dir: &Path) -> (Option<i32>, String) {
 fn expected_end(step: MigrationStep, refused: bool) -> TradeState {
     use MigrationStep::*;
     match step {
-        Agreed | PeerAgreed | AttemptRecorded | PeerAttemptRecorded | DestinationDefined => {
-            TradeState::RolledBack
-        }
+        Agreed | PeerAgreed | AttemptRecorded | PeerAttemptRecorded | DestinationDefined
+        | PlacementRecorded => TradeState::RolledBack,
         DestinationStarted | SourceDestroyed | SourceUndefined | LiveMigrated | PeerSettled
         | Settled => TradeState::Settled,
         // Only recovery rolls back; a crash there is rolled back on restart.
@@ -324,5 +344,51 @@ async fn a_crash_in_the_middle_of_a_roll_back_is_recovered() {
     // back (the source's is still migrating), then after the source's.
     for during in [MigrationStep::PeerRolledBack, MigrationStep::RolledBack] {
         crash_after_then_in_recovery(MigrationStep::PeerAttemptRecorded, false, Some(during)).await;
+    }
+}
+
+/// Crashes the winner of a placement after `step`, recovers it, checks.
+async fn crash_placement_after(step: MigrationStep) {
+    let dir = tempfile::tempdir().unwrap();
+    let guest = vm(1, VM_MIB);
+    run_child(
+        dir.path(),
+        "place",
+        Some(step),
+        4096,
+        &format!("STOPPED AFTER {}", step.as_str()),
+    );
+    run_child(dir.path(), "recover-placement", None, 4096, "RECOVERED");
+    let b = simulated_host(dir.path(), "b", 4096);
+    let expected = expected_end(step, false);
+    let running = usize::from(expected == TradeState::Settled);
+    assert_eq!(active_on(&[&b], &guest.uuid).len(), running, "after {step:?}");
+    assert_eq!(
+        defined_on(&[&b], &guest.uuid).len(),
+        running,
+        "after {step:?}: a leftover definition"
+    );
+    let ledger_b = ledger(dir.path(), "b").await;
+    let id = market::ledger::TradeId::new("crash-place").unwrap();
+    assert_eq!(state_of(&ledger_b, &id).await.0, expected, "after {step:?}");
+    let paid = if running == 1 { PRICE } else { 0 };
+    assert_eq!(ledger_b.balance("b").await.unwrap(), Credits(-paid));
+    ledger_b.close().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["audit", "--no-in-flight"])
+        .arg(dir.path().join("b.ledger"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "after {step:?}: market audit says\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_any_step_of_a_placement_is_recovered() {
+    for step in MigrationStep::PLACEMENT {
+        crash_placement_after(step).await;
     }
 }

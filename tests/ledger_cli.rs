@@ -30,6 +30,7 @@ fn text(output: &Output) -> (String, String) {
 fn terms(id: &str, from: &str, to: &str, vm: &str, price: i64) -> TradeTerms {
     TradeTerms {
         trade_id: TradeId::new(id).unwrap(),
+        kind: market::ledger::TradeKind::Migration,
         interaction_id: format!("i-{id}"),
         protocol: ProtocolRef {
             name: "contract-net".to_string(),

@@ -60,6 +60,7 @@ fn terms(n: u64, from: &str, to: &str) -> TradeTerms {
     let vm = guest();
     TradeTerms {
         trade_id: TradeId::new(format!("bench-{n:012}")).expect("valid id"),
+        kind: market::ledger::TradeKind::Migration,
         interaction_id: format!("interaction-{n}"),
         protocol: ProtocolRef {
             name: "contract-net".into(),

@@ -34,6 +34,14 @@ pub const REVERSE_CALL: Shipped = Shipped {
     source: include_str!("../models/reverse-call.lcc"),
 };
 
+/// A new VM placed by the market: an operator asks, the hosts bid, the
+/// winner starts it.
+pub const PLACEMENT: Shipped = Shipped {
+    name: "placement",
+    file: "models/placement.lcc",
+    source: include_str!("../models/placement.lcc"),
+};
+
 /// One round of a call market (a sealed-bid double auction).
 pub const DOUBLE_AUCTION: Shipped = Shipped {
     name: "double-auction",
@@ -49,9 +57,10 @@ pub const OVERLOAD_UNDERLOAD: Shipped = Shipped {
 };
 
 /// Every shipped model.
-pub const ALL: [Shipped; 4] = [
+pub const ALL: [Shipped; 5] = [
     CONTRACT_NET,
     REVERSE_CALL,
+    PLACEMENT,
     DOUBLE_AUCTION,
     OVERLOAD_UNDERLOAD,
 ];

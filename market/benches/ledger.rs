@@ -22,6 +22,7 @@ fn next_terms() -> TradeTerms {
     let n = NEXT_TRADE.fetch_add(1, Ordering::Relaxed);
     TradeTerms {
         trade_id: TradeId::new(format!("bench-{n:012}")).expect("valid id"),
+        kind: market::ledger::TradeKind::Migration,
         interaction_id: format!("interaction-{n}"),
         protocol: ProtocolRef {
             name: "contract-net".to_string(),

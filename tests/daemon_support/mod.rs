@@ -1,8 +1,16 @@
 //! What the tests that run `bidder` daemons as processes share: their
 //! libvirt test-driver nodes, their policies, free ports and the metrics
-//! they scrape (tests/bidder_daemon.rs, tests/market_watch.rs).
+//! they scrape (tests/bidder_daemon.rs, tests/market_watch.rs), and the
+//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs).
+#![allow(dead_code)] // each test crate uses a different part
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use market::ledger::{Ledger, TradeState};
 
 /// The zone every test daemon is in.
 pub const ZONE: &str = "dc1";
@@ -53,3 +61,218 @@ pub fn sample(metrics: &str, name_and_labels: &str) -> u64 {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
 }
+
+/// Content empty; any VM would overload it, so it declines every call.
+pub const WANTS_NONE: &str = "[policy]\nname = \"wants-none\"\n\
+    [[policy.condition]]\nmetric = \"vm_count\"\ntarget = 0\n";
+
+/// What differs between the tests' daemons.
+pub struct Settings {
+    /// Added to the `[nats]` table (credentials, inbox prefix).
+    pub nats: String,
+    /// How long this host waits for contractors to join.
+    pub recruit_ms: u64,
+    /// How long contractors have to answer this host's calls.
+    pub window_ms: u64,
+    /// A `[migration]` table, or nothing for the hand-off.
+    pub migration: &'static str,
+    /// Top-level keys (`protocols = [..]`), before the first table.
+    pub keys: String,
+    /// Tables appended at the end (`[protocol.<name>]`).
+    pub tables: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            nats: String::new(),
+            recruit_ms: 300,
+            window_ms: 1000,
+            migration: "",
+            keys: String::new(),
+            tables: String::new(),
+        }
+    }
+}
+
+/// One daemon process and its files.
+pub struct Daemon {
+    pub name: String,
+    pub child: Child,
+    pub metrics: SocketAddr,
+    pub ledger: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, url: &str, name: &str, id: u32, policy: &str, vms: &[u8]) -> Daemon {
+        let settings = Settings::default();
+        Daemon::start_with(dir, url, name, id, policy, vms, &settings)
+    }
+
+    pub fn start_with(
+        dir: &Path,
+        url: &str,
+        name: &str,
+        id: u32,
+        policy: &str,
+        vms: &[u8],
+        settings: &Settings,
+    ) -> Daemon {
+        let Settings {
+            nats,
+            recruit_ms,
+            window_ms,
+            migration,
+            keys,
+            tables,
+        } = settings;
+        let node = dir.join(format!("{name}.node.xml"));
+        std::fs::write(&node, node_xml(vms)).unwrap();
+        std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
+        let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let config = format!(
+            "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
+             ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
+             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
+             [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
+             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
+             [trading]\nperiod_ms = 1000\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
+             peer_timeout_ms = 5000\n{migration}\n{tables}\n",
+            node = node.display()
+        );
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            name: name.into(),
+            child,
+            metrics,
+            ledger: dir.join(format!("{name}.ledger.sqlite")),
+            log,
+        };
+        daemon.wait_until_ready();
+        daemon
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ready once it logged so (after recovery, serving as contractor).
+    pub fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains("bidder ready") {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The Prometheus text at /metrics.
+    pub fn scrape(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1."), "{response}");
+        response
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        // The shell's own `kill`: no package beyond sh needed, by pid.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "{} exited {status}:\n{}",
+                    self.name,
+                    self.log()
+                );
+                return self.log();
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Kills this child by its pid if a test failed before stopping it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The trades of a ledger in `state` (the daemon keeps writing; SQLite's
+/// WAL lets this reader in).
+pub async fn trades_in(ledger: &Path, state: TradeState) -> Vec<market::ledger::TradeRecord> {
+    let Ok(reader) = Ledger::open_read_only(ledger).await else {
+        return Vec::new();
+    };
+    let trades = reader.trades(Some(state)).await.unwrap_or_default();
+    reader.close().await;
+    trades
+}
+
+pub async fn wait_for_settled(daemon: &Daemon, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while trades_in(&daemon.ledger, TradeState::Settled).await.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "{} settled fewer than {count} trades:\n{}",
+            daemon.name,
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn market_audit(ledgers: &[&Path]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["audit", "--no-in-flight"])
+        .args(ledgers)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The `[nats]` keys of `host` on a server configured by
+/// `market nats-config` (files in `nats_dir`).
+pub fn credentials(nats_dir: &Path, host: &str) -> String {
+    format!(
+        "inbox_prefix = \"_INBOX.{host}\"\n\
+         credentials = {{ kind = \"password\", user = \"{host}\", password_file = \"{}\" }}",
+        nats_dir.join(format!("{host}.password")).display()
+    )
+}
+

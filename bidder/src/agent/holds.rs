@@ -48,6 +48,11 @@ impl Holds {
             .retain(|uuid, hold| hold.until_ms > now_ms && !running(uuid));
     }
 
+    /// Whether room is held for a VM with this UUID or this name.
+    pub(super) fn holds_either(&self, uuid: &DomainUuid, name: &str) -> bool {
+        self.by_vm.contains_key(uuid) || self.by_vm.values().any(|h| h.vm.name == name)
+    }
+
     /// The held VMs, but `except`'s.
     pub(super) fn vms(&self, except: Option<&DomainUuid>) -> Vec<Vm> {
         self.by_vm

@@ -42,7 +42,7 @@ use lcc::interp::Clock;
 use market::bus::BusError;
 use market::credits::Credits;
 use market::host::{Host, HostId};
-use market::ledger::{ProtocolRef, TradeId, TradeTerms, VmRef};
+use market::ledger::{ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
 use market::policy::stability::Hysteresis;
 use market::policy::{Classification, Policy};
 use market::resources::{ResourceError, Resources};
@@ -54,8 +54,8 @@ use crate::events::Publisher;
 use crate::hypervisor::{
     DomainStats, DomainUuid, HostStats, Hypervisor, HypervisorError, blocking,
 };
-use crate::migration::{self, Destination, Executor, Method, PeerLink};
-use crate::protocol::{Kind, Protocol, contract_net, reverse_call};
+use crate::migration::{self, Destination, Executor, Method, Outcome, PeerLink};
+use crate::protocol::{Kind, Protocol, contract_net, placement, reverse_call};
 
 use holds::Holds;
 use usage::Usage;
@@ -390,6 +390,7 @@ impl Agent {
                 components: match protocol.kind() {
                     Kind::ContractNet => contract_net::contractor(Arc::clone(&self.inner)),
                     Kind::ReverseCall => reverse_call::seller(Arc::clone(&self.inner), protocol),
+                    Kind::Placement => placement::host(Arc::clone(&self.inner), protocol),
                 },
             })
             .collect();
@@ -453,13 +454,13 @@ impl Agent {
         let callers: Vec<&Protocol> = self
             .protocols
             .iter()
-            .filter(|p| acting == now && p.kind().initiates_when() == acting)
+            .filter(|p| acting == now && p.kind().initiates_when() == Some(acting))
             .collect();
         if callers.is_empty() {
             let starts = |class| {
                 self.protocols
                     .iter()
-                    .any(|p| p.kind().initiates_when() == class)
+                    .any(|p| p.kind().initiates_when() == Some(class))
             };
             return Ok(match pending {
                 Some((class, seen)) if class == now && starts(class) => Initiative::Holding {
@@ -479,6 +480,8 @@ impl Agent {
             let round = match protocol.kind() {
                 Kind::ContractNet => contract_net::manage(&play, protocol).await?,
                 Kind::ReverseCall => reverse_call::call(&play, protocol).await?,
+                // An operator's call: filtered out above, never a host's.
+                Kind::Placement => continue,
             };
             if matches!(round, Initiative::Traded(_)) {
                 return Ok(round);
@@ -649,6 +652,42 @@ impl Inner {
         Ok(host)
     }
 
+    /// Why a new VM with this UUID or name cannot be placed here, if it
+    /// cannot: a domain with either is defined here (running or not), or
+    /// room is held for one (an open offer, a VM on its way).
+    pub(crate) async fn present(
+        &self,
+        uuid: &DomainUuid,
+        name: &str,
+    ) -> Result<Option<String>, AgentError> {
+        let (domains, _) = self.read_host().await?;
+        let here = self.identity.name.as_str();
+        if let Some(d) = domains.iter().find(|d| &d.uuid == uuid || d.name == name) {
+            return Ok(Some(format!(
+                "domain {} ({}) is {:?} at {here}",
+                d.name, d.uuid, d.state
+            )));
+        }
+        if self.holds().holds_either(uuid, name) {
+            return Ok(Some(format!(
+                "{name} ({uuid}) is being placed or moved to {here}"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Starts a VM this host won in a placement: its ledger records the
+    /// placement before the domain is defined (`migration::placement`).
+    pub(crate) async fn place(&self, terms: &TradeTerms, xml: &str) -> Result<Outcome, AgentError> {
+        migration::placement::place(&self.ledger, &self.hypervisor, terms, xml)
+            .await
+        .map_err(|e| AgentError::Trade {
+            host: self.identity.name.clone(),
+            trade: terms.trade_id.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     /// Carries out a trade this host sold: both ledgers record the terms
     /// before anything moves, the migration workflow moves the VM, and the
     /// ledgers record how it ended.
@@ -661,6 +700,7 @@ impl Inner {
         };
         let terms = TradeTerms {
             trade_id: TradeId::new(&interaction_id).map_err(|e| failed(e.to_string()))?,
+            kind: TradeKind::Migration,
             interaction_id: interaction_id.clone(),
             protocol: ProtocolRef {
                 name: agreed.protocol.clone(),

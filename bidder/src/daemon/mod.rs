@@ -7,7 +7,8 @@
 //!         configuration (bidder::protocol::config)
 //! start:  /metrics (if configured) -> policy -> libvirt -> ledger -> bus
 //!         -> answer migration requests (DestinationService)
-//!         -> crash recovery of the trades this host is the source of
+//!         -> crash recovery of the trades this host is the source of,
+//!            and of the placements it was starting
 //!         -> a first sample (a domain it cannot read stops it here)
 //!         -> answer every protocol's calls (contract-net: contractor)
 //! every period: recovery of anything left unfinished (the host does not
@@ -47,6 +48,7 @@ use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach};
 use crate::events::{self, Publisher};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::{Hypervisor, HypervisorError};
+use crate::migration::recovery::Resolution;
 use crate::migration::Recovery;
 use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
@@ -390,12 +392,19 @@ async fn recover(
             return false;
         }
     };
+    let mut clear = true;
+    match crate::migration::placement::recover(ledger, hypervisor).await {
+        Ok(resolved) => report_recovered(ledger, events, "(placement)", resolved).await,
+        Err(e) => {
+            tracing::error!(error = %e, "recovery of a placement did not finish; no trading as manager until it does");
+            clear = false;
+        }
+    }
     let destinations: BTreeSet<&str> = unfinished
         .iter()
         .filter(|t| t.our_side == Side::Seller)
         .map(|t| t.terms.destination())
         .collect();
-    let mut clear = true;
     for destination in destinations {
         let Some(peer) = reach.peer(destination) else {
             tracing::error!(
@@ -409,21 +418,7 @@ async fn recover(
             .run()
             .await
         {
-            Ok(resolved) => {
-                for r in resolved {
-                    let label = match r.outcome {
-                        Outcome::Settled => "settled",
-                        Outcome::Failed { .. } => "failed",
-                        Outcome::RolledBack { .. } => "rolled_back",
-                    };
-                    metrics::counter!("bourse_recovered_trades_total", "outcome" => label)
-                        .increment(1);
-                    tracing::info!(trade = %r.trade_id, destination, outcome = ?r.outcome, "unfinished trade recovered");
-                    if let Some(events) = events {
-                        events::recovered(events, ledger, &r).await;
-                    }
-                }
-            }
+            Ok(resolved) => report_recovered(ledger, events, destination, resolved).await,
             Err(e) => {
                 tracing::error!(destination, error = %e, "recovery did not finish; no trading as manager until it does");
                 clear = false;
@@ -431,6 +426,27 @@ async fn recover(
         }
     }
     clear
+}
+
+/// Counts, logs and publishes the trades recovery finished.
+async fn report_recovered(
+    ledger: &Ledger,
+    events: Option<&Publisher>,
+    destination: &str,
+    resolved: Vec<Resolution>,
+) {
+    for r in resolved {
+        let label = match r.outcome {
+            Outcome::Settled => "settled",
+            Outcome::Failed { .. } => "failed",
+            Outcome::RolledBack { .. } => "rolled_back",
+        };
+        metrics::counter!("bourse_recovered_trades_total", "outcome" => label).increment(1);
+        tracing::info!(trade = %r.trade_id, destination, outcome = ?r.outcome, "unfinished trade recovered");
+        if let Some(events) = events {
+            events::recovered(events, ledger, &r).await;
+        }
+    }
 }
 
 fn load_policy(path: &Path) -> Result<Policy, DaemonError> {

@@ -103,6 +103,23 @@ impl DomainSpec {
     /// the test driver and simulations): each interface is an `ethernet`
     /// device with the given host-side name.
     pub fn to_xml(&self, kind: &str) -> String {
+        self.render(kind, "")
+    }
+
+    /// As [`DomainSpec::to_xml`], booting from the disk image at `image`
+    /// (qcow2 when its name ends so, raw otherwise): what `market place
+    /// --name --image` starts.
+    pub fn to_xml_booting(&self, kind: &str, image: &str) -> String {
+        let format = if image.ends_with(".qcow2") { "qcow2" } else { "raw" };
+        let disk = format!(
+            "    <disk type='file' device='disk'><driver name='qemu' type='{format}'/>\
+             <source file='{}'/><target dev='vda' bus='virtio'/></disk>\n",
+            escape(image)
+        );
+        self.render(kind, &disk)
+    }
+
+    fn render(&self, kind: &str, disks: &str) -> String {
         let interfaces: String = self
             .interfaces
             .iter()
@@ -124,7 +141,7 @@ impl DomainSpec {
         format!(
             "<domain type='{kind}'>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  \
              <memory unit='KiB'>{mem}</memory>\n  <vcpu>{vcpus}</vcpu>\n{metadata}  \
-             <os><type>hvm</type></os>\n  <devices>\n{interfaces}  </devices>\n</domain>\n",
+             <os><type>hvm</type></os>\n  <devices>\n{disks}{interfaces}  </devices>\n</domain>\n",
             kind = escape(kind),
             name = escape(&self.name),
             uuid = self.uuid,

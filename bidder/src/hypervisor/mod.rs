@@ -51,6 +51,23 @@ impl DomainUuid {
         }
     }
 
+    /// A fresh version-4 UUID, for a new VM (`market place --name`).
+    pub fn random() -> Result<DomainUuid, getrandom::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)?;
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(DomainUuid(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )))
+    }
+
     /// The canonical text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -63,8 +63,9 @@ impl Destination {
         Ok(record.terms)
     }
 
-    /// Defines and starts one handed-off domain; a replay finds it running.
-    async fn take(
+    /// Defines and starts one handed-off (or placed) domain; a replay
+    /// finds it running.
+    pub(super) async fn take(
         &self,
         trade_id: &TradeId,
         xml: String,
@@ -86,7 +87,7 @@ impl Destination {
     }
 
     /// Stops (if running) and undefines a domain, if the host has it.
-    async fn remove(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
+    pub(super) async fn remove(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
         let uuid = uuid.clone();
         blocking(&self.hypervisor, move |h| {
             match h.find(&uuid)? {

@@ -17,19 +17,25 @@
 //! The source's ledger is finalised last, so "final in the source's ledger"
 //! implies "final in both", and recovery only has to look at the source's
 //! unfinished trades. Each step is logged (see [`step`]).
+//!
+//! A placement (a new VM, no source host) runs the destination's half
+//! alone: [`placement`].
 
 mod destination;
 mod handoff;
 mod link;
 mod live;
 mod peer;
+pub mod placement;
 pub mod recovery;
 pub mod remote;
 pub mod step;
 
 use std::sync::Arc;
 
-use market::ledger::{Ledger, LedgerError, MigrationMethod, TradeId, TradeState, TradeTerms};
+use market::ledger::{
+    Ledger, LedgerError, MigrationMethod, TradeId, TradeKind, TradeState, TradeTerms,
+};
 
 pub use destination::Destination;
 pub use link::PeerLink;
@@ -232,6 +238,12 @@ impl<P: Peer> Executor<P> {
             trade_id: terms.trade_id.clone(),
             detail,
         };
+        if terms.kind != TradeKind::Migration {
+            return Err(wrong(format!(
+                "a {} is carried out by migration::placement, not migrated",
+                terms.kind
+            )));
+        }
         if terms.source() != self.ledger.owner() {
             return Err(wrong(format!(
                 "the VMs leave {}, but this is {}",

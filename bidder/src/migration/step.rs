@@ -43,6 +43,9 @@ pub enum MigrationStep {
     PeerRolledBack,
     /// Recovery: the source's ledger rolled it back; the VMs stayed.
     RolledBack,
+    /// Placement: the winner's ledger holds the placement (nothing is
+    /// defined yet).
+    PlacementRecorded,
 }
 
 impl MigrationStep {
@@ -57,6 +60,14 @@ impl MigrationStep {
         MigrationStep::SourceDestroyed,
         MigrationStep::SourceUndefined,
         MigrationStep::PeerSettled,
+        MigrationStep::Settled,
+    ];
+
+    /// The steps of a placement that starts, in order.
+    pub const PLACEMENT: [MigrationStep; 4] = [
+        MigrationStep::PlacementRecorded,
+        MigrationStep::DestinationDefined,
+        MigrationStep::DestinationStarted,
         MigrationStep::Settled,
     ];
 
@@ -78,6 +89,7 @@ impl MigrationStep {
             MigrationStep::Failed => "failed",
             MigrationStep::PeerRolledBack => "peer_rolled_back",
             MigrationStep::RolledBack => "rolled_back",
+            MigrationStep::PlacementRecorded => "placement_recorded",
         }
     }
 }

@@ -56,9 +56,13 @@ pub struct Selection<'a> {
     pub base: &'a Path,
 }
 
-/// The protocols a host plays when its file names none.
+/// The protocols a host plays when its file names none: it sheds load by
+/// contract net and answers placements of new VMs.
 pub fn default_names() -> Vec<String> {
-    vec![Kind::ContractNet.name().to_string()]
+    vec![
+        Kind::ContractNet.name().to_string(),
+        Kind::Placement.name().to_string(),
+    ]
 }
 
 impl Selection<'_> {
@@ -115,6 +119,14 @@ impl Selection<'_> {
                 (at, reason)
             })?,
         };
+        if kind == Kind::Placement && file.award.is_some() {
+            return Err((
+                format!("{table_key}.award"),
+                "a placement's award rule is the operator's (`market place --award`); \
+                 a host only answers"
+                    .into(),
+            ));
+        }
         let model = match &file.model {
             Some(path) => ModelSource::File(self.base.join(path)),
             None => ModelSource::Shipped(kind.shipped_model()),

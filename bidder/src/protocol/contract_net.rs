@@ -90,12 +90,21 @@ pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
 /// `award_by`; checked and held under the agent's pricing lock, so two
 /// calls never both get the same room.
 async fn offer(inner: &Inner, task: &Task, award_by: i64) -> Result<Credits, Failure> {
-    let (uuid, vm) = task.vm()?;
     let _pricing = inner.pricing().await;
+    offer_priced(inner, task, award_by).await
+}
+
+/// [`offer`] for a caller that holds the pricing lock.
+pub(super) async fn offer_priced(
+    inner: &Inner,
+    task: &Task,
+    award_by: i64,
+) -> Result<Credits, Failure> {
+    let (uuid, vm) = task.vm()?;
     let pays = value_now(inner, &uuid, &vm).await?;
     if pays < task.reserve {
         return Err(Failure::no(format!(
-            "would pay {pays}, the manager accepts no less than {}",
+            "would pay {pays}, the caller accepts no less than {}",
             task.reserve
         )));
     }
@@ -105,7 +114,7 @@ async fn offer(inner: &Inner, task: &Task, award_by: i64) -> Result<Credits, Fai
 
 /// Commits to take the VM at `pays`: re-valued against the host as it is
 /// now (less this task's own hold), then held until it arrives.
-async fn perform(inner: &Inner, task: &Task, pays: Credits) -> Result<(), Failure> {
+pub(super) async fn perform(inner: &Inner, task: &Task, pays: Credits) -> Result<(), Failure> {
     let (uuid, vm) = task.vm()?;
     let _pricing = inner.pricing().await;
     let checked = async {

@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod contract_net;
+pub mod placement;
 pub mod reverse_call;
 pub mod terms;
 pub mod vocabulary;
@@ -49,17 +50,23 @@ pub enum Kind {
     /// as `seller` with the VM it would give, the `choose` component
     /// values the offers and decides through the same mechanism.
     ReverseCall,
+    /// A new VM: an operator (`market place`, a scenario's arrival) starts
+    /// `operator(Placement, Hosts, Window, StartWithin)`, every host
+    /// answers as `host` with its price or why not, the winner starts the
+    /// VM. A host never starts this kind itself.
+    Placement,
 }
 
 impl Kind {
     /// Every kind, for error messages.
-    pub const ALL: [Kind; 2] = [Kind::ContractNet, Kind::ReverseCall];
+    pub const ALL: [Kind; 3] = [Kind::ContractNet, Kind::ReverseCall, Kind::Placement];
 
     /// The kind's name in configuration files.
     pub fn name(self) -> &'static str {
         match self {
             Kind::ContractNet => "contract-net",
             Kind::ReverseCall => "reverse-call",
+            Kind::Placement => "placement",
         }
     }
 
@@ -74,6 +81,7 @@ impl Kind {
         match self {
             Kind::ContractNet => lcc::models::CONTRACT_NET,
             Kind::ReverseCall => lcc::models::REVERSE_CALL,
+            Kind::Placement => lcc::models::PLACEMENT,
         }
     }
 
@@ -82,15 +90,18 @@ impl Kind {
         match self {
             Kind::ContractNet => (contract_net::MANAGER, contract_net::CONTRACTOR),
             Kind::ReverseCall => (reverse_call::BUYER, reverse_call::SELLER),
+            Kind::Placement => (placement::OPERATOR, placement::HOST),
         }
     }
 
     /// The state in which a host starts this kind's initiating role:
-    /// contract net sheds load, the reverse call asks for it.
-    pub fn initiates_when(self) -> market::policy::Classification {
+    /// contract net sheds load, the reverse call asks for it; a placement
+    /// is started by an operator, never by a host.
+    pub fn initiates_when(self) -> Option<market::policy::Classification> {
         match self {
-            Kind::ContractNet => market::policy::Classification::Overloaded,
-            Kind::ReverseCall => market::policy::Classification::Underloaded,
+            Kind::ContractNet => Some(market::policy::Classification::Overloaded),
+            Kind::ReverseCall => Some(market::policy::Classification::Underloaded),
+            Kind::Placement => None,
         }
     }
 }

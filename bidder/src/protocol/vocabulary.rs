@@ -117,8 +117,49 @@ pub const RESULT: Signature = Signature {
               silent, no_offers or no_award; frees the held room unless the VM is coming",
 };
 
+/// `quote(+Placement, +AwardBy, -Answer)`.
+pub const QUOTE: Signature = Signature {
+    name: "quote",
+    modes: &[In, In, Out],
+    meaning: "this host's answer to a placement(Trade, Task, Domain): offer(Pays), what it \
+              pays to run the new VM (its policy's value of taking it, as `offer` prices a \
+              contract-net task), holding the room until AwardBy; refused(Why) when its policy \
+              will not take it, it pays less than the reserve, or the domain XML does not \
+              describe the task; present(Why) when a domain of that name or UUID is defined \
+              here or room is held for one",
+};
+
+/// `start(+Placement, +Pays, +Operator, -Report)`.
+pub const START: Signature = Signature {
+    name: "start",
+    modes: &[In, In, In, Out],
+    meaning: "takes the placed VM at Pays (re-valued now): records the placement in this \
+              host's ledger (bought from Operator), then defines and starts the domain; \
+              Report is started, or failed(Why) with the record rolled back and nothing \
+              left defined",
+};
+
+/// `pick(+Placement, +Answers, -Winner, -Pays)`.
+pub const PICK: Signature = Signature {
+    name: "pick",
+    modes: &[In, In, Out, Out],
+    meaning: "the operator's award: of Answers (answer(Host, Answer)), the best offer by the \
+              call's award rule with the task's reserve, through \
+              market::mechanism::contract_net::award_bids; does not hold when no offer \
+              reaches the reserve or any host answered present(_)",
+};
+
+/// `conclude(+Placement, +Answers, +Winner, +Pays, +Report)`.
+pub const CONCLUDE: Signature = Signature {
+    name: "conclude",
+    modes: &[In, In, In, In, In],
+    meaning: "ends the operator's call: Report is the winner's started or failed(Why), \
+              silent, or no_award (Winner none); what `market place` prints",
+};
+
 /// The role a host starts, its parameters, and the components it
-/// provides to it; then the same for the role it answers.
+/// provides to it; then the same for the role it answers. (A placement's
+/// initiating role is the operator's, played by `market place`.)
 pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
     match kind {
         Kind::ContractNet => [
@@ -132,6 +173,10 @@ pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
         Kind::ReverseCall => [
             (super::reverse_call::BUYER, 5, &[CHOOSE, RESULT]),
             (super::reverse_call::SELLER, 0, &[GIVE, HAND_OVER, WITHDRAW]),
+        ],
+        Kind::Placement => [
+            (super::placement::OPERATOR, 4, &[PICK, CONCLUDE]),
+            (super::placement::HOST, 0, &[QUOTE, START, RELEASE]),
         ],
     }
 }

@@ -69,6 +69,7 @@ pub fn run_on(host: &Arc<dyn Hypervisor>, spec: &DomainSpec, kind: &str) {
 pub fn terms(id: &str, from: &str, to: &str, vms: &[&DomainSpec], price: i64) -> TradeTerms {
     TradeTerms {
         trade_id: TradeId::new(id).unwrap(),
+        kind: market::ledger::TradeKind::Migration,
         interaction_id: format!("interaction-{id}"),
         protocol: ProtocolRef {
             name: "contract-net".into(),

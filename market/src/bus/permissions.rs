@@ -12,13 +12,16 @@
 //! So host B cannot publish a proposal as host A: the server refuses the
 //! message (and tells B's connection "Permissions Violation"), nobody
 //! receives it. An observer user (for `market watch`) may listen to the
-//! whole zone and publish nothing but to its inbox.
+//! whole zone and publish nothing but to its inbox. An operator user (for
+//! `market place`) may start placements and nothing else: publish its
+//! invitations of the placement model and its side of those interactions,
+//! and hear only what is addressed to it.
 //!
 //! [`Bus::sync`]: super::Bus::sync
 
 use std::fmt::Write;
 
-use super::subject::{HostName, SubjectSpace};
+use super::subject::{HostName, SubjectSpace, Token};
 
 /// The inbox prefix of `host`: replies to its requests arrive under it, and
 /// no other host may listen there.
@@ -41,6 +44,7 @@ pub fn server_config(
     space: &SubjectSpace,
     hosts: &[Account],
     observer: Option<&Account>,
+    operator: Option<(&Account, &Token)>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -68,6 +72,14 @@ pub fn server_config(
             &[space.everything(), inbox.clone()],
             false,
         );
+    }
+    if let Some((operator, protocol)) = operator {
+        let inbox = format!("{}.>", inbox_prefix(&operator.user));
+        let mut publish = space.operator_publish_allowed(&operator.user, protocol);
+        publish.push(inbox.clone());
+        let mut subscribe = space.operator_subscribe_allowed(&operator.user);
+        subscribe.push(inbox);
+        user(&mut out, operator, &publish, &subscribe, false);
     }
     out.push_str("  ]\n}\n");
     out
@@ -123,7 +135,16 @@ mod tests {
             user: t("watch"),
             password: "pw2".into(),
         };
-        let text = server_config(&space, &hosts, Some(&observer));
+        let operator = Account {
+            user: t("ops"),
+            password: "pw3".into(),
+        };
+        let text = server_config(
+            &space,
+            &hosts,
+            Some(&observer),
+            Some((&operator, &t("placement"))),
+        );
         for expected in [
             r#"user: "h1""#,
             r#"password: "pw1""#,
@@ -133,6 +154,8 @@ mod tests {
             r#"publish: { allow: ["_INBOX.watch.>"] }"#,
             r#"subscribe: { allow: ["bourse.z1.>", "_INBOX.watch.>"] }"#,
             "allow_responses: false",
+            r#"publish: { allow: ["bourse.z1.invite.placement.ops", "bourse.z1.lcc.*.ops.*", "_INBOX.ops.>"] }"#,
+            r#"subscribe: { allow: ["bourse.z1.lcc.*.*.ops", "_INBOX.ops.>"] }"#,
         ] {
             assert!(text.contains(expected), "missing {expected}\n{text}");
         }

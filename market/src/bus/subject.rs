@@ -280,6 +280,24 @@ impl SubjectSpace {
         ]
     }
 
+    /// The subjects an operator may publish on to start placements of
+    /// `protocol` (`market place`): its invitations of that model only, and
+    /// its side of the interactions it starts. Nothing else: no status, no
+    /// trades, no migrations, no other model's calls.
+    pub fn operator_publish_allowed(&self, operator: &HostName, protocol: &Token) -> Vec<String> {
+        let o = operator.as_str();
+        vec![
+            self.join(&["invite", protocol.as_str(), o]),
+            self.join(&["lcc", "*", o, "*"]),
+        ]
+    }
+
+    /// The subjects an operator may subscribe to: the LCC messages
+    /// addressed to it.
+    pub fn operator_subscribe_allowed(&self, operator: &HostName) -> Vec<String> {
+        vec![self.lcc_to(operator)]
+    }
+
     /// The subjects `host` may subscribe to: discovery, invitations and
     /// trades of the whole zone, and only the LCC messages and hand-offs
     /// addressed to itself.

@@ -14,6 +14,12 @@
 //!    alternate arrive / leave; the host a VM last arrived at (and did not
 //!    leave) claims it, and no VM is claimed by two hosts.
 //!
+//! A placement (a new VM an operator asked for, `market place`) is in the
+//! buyer's ledger only: its seller is the operator, who keeps no ledger, so
+//! there is no counterpart to compare. It counts as the VM's arrival at
+//! the buyer (rule 3), and its price as a payment to someone outside the
+//! audit (rule 2).
+//!
 //! In-flight trades (agreed, migrating) are not discrepancies by themselves;
 //! the report lists them so an audit of a quiet cluster can insist on none.
 
@@ -21,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::events::LedgerEvent;
-use super::trade::{Side, TradeId, TradeRecord, TradeState};
+use super::trade::{Side, TradeId, TradeKind, TradeRecord, TradeState};
 use super::{Ledger, LedgerError};
 use crate::credits::Credits;
 
@@ -244,8 +250,12 @@ pub struct AuditReport {
     /// Counterparties whose ledgers were not audited: their side of the
     /// trades was not checked.
     pub outside_hosts: BTreeSet<String>,
+    /// Operators who placed VMs: they keep no ledger.
+    pub operators: BTreeSet<String>,
     /// Number of distinct trades seen.
     pub trades: usize,
+    /// How many of them are placements.
+    pub placements: usize,
 }
 
 impl AuditReport {
@@ -268,15 +278,21 @@ pub fn audit(ledgers: &[LedgerSnapshot]) -> AuditReport {
         }
     }
     let mut trade_ids = BTreeSet::new();
+    let mut placements = BTreeSet::new();
     for snapshot in ledgers {
         for trade in &snapshot.trades {
             trade_ids.insert(trade.terms.trade_id.clone());
             check_side(snapshot, trade, &mut report);
             let counterparty = trade.terms.counterparty(trade.our_side);
-            match by_owner.get(counterparty) {
-                Some(other) => check_counterpart(snapshot, trade, other, &mut report),
-                None => {
-                    report.outside_hosts.insert(counterparty.to_string());
+            if trade.terms.kind == TradeKind::Placement {
+                placements.insert(trade.terms.trade_id.clone());
+                report.operators.insert(counterparty.to_string());
+            } else {
+                match by_owner.get(counterparty) {
+                    Some(other) => check_counterpart(snapshot, trade, other, &mut report),
+                    None => {
+                        report.outside_hosts.insert(counterparty.to_string());
+                    }
                 }
             }
             if !trade.state.is_final() {
@@ -290,6 +306,7 @@ pub fn audit(ledgers: &[LedgerSnapshot]) -> AuditReport {
         check_balances(snapshot, &mut report);
     }
     report.trades = trade_ids.len();
+    report.placements = placements.len();
     check_credit_sum(ledgers, &by_owner, &mut report);
     check_vm_locations(ledgers, &mut report);
     report.discrepancies.sort();

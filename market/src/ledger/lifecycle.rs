@@ -416,8 +416,8 @@ impl Ledger {
         sqlx::query(
             "INSERT INTO trades (trade_id, interaction_id, protocol_name, protocol_hash,
                  buyer, seller, our_side, cpu_millicores, memory_mib, network_mbps,
-                 price_micro, state, agreed_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+                 price_micro, state, agreed_at_ms, updated_at_ms, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
         )
         .bind(terms.trade_id.as_str())
         .bind(&terms.interaction_id)
@@ -432,6 +432,7 @@ impl Ledger {
         .bind(terms.price.0)
         .bind(TradeState::Agreed.as_str())
         .bind(at)
+        .bind(terms.kind.as_str())
         .execute(&mut **tx)
         .await?;
         for (position, vm) in terms.vms.iter().enumerate() {

@@ -40,7 +40,7 @@ pub use error::LedgerError;
 pub use events::LedgerEvent;
 use schema::SchemaStatus;
 pub use trade::{
-    ProtocolRef, Side, TradeId, TradeRecord, TradeState, TradeTerms, Transition, VmRef,
+    ProtocolRef, Side, TradeId, TradeKind, TradeRecord, TradeState, TradeTerms, Transition, VmRef,
 };
 
 /// How hard a commit waits for the disk.

@@ -10,14 +10,16 @@ use sqlx::{Row, SqliteConnection};
 
 use super::attempt::{AttemptOutcome, MigrationAttempt, MigrationMethod};
 use super::events::LedgerEvent;
-use super::trade::{ProtocolRef, Side, TradeId, TradeRecord, TradeState, TradeTerms, VmRef};
+use super::trade::{
+    ProtocolRef, Side, TradeId, TradeKind, TradeRecord, TradeState, TradeTerms, VmRef,
+};
 use super::{Ledger, LedgerError};
 use crate::credits::Credits;
 use crate::resources::Resources;
 
 const TRADE_COLUMNS: &str = "trade_id, interaction_id, protocol_name, protocol_hash, buyer, seller,
      our_side, cpu_millicores, memory_mib, network_mbps, price_micro, state, reason,
-     agreed_at_ms, updated_at_ms";
+     agreed_at_ms, updated_at_ms, kind";
 
 impl Ledger {
     /// The trade with this id, if recorded.
@@ -221,12 +223,16 @@ impl Ledger {
         };
         let trade_id =
             TradeId::new(get_text("trade_id")?).map_err(|e| self.bad_row(e.to_string()))?;
+        let kind_text = get_text("kind")?;
+        let kind = TradeKind::parse(&kind_text)
+            .ok_or_else(|| self.bad_row(format!("trade kind {kind_text:?}")))?;
         let side_text = get_text("our_side")?;
         let our_side =
             Side::parse(&side_text).ok_or_else(|| self.bad_row(format!("side {side_text:?}")))?;
         Ok(TradeRecord {
             terms: TradeTerms {
                 trade_id,
+                kind,
                 interaction_id: get_text("interaction_id")?,
                 protocol: ProtocolRef {
                     name: get_text("protocol_name")?,

@@ -96,6 +96,44 @@ impl fmt::Display for Side {
     }
 }
 
+/// What a trade does with its VMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeKind {
+    /// Running VMs move from the seller's host to the buyer's.
+    #[default]
+    Migration,
+    /// New VMs start on the buyer's host at the request of the seller, an
+    /// operator (`market place`): no host gives them, so only the buyer's
+    /// ledger holds the trade.
+    Placement,
+}
+
+impl TradeKind {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeKind::Migration => "migration",
+            TradeKind::Placement => "placement",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<TradeKind> {
+        match s {
+            "migration" => Some(TradeKind::Migration),
+            "placement" => Some(TradeKind::Placement),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TradeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The LCC interaction model that produced a trade: its name and a hash of
 /// its text, so an audit can tell two versions of one model apart.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -124,11 +162,14 @@ pub struct VmRef {
 pub struct TradeTerms {
     /// Shared trade id.
     pub trade_id: TradeId,
+    /// A migration between hosts, or a placement of new VMs.
+    pub kind: TradeKind,
     /// The LCC interaction in which it was agreed.
     pub interaction_id: String,
     /// The model that was run.
     pub protocol: ProtocolRef,
-    /// Host whose VMs leave: it is paid `price`.
+    /// Host whose VMs leave (for a placement: the operator who asked for
+    /// them): it is paid `price`.
     pub seller: String,
     /// Host that receives the VMs: it pays `price`.
     pub buyer: String,
@@ -195,6 +236,7 @@ impl TradeTerms {
             format!("{}@{}", self.protocol.name, self.protocol.hash),
             format!("{}@{}", other.protocol.name, other.protocol.hash),
         );
+        diff("kind", self.kind.to_string(), other.kind.to_string());
         diff("buyer", self.buyer.clone(), other.buyer.clone());
         diff("seller", self.seller.clone(), other.seller.clone());
         diff("vms", vms_text(&self.vms), vms_text(&other.vms));

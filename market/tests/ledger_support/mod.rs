@@ -16,6 +16,7 @@ use market::resources::Resources;
 pub fn terms(id: &str, from: &str, to: &str, vm: &str, price: i64) -> TradeTerms {
     TradeTerms {
         trade_id: TradeId::new(id).unwrap(),
+        kind: market::ledger::TradeKind::Migration,
         interaction_id: format!("interaction-{id}"),
         protocol: ProtocolRef {
             name: "contract-net".to_string(),

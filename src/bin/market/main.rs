@@ -6,8 +6,10 @@
 //! `tracing` (set `RUST_LOG=debug` to see them).
 
 mod audit;
+mod connect;
 mod ledger;
 mod nats_config;
+mod place;
 mod progress;
 mod protocol;
 mod replay;
@@ -50,6 +52,10 @@ enum Command {
     /// Replay a day of PlanetLab traces on CloudSim's 800-host cluster under
     /// consolidation policies (see docs/replay.md).
     Replay(replay::ReplayArgs),
+    /// Place a new VM: the zone's hosts bid for it, the winner starts it;
+    /// exit 1 saying why when none can or will (see docs/operations.md,
+    /// "Placing a VM").
+    Place(place::PlaceArgs),
     /// Watch a zone live: hosts, trades, totals, from the events every
     /// host publishes (see docs/operations.md, "Watching a zone").
     Watch(watch::WatchArgs),
@@ -71,6 +77,7 @@ async fn main() -> ExitCode {
         Command::NatsConfig(args) => nats_config::run(args),
         Command::Simulate(args) => simulate::run(args).await,
         Command::Replay(args) => replay::run(args),
+        Command::Place(args) => place::run(args).await,
         Command::Watch(args) => watch::run(args).await,
     }
 }

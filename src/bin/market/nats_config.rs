@@ -35,6 +35,14 @@ pub struct NatsConfigArgs {
     /// `market watch`.
     #[arg(long)]
     observer: Option<Token>,
+    /// A user that may start placements of new VMs and nothing else, for
+    /// `market place`.
+    #[arg(long)]
+    operator: Option<Token>,
+    /// The placement protocol the operator may start (the name the hosts
+    /// play it under).
+    #[arg(long, default_value = "placement", requires = "operator")]
+    placement_protocol: Token,
     /// Directory for `nats-server.conf` and one `<user>.password` per user
     /// (created if missing; existing password files are kept).
     #[arg(long)]
@@ -43,7 +51,7 @@ pub struct NatsConfigArgs {
 
 #[derive(Debug, thiserror::Error)]
 enum NatsConfigError {
-    #[error("user {0} is named twice: every host and the observer need distinct names")]
+    #[error("user {0} is named twice: every host, the observer and the operator need distinct names")]
     Duplicate(Token),
     #[error("cannot create the directory {path}: {source}")]
     CreateDir {
@@ -78,7 +86,7 @@ pub fn run(args: NatsConfigArgs) -> ExitCode {
 /// Writes the configuration and prints what was written and how to use it.
 fn write(args: &NatsConfigArgs) -> Result<(), NatsConfigError> {
     let mut seen = BTreeSet::new();
-    for name in args.hosts.iter().chain(&args.observer) {
+    for name in args.hosts.iter().chain(&args.observer).chain(&args.operator) {
         if !seen.insert(name) {
             return Err(NatsConfigError::Duplicate(name.clone()));
         }
@@ -97,21 +105,33 @@ fn write(args: &NatsConfigArgs) -> Result<(), NatsConfigError> {
         .as_ref()
         .map(|name| account(&args.out, name))
         .transpose()?;
+    let operator = args
+        .operator
+        .as_ref()
+        .map(|name| account(&args.out, name))
+        .transpose()?;
 
     let space = SubjectSpace::new(args.prefix.clone(), args.zone.clone());
     let config_path = args.out.join("nats-server.conf");
-    let text = server_config(&space, &hosts, observer.as_ref());
+    let text = server_config(
+        &space,
+        &hosts,
+        observer.as_ref(),
+        operator.as_ref().map(|o| (o, &args.placement_protocol)),
+    );
     write_private(&config_path, &text)?;
 
+    let extra: String = [
+        observer.as_ref().map(|_| ", an observer"),
+        operator.as_ref().map(|_| ", an operator"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     println!(
-        "wrote {} ({} hosts{})",
+        "wrote {} ({} hosts{extra})",
         config_path.display(),
         hosts.len(),
-        if observer.is_some() {
-            " and an observer"
-        } else {
-            ""
-        }
     );
     println!(
         "start the server with: nats-server -c {}",

@@ -8,7 +8,6 @@
 //! `market nats-config --observer` writes, which may only listen.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,11 +16,11 @@ use bourse::watch::{Board, ViewState, json};
 use clap::Args;
 use futures::StreamExt;
 use market::bus::subject::{HostName, SubjectSpace, Token};
-use market::bus::{
-    Bus, BusError, ClientCertificate, Credentials, Message, NatsBus, NatsConfig, TlsConfig,
-};
+use market::bus::{Bus, BusError, Message};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use tokio::sync::{broadcast, mpsc};
+
+use crate::connect::{ConnectArgs, ConnectError};
 
 /// Arguments of `market watch`.
 #[derive(Debug, Args)]
@@ -43,45 +42,16 @@ pub struct WatchArgs {
     /// stdout instead of the live view.
     #[arg(long)]
     json: bool,
-    /// The connection as a TOML file in the format of the bidder's `[nats]`
-    /// table (docs/bus.md); the options below are for the usual cases.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["servers", "user", "creds", "nkey_seed", "tls_ca", "inbox_prefix"])]
-    nats: Option<PathBuf>,
-    /// A NATS server; repeat for several. Default: nats://127.0.0.1:4222.
-    #[arg(long = "server", value_name = "URL")]
-    servers: Vec<String>,
-    /// User name, e.g. the observer of `market nats-config --observer`.
-    #[arg(long, requires = "password_file")]
-    user: Option<String>,
-    /// The file holding the user's password (`<user>.password`).
-    #[arg(long, requires = "user")]
-    password_file: Option<PathBuf>,
-    /// A NATS `.creds` file.
-    #[arg(long, conflicts_with_all = ["user", "nkey_seed"])]
-    creds: Option<PathBuf>,
-    /// A file holding an nkey seed.
-    #[arg(long, conflicts_with = "user")]
-    nkey_seed: Option<PathBuf>,
-    /// Require TLS and trust this CA (PEM).
-    #[arg(long)]
-    tls_ca: Option<PathBuf>,
-    /// A client certificate (PEM), with --tls-key.
-    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
-    tls_cert: Option<PathBuf>,
-    /// The client certificate's key (PEM).
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Prefix of reply subjects. Default: `_INBOX.<user>` with --user (what
-    /// `market nats-config` allows), `_INBOX` otherwise.
-    #[arg(long)]
-    inbox_prefix: Option<String>,
+    /// How to reach the zone's NATS servers.
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum WatchError {
-    #[error("cannot read the connection file {path}: {reason}")]
-    NatsFile { path: PathBuf, reason: String },
-    #[error("{0}{hint}", hint = hint(.0))]
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
     Bus(#[from] BusError),
     #[error(
         "the server refuses: {0} (is this user allowed to subscribe to the zone? `market nats-config --observer NAME` writes one that is)"
@@ -91,17 +61,6 @@ enum WatchError {
     NotATerminal,
     #[error("the terminal: {0}")]
     Terminal(#[from] std::io::Error),
-}
-
-/// What to check when the server cannot be reached or says no.
-fn hint(error: &BusError) -> &'static str {
-    match error {
-        BusError::Connect { reason, .. } if reason.contains("authorization") => {
-            " (check --user and --password-file: `market nats-config` writes <user>.password)"
-        }
-        BusError::Connect { .. } => " (is nats-server running there? see --server)",
-        _ => "",
-    }
 }
 
 /// Runs `market watch`.
@@ -115,59 +74,11 @@ pub async fn run(args: WatchArgs) -> ExitCode {
     }
 }
 
-fn connection(args: &WatchArgs) -> Result<NatsConfig, WatchError> {
-    if let Some(path) = &args.nats {
-        let error = |reason: String| WatchError::NatsFile {
-            path: path.clone(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        return toml::from_str(&text).map_err(|e| error(e.message().to_owned()));
-    }
-    let servers = if args.servers.is_empty() {
-        vec!["nats://127.0.0.1:4222".to_owned()]
-    } else {
-        args.servers.clone()
-    };
-    let mut config = NatsConfig::new(servers, "market-watch");
-    config.credentials = match (
-        &args.user,
-        &args.password_file,
-        &args.creds,
-        &args.nkey_seed,
-    ) {
-        (Some(user), Some(password_file), _, _) => Credentials::Password {
-            user: user.clone(),
-            password_file: password_file.clone(),
-        },
-        (_, _, Some(path), _) => Credentials::CredsFile { path: path.clone() },
-        (_, _, _, Some(path)) => Credentials::NkeySeedFile { path: path.clone() },
-        _ => Credentials::None,
-    };
-    config.inbox_prefix = match (&args.inbox_prefix, &args.user) {
-        (Some(prefix), _) => prefix.clone(),
-        (None, Some(user)) => format!("_INBOX.{user}"),
-        (None, None) => config.inbox_prefix,
-    };
-    config.tls = args.tls_ca.as_ref().map(|ca| TlsConfig {
-        ca_file: Some(ca.clone()),
-        client_cert: args
-            .tls_cert
-            .as_ref()
-            .zip(args.tls_key.as_ref())
-            .map(|(cert, key)| ClientCertificate {
-                cert_file: cert.clone(),
-                key_file: key.clone(),
-            }),
-    });
-    Ok(config)
-}
-
 async fn watch(args: WatchArgs) -> Result<(), WatchError> {
     if !args.json && !std::io::stdout().is_terminal() {
         return Err(WatchError::NotATerminal);
     }
-    let bus = NatsBus::connect(&connection(&args)?).await?;
+    let bus = args.connect.bus("market-watch").await?;
     let mut refusals = bus.server_errors();
     let space = SubjectSpace::new(args.prefix.clone(), args.zone.clone());
     let statuses = match &args.host {

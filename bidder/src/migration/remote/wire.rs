@@ -4,7 +4,7 @@
 //! trade id, UUIDs), since a peer may send anything.
 
 use market::credits::Credits;
-use market::ledger::{MigrationMethod, ProtocolRef, TradeId, TradeTerms, VmRef};
+use market::ledger::{MigrationMethod, ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
 use serde::{Deserialize, Serialize};
 
 use crate::hypervisor::{DomainState, DomainUuid};
@@ -61,10 +61,12 @@ impl From<&TradeTerms> for WireTerms {
 }
 
 impl WireTerms {
-    /// The ledger's terms, or why these are not terms.
+    /// The ledger's terms, or why these are not terms. The migration
+    /// workflow carries migrations only.
     pub(super) fn to_terms(&self) -> Result<TradeTerms, String> {
         Ok(TradeTerms {
             trade_id: trade_id(&self.trade_id)?,
+            kind: TradeKind::Migration,
             interaction_id: self.interaction_id.clone(),
             protocol: ProtocolRef {
                 name: self.protocol_name.clone(),
