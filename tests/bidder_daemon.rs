@@ -38,16 +38,14 @@ mod docs_support;
 #[path = "../market/tests/flood_support/mod.rs"]
 mod flood_support;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daemon_support::{
     Daemon, GIVES_ALL, Settings, WANTS_MEMORY, WANTS_NONE, ZONE, credentials, market_audit,
-    sample, trades_in, wait_for_settled,
+    node_xml, sample, trades_in, wait_for_settled,
 };
 use flood_support::{Garbage, dropped, invitation};
 use futures::{FutureExt, StreamExt};

@@ -362,7 +362,11 @@ async fn crash_placement_after(step: MigrationStep) {
     let b = simulated_host(dir.path(), "b", 4096);
     let expected = expected_end(step, false);
     let running = usize::from(expected == TradeState::Settled);
-    assert_eq!(active_on(&[&b], &guest.uuid).len(), running, "after {step:?}");
+    assert_eq!(
+        active_on(&[&b], &guest.uuid).len(),
+        running,
+        "after {step:?}"
+    );
     assert_eq!(
         defined_on(&[&b], &guest.uuid).len(),
         running,

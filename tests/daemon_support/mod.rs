@@ -275,4 +275,3 @@ pub fn credentials(nats_dir: &Path, host: &str) -> String {
         nats_dir.join(format!("{host}.password")).display()
     )
 }
-

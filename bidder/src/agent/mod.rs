@@ -681,11 +681,11 @@ impl Inner {
     pub(crate) async fn place(&self, terms: &TradeTerms, xml: &str) -> Result<Outcome, AgentError> {
         migration::placement::place(&self.ledger, &self.hypervisor, terms, xml)
             .await
-        .map_err(|e| AgentError::Trade {
-            host: self.identity.name.clone(),
-            trade: terms.trade_id.to_string(),
-            reason: e.to_string(),
-        })
+            .map_err(|e| AgentError::Trade {
+                host: self.identity.name.clone(),
+                trade: terms.trade_id.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// Carries out a trade this host sold: both ledgers record the terms

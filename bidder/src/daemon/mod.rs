@@ -48,8 +48,8 @@ use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach};
 use crate::events::{self, Publisher};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::{Hypervisor, HypervisorError};
-use crate::migration::recovery::Resolution;
 use crate::migration::Recovery;
+use crate::migration::recovery::Resolution;
 use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
 };

@@ -110,7 +110,11 @@ impl DomainSpec {
     /// (qcow2 when its name ends so, raw otherwise): what `market place
     /// --name --image` starts.
     pub fn to_xml_booting(&self, kind: &str, image: &str) -> String {
-        let format = if image.ends_with(".qcow2") { "qcow2" } else { "raw" };
+        let format = if image.ends_with(".qcow2") {
+            "qcow2"
+        } else {
+            "raw"
+        };
         let disk = format!(
             "    <disk type='file' device='disk'><driver name='qemu' type='{format}'/>\
              <source file='{}'/><target dev='vda' bus='virtio'/></disk>\n",

@@ -54,15 +54,21 @@ pub async fn place(
         return Ok(Outcome::ended(record.state, record.reason));
     }
     let destination = Destination::new(ledger.clone(), Arc::clone(hypervisor));
-    let outcome = match destination.take(trade_id, xml.to_string(), uuid.clone()).await {
+    let outcome = match destination
+        .take(trade_id, xml.to_string(), uuid.clone())
+        .await
+    {
         Ok(()) => settle(ledger, trade_id).await?,
         Err(e) => {
             let reason = format!("{} could not start it: {e}", ledger.owner());
             tracing::warn!(trade = %trade_id, %uuid, %reason, "placement refused; removing what was defined");
-            destination.remove(&uuid).await.map_err(|cause| MigrationError::Interrupted {
-                trade_id: trade_id.clone(),
-                cause: format!("{reason}; removing the definition failed too: {cause}"),
-            })?;
+            destination
+                .remove(&uuid)
+                .await
+                .map_err(|cause| MigrationError::Interrupted {
+                    trade_id: trade_id.clone(),
+                    cause: format!("{reason}; removing the definition failed too: {cause}"),
+                })?;
             roll_back(ledger, trade_id, &reason).await?
         }
     };
@@ -88,7 +94,10 @@ fn placed_vm(ledger: &Ledger, terms: &TradeTerms, xml: &str) -> Result<DomainUui
     }
     let uuids = vm_uuids(terms)?;
     let [uuid] = uuids.as_slice() else {
-        return Err(wrong(format!("a placement starts one VM, not {}", terms.vms.len())));
+        return Err(wrong(format!(
+            "a placement starts one VM, not {}",
+            terms.vms.len()
+        )));
     };
     let spec = DomainSpec::parse(xml).map_err(|source| MigrationError::BadVm {
         trade_id: terms.trade_id.clone(),

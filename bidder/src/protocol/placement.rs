@@ -180,7 +180,9 @@ pub(crate) fn host(inner: Arc<Inner>, protocol: &Protocol) -> Components {
         async move {
             let placement = Placement::from_term(&args[0])?;
             let (Some(pays), Some(operator)) = (read_credits(&args[1]), text(&args[2])) else {
-                return Err(Failure::no(format!("not a price and an operator: {args:?}")));
+                return Err(Failure::no(format!(
+                    "not a price and an operator: {args:?}"
+                )));
             };
             let report = match start(&inner, &placement, pays, &operator, protocol).await {
                 Ok(()) => Term::atom("started"),
@@ -189,7 +191,12 @@ pub(crate) fn host(inner: Arc<Inner>, protocol: &Protocol) -> Components {
             if let Some(uuid) = placement.task.uuid() {
                 inner.release(&uuid);
             }
-            Ok(vec![args[0].clone(), args[1].clone(), args[2].clone(), report])
+            Ok(vec![
+                args[0].clone(),
+                args[1].clone(),
+                args[2].clone(),
+                report,
+            ])
         }
     });
     components.register_fn(RELEASE.name, RELEASE.modes, move |args| {
@@ -449,7 +456,13 @@ fn pick(call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
 }
 
 /// How the call ended, from `conclude`'s arguments.
-fn conclude(call: &Call, answers: &[HostAnswer], winner: &Term, pays: &Term, report: &Term) -> Ended {
+fn conclude(
+    call: &Call,
+    answers: &[HostAnswer],
+    winner: &Term,
+    pays: &Term,
+    report: &Term,
+) -> Ended {
     let host = text(winner).unwrap_or_default();
     let pays = read_credits(pays).unwrap_or_default();
     match (report.functor().map(|f| f.as_str()), report.args()) {
@@ -512,9 +525,11 @@ fn read_answers(term: &Term) -> Result<Vec<HostAnswer>, String> {
     let mut answers = items
         .into_iter()
         .map(|item| {
-            let args = compound(item, "answer", 2).ok_or_else(|| format!("not an answer: {item}"))?;
+            let args =
+                compound(item, "answer", 2).ok_or_else(|| format!("not an answer: {item}"))?;
             let host = text(&args[0]).ok_or_else(|| format!("not a host: {}", args[0]))?;
-            let answer = Answer::from_term(&args[1]).ok_or_else(|| format!("not an answer: {}", args[1]))?;
+            let answer =
+                Answer::from_term(&args[1]).ok_or_else(|| format!("not an answer: {}", args[1]))?;
             Ok(HostAnswer { host, answer })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -554,7 +569,9 @@ mod tests {
         for answer in [
             Answer::Offer { pays: Credits(-5) },
             Answer::Refused { why: "full".into() },
-            Answer::Present { why: "at h1".into() },
+            Answer::Present {
+                why: "at h1".into(),
+            },
         ] {
             assert_eq!(Answer::from_term(&answer.to_term()), Some(answer));
         }

@@ -65,6 +65,14 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             hosts.join(", ")
         );
     }
+    if !report.operators.is_empty() {
+        let operators: Vec<&str> = report.operators.iter().map(String::as_str).collect();
+        println!(
+            "note: {} placement(s) by {}, who keep no ledger; each is checked in its host's ledger alone",
+            report.placements,
+            operators.join(", ")
+        );
+    }
     let failing_in_flight = if args.no_in_flight {
         report.in_flight.len()
     } else {

@@ -90,17 +90,16 @@ impl ConnectArgs {
             (None, Some(user)) => format!("_INBOX.{user}"),
             (None, None) => config.inbox_prefix,
         };
-        config.tls = self.tls_ca.as_ref().map(|ca| TlsConfig {
-            ca_file: Some(ca.clone()),
-            client_cert: self
-                .tls_cert
-                .as_ref()
-                .zip(self.tls_key.as_ref())
-                .map(|(cert, key)| ClientCertificate {
-                    cert_file: cert.clone(),
-                    key_file: key.clone(),
-                }),
-        });
+        config.tls =
+            self.tls_ca.as_ref().map(|ca| TlsConfig {
+                ca_file: Some(ca.clone()),
+                client_cert: self.tls_cert.as_ref().zip(self.tls_key.as_ref()).map(
+                    |(cert, key)| ClientCertificate {
+                        cert_file: cert.clone(),
+                        key_file: key.clone(),
+                    },
+                ),
+            });
         Ok(config)
     }
 
@@ -125,4 +124,3 @@ fn hint(error: &BusError) -> &'static str {
         _ => "",
     }
 }
-

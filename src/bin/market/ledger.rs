@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use market::ledger::{Ledger, LedgerError, TradeId, TradeRecord, TradeState};
+use market::ledger::{Ledger, LedgerError, TradeId, TradeKind, TradeRecord, TradeState};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
@@ -96,6 +96,7 @@ async fn trades(path: &Path, state: Option<TradeState>, json: bool) -> Result<()
 fn trades_table(trades: &[TradeRecord]) -> String {
     let header = [
         "TRADE",
+        "KIND",
         "STATE",
         "SIDE",
         "WITH",
@@ -106,12 +107,13 @@ fn trades_table(trades: &[TradeRecord]) -> String {
         "PRICE",
         "AGREED (UTC)",
     ];
-    let rows: Vec<[String; 10]> = trades
+    let rows: Vec<[String; 11]> = trades
         .iter()
         .map(|t| {
             let vms: Vec<&str> = t.terms.vms.iter().map(|vm| vm.name.as_str()).collect();
             [
                 t.terms.trade_id.to_string(),
+                t.terms.kind.to_string(),
                 t.state.to_string(),
                 t.our_side.to_string(),
                 t.terms.counterparty(t.our_side).to_string(),
@@ -174,12 +176,17 @@ async fn show(path: &Path, trade_id: &str, json: bool) -> Result<(), String> {
     let terms = &trade.terms;
     println!("trade        {}", terms.trade_id);
     println!("ledger of    {owner} ({})", trade.our_side);
+    println!("kind         {}", terms.kind);
     println!("state        {}", trade.state);
     if let Some(reason) = &trade.reason {
         println!("reason       {reason}");
     }
+    let seller_role = match terms.kind {
+        TradeKind::Migration => "the VMs leave it",
+        TradeKind::Placement => "the operator who asked for the new VMs",
+    };
     println!(
-        "seller       {} (the VMs leave it; it is paid the price)",
+        "seller       {} ({seller_role}; it is paid the price)",
         terms.seller
     );
     println!(

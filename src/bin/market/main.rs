@@ -55,7 +55,7 @@ enum Command {
     /// Place a new VM: the zone's hosts bid for it, the winner starts it;
     /// exit 1 saying why when none can or will (see docs/operations.md,
     /// "Placing a VM").
-    Place(place::PlaceArgs),
+    Place(Box<place::PlaceArgs>),
     /// Watch a zone live: hosts, trades, totals, from the events every
     /// host publishes (see docs/operations.md, "Watching a zone").
     Watch(watch::WatchArgs),
@@ -77,7 +77,7 @@ async fn main() -> ExitCode {
         Command::NatsConfig(args) => nats_config::run(args),
         Command::Simulate(args) => simulate::run(args).await,
         Command::Replay(args) => replay::run(args),
-        Command::Place(args) => place::run(args).await,
+        Command::Place(args) => place::run(*args).await,
         Command::Watch(args) => watch::run(args).await,
     }
 }

@@ -51,7 +51,9 @@ pub struct NatsConfigArgs {
 
 #[derive(Debug, thiserror::Error)]
 enum NatsConfigError {
-    #[error("user {0} is named twice: every host, the observer and the operator need distinct names")]
+    #[error(
+        "user {0} is named twice: every host, the observer and the operator need distinct names"
+    )]
     Duplicate(Token),
     #[error("cannot create the directory {path}: {source}")]
     CreateDir {
@@ -86,7 +88,12 @@ pub fn run(args: NatsConfigArgs) -> ExitCode {
 /// Writes the configuration and prints what was written and how to use it.
 fn write(args: &NatsConfigArgs) -> Result<(), NatsConfigError> {
     let mut seen = BTreeSet::new();
-    for name in args.hosts.iter().chain(&args.observer).chain(&args.operator) {
+    for name in args
+        .hosts
+        .iter()
+        .chain(&args.observer)
+        .chain(&args.operator)
+    {
         if !seen.insert(name) {
             return Err(NatsConfigError::Duplicate(name.clone()));
         }

@@ -270,7 +270,8 @@ fn generated(args: &PlaceArgs) -> Result<(DomainSpec, String), PlaceError> {
     let group = match &args.group {
         None => None,
         Some(group) => {
-            let rule = GroupRule::parse(&args.group_rule).map_err(|e| PlaceError::BadVm(e.to_string()))?;
+            let rule =
+                GroupRule::parse(&args.group_rule).map_err(|e| PlaceError::BadVm(e.to_string()))?;
             Some(PlacementGroup::new(group, rule).map_err(|e| PlaceError::BadVm(e.to_string()))?)
         }
     };

@@ -1,0 +1,224 @@
+//! `market place` as an operator runs it: `bidder` daemons as processes on
+//! libvirt's `test:///` driver, a real nats-server with the permissions
+//! `market nats-config --operator` writes, SQLite ledgers on disk.
+//!
+//! - Two hosts whose policies price a new VM differently: the VM starts on
+//!   the one that offered more, its ledger records the placement settled,
+//!   `market audit` passes, and a second placement of the same name is
+//!   refused because that host says the domain runs there.
+//! - Bad input: a bundle larger than any host (every host refuses, each
+//!   saying why), a malformed domain XML, and a user whose permissions do
+//!   not allow placements: a clear error, exit 1, nothing recorded.
+//! - Two placements at the same moment at a zone with room for one VM:
+//!   exactly one is placed (capacity is held while a call is open).
+//!
+//! A crash of the winner between recording and starting is covered by
+//! tests/crash_recovery.rs (the daemon's start-up recovery runs the same
+//! `migration::placement::recover`).
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod daemon_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use daemon_support::{Daemon, Settings, WANTS_MEMORY, ZONE, credentials, market_audit, trades_in};
+use market::bus::LocalNatsServer;
+use market::ledger::{TradeKind, TradeState};
+
+/// Wants 1 GiB of VMs, at half the weight: it takes a VM too, at another
+/// price than a host that wants 4 GiB.
+const WANTS_LITTLE: &str = "[policy]\nname = \"wants-little\"\n\
+    [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 1024\nweight = 0.5\n";
+
+/// A zone configured by `market nats-config` with hosts a and b, an
+/// observer and an operator; the running server.
+fn zone(dir: &Path) -> LocalNatsServer {
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["nats-config", "--zone", ZONE, "--host", "a", "--host", "b"])
+        .args(["--observer", "watch", "--operator", "ops", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    LocalNatsServer::start_with_config(&dir.join("nats-server.conf")).unwrap()
+}
+
+fn daemon(dir: &Path, nats: &Path, url: &str, name: &str, id: u32, policy: &str) -> Daemon {
+    let settings = Settings {
+        nats: credentials(nats, name),
+        ..Settings::default()
+    };
+    Daemon::start_with(dir, url, name, id, policy, &[], &settings)
+}
+
+/// Runs `market place` as `user` with `args`.
+fn place(nats: &Path, url: &str, user: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["place", "--zone", ZONE, "--server", url, "--user", user])
+        .arg("--password-file")
+        .arg(nats.join(format!("{user}.password")))
+        .args(["--domain-type", "test"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+async fn placements(ledger: &Path) -> Vec<market::ledger::TradeRecord> {
+    let mut all = Vec::new();
+    for state in TradeState::ALL {
+        all.extend(trades_in(ledger, state).await);
+    }
+    all.retain(|t| t.terms.kind == TradeKind::Placement);
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_that_values_a_new_vm_most_starts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = dir.path().join("nats");
+    let server = zone(&nats);
+    let url = server.url();
+    let a = daemon(dir.path(), &nats, &url, "a", 1, WANTS_MEMORY);
+    let b = daemon(dir.path(), &nats, &url, "b", 2, WANTS_LITTLE);
+
+    let vm = ["--name", "web1", "--vcpus", "1", "--memory-mib", "512"];
+    let out = place(&nats, &url, "ops", &[&vm[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["result"], "started", "{report}");
+    let answers = report["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{report}");
+    let best = answers
+        .iter()
+        .filter(|a| a["answer"] == "offer")
+        .max_by_key(|a| a["pays"].as_i64().unwrap())
+        .unwrap();
+    assert_eq!(report["host"], best["host"], "{report}");
+    assert_ne!(answers[0]["pays"], answers[1]["pays"], "{report}");
+    let (winner, loser) = if report["host"] == "a" {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+
+    let placed = placements(&winner.ledger).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(placed[0].state, TradeState::Settled);
+    assert_eq!(placed[0].terms.seller, "ops");
+    assert_eq!(placed[0].terms.vms[0].name, "web1");
+    assert!(placements(&loser.ledger).await.is_empty());
+
+    // It runs at the winner: the same name again is refused, the winner
+    // saying so.
+    let out = place(&nats, &url, "ops", &vm);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    let running_there = format!("is Running at {}", winner.name);
+    assert!(
+        said.contains("already in the zone") && said.contains(&running_there),
+        "{said}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["ledger", "trades"])
+        .arg(&winner.ledger)
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("placement"), "{}", text(&out));
+    let ledgers = [a.ledger.clone(), b.ledger.clone()];
+    a.stop();
+    b.stop();
+    let (ok, report) = market_audit(&[&ledgers[0], &ledgers[1]]);
+    assert!(ok, "market audit:\n{report}");
+    assert!(report.contains("1 placement(s) by ops"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = dir.path().join("nats");
+    let server = zone(&nats);
+    let url = server.url();
+    let a = daemon(dir.path(), &nats, &url, "a", 1, WANTS_MEMORY);
+    let b = daemon(dir.path(), &nats, &url, "b", 2, WANTS_LITTLE);
+
+    let huge = ["--name", "huge", "--vcpus", "64", "--memory-mib", "1048576"];
+    let out = place(&nats, &url, "ops", &huge);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("no host will take it"), "{said}");
+    for host in ["a:", "b:"] {
+        assert!(said.contains(host), "{said}");
+    }
+
+    let xml = dir.path().join("bad.xml");
+    std::fs::write(&xml, "<domain type='test'><name>x</name>").unwrap();
+    let out = place(&nats, &url, "ops", &["--domain", xml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not a domain definition"),
+        "{}",
+        text(&out)
+    );
+
+    let vm = ["--name", "web2", "--vcpus", "1", "--memory-mib", "512"];
+    let out = place(&nats, &url, "watch", &vm);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the server refuses"), "{}", text(&out));
+
+    assert!(placements(&a.ledger).await.is_empty());
+    assert!(placements(&b.ledger).await.is_empty());
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_placements_at_once_for_room_for_one_place_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = dir.path().join("nats");
+    let server = zone(&nats);
+    let url = server.url();
+    // Four CPUs: room for one 3-vCPU VM.
+    let a = daemon(dir.path(), &nats, &url, "a", 1, WANTS_MEMORY);
+
+    let calls: Vec<_> = ["big1", "big2"]
+        .into_iter()
+        .map(|name| {
+            let (nats, url) = (nats.clone(), url.clone());
+            std::thread::spawn(move || {
+                place(
+                    &nats,
+                    &url,
+                    "ops",
+                    &["--name", name, "--vcpus", "3", "--memory-mib", "512"],
+                )
+            })
+        })
+        .collect();
+    let outs: Vec<Output> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+    let placed = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(placed, 1, "{}\n---\n{}", text(&outs[0]), text(&outs[1]));
+    let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert!(text(refused).contains("not placed"), "{}", text(refused));
+    let recorded = placements(&a.ledger).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].state, TradeState::Settled);
+    a.stop();
+}
