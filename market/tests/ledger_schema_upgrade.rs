@@ -1,7 +1,8 @@
 //! A ledger file written by the first schema (before the parties were
 //! named after the VMs they trade) opens with this build, is migrated in
 //! place, and keeps every trade and balance: the same trade in the new
-//! words (docs/ledger.md, "Schema versions").
+//! words (docs/ledger.md, "Schema versions"), and a migration since
+//! placements became a trade kind of their own.
 
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
@@ -9,7 +10,7 @@ mod ledger_support;
 
 use ledger_support::{ledger_path, raw};
 use market::credits::Credits;
-use market::ledger::{Ledger, LedgerOptions, Side, TradeState};
+use market::ledger::{Ledger, LedgerOptions, Side, TradeKind, TradeState};
 
 /// A ledger of host-a as the first schema left it: host-a's VM `web` went
 /// to host-b, and host-a (then called the buyer) paid host-b 2 credits.
@@ -70,18 +71,19 @@ async fn a_first_schema_ledger_opens_and_keeps_its_trade_in_the_new_words() {
     assert_eq!(trade.terms.price, Credits(-2_000_000));
     assert_eq!(trade.state, TradeState::Settled);
     assert_eq!(trade.terms.vms[0].name, "web");
+    assert_eq!(trade.terms.kind, TradeKind::Migration);
     // The credits that moved did not change.
     assert_eq!(ledger.balance("host-a").await.unwrap(), Credits(-2_000_000));
     assert_eq!(ledger.balance("host-b").await.unwrap(), Credits(2_000_000));
     // Terms stay frozen after the rewrite.
     ledger.close().await;
     let pool = raw(&path).await;
-    assert!(
-        sqlx::query("UPDATE trades SET price_micro = 0")
-            .execute(&pool)
-            .await
-            .is_err()
-    );
+    for frozen in [
+        "UPDATE trades SET price_micro = 0",
+        "UPDATE trades SET kind = 'placement'",
+    ] {
+        assert!(sqlx::query(frozen).execute(&pool).await.is_err(), "{frozen}");
+    }
     pool.close().await;
     // And the file now reads as current, also read-only.
     let reader = Ledger::open_read_only(&path).await.unwrap();
