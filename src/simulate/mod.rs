@@ -9,6 +9,9 @@
 //! ```text
 //! warm up: advance the hosts' clocks twice, every agent samples its VMs
 //! round r = 1..:
+//!     the VMs that arrive at round r are placed, one call each, by the
+//!         simulation as operator (as `market place` would): every host
+//!         that plays placement quotes, the winner records and starts it
 //!     for each host, in scenario order (or all at once with
 //!         `concurrent = true`): if the state it acts on is overloaded,
 //!         one call as manager in the first of its protocols that trades
@@ -16,8 +19,8 @@
 //!         (hand-off) and the world moves its workload
 //!     advance the clocks one tick; every agent samples (one observation
 //!         for its policy's hysteresis)
-//!     stop when a round made no trade and no host is still waiting out
-//!         its hysteresis (nothing changes after it)
+//!     stop when a round made no trade, no host is still waiting out its
+//!         hysteresis and no VM is still to arrive (nothing changes after it)
 //! report: hosts before/after, trades, baselines, ledger audit, expectations
 //! ```
 //!
@@ -46,19 +49,22 @@ use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, Initia
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
+use bidder::protocol::placement::{self, CallTiming, Placement};
+use bidder::protocol::terms::Task;
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, CountingBus, MemoryBus};
+use market::credits::Credits;
 use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::policy::Classification;
 use market::resources::Resources;
 use market::runtime::Peer;
-use market::wire::WireLimits;
+use market::wire::{InteractionId, WireLimits};
 
-use self::report::{HostPoint, Report, RoundRecord, Stop, TradeRecord};
+use self::report::{HostPoint, PlacementRecord, Report, RoundRecord, Stop, TradeRecord};
 use self::scenario::Scenario;
-use self::world::{World, WorldError};
+use self::world::{SimVm, World, WorldError};
 
 /// How to run a scenario.
 #[derive(Clone)]
@@ -105,6 +111,14 @@ pub enum SimulateError {
     /// An agent failed.
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// An arriving VM's placement call could not run.
+    #[error("placing {vm}: {reason}")]
+    Placement {
+        /// The VM.
+        vm: String,
+        /// Why.
+        reason: String,
+    },
     /// The plot could not be written.
     #[error("cannot write the plot {path}: {source}")]
     Plot {
@@ -139,7 +153,7 @@ pub async fn run(
     let world = World::build(scenario)?;
     let published = Arc::new(AtomicU64::new(0));
     let hosts = start_agents(scenario, options, &world, &published).await?;
-    let (agents, serving) = (hosts.agents, hosts.serving);
+    let (agents, serving, operator) = (hosts.agents, hosts.serving, hosts.operator);
     let watched = Watched {
         publishers: hosts.publishers,
         period_ms: u64::from(scenario.spec.tick_seconds) * 1000,
@@ -148,7 +162,7 @@ pub async fn run(
         scenario,
         options,
         &world,
-        (&agents, &watched),
+        (&agents, &watched, &operator),
         &published,
         &mut progress,
     )
@@ -180,7 +194,7 @@ async fn trade(
     scenario: &Scenario,
     options: &Options,
     world: &World,
-    (agents, watched): (&[Agent], &Watched),
+    (agents, watched, operator): (&[Agent], &Watched, &Peer),
     published: &AtomicU64,
     progress: &mut impl FnMut(&RoundRecord),
 ) -> Result<Report, SimulateError> {
@@ -195,12 +209,14 @@ async fn trade(
     watched.publish(agents).await?;
     let mut history = vec![snapshot(0, agents, Vec::new(), 0).await?];
     let mut trades = Vec::new();
+    let mut placements = Vec::new();
     let stop = loop {
         let round = history.len() as u32;
         if round > scenario.spec.rounds {
             break Stop::RoundLimit;
         }
         let before = CountingBus::read(published);
+        let placed = place_arrivals(round, scenario, world, operator, published).await?;
         let made = if scenario.spec.concurrent {
             concurrent_round(round, agents, world, published).await?
         } else {
@@ -213,7 +229,8 @@ async fn trade(
         now_ms += tick_ms;
         sample_all(agents, now_ms).await?;
         watched.publish(agents).await?;
-        let traded = !made.is_empty();
+        let traded = !made.is_empty() || !placed.is_empty();
+        let to_arrive = world.vms.iter().any(|vm| vm.arrive > Some(round));
         let record = snapshot(
             round,
             agents,
@@ -228,9 +245,10 @@ async fn trade(
             .any(|h| h.class == Classification::Overloaded);
         history.push(record);
         trades.extend(made);
+        placements.extend(placed);
         tokio::time::sleep(options.pace).await;
         let waiting = waited || agents.iter().any(Agent::is_holding);
-        if !traded && !waiting {
+        if !traded && !waiting && !to_arrive {
             break if overloaded {
                 Stop::Stuck
             } else {
@@ -238,7 +256,67 @@ async fn trade(
             };
         }
     };
-    report::assemble(scenario, options, world, agents, history, trades, stop).await
+    let made = report::Made { trades, placements };
+    report::assemble(scenario, options, world, agents, history, made, stop).await
+}
+
+/// Places the VMs that arrive at `round`, one call each, as the operator.
+async fn place_arrivals(
+    round: u32,
+    scenario: &Scenario,
+    world: &World,
+    operator: &Peer,
+    published: &AtomicU64,
+) -> Result<Vec<PlacementRecord>, SimulateError> {
+    let Some(protocol) = &scenario.placement else {
+        return Ok(Vec::new());
+    };
+    let mut placed = Vec::new();
+    for vm in world.vms.iter().filter(|vm| vm.arrive == Some(round)) {
+        let start = CountingBus::read(published);
+        let call = placement::operate(operator, protocol, &arrival(vm)?, CALL)
+            .await
+            .map_err(|e| SimulateError::Placement {
+                vm: vm.name.clone(),
+                reason: e.to_string(),
+            })?;
+        world.follow_workloads()?;
+        placed.push(PlacementRecord {
+            round,
+            messages: CountingBus::read(published) - start,
+            call,
+        });
+    }
+    Ok(placed)
+}
+
+/// How long a placement call of the simulation lasts: loopback timing, as
+/// the agents' own calls.
+const CALL: CallTiming = CallTiming {
+    recruit_ms: 50,
+    window_ms: 500,
+    start_within_ms: 2_000,
+};
+
+/// The placement an arriving VM is asked for: any offer is accepted.
+fn arrival(vm: &SimVm) -> Result<Placement, SimulateError> {
+    let reserved = Resources::new(u64::from(vm.spec.vcpus) * 1000, vm.spec.memory_mib(), 0);
+    let trade = InteractionId::random().map_err(|e| SimulateError::Placement {
+        vm: vm.name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Placement {
+        trade_id: format!("place-{trade}"),
+        task: Task {
+            uuid: vm.uuid.to_string(),
+            name: vm.name.clone(),
+            group: vm.spec.group.clone(),
+            reserved,
+            used: reserved,
+            reserve: Credits(i64::MIN),
+        },
+        domain: vm.spec.to_xml("test"),
+    })
 }
 
 /// Each host in turn, each call counted on its own.
@@ -315,6 +393,8 @@ struct Started {
     serving: Vec<JoinHandle<()>>,
     /// Each host's events, in agent order.
     publishers: Vec<Publisher>,
+    /// The endpoint arriving VMs are placed from.
+    operator: Peer,
 }
 
 /// What observers hear about the hosts: a status of each after every round.
@@ -369,6 +449,13 @@ async fn start_agents(
         agents: Vec::new(),
         serving: Vec::new(),
         publishers: Vec::new(),
+        operator: Peer {
+            bus: Arc::new(CountingBus::new(Arc::new(bus.clone()), Arc::clone(published))),
+            space: space.clone(),
+            me: bus_name(scenario::OPERATOR)?,
+            clock: Arc::new(TokioClock::system()),
+            limits: WireLimits::default(),
+        },
     };
     for (index, (((spec, policy), protocols), (host, ledger))) in scenario
         .spec

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use bidder::agent::{Agent, TradeReport};
 use bidder::migration::Outcome;
+use bidder::protocol::placement::{Answer, CallReport, Ended};
 use market::baseline::{Item, bounds, ffd, greedy_balance};
 use market::ledger::Ledger;
 use market::ledger::audit::{AuditReport, audit};
@@ -53,6 +54,36 @@ pub struct TradeRecord {
     pub messages: u64,
     /// The trade as its manager saw it end.
     pub trade: TradeReport,
+}
+
+/// One arriving VM's placement call and the round it was made in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlacementRecord {
+    /// The round (1 for the first).
+    pub round: u32,
+    /// Bus messages published during the call (all hosts).
+    pub messages: u64,
+    /// The call as the operator saw it end.
+    #[serde(flatten)]
+    pub call: CallReport,
+}
+
+impl PlacementRecord {
+    /// The host that started the VM, if one did.
+    pub fn placed_at(&self) -> Option<&str> {
+        match &self.call.ended {
+            Ended::Started { host, .. } => Some(host),
+            _ => None,
+        }
+    }
+}
+
+/// What the rounds made: trades, and placements of arriving VMs.
+pub(super) struct Made {
+    /// Every trade, in order.
+    pub trades: Vec<TradeRecord>,
+    /// Every placement call, in order.
+    pub placements: Vec<PlacementRecord>,
 }
 
 /// The state of the cluster after one round (round 0: before any trade).
@@ -138,6 +169,8 @@ pub struct Report {
     pub history: Vec<RoundRecord>,
     /// Every trade, in order.
     pub trades: Vec<TradeRecord>,
+    /// Every placement of an arriving VM, in order.
+    pub placements: Vec<PlacementRecord>,
     /// Why the run stopped.
     pub stop: Stop,
     /// The market against the baselines.
@@ -207,6 +240,7 @@ impl Report {
             rounds: usize,
             stop: Stop,
             trades: &'a [TradeRecord],
+            placements: &'a [PlacementRecord],
             settled: usize,
             migrations: usize,
             messages: u64,
@@ -228,6 +262,7 @@ impl Report {
             rounds: self.history.len().saturating_sub(1),
             stop: self.stop,
             trades: &self.trades,
+            placements: &self.placements,
             settled: self.settled(),
             migrations: self.migrations(),
             messages: self.messages(),
@@ -255,7 +290,7 @@ pub(super) async fn assemble(
     world: &World,
     agents: &[Agent],
     history: Vec<RoundRecord>,
-    trades: Vec<TradeRecord>,
+    made: Made,
     stop: Stop,
 ) -> Result<Report, SimulateError> {
     let plot = options.run_dir.join("hosts.svg");
@@ -276,7 +311,8 @@ pub(super) async fn assemble(
             .collect(),
         plot,
         history,
-        trades,
+        trades: made.trades,
+        placements: made.placements,
         stop,
         comparison: compare(agents).await?,
         located: world.locate()?,
@@ -356,6 +392,9 @@ async fn compare(agents: &[Agent]) -> Result<Vec<Comparison>, SimulateError> {
 fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
     let located = &report.located;
     let mut checks = vec![audit_check(&report.audit), location_check(located)];
+    if !report.placements.is_empty() {
+        checks.push(arrivals_check(report));
+    }
     let Some(last) = report.after() else {
         return checks;
     };
@@ -429,7 +468,38 @@ fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
     if expect.groups_apart {
         checks.push(groups_apart_check(scenario, located));
     }
+    if expect.hosts_at_most_ffd
+        && let Some(hosts) = report
+            .comparison
+            .iter()
+            .find(|c| c.baseline_name == "first-fit decreasing")
+    {
+        checks.push(Check {
+            what: "no more hosts run VMs than first-fit decreasing packs them onto".into(),
+            holds: hosts.market <= hosts.baseline,
+            found: format!("{} against {}", hosts.market, hosts.baseline),
+        });
+    }
     checks
+}
+
+/// Every VM that was to arrive was placed.
+fn arrivals_check(report: &Report) -> Check {
+    let refused: Vec<String> = report
+        .placements
+        .iter()
+        .filter(|p| p.placed_at().is_none())
+        .map(|p| format!("{} ({:?})", p.call.vm, p.call.ended))
+        .collect();
+    Check {
+        what: "every arriving VM placed".into(),
+        holds: refused.is_empty(),
+        found: if refused.is_empty() {
+            format!("{} placed", report.placements.len())
+        } else {
+            refused.join("; ")
+        },
+    }
 }
 
 /// No two VMs of one `apart` group on one host at the end.
@@ -575,6 +645,32 @@ impl fmt::Display for Report {
                 t.trade.price.to_string(),
                 t.messages,
                 outcome_name(&t.trade.outcome)
+            )?;
+        }
+        if !self.placements.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "arriving VMs placed by the market ({}):", self.placements.len())?;
+        }
+        for p in &self.placements {
+            let offers = p
+                .call
+                .answers
+                .iter()
+                .filter(|a| matches!(a.answer, Answer::Offer { .. }))
+                .count();
+            let ended = match &p.call.ended {
+                Ended::Started { host, pays } => format!("-> {host:<6} price {:>16}", pays.to_string()),
+                Ended::Failed { host, reason, .. } => format!("{host} could not start it: {reason}"),
+                Ended::Silent { host, .. } => format!("{host} did not report"),
+                Ended::Refused { reason } => format!("not placed: {reason}"),
+            };
+            writeln!(
+                f,
+                "  round {:>2}  {:<8} {ended}  {offers} offer(s) of {} host(s)  {:>3} messages",
+                p.round,
+                p.call.vm,
+                p.call.hosts.len(),
+                p.messages
             )?;
         }
         writeln!(f)?;

@@ -27,13 +27,24 @@
 //! group = "replicas"                          # optional placement group
 //! group_rule = "apart"                        # or "together"; apart by default
 //!
+//! [[vm]]
+//! name = "web9"
+//! arrive = 3                                  # instead of `host`: a new VM,
+//!                                             # placed by the market at round 3
+//! memory_mib = 512
+//!
 //! [expect]
 //! every_host_satisfied = true
 //! vm_count = { hp1 = 1, hp2 = 1, hp3 = 1, hp4 = 1 }
 //! placement = { okvm1 = "hp1" }
 //! hosts_running_at_most = 2
 //! migrations_at_most = 3
+//! hosts_at_most_ffd = true                     # no more hosts than first-fit decreasing
 //! ```
+//!
+//! A VM with `arrive = N` runs nowhere at first: at the start of round N
+//! the simulation, as the operator (`market place` would), asks the hosts
+//! to place it through their placement protocol, and the winner starts it.
 //!
 //! The protocols and their `[protocol.<name>]` settings are read by
 //! `bidder::protocol::config`, the code that reads a daemon's; a model file
@@ -45,7 +56,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use bidder::protocol::Protocol;
+use bidder::protocol::{Kind, Protocol};
 use bidder::protocol::config::{ProtocolFile, Selection, check_unused, default_names};
 use market::bus::subject::Token;
 use market::policy::{Policy, PolicyError};
@@ -127,8 +138,13 @@ fn default_network() -> u64 {
 pub struct VmSpec {
     /// Domain name.
     pub name: String,
-    /// The host it starts on.
-    pub host: String,
+    /// The host it starts on; or, with `arrive`, none.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A new VM placed by the market at the start of this round (1 for the
+    /// first), instead of starting on `host`.
+    #[serde(default)]
+    pub arrive: Option<u32>,
     /// Virtual CPUs.
     #[serde(default = "default_vcpus")]
     pub vcpus: u32,
@@ -174,6 +190,10 @@ pub struct Expect {
     /// No two VMs of an `apart` group end on one host.
     #[serde(default)]
     pub groups_apart: bool,
+    /// At the end, no more hosts run VMs than first-fit decreasing packs
+    /// the same VMs onto.
+    #[serde(default)]
+    pub hosts_at_most_ffd: bool,
 }
 
 /// A checked scenario, with its policies loaded.
@@ -187,6 +207,9 @@ pub struct Scenario {
     pub protocols: Vec<Vec<Protocol>>,
     /// Each VM's placement group, in VM order.
     pub groups: Vec<Option<PlacementGroup>>,
+    /// The placement protocol arriving VMs are placed by: the first one
+    /// a host plays (`None` when no VM arrives).
+    pub placement: Option<Protocol>,
     /// Where the file was read from (for the report).
     pub path: PathBuf,
 }
@@ -268,6 +291,7 @@ impl Scenario {
         let groups = groups(&spec).map_err(invalid)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let protocols = protocols(&spec, base).map_err(invalid)?;
+        let placement = placement_protocol(&spec, &protocols).map_err(invalid)?;
         let policies = spec
             .host
             .iter()
@@ -279,6 +303,7 @@ impl Scenario {
             policies,
             protocols,
             groups,
+            placement,
             path: path.to_path_buf(),
         })
     }
@@ -315,6 +340,37 @@ fn protocols(spec: &ScenarioSpec, base: &Path) -> Result<Vec<Vec<Protocol>>, (St
             .resolve()
         })
         .collect()
+}
+
+/// The name the simulation speaks as when it places arriving VMs.
+pub const OPERATOR: &str = "operator";
+
+/// The protocol arriving VMs are placed by, if any VM arrives.
+fn placement_protocol(
+    spec: &ScenarioSpec,
+    protocols: &[Vec<Protocol>],
+) -> Result<Option<Protocol>, (String, String)> {
+    let Some(first) = spec.vm.iter().position(|vm| vm.arrive.is_some()) else {
+        return Ok(None);
+    };
+    if let Some(i) = spec.host.iter().position(|h| h.name == OPERATOR) {
+        return Err((
+            format!("host[{i}].name"),
+            format!("{OPERATOR:?} is the name arriving VMs are placed by: rename the host"),
+        ));
+    }
+    protocols
+        .iter()
+        .flatten()
+        .find(|p| p.kind() == Kind::Placement)
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| {
+            (
+                format!("vm[{first}].arrive"),
+                "no host plays a placement protocol: add \"placement\" to `protocols`".into(),
+            )
+        })
 }
 
 /// Each VM's placement group, checked.
@@ -414,11 +470,29 @@ fn check(file: &Path, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
                 format!("{:?} is empty or named twice", vm.name),
             ));
         }
-        if !hosts.contains(vm.host.as_str()) {
-            return Err(invalid(
-                format!("vm[{i}].host"),
-                format!("no host is named {:?}", vm.host),
-            ));
+        match (&vm.host, vm.arrive) {
+            (Some(host), None) if !hosts.contains(host.as_str()) => {
+                return Err(invalid(
+                    format!("vm[{i}].host"),
+                    format!("no host is named {host:?}"),
+                ));
+            }
+            (Some(_), None) => {}
+            (None, Some(round)) if round == 0 || round > spec.rounds => {
+                return Err(invalid(
+                    format!("vm[{i}].arrive"),
+                    format!("must be a round from 1 to {}, not {round}", spec.rounds),
+                ));
+            }
+            (None, Some(_)) => {}
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(invalid(
+                    format!("vm[{i}]"),
+                    "give `host` (where it runs at first) or `arrive` (the round the market \
+                     places it), not both or neither"
+                        .into(),
+                ));
+            }
         }
         if !(0.0..=1.0).contains(&vm.cpu_load) {
             return Err(invalid(
@@ -432,7 +506,9 @@ fn check(file: &Path, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
                 "vcpus and memory_mib must be at least 1".into(),
             ));
         }
-        *memory.entry(vm.host.as_str()).or_default() += vm.memory_mib;
+        if let Some(host) = &vm.host {
+            *memory.entry(host.as_str()).or_default() += vm.memory_mib;
+        }
     }
     for (i, host) in spec.host.iter().enumerate() {
         let used = memory.get(host.name.as_str()).copied().unwrap_or(0);

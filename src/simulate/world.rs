@@ -33,6 +33,10 @@ pub struct SimVm {
     pub uuid: DomainUuid,
     /// What the guest does.
     pub load: DomainLoad,
+    /// Its domain definition.
+    pub spec: DomainSpec,
+    /// The round the market places it at, for a VM that arrives.
+    pub arrive: Option<u32>,
 }
 
 /// The hosts and VMs of a scenario.
@@ -54,7 +58,8 @@ pub struct WorldError {
 }
 
 impl World {
-    /// Builds the hosts and starts every VM on its first host.
+    /// Builds the hosts and starts every VM on its first host (a VM that
+    /// arrives later runs nowhere yet).
     pub fn build(scenario: &Scenario) -> Result<World, WorldError> {
         let hosts: Vec<SimHost> = scenario
             .spec
@@ -74,7 +79,7 @@ impl World {
         let mut vms = Vec::new();
         for (index, vm) in scenario.spec.vm.iter().enumerate() {
             let failed = |source| WorldError {
-                host: vm.host.clone(),
+                host: vm.host.clone().unwrap_or_default(),
                 source,
             };
             let uuid = DomainUuid::parse(&format!("00000000-0000-4000-8000-{:012x}", index + 1))
@@ -91,7 +96,7 @@ impl World {
                 cpu_utilisation: vm.cpu_load,
                 ..DomainLoad::default()
             };
-            if let Some(host) = hosts.iter().find(|h| h.name == vm.host) {
+            if let Some(host) = hosts.iter().find(|h| Some(&h.name) == vm.host.as_ref()) {
                 let hv = &host.hypervisor;
                 hv.define(&spec.to_xml("test")).map_err(failed)?;
                 hv.start(&uuid).map_err(failed)?;
@@ -101,6 +106,8 @@ impl World {
                 name: vm.name.clone(),
                 uuid,
                 load,
+                spec,
+                arrive: vm.arrive,
             });
         }
         Ok(World { hosts, vms })
