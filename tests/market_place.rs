@@ -11,6 +11,10 @@
 //!   not allow placements: a clear error, exit 1, nothing recorded.
 //! - Two placements at the same moment at a zone with room for one VM:
 //!   exactly one is placed (capacity is held while a call is open).
+//! - The power-saving arrivals of `market simulate`, across processes: six
+//!   new VMs placed one after the other on three power-saving hosts fill
+//!   the fullest host that fits, and end on as few hosts as first-fit
+//!   decreasing packs them onto.
 //!
 //! A crash of the winner between recording and starting is covered by
 //! tests/crash_recovery.rs (the daemon's start-up recovery runs the same
@@ -31,11 +35,21 @@ use market::ledger::{TradeKind, TradeState};
 const WANTS_LITTLE: &str = "[policy]\nname = \"wants-little\"\n\
     [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 1024\nweight = 0.5\n";
 
-/// A zone configured by `market nats-config` with hosts a and b, an
+/// A zone configured by `market nats-config` with hosts a, b and c, an
 /// observer and an operator; the running server.
 fn zone(dir: &Path) -> LocalNatsServer {
     let out = Command::new(env!("CARGO_BIN_EXE_market"))
-        .args(["nats-config", "--zone", ZONE, "--host", "a", "--host", "b"])
+        .args([
+            "nats-config",
+            "--zone",
+            ZONE,
+            "--host",
+            "a",
+            "--host",
+            "b",
+            "--host",
+            "c",
+        ])
         .args(["--observer", "watch", "--operator", "ops", "--out"])
         .arg(dir)
         .output()
@@ -221,4 +235,50 @@ async fn two_placements_at_once_for_room_for_one_place_one() {
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0].state, TradeState::Settled);
     a.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_saving_hosts_pack_arriving_vms_as_first_fit_decreasing_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = dir.path().join("nats");
+    let server = zone(&nats);
+    let url = server.url();
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/policies/seed001-power-saving.toml"
+    ))
+    .unwrap();
+    let hosts: Vec<Daemon> = ["a", "b", "c"]
+        .iter()
+        .zip(1..)
+        .map(|(name, id)| daemon(dir.path(), &nats, &url, name, id, &policy))
+        .collect();
+    // Four CPUs less the policy's one-core headroom: three 1-vCPU VMs a
+    // host, so first-fit decreasing packs six onto two hosts.
+    for i in 1..=6 {
+        let name = format!("new{i}");
+        let out = place(
+            &nats,
+            &url,
+            "ops",
+            &["--name", &name, "--vcpus", "1", "--memory-mib", "512"],
+        );
+        assert!(out.status.success(), "{name}: {}", text(&out));
+    }
+    let mut counts = Vec::new();
+    for host in &hosts {
+        let placed = placements(&host.ledger).await;
+        assert!(
+            placed.iter().all(|t| t.state == TradeState::Settled),
+            "{placed:?}"
+        );
+        counts.push(placed.len());
+    }
+    assert_eq!(counts, [3, 3, 0], "VMs placed per host");
+    let ledgers: Vec<_> = hosts.iter().map(|h| h.ledger.clone()).collect();
+    for host in hosts {
+        host.stop();
+    }
+    let (ok, report) = market_audit(&ledgers.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    assert!(ok, "market audit:\n{report}");
 }

@@ -399,6 +399,8 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
         ("power-saving-fill-me", 5),
         ("agility-same-cluster", 0),
         ("seed004-maintenance", 3),
+        ("power-saving-arrivals", 0),
+        ("agility-arrivals", 0),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let (code, json) = simulate_json(&file, &dir.path().join(name));
@@ -421,6 +423,48 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
             assert_eq!(trade["trade"]["outcome"]["state"], "settled", "{name}");
         }
     }
+}
+
+/// Arriving VMs are placed by the market, one call each, where the
+/// hosts' policies value them most: power saving packs them onto as few
+/// hosts as first-fit decreasing does, agility spreads them.
+#[test]
+fn arriving_vms_land_where_the_policies_want_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/power-saving-arrivals.toml");
+    let (code, json) = simulate_json(&file, &dir.path().join("ps"));
+    assert_eq!(code, Some(0), "{json:#}");
+    let placements = json["placements"].as_array().unwrap();
+    assert_eq!(placements.len(), 6, "{json:#}");
+    let hosts: Vec<&str> = placements
+        .iter()
+        .map(|p| {
+            assert_eq!(p["result"], "started", "{p}");
+            assert_eq!(
+                p["answers"].as_array().unwrap().len(),
+                p["hosts"].as_array().unwrap().len()
+            );
+            p["host"].as_str().unwrap()
+        })
+        .collect();
+    // h1 runs one VM: it fills first; then the next host, never a third
+    // while one with room has VMs.
+    assert_eq!(hosts, ["h1", "h1", "h2", "h2", "h2", "h3"], "{json:#}");
+    let ffd = &json["baselines"][0];
+    assert_eq!(ffd["baseline_name"], "first-fit decreasing");
+    assert!(ffd["market"].as_f64() <= ffd["baseline"].as_f64(), "{ffd}");
+
+    let file = repo().join("scenarios/agility-arrivals.toml");
+    let (code, json) = simulate_json(&file, &dir.path().join("ag"));
+    assert_eq!(code, Some(0), "{json:#}");
+    let mut hosts: Vec<&str> = json["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["host"].as_str().unwrap())
+        .collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, ["h1", "h2", "h3", "h4"], "{json:#}");
 }
 
 /// One overloaded host (two busy VMs), and takers `t1` (empty) and, when
@@ -590,6 +634,22 @@ fn protocols_and_groups_that_cannot_be_played_are_refused_with_their_key() {
                 "group = \"two words\"\ngroup_rule",
             ),
             vec!["vm[0].group", "two words"],
+        ),
+        (
+            base.clone() + "\n[[vm]]\nname = \"late\"\narrive = 2\nmemory_mib = 512\n",
+            vec![".arrive", "no host plays a placement protocol"],
+        ),
+        (
+            base.clone()
+                + "\n[[vm]]\nname = \"late\"\nhost = \"zz\"\narrive = 2\nmemory_mib = 512\n",
+            vec!["give `host`", "not both"],
+        ),
+        (
+            base.replace(
+                "protocols = [\"contract-net\"]",
+                "protocols = [\"contract-net\", \"placement\"]",
+            ) + "\n[protocol.placement]\naward = \"second-price\"\n",
+            vec!["protocol.placement.award", "market place --award"],
         ),
     ];
     for (i, (text, wanted)) in cases.iter().enumerate() {

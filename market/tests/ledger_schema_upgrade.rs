@@ -82,7 +82,10 @@ async fn a_first_schema_ledger_opens_and_keeps_its_trade_in_the_new_words() {
         "UPDATE trades SET price_micro = 0",
         "UPDATE trades SET kind = 'placement'",
     ] {
-        assert!(sqlx::query(frozen).execute(&pool).await.is_err(), "{frozen}");
+        assert!(
+            sqlx::query(frozen).execute(&pool).await.is_err(),
+            "{frozen}"
+        );
     }
     pool.close().await;
     // And the file now reads as current, also read-only.

@@ -450,7 +450,10 @@ async fn start_agents(
         serving: Vec::new(),
         publishers: Vec::new(),
         operator: Peer {
-            bus: Arc::new(CountingBus::new(Arc::new(bus.clone()), Arc::clone(published))),
+            bus: Arc::new(CountingBus::new(
+                Arc::new(bus.clone()),
+                Arc::clone(published),
+            )),
             space: space.clone(),
             me: bus_name(scenario::OPERATOR)?,
             clock: Arc::new(TokioClock::system()),

@@ -649,7 +649,11 @@ impl fmt::Display for Report {
         }
         if !self.placements.is_empty() {
             writeln!(f)?;
-            writeln!(f, "arriving VMs placed by the market ({}):", self.placements.len())?;
+            writeln!(
+                f,
+                "arriving VMs placed by the market ({}):",
+                self.placements.len()
+            )?;
         }
         for p in &self.placements {
             let offers = p
@@ -659,8 +663,12 @@ impl fmt::Display for Report {
                 .filter(|a| matches!(a.answer, Answer::Offer { .. }))
                 .count();
             let ended = match &p.call.ended {
-                Ended::Started { host, pays } => format!("-> {host:<6} price {:>16}", pays.to_string()),
-                Ended::Failed { host, reason, .. } => format!("{host} could not start it: {reason}"),
+                Ended::Started { host, pays } => {
+                    format!("-> {host:<6} price {:>16}", pays.to_string())
+                }
+                Ended::Failed { host, reason, .. } => {
+                    format!("{host} could not start it: {reason}")
+                }
                 Ended::Silent { host, .. } => format!("{host} did not report"),
                 Ended::Refused { reason } => format!("not placed: {reason}"),
             };

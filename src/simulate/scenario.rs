@@ -56,8 +56,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use bidder::protocol::{Kind, Protocol};
 use bidder::protocol::config::{ProtocolFile, Selection, check_unused, default_names};
+use bidder::protocol::{Kind, Protocol};
 use market::bus::subject::Token;
 use market::policy::{Policy, PolicyError};
 use market::vm::{GroupRule, PlacementGroup};
