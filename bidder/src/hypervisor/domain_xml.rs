@@ -235,6 +235,26 @@ mod tests {
     }
 
     #[test]
+    fn a_definition_booting_an_image_reads_back_with_its_disk() {
+        let xml = spec().to_xml_booting("kvm", "/images/web&1.qcow2");
+        assert_eq!(DomainSpec::parse(&xml).unwrap(), spec());
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let disk = document
+            .descendants()
+            .find(|n| n.has_tag_name("disk"))
+            .unwrap();
+        let source = disk.children().find(|n| n.has_tag_name("source")).unwrap();
+        assert_eq!(source.attribute("file"), Some("/images/web&1.qcow2"));
+        let driver = disk.children().find(|n| n.has_tag_name("driver")).unwrap();
+        assert_eq!(driver.attribute("type"), Some("qcow2"));
+        assert!(
+            spec()
+                .to_xml_booting("kvm", "/images/web.img")
+                .contains("type='raw'")
+        );
+    }
+
+    #[test]
     fn a_placement_group_travels_in_the_metadata() {
         let mut grouped = spec();
         grouped.group = Some(PlacementGroup::new("web", GroupRule::Apart).unwrap());
