@@ -184,7 +184,10 @@ pub(crate) fn host(inner: Arc<Inner>, protocol: &Protocol) -> Components {
                     "not a price and an operator: {args:?}"
                 )));
             };
-            let report = match start(&inner, &placement, pays, &operator, protocol).await {
+            let started = start(&inner, &placement, pays, &operator, protocol).await;
+            let outcome = if started.is_ok() { "started" } else { "failed" };
+            metrics::counter!("bourse_placements_total", "outcome" => outcome).increment(1);
+            let report = match started {
                 Ok(()) => Term::atom("started"),
                 Err(why) => Term::apply("failed", vec![Term::string(&why)]),
             };
