@@ -26,12 +26,14 @@
 mod daemon_support;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use daemon_support::{GIVES_ALL, WANTS_MEMORY, ZONE, free_port, node_xml, sample};
+use daemon_support::{
+    Daemon, GIVES_ALL, Settings, WANTS_MEMORY, ZONE, credentials, free_port, sample,
+    wait_for_settled,
+};
 use futures::StreamExt;
 use market::bus::subject::Token;
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
@@ -93,98 +95,23 @@ impl Drop for Process {
     }
 }
 
-/// A `bidder` daemon and its metrics endpoint.
-struct Daemon {
-    process: Process,
-    metrics: SocketAddr,
-    ledger: PathBuf,
-}
-
-impl Daemon {
-    /// Starts host `name` with `policy` and `vms`; `extra` goes into the
-    /// `[nats]` table (credentials), `tables` at the end of the file.
-    fn start(
-        dir: &Path,
-        url: &str,
-        (name, id): (&str, u32),
-        (policy, vms): (&str, &[u8]),
-        (extra, tables): (&str, &str),
-    ) -> Daemon {
-        let node = dir.join(format!("{name}.node.xml"));
-        std::fs::write(&node, node_xml(vms)).unwrap();
-        std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
-        let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let config = format!(
-            "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
-             ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
-             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n\
-             [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
-             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{extra}\n\
-             [trading]\nperiod_ms = 500\nrecruit_ms = 300\nwindow_ms = 1000\ngrace_ms = 2000\n\
-             peer_timeout_ms = 5000\n{tables}\n",
-            node = node.display()
-        );
-        let config_path = dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config).unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let process = Process {
-            name: name.into(),
-            child,
-            log,
-        };
-        process.wait_for_log("bidder ready");
-        Daemon {
-            process,
-            metrics,
-            ledger: dir.join(format!("{name}.ledger.sqlite")),
-        }
-    }
-
-    /// The Prometheus text at /metrics.
-    fn scrape(&self) -> String {
-        let mut stream = TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    }
-
-    /// Settled trades in its ledger (WAL lets this reader in).
-    async fn settled(&self) -> usize {
-        let Ok(reader) = market::ledger::Ledger::open_read_only(&self.ledger).await else {
-            return 0;
-        };
-        let n = reader
-            .trades(Some(market::ledger::TradeState::Settled))
-            .await
-            .map_or(0, |t| t.len());
-        reader.close().await;
-        n
-    }
-
-    async fn wait_for_settled(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.settled().await == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "{} settled nothing:\n{}",
-                self.process.name,
-                self.process.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+/// Starts host `name` with `policy` and `vms` at a half-second period;
+/// `extra` goes into the `[nats]` table (credentials), `tables` at the end
+/// of the file.
+fn daemon(
+    dir: &Path,
+    url: &str,
+    (name, id): (&str, u32),
+    (policy, vms): (&str, &[u8]),
+    (extra, tables): (&str, &str),
+) -> Daemon {
+    let settings = Settings {
+        nats: extra.to_string(),
+        tables: tables.to_string(),
+        period_ms: 500,
+        ..Settings::default()
+    };
+    Daemon::start_with(dir, url, name, id, policy, vms, &settings)
 }
 
 /// `market watch --json` of zone dc1 with `args`, its lines in
@@ -277,28 +204,22 @@ async fn the_observer_sees_every_host_and_a_whole_trade_and_cannot_publish() {
             watch_password.to_str().unwrap(),
         ],
     );
-    let credentials = |host: &str| {
-        format!(
-            "inbox_prefix = \"_INBOX.{host}\"\n\
-             credentials = {{ kind = \"password\", user = \"{host}\", password_file = \"{}\" }}",
-            password(host).display()
-        )
-    };
-    let b = Daemon::start(
+    let credentials = |host: &str| credentials(&nats_dir, host);
+    let b = daemon(
         dir.path(),
         &url,
         ("b", 2),
         (WANTS_MEMORY, &[]),
         (&credentials("b"), ""),
     );
-    let a = Daemon::start(
+    let a = daemon(
         dir.path(),
         &url,
         ("a", 1),
         (GIVES_ALL, &[1]),
         (&credentials("a"), ""),
     );
-    a.wait_for_settled(Duration::from_secs(15)).await;
+    wait_for_settled(&a, 1, Duration::from_secs(15)).await;
 
     let seen = wait_for_lines(&out, "the settled trade", |l| {
         trade_states(l).iter().any(|(_, s)| s == "settled")
@@ -420,7 +341,7 @@ async fn the_observer_sees_every_host_and_a_whole_trade_and_cannot_publish() {
     let status = watcher.terminate();
     assert!(status.success(), "market watch exited {status}");
     for daemon in [a, b] {
-        assert!(daemon.process.terminate().success());
+        daemon.stop();
     }
 }
 
@@ -468,16 +389,16 @@ async fn a_bidder_whose_events_cannot_be_published_keeps_trading() {
         "[events]\nnats = {{ servers = [\"nats://127.0.0.1:{}\"], name = \"a-events\" }}\n",
         free_port()
     );
-    let b = Daemon::start(dir.path(), &url, ("b", 2), (WANTS_MEMORY, &[]), ("", ""));
-    let a = Daemon::start(
+    let b = daemon(dir.path(), &url, ("b", 2), (WANTS_MEMORY, &[]), ("", ""));
+    let a = daemon(
         dir.path(),
         &url,
         ("a", 1),
         (GIVES_ALL, &[1]),
         ("", &unreachable),
     );
-    a.wait_for_settled(Duration::from_secs(15)).await;
-    b.wait_for_settled(Duration::from_secs(5)).await;
+    wait_for_settled(&a, 1, Duration::from_secs(15)).await;
+    wait_for_settled(&b, 1, Duration::from_secs(5)).await;
     // Its statuses (one a period) and its trade's three events are dropped
     // and counted; nothing was published.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -502,7 +423,7 @@ async fn a_bidder_whose_events_cannot_be_published_keeps_trading() {
         1,
         "{metrics}"
     );
-    assert!(a.process.log().contains("cannot reach the events server"));
+    assert!(a.log().contains("cannot reach the events server"));
     // b's events went out on its trading connection as usual.
     assert!(
         b.scrape()

@@ -74,6 +74,8 @@ pub struct Settings {
     pub recruit_ms: u64,
     /// How long contractors have to answer this host's calls.
     pub window_ms: u64,
+    /// The trading period.
+    pub period_ms: u64,
     /// A `[migration]` table, or nothing for the hand-off.
     pub migration: &'static str,
     /// Top-level keys (`protocols = [..]`), before the first table.
@@ -88,6 +90,7 @@ impl Default for Settings {
             nats: String::new(),
             recruit_ms: 300,
             window_ms: 1000,
+            period_ms: 1000,
             migration: "",
             keys: String::new(),
             tables: String::new(),
@@ -123,6 +126,7 @@ impl Daemon {
             nats,
             recruit_ms,
             window_ms,
+            period_ms,
             migration,
             keys,
             tables,
@@ -137,7 +141,7 @@ impl Daemon {
              hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
              [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
              [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
-             [trading]\nperiod_ms = 1000\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
+             [trading]\nperiod_ms = {period_ms}\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
              peer_timeout_ms = 5000\n{migration}\n{tables}\n",
             node = node.display()
         );
