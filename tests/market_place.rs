@@ -23,7 +23,7 @@
 
 mod daemon_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use daemon_support::{Daemon, Settings, WANTS_MEMORY, ZONE, credentials, market_audit, trades_in};
@@ -36,50 +36,71 @@ const WANTS_LITTLE: &str = "[policy]\nname = \"wants-little\"\n\
     [[policy.condition]]\nmetric = \"vm_memory_mib\"\nunderloaded_below = 1024\nweight = 0.5\n";
 
 /// A zone configured by `market nats-config` with hosts a, b and c, an
-/// observer and an operator; the running server.
-fn zone(dir: &Path) -> LocalNatsServer {
-    let out = Command::new(env!("CARGO_BIN_EXE_market"))
-        .args([
-            "nats-config",
-            "--zone",
-            ZONE,
-            "--host",
-            "a",
-            "--host",
-            "b",
-            "--host",
-            "c",
-        ])
-        .args(["--observer", "watch", "--operator", "ops", "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    LocalNatsServer::start_with_config(&dir.join("nats-server.conf")).unwrap()
+/// observer and an operator, its nats-server running; files in a
+/// temporary directory.
+struct Zone {
+    dir: tempfile::TempDir,
+    nats: PathBuf,
+    url: String,
+    _server: LocalNatsServer,
 }
 
-fn daemon(dir: &Path, nats: &Path, url: &str, name: &str, id: u32, policy: &str) -> Daemon {
-    let settings = Settings {
-        nats: credentials(nats, name),
-        ..Settings::default()
-    };
-    Daemon::start_with(dir, url, name, id, policy, &[], &settings)
-}
+impl Zone {
+    fn start() -> Zone {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = dir.path().join("nats");
+        let out = Command::new(env!("CARGO_BIN_EXE_market"))
+            .args([
+                "nats-config",
+                "--zone",
+                ZONE,
+                "--host",
+                "a",
+                "--host",
+                "b",
+                "--host",
+                "c",
+            ])
+            .args(["--observer", "watch", "--operator", "ops", "--out"])
+            .arg(&nats)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = LocalNatsServer::start_with_config(&nats.join("nats-server.conf")).unwrap();
+        Zone {
+            url: server.url(),
+            dir,
+            nats,
+            _server: server,
+        }
+    }
 
-/// Runs `market place` as `user` with `args`.
-fn place(nats: &Path, url: &str, user: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_market"))
-        .args(["place", "--zone", ZONE, "--server", url, "--user", user])
-        .arg("--password-file")
-        .arg(nats.join(format!("{user}.password")))
-        .args(["--domain-type", "test"])
-        .args(args)
-        .output()
-        .unwrap()
+    /// A bidder of the zone, with its user's credentials.
+    fn daemon(&self, name: &str, id: u32, policy: &str) -> Daemon {
+        let settings = Settings {
+            nats: credentials(&self.nats, name),
+            ..Settings::default()
+        };
+        Daemon::start_with(self.dir.path(), &self.url, name, id, policy, &[], &settings)
+    }
+
+    /// Runs `market place` as `user` with `args`.
+    fn place(&self, user: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_market"))
+            .args([
+                "place", "--zone", ZONE, "--server", &self.url, "--user", user,
+            ])
+            .arg("--password-file")
+            .arg(self.nats.join(format!("{user}.password")))
+            .args(["--domain-type", "test"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
 }
 
 fn text(out: &Output) -> String {
@@ -105,15 +126,12 @@ async fn placements(ledger: &Path) -> Vec<market::ledger::TradeRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_that_values_a_new_vm_most_starts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = dir.path().join("nats");
-    let server = zone(&nats);
-    let url = server.url();
-    let a = daemon(dir.path(), &nats, &url, "a", 1, WANTS_MEMORY);
-    let b = daemon(dir.path(), &nats, &url, "b", 2, WANTS_LITTLE);
+    let zone = Zone::start();
+    let a = zone.daemon("a", 1, WANTS_MEMORY);
+    let b = zone.daemon("b", 2, WANTS_LITTLE);
 
     let vm = ["--name", "web1", "--vcpus", "1", "--memory-mib", "512"];
-    let out = place(&nats, &url, "ops", &[&vm[..], &["--json"]].concat());
+    let out = zone.place("ops", &[&vm[..], &["--json"]].concat());
     assert!(out.status.success(), "{}", text(&out));
     let report = json(&out);
     assert_eq!(report["result"], "started", "{report}");
@@ -141,7 +159,7 @@ async fn the_host_that_values_a_new_vm_most_starts_it() {
 
     // It runs at the winner: the same name again is refused, the winner
     // saying so.
-    let out = place(&nats, &url, "ops", &vm);
+    let out = zone.place("ops", &vm);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     let running_there = format!("is Running at {}", winner.name);
@@ -166,15 +184,12 @@ async fn the_host_that_values_a_new_vm_most_starts_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = dir.path().join("nats");
-    let server = zone(&nats);
-    let url = server.url();
-    let a = daemon(dir.path(), &nats, &url, "a", 1, WANTS_MEMORY);
-    let b = daemon(dir.path(), &nats, &url, "b", 2, WANTS_LITTLE);
+    let zone = Zone::start();
+    let a = zone.daemon("a", 1, WANTS_MEMORY);
+    let b = zone.daemon("b", 2, WANTS_LITTLE);
 
     let huge = ["--name", "huge", "--vcpus", "64", "--memory-mib", "1048576"];
-    let out = place(&nats, &url, "ops", &huge);
+    let out = zone.place("ops", &huge);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("no host will take it"), "{said}");
@@ -182,9 +197,9 @@ async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
         assert!(said.contains(host), "{said}");
     }
 
-    let xml = dir.path().join("bad.xml");
+    let xml = zone.dir.path().join("bad.xml");
     std::fs::write(&xml, "<domain type='test'><name>x</name>").unwrap();
-    let out = place(&nats, &url, "ops", &["--domain", xml.to_str().unwrap()]);
+    let out = zone.place("ops", &["--domain", xml.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("is not a domain definition"),
@@ -193,7 +208,7 @@ async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
     );
 
     let vm = ["--name", "web2", "--vcpus", "1", "--memory-mib", "512"];
-    let out = place(&nats, &url, "watch", &vm);
+    let out = zone.place("watch", &vm);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("the server refuses"), "{}", text(&out));
 
@@ -205,28 +220,25 @@ async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_placements_at_once_for_room_for_one_place_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = dir.path().join("nats");
-    let server = zone(&nats);
-    let url = server.url();
+    let zone = Zone::start();
     // Four CPUs: room for one 3-vCPU VM.
-    let a = daemon(dir.path(), &nats, &url, "a", 1, WANTS_MEMORY);
+    let a = zone.daemon("a", 1, WANTS_MEMORY);
 
-    let calls: Vec<_> = ["big1", "big2"]
-        .into_iter()
-        .map(|name| {
-            let (nats, url) = (nats.clone(), url.clone());
-            std::thread::spawn(move || {
-                place(
-                    &nats,
-                    &url,
-                    "ops",
-                    &["--name", name, "--vcpus", "3", "--memory-mib", "512"],
-                )
+    let outs: Vec<Output> = std::thread::scope(|scope| {
+        let calls: Vec<_> = ["big1", "big2"]
+            .into_iter()
+            .map(|name| {
+                let zone = &zone;
+                scope.spawn(move || {
+                    zone.place(
+                        "ops",
+                        &["--name", name, "--vcpus", "3", "--memory-mib", "512"],
+                    )
+                })
             })
-        })
-        .collect();
-    let outs: Vec<Output> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
     let placed = outs.iter().filter(|o| o.status.success()).count();
     assert_eq!(placed, 1, "{}\n---\n{}", text(&outs[0]), text(&outs[1]));
     let refused = outs.iter().find(|o| !o.status.success()).unwrap();
@@ -239,10 +251,7 @@ async fn two_placements_at_once_for_room_for_one_place_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_saving_hosts_pack_arriving_vms_as_first_fit_decreasing_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = dir.path().join("nats");
-    let server = zone(&nats);
-    let url = server.url();
+    let zone = Zone::start();
     let policy = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/scenarios/policies/seed001-power-saving.toml"
@@ -251,15 +260,13 @@ async fn power_saving_hosts_pack_arriving_vms_as_first_fit_decreasing_does() {
     let hosts: Vec<Daemon> = ["a", "b", "c"]
         .iter()
         .zip(1..)
-        .map(|(name, id)| daemon(dir.path(), &nats, &url, name, id, &policy))
+        .map(|(name, id)| zone.daemon(name, id, &policy))
         .collect();
     // Four CPUs less the policy's one-core headroom: three 1-vCPU VMs a
     // host, so first-fit decreasing packs six onto two hosts.
     for i in 1..=6 {
         let name = format!("new{i}");
-        let out = place(
-            &nats,
-            &url,
+        let out = zone.place(
             "ops",
             &["--name", &name, "--vcpus", "1", "--memory-mib", "512"],
         );
