@@ -70,7 +70,7 @@ async fn crash_fixture_child() {
             let mut trade = terms("crash-place", "ops", "b", &[&vm(1, VM_MIB)], PRICE);
             trade.kind = market::ledger::TradeKind::Placement;
             let xml = vm(1, VM_MIB).to_xml("test");
-            let outcome = bidder::migration::placement::place(&ledger_b, &b, &trade, &xml)
+            let outcome = bidder::migration::placement::place(&ledger_b, &b, &trade, &xml, None)
                 .await
                 .unwrap();
             println!("EXECUTED {outcome:?}");

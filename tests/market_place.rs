@@ -4,8 +4,9 @@
 //!
 //! - Two hosts whose policies price a new VM differently: the VM starts on
 //!   the one that offered more, its ledger records the placement settled,
-//!   `market audit` passes, and a second placement of the same name is
-//!   refused because that host says the domain runs there.
+//!   `market audit` passes, `market watch` shows the placement published by
+//!   its host, and a second placement of the same name is refused because
+//!   that host says the domain runs there.
 //! - Bad input: a bundle larger than any host (every host refuses, each
 //!   saying why), a malformed domain XML, and a user whose permissions do
 //!   not allow placements: a clear error, exit 1, nothing recorded.
@@ -25,6 +26,7 @@ mod daemon_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use daemon_support::{Daemon, Settings, WANTS_MEMORY, ZONE, credentials, market_audit, trades_in};
 use market::bus::LocalNatsServer;
@@ -88,6 +90,34 @@ impl Zone {
         Daemon::start_with(self.dir.path(), &self.url, name, id, policy, &[], &settings)
     }
 
+    /// `market watch --json` as the observer, subscribed: its process and
+    /// the file its lines go to.
+    fn watch(&self) -> (std::process::Child, PathBuf) {
+        let (out, err) = (
+            self.dir.path().join("watch.jsonl"),
+            self.dir.path().join("watch.log"),
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_market"))
+            .args([
+                "watch", "--json", "--zone", ZONE, "--server", &self.url, "--user", "watch",
+            ])
+            .arg("--password-file")
+            .arg(self.nats.join("watch.password"))
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("watching zone")
+        {
+            assert!(Instant::now() < deadline, "market watch did not subscribe");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (child, out)
+    }
+
     /// Runs `market place` as `user` with `args`.
     fn place(&self, user: &str, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_market"))
@@ -130,6 +160,8 @@ async fn the_host_that_values_a_new_vm_most_starts_it() {
     let a = zone.daemon("a", 1, WANTS_MEMORY);
     let b = zone.daemon("b", 2, WANTS_LITTLE);
 
+    let (mut watcher, watched) = zone.watch();
+
     let vm = ["--name", "web1", "--vcpus", "1", "--memory-mib", "512"];
     let out = zone.place("ops", &[&vm[..], &["--json"]].concat());
     assert!(out.status.success(), "{}", text(&out));
@@ -156,6 +188,25 @@ async fn the_host_that_values_a_new_vm_most_starts_it() {
     assert_eq!(placed[0].terms.seller, "ops");
     assert_eq!(placed[0].terms.vms[0].name, "web1");
     assert!(placements(&loser.ledger).await.is_empty());
+
+    // The winner published the placement's steps; the observer saw them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let settled = loop {
+        let lines = std::fs::read_to_string(&watched).unwrap_or_default();
+        let found = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["trade"]["kind"] == "placement" && l["trade"]["state"] == "settled");
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no placement event:\n{lines}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(settled["trade"]["buyer"], winner.name.as_str(), "{settled}");
+    assert_eq!(settled["trade"]["seller"], "ops", "{settled}");
+    let _ = watcher.kill();
+    let _ = watcher.wait();
 
     // It runs at the winner: the same name again is refused, the winner
     // saying so.

@@ -57,6 +57,7 @@ fn trade(id: &str, state: TradeState, reason: Option<&str>) -> TradeEvent {
         trade_id: id.into(),
         interaction_id: id.into(),
         protocol: "contract-net".into(),
+        kind: market::events::TradeKind::Migration,
         seller: t("h1"),
         buyer: t("h2"),
         vms: vec!["web1".into()],
@@ -132,7 +133,16 @@ fn board() -> Board {
             ),
             NOW - 100,
         ),
-        (status_of("h2"), b"\x02garbage".to_vec(), NOW - 50),
+        // This version's tag, then bytes that are no status: truncated.
+        (
+            status_of("h2"),
+            [
+                &[u8::try_from(market::wire::SCHEMA_VERSION).unwrap()][..],
+                b"garbage",
+            ]
+            .concat(),
+            NOW - 50,
+        ),
     ];
     for (subject, payload, at) in events {
         board.ingest(&subject, &payload, at);

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use market::bus::subject::{HostName, Route, SubjectSpace};
-use market::events::{HostStatus, TradeEvent, TradeState};
+use market::events::{HostStatus, TradeEvent, TradeKind, TradeState};
 use market::wire::{Decoder, Envelope, Rejection, WireLimits, record_drop};
 
 /// The largest event accepted: a status or a trade takes a few hundred
@@ -155,8 +155,12 @@ impl Board {
             }
             Route::Trades { from } => {
                 let envelope: Envelope<TradeEvent> = self.decoder.decode(subject, payload)?;
-                if envelope.body.seller != from {
-                    return Err(Rejection::AddressMismatch { field: "seller" });
+                if *envelope.body.publisher() != from {
+                    let field = match envelope.body.kind {
+                        TradeKind::Migration => "seller",
+                        TradeKind::Placement => "buyer",
+                    };
+                    return Err(Rejection::AddressMismatch { field });
                 }
                 let trade = &envelope.body;
                 Ok(

@@ -679,7 +679,8 @@ impl Inner {
     /// Starts a VM this host won in a placement: its ledger records the
     /// placement before the domain is defined (`migration::placement`).
     pub(crate) async fn place(&self, terms: &TradeTerms, xml: &str) -> Result<Outcome, AgentError> {
-        migration::placement::place(&self.ledger, &self.hypervisor, terms, xml)
+        let events = self.events.as_ref();
+        migration::placement::place(&self.ledger, &self.hypervisor, terms, xml, events)
             .await
             .map_err(|e| AgentError::Trade {
                 host: self.identity.name.clone(),

@@ -77,6 +77,7 @@ pub(crate) fn event(
         trade_id: terms.trade_id.to_string(),
         interaction_id: terms.interaction_id.clone(),
         protocol: terms.protocol.name.clone(),
+        kind: terms.kind,
         seller: Token::new(terms.seller.as_str()).ok()?,
         buyer: Token::new(terms.buyer.as_str()).ok()?,
         vms: terms.vms.iter().map(|vm| vm.name.clone()).collect(),

@@ -294,6 +294,7 @@ mod tests {
             trade_id: "t1".into(),
             interaction_id: "t1".into(),
             protocol: "contract-net".into(),
+            kind: market::events::TradeKind::Migration,
             seller: t("h1"),
             buyer: t("h2"),
             vms: vec!["vm1".into()],

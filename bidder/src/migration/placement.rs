@@ -21,9 +21,8 @@
 //! operator was told nothing (its call ended without a report), so a VM
 //! that was not running yet is not one anybody is waiting for.
 //!
-//! Placements are not published as trade events (`crate::events`): those
-//! come from a trade's seller, and a placement's seller is the operator;
-//! `market ledger` and `market audit` show them.
+//! Each step is published as a trade event (`crate::events`) by this host,
+//! the buyer: a placement's seller is the operator, who publishes nothing.
 
 use std::sync::Arc;
 
@@ -33,19 +32,23 @@ use super::destination::Destination;
 use super::recovery::{RecoveryError, Resolution};
 use super::step::{self, MigrationStep};
 use super::{MigrationError, Outcome, vm_uuids};
+use crate::events::{Lifecycle, Publisher};
 use crate::hypervisor::{DomainSpec, DomainUuid, Hypervisor, blocking};
 
 /// Carries out a placement this host won: `terms` (kind placement, this
-/// host the buyer, one VM) and the domain's XML. Safe to call again for a
-/// placement already recorded: a final one is reported as it ended.
+/// host the buyer, one VM) and the domain's XML, reporting its steps
+/// through `events`. Safe to call again for a placement already recorded:
+/// a final one is reported as it ended.
 pub async fn place(
     ledger: &Ledger,
     hypervisor: &Arc<dyn Hypervisor>,
     terms: &TradeTerms,
     xml: &str,
+    events: Option<&Publisher>,
 ) -> Result<Outcome, MigrationError> {
     let trade_id = &terms.trade_id;
     let uuid = placed_vm(ledger, terms, xml)?;
+    let mut lifecycle = Lifecycle::new(events, terms);
     ledger.record_agreed(terms).await?;
     step::done(trade_id, MigrationStep::PlacementRecorded);
     if let Some(record) = ledger.trade(trade_id).await?
@@ -53,6 +56,7 @@ pub async fn place(
     {
         return Ok(Outcome::ended(record.state, record.reason));
     }
+    lifecycle.agreed();
     let destination = Destination::new(ledger.clone(), Arc::clone(hypervisor));
     let outcome = match destination
         .take(trade_id, xml.to_string(), uuid.clone())
@@ -72,6 +76,7 @@ pub async fn place(
             roll_back(ledger, trade_id, &reason).await?
         }
     };
+    lifecycle.ended(&outcome);
     Ok(outcome)
 }
 

@@ -9,7 +9,7 @@
 //! | subject | body | sent |
 //! |---|---|---|
 //! | `<prefix>.<zone>.hosts.<host>.status` | [`HostStatus`] | by every host, every trading period |
-//! | `<prefix>.<zone>.trades.<seller>` | [`TradeEvent`] | by the seller, at each step of a trade's lifecycle |
+//! | `<prefix>.<zone>.trades.<seller>` | [`TradeEvent`] | by the seller (a placement: by the host that starts the VM), at each step of a trade's lifecycle |
 //!
 //! Only the seller publishes a trade's events: it drives the migration
 //! workflow (docs/migration.md), so it sees every step, and an observer
@@ -20,4 +20,4 @@ mod status;
 mod trade;
 
 pub use status::HostStatus;
-pub use trade::{TradeEvent, TradeState};
+pub use trade::{TradeEvent, TradeKind, TradeState};

@@ -1,11 +1,12 @@
-//! One step of a trade's lifecycle, published by its seller.
+//! One step of a trade's lifecycle, published by its seller (a
+//! placement's by its buyer: its seller is the operator who asked).
 
 use serde::{Deserialize, Serialize};
 
 use crate::bus::subject::HostName;
 use crate::credits::Credits;
 /// Where a trade stands: the ledger's own states (docs/ledger.md).
-pub use crate::ledger::TradeState;
+pub use crate::ledger::{TradeKind, TradeState};
 
 /// A trade reached `state`. The seller gives the VMs, the buyer takes them
 /// and pays the price (docs/economics.md, "Buyers, sellers and prices").
@@ -17,9 +18,12 @@ pub struct TradeEvent {
     pub interaction_id: String,
     /// The protocol it was agreed in.
     pub protocol: String,
-    /// The host the VMs leave; the publisher.
+    /// A migration between two hosts, or a placement of a new VM.
+    pub kind: TradeKind,
+    /// The host the VMs leave, the publisher; for a placement, the
+    /// operator who asked for it.
     pub seller: HostName,
-    /// The host the VMs go to.
+    /// The host the VMs go to; the publisher of a placement.
     pub buyer: HostName,
     /// The VMs' domain names.
     pub vms: Vec<String>,
@@ -37,4 +41,14 @@ pub struct TradeEvent {
     pub migration_ms: Option<u64>,
     /// When the state was reached, on the seller's clock.
     pub at_ms: i64,
+}
+
+impl TradeEvent {
+    /// Who publishes this event: the seller, or a placement's buyer.
+    pub fn publisher(&self) -> &HostName {
+        match self.kind {
+            TradeKind::Migration => &self.seller,
+            TradeKind::Placement => &self.buyer,
+        }
+    }
 }

@@ -97,7 +97,9 @@ impl fmt::Display for Side {
 }
 
 /// What a trade does with its VMs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TradeKind {
     /// Running VMs move from the seller's host to the buyer's.

@@ -11,8 +11,9 @@ use crate::bus::subject::{HostName, Token};
 /// of a zone are upgraded together, and a message of another version
 /// cannot be read safely. Version 2: trade terms name the parties as the
 /// market does everywhere (the seller gives the VMs, the buyer takes them
-/// and pays the price).
-pub const SCHEMA_VERSION: u16 = 2;
+/// and pays the price). Version 3: a trade event says its kind (a
+/// placement's is published by its buyer).
+pub const SCHEMA_VERSION: u16 = 3;
 
 /// One message: who sends it to whom, in which interaction, and the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
