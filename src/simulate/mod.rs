@@ -49,7 +49,7 @@ use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, Initia
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
-use bidder::protocol::placement::{self, CallTiming, Placement};
+use bidder::protocol::placement::{self, CallTiming};
 use bidder::protocol::terms::Task;
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
@@ -60,7 +60,7 @@ use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::policy::Classification;
 use market::resources::Resources;
 use market::runtime::Peer;
-use market::wire::{InteractionId, WireLimits};
+use market::wire::WireLimits;
 
 use self::report::{HostPoint, PlacementRecord, Report, RoundRecord, Stop, TradeRecord};
 use self::scenario::Scenario;
@@ -274,7 +274,8 @@ async fn place_arrivals(
     let mut placed = Vec::new();
     for vm in world.vms.iter().filter(|vm| vm.arrive == Some(round)) {
         let start = CountingBus::read(published);
-        let call = placement::operate(operator, protocol, &arrival(vm)?, CALL)
+        let (task, domain) = arrival(vm);
+        let call = placement::operate(operator, protocol, &task, &domain, CALL)
             .await
             .map_err(|e| SimulateError::Placement {
                 vm: vm.name.clone(),
@@ -298,25 +299,19 @@ const CALL: CallTiming = CallTiming {
     start_within_ms: 2_000,
 };
 
-/// The placement an arriving VM is asked for: any offer is accepted.
-fn arrival(vm: &SimVm) -> Result<Placement, SimulateError> {
+/// What an arriving VM is placed as: its task (any offer is accepted) and
+/// its definition.
+fn arrival(vm: &SimVm) -> (Task, String) {
     let reserved = Resources::new(u64::from(vm.spec.vcpus) * 1000, vm.spec.memory_mib(), 0);
-    let trade = InteractionId::random().map_err(|e| SimulateError::Placement {
-        vm: vm.name.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(Placement {
-        trade_id: format!("place-{trade}"),
-        task: Task {
-            uuid: vm.uuid.to_string(),
-            name: vm.name.clone(),
-            group: vm.spec.group.clone(),
-            reserved,
-            used: reserved,
-            reserve: Credits(i64::MIN),
-        },
-        domain: vm.spec.to_xml("test"),
-    })
+    let task = Task {
+        uuid: vm.uuid.to_string(),
+        name: vm.name.clone(),
+        group: vm.spec.group.clone(),
+        reserved,
+        used: reserved,
+        reserve: Credits(i64::MIN),
+    };
+    (task, vm.spec.to_xml("test"))
 }
 
 /// Each host in turn, each call counted on its own.

@@ -50,7 +50,8 @@ pub const HOST: &str = "host";
 /// A new VM for the zone: on the wire `placement(Trade, Task, Domain)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
-    /// The trade id the winner records.
+    /// The trade id the winner records: the call's interaction id, as a
+    /// contract-net trade's.
     pub trade_id: String,
     /// The VM, its bundle, and the operator's reserve.
     pub task: Task,
@@ -330,8 +331,8 @@ pub enum Ended {
 /// What the operator's call came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallReport {
-    /// The trade id the winner records.
-    pub trade_id: String,
+    /// The trade id the winner records (`None` when no host joined).
+    pub trade_id: Option<String>,
     /// The VM's name.
     pub vm: String,
     /// The hosts that joined the call.
@@ -350,19 +351,21 @@ struct Call {
     ended: Mutex<Option<(Vec<HostAnswer>, Ended)>>,
 }
 
-/// Asks the zone to place `placement`: recruits the hosts that play
-/// `protocol`, runs the call, and reports how it ended. `peer` is the
-/// operator on the bus (its name is the seller in the winner's ledger).
+/// Asks the zone to place the VM `task` describes, defined by `domain`
+/// (its libvirt XML): recruits the hosts that play `protocol`, runs the
+/// call, and reports how it ended. `peer` is the operator on the bus (its
+/// name is the seller in the winner's ledger); the task's reserve is the
+/// least it accepts.
 pub async fn operate(
     peer: &Peer,
     protocol: &Protocol,
-    placement: &Placement,
+    task: &Task,
+    domain: &str,
     timing: CallTiming,
 ) -> Result<CallReport, InitiateError> {
-    let vm = placement.task.name.clone();
-    let report = |hosts: Vec<String>, answers, ended| CallReport {
-        trade_id: placement.trade_id.clone(),
-        vm: vm.clone(),
+    let report = |trade_id, hosts: Vec<String>, answers, ended| CallReport {
+        trade_id,
+        vm: task.name.clone(),
         hosts,
         answers,
         ended,
@@ -381,15 +384,20 @@ pub async fn operate(
                 timing.recruit_ms,
                 protocol.name()
             );
-            return Ok(report(vec![], vec![], Ended::Refused { reason }));
+            return Ok(report(None, vec![], vec![], Ended::Refused { reason }));
         }
         Err(e) => return Err(e),
     };
     let hosts: Vec<String> = recruited.players.iter().map(|p| p.to_string()).collect();
+    let placement = Placement {
+        trade_id: recruited.interaction.id.to_string(),
+        task: task.clone(),
+        domain: domain.to_string(),
+    };
     let Settings { award: rule } = protocol.settings();
     let call = Arc::new(Call {
         rule,
-        reserve: placement.task.reserve,
+        reserve: task.reserve,
         ended: Mutex::new(None),
     });
     let components = operator(Arc::clone(&call));
@@ -410,7 +418,7 @@ pub async fn operate(
         let reason = "the call ended without a conclusion".to_string();
         (vec![], Ended::Refused { reason })
     });
-    Ok(report(hosts, answers, ended))
+    Ok(report(Some(placement.trade_id), hosts, answers, ended))
 }
 
 /// The operator's components for one call.

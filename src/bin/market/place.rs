@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bidder::hypervisor::{DomainSpec, DomainUuid};
-use bidder::protocol::placement::{self, Answer, CallReport, CallTiming, Ended, Placement};
+use bidder::protocol::placement::{self, Answer, CallReport, CallTiming, Ended};
 use bidder::protocol::terms::Task;
 use bidder::protocol::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
 use clap::Args;
@@ -24,7 +24,7 @@ use market::mechanism::contract_net::AwardRule;
 use market::resources::Resources;
 use market::runtime::{InitiateError, Peer};
 use market::vm::{GroupRule, PlacementGroup};
-use market::wire::{InteractionId, WireLimits};
+use market::wire::WireLimits;
 
 use crate::connect::{ConnectArgs, ConnectError};
 
@@ -124,6 +124,10 @@ enum PlaceError {
     BadDomain { path: PathBuf, reason: String },
     #[error("the VM: {0}")]
     BadVm(String),
+    #[error(
+        "--user {name:?} cannot be a bus name ({reason}): give --as NAME, the operator user of `market nats-config --operator`"
+    )]
+    BadName { name: String, reason: String },
     #[error(transparent)]
     Protocol(#[from] bidder::protocol::ProtocolError),
     #[error(transparent)]
@@ -158,7 +162,7 @@ pub async fn run(args: PlaceArgs) -> ExitCode {
 }
 
 async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
-    let placement = placement_of(args)?;
+    let (task, domain) = vm_of(args)?;
     let protocol = Protocol::load(ProtocolConfig {
         name: args.protocol.clone(),
         kind: Kind::Placement,
@@ -188,7 +192,7 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
         window_ms: args.window_ms,
         start_within_ms: args.start_within_ms,
     };
-    let report = placement::operate(&peer, &protocol, &placement, timing)
+    let report = placement::operate(&peer, &protocol, &task, &domain, timing)
         .await
         .map_err(Box::new);
     // The server judges publications asynchronously; after a round trip
@@ -212,12 +216,15 @@ fn operator_name(args: &PlaceArgs) -> Result<HostName, PlaceError> {
         return Ok(name.clone());
     }
     let name = args.connect.user().unwrap_or("operator");
-    Token::new(name).map_err(|e| PlaceError::BadVm(format!("--user {name:?} as a bus name: {e}")))
+    Token::new(name).map_err(|e| PlaceError::BadName {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })
 }
 
-/// The placement the arguments describe: a new trade id, the VM as a
-/// task (reserving what the definition says), and its XML.
-fn placement_of(args: &PlaceArgs) -> Result<Placement, PlaceError> {
+/// The VM the arguments describe, as a task (reserving what the
+/// definition says), and its XML.
+fn vm_of(args: &PlaceArgs) -> Result<(Task, String), PlaceError> {
     let (spec, xml) = match &args.domain {
         Some(path) => {
             let xml = std::fs::read_to_string(path).map_err(|source| PlaceError::ReadDomain {
@@ -243,20 +250,16 @@ fn placement_of(args: &PlaceArgs) -> Result<Placement, PlaceError> {
         spec.memory_mib(),
         args.network_mbps,
     );
-    let trade = InteractionId::random().map_err(|e| PlaceError::BadVm(e.to_string()))?;
-    Ok(Placement {
-        trade_id: format!("place-{trade}"),
-        task: Task {
-            uuid: spec.uuid.to_string(),
-            name: spec.name.clone(),
-            group: spec.group.clone(),
-            reserved,
-            // A new VM is taken at its whole bundle until measured.
-            used: reserved,
-            reserve: Credits(args.reserve.unwrap_or(i64::MIN)),
-        },
-        domain: xml,
-    })
+    let task = Task {
+        uuid: spec.uuid.to_string(),
+        name: spec.name.clone(),
+        group: spec.group.clone(),
+        reserved,
+        // A new VM is taken at its whole bundle until measured.
+        used: reserved,
+        reserve: Credits(args.reserve.unwrap_or(i64::MIN)),
+    };
+    Ok((task, xml))
 }
 
 /// A minimal definition from `--name` and its options.
@@ -294,7 +297,10 @@ fn generated(args: &PlaceArgs) -> Result<(DomainSpec, String), PlaceError> {
 
 /// The answers, then how the call ended.
 fn print_report(report: &CallReport) {
-    println!("placement {} of {}", report.trade_id, report.vm);
+    match &report.trade_id {
+        Some(trade) => println!("placement {trade} of {}", report.vm),
+        None => println!("placement of {}", report.vm),
+    }
     if report.answers.is_empty() {
         println!("  no answers");
     }
@@ -324,7 +330,7 @@ fn print_report(report: &CallReport) {
         ),
         Ended::Silent { host, pays } => eprintln!(
             "unknown: {host} won at {pays} but did not report in time; `market ledger show` on its ledger says how trade {} ended",
-            report.trade_id
+            report.trade_id.as_deref().unwrap_or("?")
         ),
         Ended::Refused { reason } => eprintln!("not placed: {reason}"),
     }
