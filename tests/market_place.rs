@@ -9,7 +9,9 @@
 //!   that host says the domain runs there.
 //! - Bad input: a bundle larger than any host (every host refuses, each
 //!   saying why), a malformed domain XML, and a user whose permissions do
-//!   not allow placements: a clear error, exit 1, nothing recorded.
+//!   not allow placements: a clear error, exit 1, nothing recorded. A
+//!   definition libvirt refuses: the winner's ledger rolls the placement
+//!   back with libvirt's words, nothing stays defined, audit passes.
 //! - Two placements at the same moment at a zone with room for one VM:
 //!   exactly one is placed (capacity is held while a call is open).
 //! - The power-saving arrivals of `market simulate`, across processes: six
@@ -265,8 +267,40 @@ async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
 
     assert!(placements(&a.ledger).await.is_empty());
     assert!(placements(&b.ledger).await.is_empty());
+
+    // A definition libvirt refuses: the winner recorded the placement,
+    // could not define it, and rolled the record back.
+    let refused = zone.dir.path().join("bogus.xml");
+    std::fs::write(
+        &refused,
+        "<domain type='test'><name>bogus</name><uuid>11111111-2222-4333-8444-555555555555</uuid>\
+         <memory unit='MiB'>512</memory><vcpu>1</vcpu><os><type>bogus</type></os></domain>",
+    )
+    .unwrap();
+    let out = zone.place("ops", &["--domain", refused.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("could not start it") && said.contains("unknown OS type"),
+        "{said}"
+    );
+    let mut recorded = placements(&a.ledger).await;
+    recorded.extend(placements(&b.ledger).await);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].state, TradeState::RolledBack);
+    assert!(
+        recorded[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("unknown OS type")
+    );
+
+    let ledgers = [a.ledger.clone(), b.ledger.clone()];
     a.stop();
     b.stop();
+    let (ok, report) = market_audit(&[&ledgers[0], &ledgers[1]]);
+    assert!(ok, "market audit:\n{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
