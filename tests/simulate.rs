@@ -425,6 +425,24 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
     }
 }
 
+/// A generated cluster of 200 hosts (`count` in the scenario), both seed 001
+/// policies on the same hosts and VMs: power saving packs onto no more
+/// hosts than first-fit decreasing, agility keeps its largest dominant
+/// share within greedy balancing's + 0.05; the ledgers audit clean.
+#[test]
+fn generated_clusters_of_200_hosts_end_within_their_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["generated-200-power-saving", "generated-200-agility"] {
+        let file = repo().join(format!("scenarios/{name}.toml"));
+        let (code, json) = simulate_json(&file, &dir.path().join(name));
+        let checks = &json["checks"];
+        assert_eq!(code, Some(0), "{name}: {checks:#}");
+        assert_eq!(json["after"]["hosts"].as_array().unwrap().len(), 200);
+        assert_eq!(json["audit"]["consistent"], true, "{name}");
+        assert_eq!(checks.as_array().unwrap().len(), 3, "{name}: {checks:#}");
+    }
+}
+
 /// Arriving VMs are placed by the market, one call each, where the
 /// hosts' policies value them most: power saving packs them onto as few
 /// hosts as first-fit decreasing does, agility spreads them.
@@ -650,6 +668,10 @@ fn protocols_and_groups_that_cannot_be_played_are_refused_with_their_key() {
                 "protocols = [\"contract-net\", \"placement\"]",
             ) + "\n[protocol.placement]\naward = \"second-price\"\n",
             vec!["protocol.placement.award", "market place --award"],
+        ),
+        (
+            base.clone() + "\n[[vm]]\nname = \"w\"\ncount = 0\nhost = \"zz\"\nmemory_mib = 512\n",
+            vec![".count", "must be at least 1"],
         ),
     ];
     for (i, (text, wanted)) in cases.iter().enumerate() {

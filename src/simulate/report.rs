@@ -468,16 +468,23 @@ fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
     if expect.groups_apart {
         checks.push(groups_apart_check(scenario, located));
     }
+    let baseline = |name: &str| report.comparison.iter().find(|c| c.baseline_name == name);
     if expect.hosts_at_most_ffd
-        && let Some(hosts) = report
-            .comparison
-            .iter()
-            .find(|c| c.baseline_name == "first-fit decreasing")
+        && let Some(hosts) = baseline("first-fit decreasing")
     {
         checks.push(Check {
             what: "no more hosts run VMs than first-fit decreasing packs them onto".into(),
             holds: hosts.market <= hosts.baseline,
             found: format!("{} against {}", hosts.market, hosts.baseline),
+        });
+    }
+    if let Some(slack) = expect.share_at_most_greedy_plus
+        && let Some(share) = baseline("greedy balance")
+    {
+        checks.push(Check {
+            what: format!("largest dominant share at most greedy balance's + {slack}"),
+            holds: share.market <= share.baseline + slack,
+            found: format!("{:.3} against {:.3}", share.market, share.baseline),
         });
     }
     checks

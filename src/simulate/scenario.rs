@@ -33,6 +33,19 @@
 //!                                             # placed by the market at round 3
 //! memory_mib = 512
 //!
+//! [[host]]                                   # a generated group: 200 hosts
+//! name = "g"                                  # named g1 .. g200
+//! count = 200
+//! cpus = 8
+//! memory_mib = 16384
+//! policy = "policies/seed001-agility.toml"
+//!
+//! [[vm]]                                      # 200 VMs w1 .. w200, VM i on g<i>
+//! name = "w"                                  # (round robin over the group)
+//! count = 200
+//! host = "g"
+//! memory_mib = 2048
+//!
 //! [expect]
 //! every_host_satisfied = true
 //! vm_count = { hp1 = 1, hp2 = 1, hp3 = 1, hp4 = 1 }
@@ -40,6 +53,7 @@
 //! hosts_running_at_most = 2
 //! migrations_at_most = 3
 //! hosts_at_most_ffd = true                     # no more hosts than first-fit decreasing
+//! share_at_most_greedy_plus = 0.05             # largest share within greedy balance's + 0.05
 //! ```
 //!
 //! A VM with `arrive = N` runs nowhere at first: at the start of round N
@@ -126,6 +140,10 @@ pub struct HostSpec {
     /// The protocols this host plays, if not the scenario's.
     #[serde(default)]
     pub protocols: Option<Vec<String>>,
+    /// A generated group: this entry stands for `count` hosts named
+    /// `<name>1` .. `<name><count>`, alike in everything else.
+    #[serde(default)]
+    pub count: Option<u32>,
 }
 
 fn default_network() -> u64 {
@@ -159,6 +177,11 @@ pub struct VmSpec {
     /// The group's rule: `apart` (the default) or `together`.
     #[serde(default)]
     pub group_rule: Option<String>,
+    /// A generated group: this entry stands for `count` VMs named
+    /// `<name>1` .. `<name><count>`; when `host` names a generated group
+    /// of hosts, VM i starts on its host i (round robin).
+    #[serde(default)]
+    pub count: Option<u32>,
 }
 
 fn default_vcpus() -> u32 {
@@ -194,6 +217,10 @@ pub struct Expect {
     /// the same VMs onto.
     #[serde(default)]
     pub hosts_at_most_ffd: bool,
+    /// At the end, the largest dominant share is at most greedy
+    /// balancing's on the same VMs plus this much.
+    #[serde(default)]
+    pub share_at_most_greedy_plus: Option<f64>,
 }
 
 /// A checked scenario, with its policies loaded.
@@ -280,8 +307,13 @@ impl Scenario {
         };
         let deserializer = toml::Deserializer::parse(text)
             .map_err(|e| syntax(String::new(), e.message().trim().to_string()))?;
-        let spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
+        let mut spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
             .map_err(|e| syntax(e.path().to_string(), e.inner().message().trim().to_string()))?;
+        generate(&mut spec).map_err(|(key, reason)| ScenarioError::Invalid {
+            file: path.to_path_buf(),
+            path: key,
+            reason,
+        })?;
         check(path, &spec)?;
         let invalid = |(key, reason): (String, String)| ScenarioError::Invalid {
             file: path.to_path_buf(),
@@ -411,6 +443,52 @@ fn load_policy(file: &Path, index: usize, policy: &Path) -> Result<Policy, Scena
         policy: policy.to_path_buf(),
         source: Box::new(source),
     })
+}
+
+/// Expands every entry with a `count` into the hosts or VMs it stands
+/// for, in place; later checks see (and name in their errors) the
+/// expanded lists.
+fn generate(spec: &mut ScenarioSpec) -> Result<(), (String, String)> {
+    let counted = |count: Option<u32>, key: String| match count {
+        Some(0) => Err((key, "must be at least 1".to_string())),
+        other => Ok(other),
+    };
+    let mut groups: BTreeMap<String, u32> = BTreeMap::new();
+    let mut hosts = Vec::new();
+    for (i, host) in spec.host.iter().enumerate() {
+        let Some(n) = counted(host.count, format!("host[{i}].count"))? else {
+            hosts.push(host.clone());
+            continue;
+        };
+        groups.insert(host.name.clone(), n);
+        hosts.extend((1..=n).map(|k| HostSpec {
+            name: format!("{}{k}", host.name),
+            count: None,
+            ..host.clone()
+        }));
+    }
+    let mut vms = Vec::new();
+    for (i, vm) in spec.vm.iter().enumerate() {
+        let Some(n) = counted(vm.count, format!("vm[{i}].count"))? else {
+            vms.push(vm.clone());
+            continue;
+        };
+        vms.extend((1..=n).map(|k| {
+            let host = vm.host.as_ref().map(|h| match groups.get(h) {
+                Some(&size) => format!("{h}{}", (k - 1) % size + 1),
+                None => h.clone(),
+            });
+            VmSpec {
+                name: format!("{}{k}", vm.name),
+                host,
+                count: None,
+                ..vm.clone()
+            }
+        }));
+    }
+    spec.host = hosts;
+    spec.vm = vms;
+    Ok(())
 }
 
 /// The checks serde cannot make: names, references, sizes.
