@@ -302,15 +302,7 @@ const CALL: CallTiming = CallTiming {
 /// What an arriving VM is placed as: its task (any offer is accepted) and
 /// its definition.
 fn arrival(vm: &SimVm) -> (Task, String) {
-    let reserved = Resources::new(u64::from(vm.spec.vcpus) * 1000, vm.spec.memory_mib(), 0);
-    let task = Task {
-        uuid: vm.uuid.to_string(),
-        name: vm.name.clone(),
-        group: vm.spec.group.clone(),
-        reserved,
-        used: reserved,
-        reserve: Credits(i64::MIN),
-    };
+    let task = placement::new_vm(&vm.spec, 0, Credits(i64::MIN));
     (task, vm.spec.to_xml("test"))
 }
 

@@ -31,6 +31,7 @@ use lcc::term::Term;
 use market::credits::Credits;
 use market::ledger::{ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
 use market::mechanism::contract_net::{self as mechanism, AwardRule};
+use market::resources::Resources;
 use market::runtime::{self, InitiateError, Peer, Recruitment};
 use serde::Serialize;
 
@@ -94,23 +95,44 @@ impl Placement {
             Err(e) => return Some(e.to_string()),
         };
         let task = &self.task;
-        let reserved = (task.reserved.cpu_millicores, task.reserved.memory_mib);
-        let defined = (u64::from(spec.vcpus) * 1000, spec.memory_mib());
-        if spec.uuid.as_str() != task.uuid || spec.name != task.name {
+        let defined = new_vm(&spec, task.reserved.network_mbps, task.reserve);
+        if defined.uuid != task.uuid || defined.name != task.name {
             Some(format!(
                 "the domain XML defines {} ({}), the placement names {} ({})",
-                spec.name, spec.uuid, task.name, task.uuid
+                defined.name, defined.uuid, task.name, task.uuid
             ))
-        } else if reserved != defined {
+        } else if defined.reserved != task.reserved {
             Some(format!(
                 "the bundle reserves {} millicores and {} MiB, the domain XML defines {} and {}",
-                reserved.0, reserved.1, defined.0, defined.1
+                task.reserved.cpu_millicores,
+                task.reserved.memory_mib,
+                defined.reserved.cpu_millicores,
+                defined.reserved.memory_mib
             ))
-        } else if spec.group != task.group {
+        } else if defined.group != task.group {
             Some("the placement group differs from the domain XML's".to_string())
         } else {
             None
         }
+    }
+}
+
+/// The task a new VM defined by `spec` is placed as: it reserves the
+/// definition's vCPUs and memory and `network_mbps`, is taken at that
+/// whole bundle until it is measured, and goes for no less than `reserve`.
+pub fn new_vm(spec: &DomainSpec, network_mbps: u64, reserve: Credits) -> Task {
+    let reserved = Resources::new(
+        u64::from(spec.vcpus) * 1000,
+        spec.memory_mib(),
+        network_mbps,
+    );
+    Task {
+        uuid: spec.uuid.to_string(),
+        name: spec.name.clone(),
+        group: spec.group.clone(),
+        reserved,
+        used: reserved,
+        reserve,
     }
 }
 

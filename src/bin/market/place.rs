@@ -21,7 +21,6 @@ use market::bus::subject::{HostName, SubjectSpace, Token};
 use market::bus::{Bus, BusError};
 use market::credits::Credits;
 use market::mechanism::contract_net::AwardRule;
-use market::resources::Resources;
 use market::runtime::{InitiateError, Peer};
 use market::vm::{GroupRule, PlacementGroup};
 use market::wire::WireLimits;
@@ -245,20 +244,8 @@ fn vm_of(args: &PlaceArgs) -> Result<(Task, String), PlaceError> {
             spec.name, spec.vcpus, spec.memory_kib
         )));
     }
-    let reserved = Resources::new(
-        u64::from(spec.vcpus) * 1000,
-        spec.memory_mib(),
-        args.network_mbps,
-    );
-    let task = Task {
-        uuid: spec.uuid.to_string(),
-        name: spec.name.clone(),
-        group: spec.group.clone(),
-        reserved,
-        // A new VM is taken at its whole bundle until measured.
-        used: reserved,
-        reserve: Credits(args.reserve.unwrap_or(i64::MIN)),
-    };
+    let reserve = Credits(args.reserve.unwrap_or(i64::MIN));
+    let task = placement::new_vm(&spec, args.network_mbps, reserve);
     Ok((task, xml))
 }
 
