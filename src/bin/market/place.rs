@@ -75,9 +75,10 @@ pub struct PlaceArgs {
     /// the most the operator pays a host to run it). Default: any offer.
     #[arg(long, allow_hyphen_values = true)]
     reserve: Option<i64>,
-    /// How the winner is chosen and what it pays.
-    #[arg(long, value_enum, default_value = "first-price")]
-    award: Award,
+    /// How the winner is chosen and what it pays: first-price or
+    /// second-price.
+    #[arg(long, default_value = "first-price", value_parser = award_rule)]
+    award: AwardRule,
     /// The protocol's name: the one the hosts play it under.
     #[arg(long, default_value = "placement")]
     protocol: Token,
@@ -105,11 +106,12 @@ pub struct PlaceArgs {
     connect: ConnectArgs,
 }
 
-/// The award rules, as the command line writes them.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Award {
-    FirstPrice,
-    SecondPrice,
+/// An award rule by the name configuration files give it.
+fn award_rule(name: &str) -> Result<AwardRule, String> {
+    use serde::de::IntoDeserializer;
+    let name: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        name.into_deserializer();
+    serde::Deserialize::deserialize(name).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,12 +171,7 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
             Some(path) => ModelSource::File(path.clone()),
             None => ModelSource::Shipped(Kind::Placement.shipped_model()),
         },
-        settings: Settings {
-            award: match args.award {
-                Award::FirstPrice => AwardRule::FirstPrice,
-                Award::SecondPrice => AwardRule::SecondPrice,
-            },
-        },
+        settings: Settings { award: args.award },
     })?;
     let me = operator_name(args)?;
     let bus = Arc::new(args.connect.bus(&format!("market-place-{me}")).await?);
