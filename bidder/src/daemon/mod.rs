@@ -36,7 +36,7 @@ use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
 use market::host::HostId;
-use market::ledger::{Ledger, LedgerError, LedgerOptions, Side};
+use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeKind};
 use market::policy::Policy;
 use market::runtime::Peer;
 use market::wire::WireLimits;
@@ -393,11 +393,16 @@ async fn recover(
         }
     };
     let mut clear = true;
-    match crate::migration::placement::recover(ledger, hypervisor).await {
-        Ok(resolved) => report_recovered(ledger, events, "(placement)", resolved).await,
-        Err(e) => {
-            tracing::error!(error = %e, "recovery of a placement did not finish; no trading as manager until it does");
-            clear = false;
+    let placing = unfinished
+        .iter()
+        .any(|t| t.terms.kind == TradeKind::Placement);
+    if placing {
+        match crate::migration::placement::recover(ledger, hypervisor).await {
+            Ok(resolved) => report_recovered(ledger, events, "(placement)", resolved).await,
+            Err(e) => {
+                tracing::error!(error = %e, "recovery of a placement did not finish; no trading as manager until it does");
+                clear = false;
+            }
         }
     }
     let destinations: BTreeSet<&str> = unfinished
