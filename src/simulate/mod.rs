@@ -278,7 +278,7 @@ async fn place_arrivals(
         let call = placement::operate(operator, protocol, &task, &domain, CALL)
             .await
             .map_err(|e| SimulateError::Placement {
-                vm: vm.name.clone(),
+                vm: vm.spec.name.clone(),
                 reason: e.to_string(),
             })?;
         world.follow_workloads()?;

@@ -27,14 +27,11 @@ pub struct SimHost {
 /// One VM of the world.
 #[derive(Debug, Clone)]
 pub struct SimVm {
-    /// Domain name.
-    pub name: String,
-    /// Domain UUID (derived from the VM's place in the scenario).
-    pub uuid: DomainUuid,
+    /// Its domain definition: name, UUID (derived from the VM's place in
+    /// the scenario), size and group.
+    pub spec: DomainSpec,
     /// What the guest does.
     pub load: DomainLoad,
-    /// Its domain definition.
-    pub spec: DomainSpec,
     /// The round the market places it at, for a VM that arrives.
     pub arrive: Option<u32>,
 }
@@ -85,7 +82,7 @@ impl World {
             let uuid = DomainUuid::parse(&format!("00000000-0000-4000-8000-{:012x}", index + 1))
                 .map_err(failed)?;
             let spec = DomainSpec {
-                uuid: uuid.clone(),
+                uuid,
                 name: vm.name.clone(),
                 vcpus: vm.vcpus,
                 memory_kib: vm.memory_mib * 1024,
@@ -99,14 +96,12 @@ impl World {
             if let Some(host) = hosts.iter().find(|h| Some(&h.name) == vm.host.as_ref()) {
                 let hv = &host.hypervisor;
                 hv.define(&spec.to_xml("test")).map_err(failed)?;
-                hv.start(&uuid).map_err(failed)?;
-                hv.set_load(&uuid, load).map_err(failed)?;
+                hv.start(&spec.uuid).map_err(failed)?;
+                hv.set_load(&spec.uuid, load).map_err(failed)?;
             }
             vms.push(SimVm {
-                name: vm.name.clone(),
-                uuid,
-                load,
                 spec,
+                load,
                 arrive: vm.arrive,
             });
         }
@@ -119,12 +114,12 @@ impl World {
             for vm in &self.vms {
                 let running = host
                     .hypervisor
-                    .find(&vm.uuid)
+                    .find(&vm.spec.uuid)
                     .map_err(|source| self.error(host, source))?
                     .is_some_and(|d| d.state.is_active());
                 if running {
                     host.hypervisor
-                        .set_load(&vm.uuid, vm.load)
+                        .set_load(&vm.spec.uuid, vm.load)
                         .map_err(|source| self.error(host, source))?;
                 }
             }
@@ -151,14 +146,14 @@ impl World {
             for host in &self.hosts {
                 if host
                     .hypervisor
-                    .find(&vm.uuid)
+                    .find(&vm.spec.uuid)
                     .map_err(|source| self.error(host, source))?
                     .is_some_and(|d| d.state.is_active())
                 {
                     at.push(host.name.clone());
                 }
             }
-            out.push((vm.name.clone(), at));
+            out.push((vm.spec.name.clone(), at));
         }
         Ok(out)
     }
