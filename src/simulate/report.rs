@@ -339,6 +339,11 @@ impl Report {
     }
 }
 
+/// The baseline of the hosts-running comparison, by name.
+const FFD: &str = "first-fit decreasing";
+/// The baseline of the dominant-share comparison, by name.
+const GREEDY: &str = "greedy balance";
+
 /// The market's final placement against first-fit-decreasing (how few
 /// hosts could hold the VMs) and greedy balancing (how even the load could
 /// be), each with its lower bound. Both solve the hosts' own problem: VMs
@@ -374,14 +379,14 @@ async fn compare(agents: &[Agent]) -> Result<Vec<Comparison>, SimulateError> {
         Comparison {
             metric: "hosts running VMs",
             market: market_hosts as f64,
-            baseline_name: "first-fit decreasing",
+            baseline_name: FFD,
             baseline: packed.hosts_used() as f64,
             bound: bounds::hosts_needed(&items, &largest).map_or(f64::INFINITY, |n| n as f64),
         },
         Comparison {
             metric: "largest dominant share",
             market: market_share,
-            baseline_name: "greedy balance",
+            baseline_name: GREEDY,
             baseline: spread.max_share(&capacities),
             bound: bounds::best_max_share(&items, &capacities),
         },
@@ -470,7 +475,7 @@ fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
     }
     let baseline = |name: &str| report.comparison.iter().find(|c| c.baseline_name == name);
     if expect.hosts_at_most_ffd
-        && let Some(hosts) = baseline("first-fit decreasing")
+        && let Some(hosts) = baseline(FFD)
     {
         checks.push(Check {
             what: "no more hosts run VMs than first-fit decreasing packs them onto".into(),
@@ -479,7 +484,7 @@ fn checks(scenario: &Scenario, report: &Report) -> Vec<Check> {
         });
     }
     if let Some(slack) = expect.share_at_most_greedy_plus
-        && let Some(share) = baseline("greedy balance")
+        && let Some(share) = baseline(GREEDY)
     {
         checks.push(Check {
             what: format!("largest dominant share at most greedy balance's + {slack}"),
