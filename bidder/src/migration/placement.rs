@@ -141,6 +141,7 @@ pub async fn recover(
     ledger: &Ledger,
     hypervisor: &Arc<dyn Hypervisor>,
 ) -> Result<Vec<Resolution>, RecoveryError> {
+    let destination = Destination::new(ledger.clone(), Arc::clone(hypervisor));
     let mut resolved = Vec::new();
     for trade in ledger.unfinished_trades().await? {
         if trade.terms.kind != TradeKind::Placement {
@@ -152,9 +153,7 @@ pub async fn recover(
             let id = uuid.clone();
             let found = blocking(hypervisor, move |h| h.find(&id)).await?;
             if !found.is_some_and(|d| d.state.is_active()) {
-                Destination::new(ledger.clone(), Arc::clone(hypervisor))
-                    .remove(&uuid)
-                    .await?;
+                destination.remove(&uuid).await?;
                 running = false;
             }
         }
