@@ -47,7 +47,7 @@ impl Agility {
     }
 
     fn load(state: &HostState<'_>) -> f64 {
-        state.metrics.used.dominant_share(&state.capacity)
+        state.metrics.used.dominant_share(&state.usable)
     }
 
     /// Concave around the target.

@@ -33,6 +33,10 @@ pub enum Metric {
     CpuReservedCores,
     /// Cpu the hosted VMs were measured to use, cores.
     CpuUsedCores,
+    /// Cpu the hosted VMs were measured to use, as a share of the host's
+    /// cores less headroom (0.8: four fifths busy), so one condition reads
+    /// the same on hosts of different sizes.
+    CpuUsedShare,
     /// Network the hosted VMs were measured to use, Mbit/s.
     NetworkUsedMbps,
 }
@@ -48,6 +52,7 @@ impl Metric {
             Metric::MemoryUsedMib => m.used.memory_mib as f64,
             Metric::CpuReservedCores => m.reserved.cpu_cores(),
             Metric::CpuUsedCores => m.used.cpu_cores(),
+            Metric::CpuUsedShare => share_of(m.used.cpu_millicores, state.usable.cpu_millicores),
             Metric::NetworkUsedMbps => m.used.network_mbps as f64,
         }
     }
@@ -55,7 +60,8 @@ impl Metric {
     /// Credits per unit of distance outside the band when the file gives no
     /// `weight`: one credit per unit of load, per VM, per core, per GiB and
     /// per Gbit/s, so that one typical VM's worth of distance is about one
-    /// credit whatever the metric.
+    /// credit whatever the metric; ten per whole host for a share (a
+    /// tenth of a host, about a VM, is a credit).
     pub fn default_weight(self) -> f64 {
         match self {
             Metric::LoadOne | Metric::VmCount | Metric::CpuReservedCores | Metric::CpuUsedCores => {
@@ -63,7 +69,18 @@ impl Metric {
             }
             Metric::VmMemoryMib | Metric::MemoryUsedMib => 1.0 / 1024.0,
             Metric::NetworkUsedMbps => 1.0 / 1000.0,
+            Metric::CpuUsedShare => 10.0,
         }
+    }
+}
+
+/// `amount` as a share of `capacity`: a host with no capacity is full as
+/// soon as anything is asked of it.
+fn share_of(amount: u64, capacity: u64) -> f64 {
+    match (amount, capacity) {
+        (0, _) => 0.0,
+        (_, 0) => f64::INFINITY,
+        (a, c) => a as f64 / c as f64,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Per-host reserved headroom: capacity an operator keeps free of VMs (for
 //! the host's own services, or for bursts). Capacity checks and the shares
-//! that power saving and agility compute use capacity minus headroom.
+//! that power saving and agility compute use capacity minus headroom
+//! (reservations after [`super::overcommit`] scales the hardware).
 
 use serde::{Deserialize, Serialize};
 

@@ -9,8 +9,9 @@
 //!   [`condition`] (seed 002's threshold rules), [`power_saving`] and
 //!   [`agility`] (seed 001), [`power_budget`] and [`maintenance`] (seed 004),
 //!   [`placement`] (affinity and anti-affinity), plus two settings that are
-//!   not terms: [`headroom`] (capacity kept free) and [`stability`]
-//!   (hysteresis and migration cost).
+//!   not terms: [`headroom`] (capacity kept free), [`overcommit`]
+//!   (reservations beyond the hardware) and [`stability`] (hysteresis and
+//!   migration cost).
 //! - The **utility** of a host state is the sum of the terms' contributions.
 //!   Penalties are zero when the term is content, so a satisfied host sits
 //!   at its maximum and the change of utility prices every move
@@ -41,6 +42,7 @@ pub mod agility;
 pub mod condition;
 pub mod headroom;
 pub mod maintenance;
+pub mod overcommit;
 pub mod placement;
 pub mod power_budget;
 pub mod power_saving;
@@ -56,6 +58,7 @@ use self::agility::{Agility, AgilitySpec};
 use self::condition::{Condition, ConditionSpec};
 use self::headroom::HeadroomSpec;
 use self::maintenance::{Maintenance, MaintenanceSpec};
+use self::overcommit::{Overcommit, OvercommitSpec};
 use self::placement::{Placement, PlacementSpec};
 use self::power_budget::{PowerBudget, PowerBudgetSpec};
 use self::power_saving::{PowerSaving, PowerSavingSpec};
@@ -112,6 +115,9 @@ pub struct PolicySpec {
     /// Capacity kept free of VMs.
     #[serde(default)]
     pub headroom: Option<HeadroomSpec>,
+    /// Reservations beyond the hardware.
+    #[serde(default)]
+    pub overcommit: Option<OvercommitSpec>,
     /// Hysteresis and migration cost.
     #[serde(default)]
     pub stability: Option<StabilitySpec>,
@@ -240,8 +246,11 @@ pub struct HostState<'a> {
     pub host: &'a Host,
     /// Its numbers after the move under consideration.
     pub metrics: HostMetrics,
-    /// Capacity minus the policy's headroom.
+    /// What the VMs' reservations may add up to: hardware times the
+    /// policy's overcommit, less its headroom.
     pub capacity: Resources,
+    /// Hardware less headroom: what measured use is a share of.
+    pub usable: Resources,
     /// The VM the move gives away, if any.
     pub gives: Option<&'a Vm>,
     /// The VM the move takes in, if any.
@@ -269,6 +278,7 @@ pub struct Policy {
     pub description: Option<String>,
     terms: Vec<Term>,
     headroom: Resources,
+    overcommit: Overcommit,
     stability: Stability,
 }
 
@@ -323,18 +333,28 @@ impl Policy {
             Some(h) => h.to_resources("policy.headroom")?,
             None => Resources::ZERO,
         };
+        let overcommit = Overcommit::from_spec(spec.overcommit.as_ref(), "policy.overcommit")?;
         let stability = Stability::from_spec(spec.stability.as_ref(), "policy.stability")?;
         Ok(Policy {
             name: spec.name,
             description: spec.description,
             terms,
             headroom,
+            overcommit,
             stability,
         })
     }
 
-    /// The capacity the host offers to VMs: hardware minus headroom.
+    /// What the host offers to VM reservations: hardware times the
+    /// overcommit ratios, less headroom.
     pub fn capacity(&self, host: &Host) -> Resources {
+        self.overcommit
+            .scale(&host.capacity)
+            .saturating_sub(&self.headroom)
+    }
+
+    /// What the host's measured use is a share of: hardware less headroom.
+    pub fn usable(&self, host: &Host) -> Resources {
         host.capacity.saturating_sub(&self.headroom)
     }
 
@@ -355,6 +375,7 @@ impl Policy {
             host,
             metrics: metrics.after(gives, takes)?,
             capacity: self.capacity(host),
+            usable: self.usable(host),
             gives,
             takes,
         })

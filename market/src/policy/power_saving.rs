@@ -2,7 +2,11 @@
 //! physical machines".
 //!
 //! A host measures how full it is by its dominant share (the largest
-//! fraction of its capacity reserved in any dimension). A lightly used host
+//! fraction of its capacity reserved in any dimension), or, with
+//! `fill = "cpu_used"`, by the share of its cores its VMs were measured to
+//! use: the measure for VMs that reserve far more than they use, on hosts
+//! that overcommit (`[policy.overcommit]`), where reservations say little
+//! about how busy, and how worth switching off, a host is. A lightly used host
 //! wants to empty itself so it can be switched off, a half-full one wants to
 //! fill up, a full or an empty one is content. The utility is zero when
 //! empty or full (`s >= full_above`) and lowest, `-weight`, at `shed_below`,
@@ -27,6 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Classification, HostState, PolicyError, non_negative};
+use crate::resources::Resources;
 
 /// `[policy.power_saving]` as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +45,21 @@ pub struct PowerSavingSpec {
     /// Credits the utility loses at `shed_below`, its lowest. Default 1.
     #[serde(default)]
     pub weight: Option<f64>,
+    /// What "full" measures: `reserved` (default) or `cpu_used`.
+    #[serde(default)]
+    pub fill: Fill,
+}
+
+/// What a host's fill is a share of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fill {
+    /// The dominant share of the VMs' reservations in the capacity offered
+    /// to them.
+    #[default]
+    Reserved,
+    /// The VMs' measured cpu use in the host's cores less headroom.
+    CpuUsed,
 }
 
 /// Checked power-saving term.
@@ -48,6 +68,7 @@ pub struct PowerSaving {
     shed_below: f64,
     full_above: f64,
     weight: f64,
+    fill: Fill,
 }
 
 impl PowerSaving {
@@ -69,20 +90,22 @@ impl PowerSaving {
             shed_below,
             full_above,
             weight,
+            fill: spec.fill,
         })
     }
 
-    fn fill(state: &HostState<'_>) -> f64 {
-        state
-            .metrics
-            .reserved
-            .dominant_share(&state.capacity)
-            .min(1.0)
+    fn fill(&self, state: &HostState<'_>) -> f64 {
+        let share = match self.fill {
+            Fill::Reserved => state.metrics.reserved.dominant_share(&state.capacity),
+            Fill::CpuUsed => Resources::new(state.metrics.used.cpu_millicores, 0, 0)
+                .dominant_share(&state.usable),
+        };
+        share.min(1.0)
     }
 
     /// Lowest at `shed_below`, zero when empty or full: see the module doc.
     pub fn utility(&self, state: &HostState<'_>) -> f64 {
-        let s = Self::fill(state);
+        let s = self.fill(state);
         if s >= self.full_above {
             0.0
         } else if s < self.shed_below {
@@ -100,7 +123,7 @@ impl PowerSaving {
         if state.metrics.vm_count == 0 {
             return None;
         }
-        let s = Self::fill(state);
+        let s = self.fill(state);
         if s < self.shed_below {
             Some(Classification::Overloaded)
         } else if s < self.full_above {
