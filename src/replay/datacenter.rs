@@ -171,6 +171,12 @@ impl Datacenter {
         h.req_sum / h.model.total_mips()
     }
 
+    /// MIPS the CPU scheduler grants `vm` where it runs now (0 when it
+    /// runs nowhere): what its guest gets, and what a bidder measures.
+    pub fn granted(&self, vm: usize) -> f64 {
+        self.vms[vm].host.map_or(0.0, |h| self.allocation(h, vm))
+    }
+
     /// Whether `vm` is being copied onto `host`.
     pub fn is_migrating_in(&self, host: usize, vm: usize) -> bool {
         self.hosts[host].migrating_in.contains(&vm)

@@ -22,7 +22,8 @@ pub mod trace;
 use serde::Serialize;
 
 use datacenter::{Datacenter, StepRecord};
-use policy::PolicyName;
+use policy::market::MarketSetup;
+use policy::{ConsolidationError, PolicyName};
 use trace::Trace;
 
 /// Seconds between two consolidation steps.
@@ -34,13 +35,15 @@ const START_SECONDS: f64 = 0.1;
 pub const DAY_SECONDS: f64 = 86_400.0;
 
 /// What to replay.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Setup {
     /// Hosts in the cluster (800 in the experiment).
     pub hosts: usize,
     /// Simulated seconds (a day, or less for a smoke test).
     pub seconds: f64,
     pub policy: PolicyName,
+    /// The market's policy file and ledgers (used by `market` only).
+    pub market: MarketSetup,
 }
 
 /// The metrics of one replay (CloudSim's names).
@@ -79,8 +82,12 @@ struct InFlight {
 }
 
 /// Replays `traces` under `setup`, calling `progress(step, steps)` after
-/// every scheduling step.
-pub fn run(traces: &[Trace], setup: Setup, progress: &mut dyn FnMut(usize, usize)) -> Outcome {
+/// every scheduling step (step 0: the VMs are being placed).
+pub fn run(
+    traces: &[Trace],
+    setup: &Setup,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Outcome, ConsolidationError> {
     let models = cluster::hosts(setup.hosts);
     let vms = traces
         .iter()
@@ -88,8 +95,8 @@ pub fn run(traces: &[Trace], setup: Setup, progress: &mut dyn FnMut(usize, usize
         .map(|(i, t)| (cluster::vm_type(i, traces.len()), t.clone()))
         .collect();
     let mut dc = Datacenter::new(models.clone(), vms);
-    let mut policy = setup.policy.build();
-    let unplaced = place_all(&mut dc, policy.as_mut());
+    let mut policy = setup.policy.build(&dc, &setup.market)?;
+    let unplaced = place_all(&mut dc, policy.as_mut())?;
     dc.instantiating = false;
 
     let times = step_times(setup.seconds);
@@ -97,7 +104,7 @@ pub fn run(traces: &[Trace], setup: Setup, progress: &mut dyn FnMut(usize, usize
     for (step, &now) in times.iter().enumerate() {
         finish_before(&mut dc, &mut flight, now);
         dc.update(now, true);
-        let plan = policy.plan(&mut dc);
+        let plan = policy.plan(&mut dc)?;
         for m in &plan {
             let ends = dc.start_migration(m.vm, m.target, now);
             flight.push(InFlight {
@@ -111,9 +118,10 @@ pub fn run(traces: &[Trace], setup: Setup, progress: &mut dyn FnMut(usize, usize
         progress(step + 1, times.len());
     }
     finish_before(&mut dc, &mut flight, setup.seconds.next_up());
+    policy.finish()?;
     let (slatah, pdm) = (dc.slatah(), dc.pdm());
     let limit = bound::steps(traces, &models, &times);
-    Outcome {
+    Ok(Outcome {
         policy: setup.policy.to_string(),
         hosts: setup.hosts,
         vms: traces.len(),
@@ -127,19 +135,19 @@ pub fn run(traces: &[Trace], setup: Setup, progress: &mut dyn FnMut(usize, usize
         lower_bound_kwh: bound::energy_kwh(&limit),
         lower_bound_steps: limit,
         steps: dc.steps,
-    }
+    })
 }
 
 /// The start placement; returns how many VMs found no host.
-fn place_all(dc: &mut Datacenter, policy: &mut dyn policy::Consolidation) -> usize {
+fn place_all(
+    dc: &mut Datacenter,
+    policy: &mut dyn policy::Consolidation,
+) -> Result<usize, ConsolidationError> {
     let mut unplaced = 0;
-    for vm in 0..dc.vms.len() {
-        match policy.place(dc, vm) {
-            Some(host) => dc.plan_add(host, vm),
-            None => {
-                dc.vms[vm].alive = false;
-                unplaced += 1;
-            }
+    for (vm, host) in policy.place_initial(dc)?.into_iter().enumerate() {
+        if host.is_none() {
+            dc.vms[vm].alive = false;
+            unplaced += 1;
         }
     }
     if unplaced > 0 {
@@ -148,7 +156,7 @@ fn place_all(dc: &mut Datacenter, policy: &mut dyn policy::Consolidation) -> usi
             "VMs found no host at the start and are not replayed"
         );
     }
-    unplaced
+    Ok(unplaced)
 }
 
 /// Scheduling instants up to `limit`: 300.1 s, 600.1 s, ... summed the way

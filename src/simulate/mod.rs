@@ -153,7 +153,7 @@ pub async fn run(
     let world = World::build(scenario)?;
     let published = Arc::new(AtomicU64::new(0));
     let hosts = start_agents(scenario, options, &world, &published).await?;
-    let (agents, serving, operator) = (hosts.agents, hosts.serving, hosts.operator);
+    let (agents, serving, operators) = (hosts.agents, hosts.serving, hosts.operators);
     let watched = Watched {
         publishers: hosts.publishers,
         period_ms: u64::from(scenario.spec.tick_seconds) * 1000,
@@ -162,7 +162,7 @@ pub async fn run(
         scenario,
         options,
         &world,
-        (&agents, &watched, &operator),
+        (&agents, &watched, &operators),
         &published,
         &mut progress,
     )
@@ -194,7 +194,7 @@ async fn trade(
     scenario: &Scenario,
     options: &Options,
     world: &World,
-    (agents, watched, operator): (&[Agent], &Watched, &Peer),
+    (agents, watched, operators): (&[Agent], &Watched, &BTreeMap<String, Peer>),
     published: &AtomicU64,
     progress: &mut impl FnMut(&RoundRecord),
 ) -> Result<Report, SimulateError> {
@@ -216,7 +216,7 @@ async fn trade(
             break Stop::RoundLimit;
         }
         let before = CountingBus::read(published);
-        let placed = place_arrivals(round, scenario, world, operator, published).await?;
+        let placed = place_arrivals(round, scenario, world, operators, published).await?;
         let made = if scenario.spec.concurrent {
             concurrent_round(round, agents, world, published).await?
         } else {
@@ -260,19 +260,28 @@ async fn trade(
     report::assemble(scenario, options, world, agents, history, made, stop).await
 }
 
-/// Places the VMs that arrive at `round`, one call each, as the operator.
+/// Places the VMs that arrive at `round`, one call each, as the operator
+/// of each VM's zone.
 async fn place_arrivals(
     round: u32,
     scenario: &Scenario,
     world: &World,
-    operator: &Peer,
+    operators: &BTreeMap<String, Peer>,
     published: &AtomicU64,
 ) -> Result<Vec<PlacementRecord>, SimulateError> {
     let Some(protocol) = &scenario.placement else {
         return Ok(Vec::new());
     };
     let mut placed = Vec::new();
-    for vm in world.vms.iter().filter(|vm| vm.arrive == Some(round)) {
+    for (index, vm) in world.vms.iter().enumerate() {
+        if vm.arrive != Some(round) {
+            continue;
+        }
+        let zone = scenario.arrival_zone(index);
+        let operator = operators.get(zone).ok_or_else(|| SimulateError::Placement {
+            vm: vm.spec.name.clone(),
+            reason: format!("no host is in zone {zone}"),
+        })?;
         let start = CountingBus::read(published);
         let (task, domain) = arrival(vm);
         let call = placement::operate(operator, protocol, &task, &domain, CALL)
@@ -293,7 +302,7 @@ async fn place_arrivals(
 
 /// How long a placement call of the simulation lasts: loopback timing, as
 /// the agents' own calls.
-const CALL: CallTiming = CallTiming {
+pub(crate) const CALL: CallTiming = CallTiming {
     recruit_ms: 50,
     window_ms: 500,
     start_within_ms: 2_000,
@@ -333,7 +342,7 @@ async fn sequential_round(
 /// would make them: contractors answer several calls at once and hold
 /// capacity for each offer. The calls share the round's messages, so each
 /// trade reports the messages of the whole round.
-async fn concurrent_round(
+pub(crate) async fn concurrent_round(
     round: u32,
     agents: &[Agent],
     world: &World,
@@ -358,7 +367,7 @@ async fn concurrent_round(
     Ok(made)
 }
 
-fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {
+pub(crate) fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {
     let error = |reason: String| SimulateError::RunDir {
         path: path.to_path_buf(),
         reason,
@@ -374,14 +383,14 @@ fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {
 }
 
 /// The hosts of a run, trading.
-struct Started {
-    agents: Vec<Agent>,
+pub(crate) struct Started {
+    pub(crate) agents: Vec<Agent>,
     /// Each agent's task answering calls.
-    serving: Vec<JoinHandle<()>>,
+    pub(crate) serving: Vec<JoinHandle<()>>,
     /// Each host's events, in agent order.
-    publishers: Vec<Publisher>,
-    /// The endpoint arriving VMs are placed from.
-    operator: Peer,
+    pub(crate) publishers: Vec<Publisher>,
+    /// The endpoints arriving VMs are placed from, one per zone.
+    pub(crate) operators: BTreeMap<String, Peer>,
 }
 
 /// What observers hear about the hosts: a status of each after every round.
@@ -402,7 +411,7 @@ impl Watched {
 
 /// Opens every host's ledger and starts its agent answering on the bus and
 /// publishing its events.
-async fn start_agents(
+pub(crate) async fn start_agents(
     scenario: &Scenario,
     options: &Options,
     world: &World,
@@ -426,7 +435,6 @@ async fn start_agents(
     }
     let reach: Arc<dyn Reach> = Arc::new(reach);
     let bus = MemoryBus::new();
-    let space = SubjectSpace::in_zone(zone());
     // Events are not counted: the messages per trade are the protocol's.
     let events_bus: Arc<dyn Bus> = match &options.events {
         Some(bus) => Arc::clone(bus),
@@ -436,17 +444,24 @@ async fn start_agents(
         agents: Vec::new(),
         serving: Vec::new(),
         publishers: Vec::new(),
-        operator: Peer {
+        operators: BTreeMap::new(),
+    };
+    for host in &scenario.spec.host {
+        if started.operators.contains_key(host.zone()) {
+            continue;
+        }
+        let operator = Peer {
             bus: Arc::new(CountingBus::new(
                 Arc::new(bus.clone()),
                 Arc::clone(published),
             )),
-            space: space.clone(),
+            space: SubjectSpace::in_zone(bus_name(host.zone())?),
             me: bus_name(scenario::OPERATOR)?,
             clock: Arc::new(TokioClock::system()),
             limits: WireLimits::default(),
-        },
-    };
+        };
+        started.operators.insert(host.zone().to_string(), operator);
+    }
     for (index, (((spec, policy), protocols), (host, ledger))) in scenario
         .spec
         .host
@@ -457,6 +472,7 @@ async fn start_agents(
         .enumerate()
     {
         let me = bus_name(&spec.name)?;
+        let space = SubjectSpace::in_zone(bus_name(spec.zone())?);
         let endpoint = CountingBus::new(Arc::new(bus.clone()), Arc::clone(published));
         let clock = Arc::new(TokioClock::system());
         let publisher = Publisher::start(
@@ -506,13 +522,7 @@ fn bus_name(name: &str) -> Result<Token, SimulateError> {
     })
 }
 
-/// The zone every simulated host is in.
-fn zone() -> Token {
-    // "sim" is a valid token; the fallback never runs.
-    Token::new("sim").unwrap_or_else(|_| unreachable!("\"sim\" is a subject token"))
-}
-
-async fn sample_all(agents: &[Agent], now_ms: i64) -> Result<(), SimulateError> {
+pub(crate) async fn sample_all(agents: &[Agent], now_ms: i64) -> Result<(), SimulateError> {
     for agent in agents {
         agent.sample(now_ms).await?;
     }

@@ -140,6 +140,11 @@ pub struct HostSpec {
     /// The protocols this host plays, if not the scenario's.
     #[serde(default)]
     pub protocols: Option<Vec<String>>,
+    /// The zone it trades in (a bus token, default [`DEFAULT_ZONE`]):
+    /// calls reach only the hosts of the caller's zone, as daemons with
+    /// different `zone` settings do.
+    #[serde(default)]
+    pub zone: Option<String>,
     /// A generated group: this entry stands for `count` hosts named
     /// `<name>1` .. `<name><count>`, alike in everything else.
     #[serde(default)]
@@ -163,6 +168,10 @@ pub struct VmSpec {
     /// first), instead of starting on `host`.
     #[serde(default)]
     pub arrive: Option<u32>,
+    /// For a VM that arrives: the zone whose hosts are asked to place it
+    /// (default: the first host's).
+    #[serde(default)]
+    pub zone: Option<String>,
     /// Virtual CPUs.
     #[serde(default = "default_vcpus")]
     pub vcpus: u32,
@@ -307,8 +316,15 @@ impl Scenario {
         };
         let deserializer = toml::Deserializer::parse(text)
             .map_err(|e| syntax(String::new(), e.message().trim().to_string()))?;
-        let mut spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
+        let spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
             .map_err(|e| syntax(e.path().to_string(), e.inner().message().trim().to_string()))?;
+        Scenario::from_spec(path, spec)
+    }
+
+    /// Checks a scenario built in code (`market replay` builds its
+    /// cluster this way) as if read from `path`: policy files are found
+    /// relative to it, errors name it.
+    pub fn from_spec(path: &Path, mut spec: ScenarioSpec) -> Result<Scenario, ScenarioError> {
         generate(&mut spec).map_err(|(key, reason)| ScenarioError::Invalid {
             file: path.to_path_buf(),
             path: key,
@@ -376,6 +392,27 @@ fn protocols(spec: &ScenarioSpec, base: &Path) -> Result<Vec<Vec<Protocol>>, (St
 
 /// The name the simulation speaks as when it places arriving VMs.
 pub const OPERATOR: &str = "operator";
+
+/// The zone of a host that names none.
+pub const DEFAULT_ZONE: &str = "sim";
+
+impl HostSpec {
+    /// The zone it trades in.
+    pub fn zone(&self) -> &str {
+        self.zone.as_deref().unwrap_or(DEFAULT_ZONE)
+    }
+}
+
+impl Scenario {
+    /// The zone whose hosts place VM `index` when it arrives.
+    pub fn arrival_zone(&self, index: usize) -> &str {
+        self.spec.vm[index]
+            .zone
+            .as_deref()
+            .or_else(|| self.spec.host.first().map(HostSpec::zone))
+            .unwrap_or(DEFAULT_ZONE)
+    }
+}
 
 /// The protocol arriving VMs are placed by, if any VM arrives.
 fn placement_protocol(
@@ -538,7 +575,17 @@ fn check(file: &Path, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
                 "cpus and memory_mib must be at least 1".into(),
             ));
         }
+        if Token::new(host.zone()).is_err() {
+            return Err(invalid(
+                format!("host[{i}].zone"),
+                format!(
+                    "{:?} cannot be a bus name: use letters, digits, '-' and '_'",
+                    host.zone()
+                ),
+            ));
+        }
     }
+    let zones: BTreeSet<&str> = spec.host.iter().map(HostSpec::zone).collect();
     let mut vms = BTreeSet::new();
     let mut memory: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, vm) in spec.vm.iter().enumerate() {
@@ -571,6 +618,23 @@ fn check(file: &Path, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
                         .into(),
                 ));
             }
+        }
+        match (&vm.zone, vm.arrive) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    format!("vm[{i}].zone"),
+                    "only a VM that arrives has a zone of its own; one that starts on a host \
+                     is in its host's"
+                        .into(),
+                ));
+            }
+            (Some(zone), Some(_)) if !zones.contains(zone.as_str()) => {
+                return Err(invalid(
+                    format!("vm[{i}].zone"),
+                    format!("no host is in zone {zone:?}"),
+                ));
+            }
+            _ => {}
         }
         if !(0.0..=1.0).contains(&vm.cpu_load) {
             return Err(invalid(

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bourse::replay::policy::PolicyName;
+use bourse::replay::policy::market::MarketSetup;
 use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
 
 use crate::progress::{Plain, Progress};
+use crate::simulate::default_run_dir;
 
 /// Arguments of `market replay`.
 #[derive(Debug, clap::Args)]
@@ -20,10 +22,25 @@ pub struct ReplayArgs {
     /// The day to replay (a folder name such as 20110303).
     #[arg(long)]
     day: String,
-    /// A policy: dvfs, thr-mmt-<threshold>, lr-mmt-<safety> or
+    /// A policy: dvfs, market, thr-mmt-<threshold>, lr-mmt-<safety> or
     /// mad-mmt-<safety>. Give it several times to compare.
     #[arg(long = "policy", value_name = "NAME", required = true)]
     policies: Vec<PolicyName>,
+    /// The policy file every bidder runs under `--policy market`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "scenarios/policies/replay-market.toml"
+    )]
+    market_policy: PathBuf,
+    /// Hosts per zone under `--policy market`: a bidder's calls reach the
+    /// hosts of its zone only.
+    #[arg(long, default_value_t = 100)]
+    zone_hosts: usize,
+    /// Where the market's bidders keep their ledgers (new or empty;
+    /// default target/replay/<day>-market-<UTC time>).
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
     /// Hosts in the cluster (half HP ML110 G4, half G5).
     #[arg(long, default_value_t = 800)]
     hosts: usize,
@@ -51,6 +68,14 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let market = MarketSetup {
+        policy: args.market_policy.clone(),
+        run_dir: args
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| default_run_dir("replay", &format!("{}-market", args.day))),
+        zone_hosts: args.zone_hosts,
+    };
     let mut outcomes = Vec::new();
     let mut walls = Vec::new();
     for &policy in &args.policies {
@@ -58,13 +83,38 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             hosts: args.hosts,
             seconds,
             policy,
+            market: market.clone(),
         };
         let started = Instant::now();
-        let mut bar = Progress::new(&policy.to_string(), "step", Plain::EveryTenth);
-        let outcome = replay::run(&traces, setup, &mut |done, total| bar.show(done, total, ""));
-        bar.finish();
+        // The market's bidders run on a runtime of their own, which cannot
+        // start inside this command's: the replay gets a thread.
+        let outcome = std::thread::scope(|scope| {
+            let traces = &traces;
+            let replay = scope.spawn(move || {
+                let mut bar = Progress::new(&policy.to_string(), "step", Plain::EveryTenth);
+                let outcome = replay::run(traces, &setup, &mut |done, total| {
+                    bar.show(done, total, "")
+                });
+                bar.finish();
+                outcome
+            });
+            replay.join()
+        });
+        match outcome {
+            Ok(Ok(outcome)) => outcomes.push(outcome),
+            Ok(Err(e)) => {
+                eprintln!("market replay: {policy}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(_) => {
+                eprintln!("market replay: {policy}: the replay panicked (see above)");
+                return ExitCode::FAILURE;
+            }
+        }
         walls.push(started.elapsed().as_secs_f64());
-        outcomes.push(outcome);
+        if policy == PolicyName::Market {
+            eprintln!("market ledgers: {}", market.run_dir.display());
+        }
     }
     if args.json {
         print_json(&outcomes);

@@ -64,7 +64,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
     };
     let run_dir = args
         .run_dir
-        .unwrap_or_else(|| default_run_dir(&scenario.spec.name));
+        .unwrap_or_else(|| default_run_dir("simulate", &scenario.spec.name));
     let events: Option<Arc<dyn Bus>> = match &args.watch {
         None => None,
         Some(url) => {
@@ -171,11 +171,11 @@ fn progress_line(round: &RoundRecord) -> String {
     )
 }
 
-/// `target/simulate/<name>-<UTC date and time>`, with a counter appended if
-/// that exists already (two runs in one second).
-fn default_run_dir(name: &str) -> PathBuf {
+/// `target/<command>/<name>-<UTC date and time>`, with a counter appended
+/// if that exists already (two runs in one second).
+pub(crate) fn default_run_dir(command: &str, name: &str) -> PathBuf {
     let stamp = utc_stamp(OffsetDateTime::now_utc());
-    let base = Path::new("target").join("simulate");
+    let base = Path::new("target").join(command);
     let mut dir = base.join(format!("{name}-{stamp}"));
     let mut n = 2;
     while dir.exists() {

@@ -18,7 +18,7 @@
 //! evacuation receives no VM later in the same step.
 
 use super::overload::Overload;
-use super::{Consolidation, Datacenter, Migration};
+use super::{Consolidation, ConsolidationError, Datacenter, Migration};
 
 /// Dynamic consolidation with a given overload detector and
 /// minimum-migration-time selection.
@@ -212,12 +212,12 @@ fn busy_migrating(dc: &Datacenter, host: usize) -> bool {
 }
 
 impl Consolidation for Dynamic {
-    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Option<usize> {
+    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Result<Option<usize>, ConsolidationError> {
         let excluded = vec![false; dc.hosts.len()];
-        self.best_host(dc, vm, &excluded)
+        Ok(self.best_host(dc, vm, &excluded))
     }
 
-    fn plan(&mut self, dc: &mut Datacenter) -> Vec<Migration> {
+    fn plan(&mut self, dc: &mut Datacenter) -> Result<Vec<Migration>, ConsolidationError> {
         let overloaded: Vec<usize> = (0..dc.hosts.len())
             .filter(|&h| self.overload.is_overloaded(dc, h))
             .collect();
@@ -231,6 +231,6 @@ impl Consolidation for Dynamic {
         let evacuations = self.evacuate(dc, &overloaded);
         migrations.extend(evacuations);
         dc.restore(saved);
-        migrations
+        Ok(migrations)
     }
 }

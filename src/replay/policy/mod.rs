@@ -4,12 +4,14 @@
 //! - [`dvfs`]: first fit, never migrates (hosts only slow down when idle);
 //! - [`migration`]: CloudSim's dynamic consolidation: an overload detector
 //!   ([`overload`]), minimum-migration-time VM selection, power-aware
-//!   best-fit-decreasing placement, and evacuation of under-used hosts.
+//!   best-fit-decreasing placement, and evacuation of under-used hosts;
+//! - [`market`]: no central policy: a bidder on every host.
 //!
-//! A new policy (the market of bidders, later) is one more implementation
-//! of [`Consolidation`] and one more [`PolicyName`].
+//! A new policy is one more implementation of [`Consolidation`] and one
+//! more [`PolicyName`].
 
 pub mod dvfs;
+pub mod market;
 pub mod migration;
 pub mod overload;
 
@@ -19,6 +21,7 @@ use std::str::FromStr;
 use thiserror::Error;
 
 use super::datacenter::Datacenter;
+use market::MarketSetup;
 
 /// One migration to start: the VM and the host it goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +30,37 @@ pub struct Migration {
     pub target: usize,
 }
 
+/// Why a policy could not go on (the market's bidders failed; the
+/// centralised policies never do).
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct ConsolidationError(pub String);
+
 /// A centralised or distributed way of placing and moving VMs.
 pub trait Consolidation {
     /// The host a new VM starts on, or `None` when none has room.
-    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Option<usize>;
+    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Result<Option<usize>, ConsolidationError>;
+    /// Places every VM at the start, adding each to its host's plan before
+    /// the next is placed: by default one at a time, in order.
+    fn place_initial(&mut self, dc: &mut Datacenter) -> Result<Vec<Option<usize>>, ConsolidationError> {
+        let mut hosts = Vec::new();
+        for vm in 0..dc.vms.len() {
+            let host = self.place(dc, vm)?;
+            if let Some(h) = host {
+                dc.plan_add(h, vm);
+            }
+            hosts.push(host);
+        }
+        Ok(hosts)
+    }
     /// The migrations to start now. May plan tentatively on `dc`, but must
     /// leave it as it found it.
-    fn plan(&mut self, dc: &mut Datacenter) -> Vec<Migration>;
+    fn plan(&mut self, dc: &mut Datacenter) -> Result<Vec<Migration>, ConsolidationError>;
+    /// The replay is over: what the policy leaves behind (the market's
+    /// ledgers) is made complete. Nothing by default.
+    fn finish(&mut self) -> Result<(), ConsolidationError> {
+        Ok(())
+    }
 }
 
 /// A policy named on the command line.
@@ -49,12 +76,14 @@ pub enum PolicyName {
     /// `mad-mmt-<safety>`: overloaded above 1 - safety x the median
     /// absolute deviation of recent utilisation.
     MedianAbsoluteDeviation(f64),
+    /// `market`: a bidder on every host.
+    Market,
 }
 
 /// A policy name the replay does not know.
 #[derive(Debug, Error, PartialEq)]
 #[error(
-    "unknown policy `{0}`: expected dvfs, thr-mmt-<threshold>, lr-mmt-<safety> or mad-mmt-<safety> (e.g. thr-mmt-0.8, lr-mmt-1.2, mad-mmt-2.5)"
+    "unknown policy `{0}`: expected dvfs, market, thr-mmt-<threshold>, lr-mmt-<safety> or mad-mmt-<safety> (e.g. thr-mmt-0.8, lr-mmt-1.2, mad-mmt-2.5)"
 )]
 pub struct UnknownPolicy(pub String);
 
@@ -63,8 +92,10 @@ impl FromStr for PolicyName {
 
     fn from_str(text: &str) -> Result<PolicyName, UnknownPolicy> {
         let unknown = || UnknownPolicy(text.to_string());
-        if text == "dvfs" {
-            return Ok(PolicyName::Dvfs);
+        match text {
+            "dvfs" => return Ok(PolicyName::Dvfs),
+            "market" => return Ok(PolicyName::Market),
+            _ => {}
         }
         let (prefix, parameter) = text.rsplit_once('-').ok_or_else(unknown)?;
         let value: f64 = parameter.parse().map_err(|_| unknown())?;
@@ -84,6 +115,7 @@ impl fmt::Display for PolicyName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PolicyName::Dvfs => write!(f, "dvfs"),
+            PolicyName::Market => write!(f, "market"),
             PolicyName::Threshold(t) => write!(f, "thr-mmt-{t}"),
             PolicyName::LocalRegression(s) => write!(f, "lr-mmt-{s}"),
             PolicyName::MedianAbsoluteDeviation(s) => write!(f, "mad-mmt-{s}"),
@@ -92,11 +124,17 @@ impl fmt::Display for PolicyName {
 }
 
 impl PolicyName {
-    /// The policy itself.
-    pub fn build(self) -> Box<dyn Consolidation> {
+    /// The policy itself, for the cluster of `dc`; the market's bidders
+    /// start on `market`'s policy and ledgers.
+    pub fn build(
+        self,
+        dc: &Datacenter,
+        market: &MarketSetup,
+    ) -> Result<Box<dyn Consolidation>, ConsolidationError> {
         use overload::Overload;
-        match self {
+        Ok(match self {
             PolicyName::Dvfs => Box::new(dvfs::Dvfs),
+            PolicyName::Market => Box::new(market::Market::start(dc, market)?),
             PolicyName::Threshold(t) => Box::new(migration::Dynamic::new(Overload::Threshold(t))),
             PolicyName::LocalRegression(s) => {
                 Box::new(migration::Dynamic::new(Overload::LocalRegression(s)))
@@ -104,7 +142,7 @@ impl PolicyName {
             PolicyName::MedianAbsoluteDeviation(s) => Box::new(migration::Dynamic::new(
                 Overload::MedianAbsoluteDeviation(s),
             )),
-        }
+        })
     }
 }
 
@@ -114,11 +152,11 @@ mod tests {
 
     #[test]
     fn names_parse_and_print_back() {
-        for name in ["dvfs", "thr-mmt-0.8", "lr-mmt-1.2", "mad-mmt-2.5"] {
+        for name in ["dvfs", "market", "thr-mmt-0.8", "lr-mmt-1.2", "mad-mmt-2.5"] {
             let parsed: PolicyName = name.parse().unwrap_or(PolicyName::Dvfs);
             assert_eq!(parsed.to_string(), name);
         }
-        assert!("market".parse::<PolicyName>().is_err());
+        assert!("markets".parse::<PolicyName>().is_err());
         assert!("thr-mmt-x".parse::<PolicyName>().is_err());
     }
 }
