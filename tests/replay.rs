@@ -1,10 +1,13 @@
 //! `bourse::replay` end to end on a small fixture (30 PlanetLab VMs of day
-//! 20110303, first hour), and the refusals of malformed trace folders.
+//! 20110303, first hour), the market of bidders through `market replay`,
+//! and the refusals of malformed trace folders.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use bourse::replay::policy::PolicyName;
+use bourse::replay::policy::market::MarketSetup;
 use bourse::replay::trace::{self, TraceError};
 use bourse::replay::{self, Setup};
 
@@ -21,8 +24,85 @@ fn replay(policy: &str) -> replay::Outcome {
         hosts: 50,
         seconds: 3600.0,
         policy,
+        // Only `market` reads it.
+        market: MarketSetup {
+            policy: PathBuf::from("unused"),
+            run_dir: PathBuf::from("unused"),
+            zone_hosts: 100,
+        },
     };
-    replay::run(&traces, setup, &mut |_, _| {})
+    replay::run(&traces, &setup, &mut |_, _| {}).expect("a reference policy never fails")
+}
+
+/// The CI smoke test of the market: one hour, 50 hosts in two zones, a
+/// bidder each, beside LR-MMT in one run; the ledgers it leaves pass
+/// `market audit` and hold one settled trade per migration.
+#[test]
+fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let ledgers = dir.path().join("ledgers");
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "replay",
+            "--trace",
+            "tests/fixtures/planetlab",
+            "--day",
+            "20110303",
+        ])
+        .args([
+            "--hosts",
+            "50",
+            "--hours",
+            "1",
+            "--zone-hosts",
+            "25",
+            "--json",
+        ])
+        .args(["--policy", "dvfs", "--policy", "market"])
+        .arg("--run-dir")
+        .arg(&ledgers)
+        .arg("--plot")
+        .arg(dir.path().join("plot.svg"))
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
+    let (dvfs, market) = (&json[0], &json[1]);
+    assert_eq!(market["policy"], "market");
+    assert_eq!(market["unplaced_vms"], 0);
+    let migrations = market["migrations"].as_u64().expect("a count");
+    assert!(migrations > 0, "the bidders trade: {market}");
+    assert_eq!(market["vms"], dvfs["vms"]);
+    let files: Vec<PathBuf> = fs::read_dir(&ledgers)
+        .expect("the ledgers")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".ledger.sqlite"))
+        .collect();
+    assert_eq!(files.len(), 50, "one ledger per bidder");
+    let audit = Command::new(env!("CARGO_BIN_EXE_market"))
+        .arg("audit")
+        .args(&files)
+        .output()
+        .expect("market audit runs");
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    // Every VM was placed by the operator of its zone.
+    assert!(report.contains("30 placement(s)"), "{report}");
+    // ... and every migration is a trade in both ledgers (a failed move
+    // is a trade too).
+    let trades: u64 = report
+        .split(" trades")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the audit counts trades");
+    assert!(trades >= 30 + migrations, "{report}");
 }
 
 #[test]

@@ -425,6 +425,64 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
     }
 }
 
+/// Hosts trade only within their zone: each of the three zones of two packs
+/// onto one host, so three run VMs at the end (one zone of six packs onto
+/// two), and every trade's seller and buyer share a zone.
+#[test]
+fn hosts_trade_within_their_zone_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/zones-power-saving.toml");
+    let (code, json) = simulate_json(&file, &dir.path().join("zones"));
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["hosts_running"], 3, "{json:#}");
+    let trades = json["trades"].as_array().unwrap();
+    assert_eq!(trades.len(), 3, "{json:#}");
+    for trade in trades {
+        let (from, to) = (&trade["trade"]["from"], &trade["trade"]["to"]);
+        let zone = |host: &serde_json::Value| host.as_str().unwrap()[..1].to_string();
+        assert_eq!(zone(from), zone(to), "{trade:#}");
+    }
+    assert_eq!(json["audit"]["consistent"], true);
+}
+
+/// A zone name that is not a bus token, and a zone on a VM that does not
+/// arrive, are refused with their keys.
+#[test]
+fn bad_zones_are_refused_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo().join("scenarios/zones-power-saving.toml")).unwrap();
+    for (bad, key) in [
+        (
+            base.replacen("zone = \"a\"", "zone = \"a b\"", 1),
+            "host[0].zone",
+        ),
+        (
+            base.replacen("host = \"a1\"", "host = \"a1\"\nzone = \"a\"", 1),
+            "vm[0].zone",
+        ),
+    ] {
+        // Beside a copy of the policy it names, as in `scenarios/`.
+        let here = dir.path().join(key);
+        std::fs::create_dir_all(here.join("policies")).unwrap();
+        std::fs::copy(
+            repo().join("scenarios/policies/seed001-power-saving.toml"),
+            here.join("policies/seed001-power-saving.toml"),
+        )
+        .unwrap();
+        let file = here.join("zones.toml");
+        std::fs::write(&file, bad).unwrap();
+        let out = market(&[
+            "simulate",
+            file.to_str().unwrap(),
+            "--run-dir",
+            here.join("run").to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+}
+
 /// A generated cluster of 200 hosts (`count` in the scenario), both seed 001
 /// policies on the same hosts and VMs: power saving packs onto no more
 /// hosts than first-fit decreasing, agility keeps its largest dominant

@@ -278,10 +278,12 @@ async fn place_arrivals(
             continue;
         }
         let zone = scenario.arrival_zone(index);
-        let operator = operators.get(zone).ok_or_else(|| SimulateError::Placement {
-            vm: vm.spec.name.clone(),
-            reason: format!("no host is in zone {zone}"),
-        })?;
+        let operator = operators
+            .get(zone)
+            .ok_or_else(|| SimulateError::Placement {
+                vm: vm.spec.name.clone(),
+                reason: format!("no host is in zone {zone}"),
+            })?;
         let start = CountingBus::read(published);
         let (task, domain) = arrival(vm);
         let call = placement::operate(operator, protocol, &task, &domain, CALL)

@@ -269,8 +269,9 @@ pub(crate) struct Inner {
     events: Option<Publisher>,
     usage: Mutex<Usage>,
     holds: Mutex<Holds>,
-    /// VMs offered in a reverse call and not yet handed over or withdrawn:
-    /// not offered again meanwhile.
+    /// VMs offered, in a reverse call or by this host's own contract-net
+    /// call, and not yet handed over or withdrawn: not offered again
+    /// meanwhile, so no VM is sold twice.
     giving: Mutex<std::collections::BTreeSet<DomainUuid>>,
     hysteresis: Mutex<Hysteresis>,
     /// Serialises pricing with holding, so two offers never both count
@@ -552,8 +553,7 @@ impl Inner {
         self.usage().expect(uuid, used);
     }
 
-    /// Marks `uuid` as offered in a reverse call; false when it already
-    /// is.
+    /// Marks `uuid` as offered; false when it already is.
     pub(crate) fn start_giving(&self, uuid: &DomainUuid) -> bool {
         self.giving
             .lock()
@@ -561,20 +561,12 @@ impl Inner {
             .insert(uuid.clone())
     }
 
-    /// The reverse call's offer of `uuid` is over.
+    /// The offer of `uuid` is over.
     pub(crate) fn stop_giving(&self, uuid: &DomainUuid) {
         self.giving
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(uuid);
-    }
-
-    /// Whether `uuid` is offered in a reverse call now.
-    pub(crate) fn is_giving(&self, uuid: &DomainUuid) -> bool {
-        self.giving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(uuid)
     }
 
     /// The UUID of a VM running here, by its market id.

@@ -135,17 +135,29 @@ pub(super) async fn perform(inner: &Inner, task: &Task, pays: Credits) -> Result
     Ok(())
 }
 
-/// This host's value of taking `vm` now, counting what it holds for other
-/// offers but not `uuid`'s own hold.
+/// This host's value of taking `vm` now: room is checked counting what it
+/// holds for other offers (but not `uuid`'s own hold), and the value is
+/// the lower of the value with those holds and without them. Any of the
+/// other offers may be rejected and free its hold before this award
+/// comes; a host whose utility rises the fuller it gets (power saving)
+/// would otherwise offer what only the fuller host is worth, and fail the
+/// award once the other holds are gone.
 async fn value_now(inner: &Inner, uuid: &DomainUuid, vm: &Vm) -> Result<Credits, Failure> {
-    let host = inner
+    let broken = |e: &dyn std::fmt::Display| Failure::broken(e.to_string());
+    let held = inner
         .view_with_holds(Some(uuid))
         .await
-        .map_err(|e| Failure::broken(e.to_string()))?;
-    let valuer = Valuer::new(inner.policy(), &host).map_err(|e| Failure::broken(e.to_string()))?;
-    valuer
+        .map_err(|e| broken(&e))?;
+    let valuer = Valuer::new(inner.policy(), &held).map_err(|e| broken(&e))?;
+    let with_holds = valuer
         .value_of_taking(vm)
-        .map_err(|refusal| Failure::no(refusal.to_string()))
+        .map_err(|refusal| Failure::no(refusal.to_string()))?;
+    let bare = inner.view().await.map_err(|e| broken(&e))?;
+    let valuer = Valuer::new(inner.policy(), &bare).map_err(|e| broken(&e))?;
+    Ok(match valuer.value_of_taking(vm) {
+        Ok(alone) => alone.min(with_holds),
+        Err(_) => with_holds,
+    })
 }
 
 /// The manager's side of one round: how it ended is left in `ended`.
@@ -228,17 +240,35 @@ pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initi
     let Some(uuid) = inner.uuid_of(vm.id) else {
         return Ok(Initiative::NothingToOffer);
     };
-    if DomainUuid::parse(&uuid).is_ok_and(|u| inner.is_giving(&u)) {
+    let Ok(domain) = DomainUuid::parse(&uuid) else {
+        return Ok(Initiative::NothingToOffer);
+    };
+    if !inner.start_giving(&domain) {
         // Offered in a reverse call under way: not twice at once.
         return Ok(Initiative::NothingToOffer);
     }
+    // Nor offered to a reverse call while this call runs.
+    let round = offer_vm(play, protocol, vm, uuid, offer.ask).await;
+    inner.stop_giving(&domain);
+    round
+}
+
+/// The call for `vm`, which this host has marked as being given.
+async fn offer_vm(
+    play: &Play<'_>,
+    protocol: &Protocol,
+    vm: &Vm,
+    uuid: String,
+    reserve: Credits,
+) -> Result<Initiative, AgentError> {
+    let inner = play.inner;
     let task = Task {
         uuid,
         name: vm.name.clone(),
         group: vm.group.clone(),
         reserved: vm.reserved,
         used: vm.used,
-        reserve: offer.ask,
+        reserve,
     };
     tracing::info!(host = %inner.name(), vm = %vm.name, reserve = %task.reserve, protocol = %protocol.name(), "overloaded: offering a VM");
     let model: &Model = protocol.model();

@@ -92,9 +92,8 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             let traces = &traces;
             let replay = scope.spawn(move || {
                 let mut bar = Progress::new(&policy.to_string(), "step", Plain::EveryTenth);
-                let outcome = replay::run(traces, &setup, &mut |done, total| {
-                    bar.show(done, total, "")
-                });
+                let outcome =
+                    replay::run(traces, &setup, &mut |done, total| bar.show(done, total, ""));
                 bar.finish();
                 outcome
             });

@@ -7,7 +7,11 @@ use super::{Consolidation, ConsolidationError, Datacenter, Migration};
 pub struct Dvfs;
 
 impl Consolidation for Dvfs {
-    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Result<Option<usize>, ConsolidationError> {
+    fn place(
+        &mut self,
+        dc: &mut Datacenter,
+        vm: usize,
+    ) -> Result<Option<usize>, ConsolidationError> {
         Ok((0..dc.hosts.len()).find(|&h| dc.fits(h, vm)))
     }
 

@@ -143,7 +143,8 @@ impl Market {
         &self,
         dc: &Datacenter,
         vm: usize,
-    ) -> impl std::future::Future<Output = Result<Option<usize>, ConsolidationError>> + use<'_> {
+    ) -> impl std::future::Future<Output = Result<Option<usize>, ConsolidationError>> + use<'_>
+    {
         let sim = &self.world.vms[vm];
         let mut task = placement::new_vm(&sim.spec, 0, Credits(i64::MIN));
         // The operator announces what the VM used before it came: its
@@ -205,18 +206,28 @@ impl Consolidation for Market {
     /// One placement call as operator of the VM's zone, as `market place`
     /// makes: every bidder of the zone quotes, the winner records the
     /// placement and starts the VM.
-    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Result<Option<usize>, ConsolidationError> {
+    fn place(
+        &mut self,
+        dc: &mut Datacenter,
+        vm: usize,
+    ) -> Result<Option<usize>, ConsolidationError> {
         let task = self.arrival(dc, vm);
         let placed = self.runtime.block_on(task)?;
         Ok(placed)
     }
 
     /// The zones place at the same time, one VM each at a time.
-    fn place_initial(&mut self, dc: &mut Datacenter) -> Result<Vec<Option<usize>>, ConsolidationError> {
+    fn place_initial(
+        &mut self,
+        dc: &mut Datacenter,
+    ) -> Result<Vec<Option<usize>>, ConsolidationError> {
         let mut hosts = vec![None; dc.vms.len()];
         let mut queues: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for vm in 0..dc.vms.len() {
-            queues.entry(self.scenario.arrival_zone(vm)).or_default().push(vm);
+            queues
+                .entry(self.scenario.arrival_zone(vm))
+                .or_default()
+                .push(vm);
         }
         let zones: Vec<Vec<usize>> = queues.into_values().collect();
         let depth = zones.iter().map(Vec::len).max().unwrap_or(0);
@@ -242,7 +253,12 @@ impl Consolidation for Market {
         let agents = &self.started.agents;
         let made = self
             .runtime
-            .block_on(simulate::concurrent_round(0, agents, &self.world, &self.published))
+            .block_on(simulate::concurrent_round(
+                0,
+                agents,
+                &self.world,
+                &self.published,
+            ))
             .map_err(failed)?;
         let mut plan = Vec::new();
         for record in made {
@@ -278,8 +294,12 @@ impl Consolidation for Market {
 }
 
 /// The simulated hypervisor of `host`, if the VM is on one.
-fn sim_host(world: &World, host: Option<usize>) -> Option<&bidder::hypervisor::simulated::SimulatedHypervisor> {
-    host.and_then(|h| world.hosts.get(h)).map(|h| h.hypervisor.as_ref())
+fn sim_host(
+    world: &World,
+    host: Option<usize>,
+) -> Option<&bidder::hypervisor::simulated::SimulatedHypervisor> {
+    host.and_then(|h| world.hosts.get(h))
+        .map(|h| h.hypervisor.as_ref())
 }
 
 /// Stops and undefines a finished VM's domain wherever it is.

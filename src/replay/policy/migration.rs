@@ -212,7 +212,11 @@ fn busy_migrating(dc: &Datacenter, host: usize) -> bool {
 }
 
 impl Consolidation for Dynamic {
-    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Result<Option<usize>, ConsolidationError> {
+    fn place(
+        &mut self,
+        dc: &mut Datacenter,
+        vm: usize,
+    ) -> Result<Option<usize>, ConsolidationError> {
         let excluded = vec![false; dc.hosts.len()];
         Ok(self.best_host(dc, vm, &excluded))
     }

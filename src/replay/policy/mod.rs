@@ -39,10 +39,17 @@ pub struct ConsolidationError(pub String);
 /// A centralised or distributed way of placing and moving VMs.
 pub trait Consolidation {
     /// The host a new VM starts on, or `None` when none has room.
-    fn place(&mut self, dc: &mut Datacenter, vm: usize) -> Result<Option<usize>, ConsolidationError>;
+    fn place(
+        &mut self,
+        dc: &mut Datacenter,
+        vm: usize,
+    ) -> Result<Option<usize>, ConsolidationError>;
     /// Places every VM at the start, adding each to its host's plan before
     /// the next is placed: by default one at a time, in order.
-    fn place_initial(&mut self, dc: &mut Datacenter) -> Result<Vec<Option<usize>>, ConsolidationError> {
+    fn place_initial(
+        &mut self,
+        dc: &mut Datacenter,
+    ) -> Result<Vec<Option<usize>>, ConsolidationError> {
         let mut hosts = Vec::new();
         for vm in 0..dc.vms.len() {
             let host = self.place(dc, vm)?;
