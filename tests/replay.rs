@@ -35,8 +35,8 @@ fn replay(policy: &str) -> replay::Outcome {
 }
 
 /// The CI smoke test of the market: one hour, 50 hosts in two zones, a
-/// bidder each, beside LR-MMT in one run; the ledgers it leaves pass
-/// `market audit` and hold one settled trade per migration.
+/// bidder each, beside DVFS in one run; the ledgers it leaves pass
+/// `market audit` and hold every placement and migration.
 #[test]
 fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -73,8 +73,11 @@ fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
     assert_eq!(market["policy"], "market");
     assert_eq!(market["unplaced_vms"], 0);
     let migrations = market["migrations"].as_u64().expect("a count");
-    assert!(migrations > 0, "the bidders trade: {market}");
     assert_eq!(market["vms"], dvfs["vms"]);
+    // The placement calls pack the VMs by their first samples: fewer
+    // hosts on than first fit at full size.
+    let energy = |o: &serde_json::Value| o["energy_kwh"].as_f64().expect("kWh");
+    assert!(energy(market) < energy(dvfs), "{market} vs {dvfs}");
     let files: Vec<PathBuf> = fs::read_dir(&ledgers)
         .expect("the ledgers")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -44,7 +44,7 @@ fn overcommit_admits_reservations_beyond_the_hardware() {
         Err(Refusal::NoRoom(Dimension::Cpu))
     );
     let market = policy("replay-market");
-    assert_eq!(market.capacity(&full), Resources::new(16_000, 16_384, 1000));
+    assert_eq!(market.capacity(&full), Resources::new(16_000, 4096, 1000));
     assert_eq!(market.usable(&full), Resources::new(2000, 4096, 1000));
     let valuer = Valuer::new(&market, &full).unwrap();
     assert!(valuer.value_of_taking(&vm(3, 100)).is_ok());

@@ -41,12 +41,13 @@ use crate::simulate::{self, Options, Started};
 /// MIPS of one simulated CPU.
 pub const MIPS_PER_CPU: f64 = 20.0;
 
-/// The memory a bidder's host admits: four times the experiment's 4 GB.
+/// The memory a bidder's host has, in multiples of the experiment's 4 GB.
 /// CloudSim's PlanetLab VMs declare no memory use once started and its
 /// policies never check memory when they migrate, so memory binds them
 /// nowhere after the start; a market held to 4 GB would play a harder game
-/// than the baselines it is compared with. (The lower bound keeps 4 GB.)
-pub const ADMITTED_MEMORY_FACTOR: u64 = 4;
+/// than the baselines it is compared with. Sixteen times is more than
+/// the CPU reservations ever let onto a host. (The lower bound keeps 4 GB.)
+pub const ADMITTED_MEMORY_FACTOR: u64 = 16;
 
 /// Where the market's policy and ledgers come from.
 #[derive(Debug, Clone)]
@@ -149,8 +150,10 @@ impl Market {
         let mut task = placement::new_vm(&sim.spec, 0, Credits(i64::MIN));
         // The operator announces what the VM used before it came: its
         // trace's first sample.
+        let first = &dc.vms[vm];
+        let mips = first.trace.utilisation_at(0.0) * first.kind.mips;
         task.used = Resources::new(
-            (dc.vms[vm].requested / MIPS_PER_CPU * 1000.0) as u64,
+            (mips / MIPS_PER_CPU * 1000.0) as u64,
             task.reserved.memory_mib,
             0,
         );
