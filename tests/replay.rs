@@ -211,3 +211,28 @@ fn an_empty_folder_is_refused() {
     let err = trace::read_day(dir.path(), STEPS).unwrap_err();
     assert!(matches!(err, TraceError::NoVms(_)), "{err}");
 }
+
+/// A market policy file that cannot be read is refused before anything
+/// runs, with its path.
+#[test]
+fn a_missing_market_policy_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "replay",
+            "--trace",
+            "tests/fixtures/planetlab",
+            "--day",
+            "20110303",
+        ])
+        .args(["--hosts", "4", "--hours", "1", "--policy", "market"])
+        .args(["--market-policy", "/nonexistent/market.toml"])
+        .arg("--run-dir")
+        .arg(dir.path().join("ledgers"))
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("/nonexistent/market.toml"), "{stderr}");
+}
