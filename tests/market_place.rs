@@ -12,6 +12,9 @@
 //!   not allow placements: a clear error, exit 1, nothing recorded. A
 //!   definition libvirt refuses: the winner's ledger rolls the placement
 //!   back with libvirt's words, nothing stays defined, audit passes.
+//! - A placement model of one's own, under its own name: configured on the
+//!   hosts, allowed by `market nats-config --placement-protocol`, used by
+//!   `market place --protocol --model`; the shipped text finds no host.
 //! - Two placements at the same moment at a zone with room for one VM:
 //!   exactly one is placed (capacity is held while a call is open).
 //! - The power-saving arrivals of `market simulate`, across processes: six
@@ -51,6 +54,11 @@ struct Zone {
 
 impl Zone {
     fn start() -> Zone {
+        Zone::start_with(&[])
+    }
+
+    /// A zone whose `market nats-config` also gets `extra`.
+    fn start_with(extra: &[&str]) -> Zone {
         let dir = tempfile::tempdir().unwrap();
         let nats = dir.path().join("nats");
         let out = Command::new(env!("CARGO_BIN_EXE_market"))
@@ -65,7 +73,9 @@ impl Zone {
                 "--host",
                 "c",
             ])
-            .args(["--observer", "watch", "--operator", "ops", "--out"])
+            .args(["--observer", "watch", "--operator", "ops"])
+            .args(extra)
+            .arg("--out")
             .arg(&nats)
             .output()
             .unwrap();
@@ -85,9 +95,14 @@ impl Zone {
 
     /// A bidder of the zone, with its user's credentials.
     fn daemon(&self, name: &str, id: u32, policy: &str) -> Daemon {
+        self.daemon_with(name, id, policy, Settings::default())
+    }
+
+    /// A bidder of the zone with `settings` (its credentials added).
+    fn daemon_with(&self, name: &str, id: u32, policy: &str, settings: Settings) -> Daemon {
         let settings = Settings {
             nats: credentials(&self.nats, name),
-            ..Settings::default()
+            ..settings
         };
         Daemon::start_with(self.dir.path(), &self.url, name, id, policy, &[], &settings)
     }
@@ -233,6 +248,71 @@ async fn the_host_that_values_a_new_vm_most_starts_it() {
     let (ok, report) = market_audit(&[&ledgers[0], &ledgers[1]]);
     assert!(ok, "market audit:\n{report}");
     assert!(report.contains("1 placement(s) by ops"), "{report}");
+}
+
+/// A placement model of one's own, played under its own name: the hosts
+/// configure it (`[protocol.NAME] model, kind = "placement"`),
+/// `market nats-config --placement-protocol NAME` lets the operator start
+/// it, and `market place --protocol NAME --model FILE` places with it; the
+/// shipped model's text differs, so a call with it finds no host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placement_model_of_ones_own_places_under_its_own_name() {
+    let zone = Zone::start_with(&["--placement-protocol", "quiet-placement"]);
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("lcc-protocols/models/placement.lcc"),
+    )
+    .unwrap();
+    let model = zone.dir.path().join("quiet-placement.lcc");
+    std::fs::write(&model, format!("// The zone's own copy.\n{shipped}")).unwrap();
+    let settings = || Settings {
+        keys: "protocols = [\"contract-net\", \"quiet-placement\"]".into(),
+        tables: format!(
+            "[protocol.quiet-placement]\nmodel = \"{}\"\nkind = \"placement\"\n",
+            model.display()
+        ),
+        ..Settings::default()
+    };
+    let a = zone.daemon_with("a", 1, WANTS_MEMORY, settings());
+    let b = zone.daemon_with("b", 2, WANTS_LITTLE, settings());
+    let vm = ["--name", "web1", "--vcpus", "1", "--memory-mib", "512"];
+    let own = [
+        "--protocol",
+        "quiet-placement",
+        "--model",
+        model.to_str().unwrap(),
+    ];
+
+    // The shipped text under the zone's name: no host runs that model.
+    let out = zone.place("ops", &[&vm[..], &own[..2]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(placements(&a.ledger).await.is_empty());
+    assert!(placements(&b.ledger).await.is_empty());
+
+    let out = zone.place("ops", &[&vm[..], &own[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["result"], "started", "{report}");
+    assert_eq!(report["answers"].as_array().unwrap().len(), 2, "{report}");
+    let winner = if report["host"] == "a" { &a } else { &b };
+    let placed = placements(&winner.ledger).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(placed[0].terms.protocol.name, "quiet-placement");
+    assert_eq!(placed[0].state, TradeState::Settled);
+
+    // The operator may start this protocol only: the shipped name is
+    // refused by the server.
+    let out = zone.place(
+        "ops",
+        &["--name", "web2", "--vcpus", "1", "--memory-mib", "512"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refuses"), "{}", text(&out));
+
+    let ledgers = [a.ledger.clone(), b.ledger.clone()];
+    a.stop();
+    b.stop();
+    let (ok, report) = market_audit(&[&ledgers[0], &ledgers[1]]);
+    assert!(ok, "market audit:\n{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
