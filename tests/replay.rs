@@ -78,33 +78,34 @@ fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
     // hosts on than first fit at full size.
     let energy = |o: &serde_json::Value| o["energy_kwh"].as_f64().expect("kWh");
     assert!(energy(market) < energy(dvfs), "{market} vs {dvfs}");
+    // The replay audited its ledgers as `market audit` does ...
+    let audit = &market["ledger_audit"];
+    assert_eq!(audit["consistent"], true, "{audit}");
+    assert_eq!(audit["ledgers"], 50, "one ledger per bidder: {audit}");
+    // ... and so does `market audit` on the files it left.
     let files: Vec<PathBuf> = fs::read_dir(&ledgers)
         .expect("the ledgers")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".ledger.sqlite"))
         .collect();
     assert_eq!(files.len(), 50, "one ledger per bidder");
-    let audit = Command::new(env!("CARGO_BIN_EXE_market"))
+    let audit_cli = Command::new(env!("CARGO_BIN_EXE_market"))
         .arg("audit")
         .args(&files)
         .output()
         .expect("market audit runs");
-    let report = String::from_utf8_lossy(&audit.stdout);
+    let report = String::from_utf8_lossy(&audit_cli.stdout);
     assert!(
-        audit.status.success(),
+        audit_cli.status.success(),
         "{report}{}",
-        String::from_utf8_lossy(&audit.stderr)
+        String::from_utf8_lossy(&audit_cli.stderr)
     );
-    // Every VM was placed by the operator of its zone.
+    // Every VM was placed by the operator of its zone ...
     assert!(report.contains("30 placement(s)"), "{report}");
     // ... and every migration is a trade in both ledgers (a failed move
     // is a trade too).
-    let trades: u64 = report
-        .split(" trades")
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("the audit counts trades");
+    let trades = audit["trades"].as_u64().expect("a count");
+    assert!(report.contains(&format!("{trades} trades")), "{report}");
     assert!(trades >= 30 + migrations, "{report}");
 }
 

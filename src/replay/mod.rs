@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use datacenter::{Datacenter, StepRecord};
 use policy::market::MarketSetup;
-use policy::{ConsolidationError, PolicyName};
+use policy::{ConsolidationError, LedgerAudit, PolicyName};
 use trace::Trace;
 
 /// Seconds between two consolidation steps.
@@ -71,6 +71,9 @@ pub struct Outcome {
     /// Every scheduling step, for the plot.
     #[serde(skip)]
     pub steps: Vec<StepRecord>,
+    /// The audit of the ledgers the policy's hosts kept (the market's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_audit: Option<LedgerAudit>,
 }
 
 /// A migration under way: when it ends, which VM, where to.
@@ -118,7 +121,7 @@ pub fn run(
         progress(step + 1, times.len());
     }
     finish_before(&mut dc, &mut flight, setup.seconds.next_up());
-    policy.finish()?;
+    let ledger_audit = policy.finish()?;
     let (slatah, pdm) = (dc.slatah(), dc.pdm());
     let limit = bound::steps(traces, &models, &times);
     Ok(Outcome {
@@ -135,6 +138,7 @@ pub fn run(
         lower_bound_kwh: bound::energy_kwh(&limit),
         lower_bound_steps: limit,
         steps: dc.steps,
+        ledger_audit,
     })
 }
 

@@ -328,10 +328,7 @@ impl Report {
     pub(super) async fn conclude(&mut self, scenario: &Scenario) -> Result<(), SimulateError> {
         let mut snapshots = Vec::new();
         for path in &self.ledgers {
-            let ledger = Ledger::open_read_only(path).await?;
-            let snapshot = ledger.snapshot().await;
-            ledger.close().await;
-            snapshots.push(snapshot?);
+            snapshots.push(Ledger::snapshot_file(path).await?);
         }
         self.audit = audit(&snapshots);
         self.checks = checks(scenario, self);

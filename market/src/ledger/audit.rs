@@ -47,6 +47,15 @@ pub struct LedgerSnapshot {
 }
 
 impl Ledger {
+    /// Opens the ledger file at `path` read only, reads it whole for
+    /// [`audit`] and closes it: how a finished run's files are audited.
+    pub async fn snapshot_file(path: &std::path::Path) -> Result<LedgerSnapshot, LedgerError> {
+        let ledger = Ledger::open_read_only(path).await?;
+        let snapshot = ledger.snapshot().await;
+        ledger.close().await;
+        snapshot
+    }
+
     /// Reads the whole ledger for [`audit`].
     pub async fn snapshot(&self) -> Result<LedgerSnapshot, LedgerError> {
         Ok(LedgerSnapshot {

@@ -31,15 +31,7 @@ pub struct AuditArgs {
 pub async fn run(args: AuditArgs) -> ExitCode {
     let mut snapshots = Vec::new();
     for path in &args.ledgers {
-        let snapshot = match Ledger::open_read_only(path).await {
-            Ok(ledger) => {
-                let snapshot = ledger.snapshot().await;
-                ledger.close().await;
-                snapshot
-            }
-            Err(e) => Err(e),
-        };
-        match snapshot {
+        match Ledger::snapshot_file(path).await {
             Ok(snapshot) => snapshots.push(snapshot),
             Err(e) => {
                 eprintln!("market audit: cannot read {}: {e}", path.display());

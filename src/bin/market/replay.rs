@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bourse::replay::policy::PolicyName;
 use bourse::replay::policy::market::MarketSetup;
+use bourse::replay::policy::{LedgerAudit, PolicyName};
 use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
 
 use crate::progress::{Plain, Progress};
@@ -111,16 +111,40 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             }
         }
         walls.push(started.elapsed().as_secs_f64());
-        if policy == PolicyName::Market {
-            eprintln!("market ledgers: {}", market.run_dir.display());
-        }
     }
     if args.json {
         print_json(&outcomes);
     } else {
         print_table(&args.day, &outcomes, &walls);
     }
-    write_plot(&args, &outcomes)
+    let plotted = write_plot(&args, &outcomes);
+    if outcomes
+        .iter()
+        .filter_map(|o| o.ledger_audit.as_ref())
+        .any(|a| !a.consistent)
+    {
+        return ExitCode::FAILURE;
+    }
+    plotted
+}
+
+/// The audit of a policy's ledgers, one line (the discrepancies below it).
+fn print_audit(policy: &str, audit: &LedgerAudit) {
+    let verdict = if audit.consistent {
+        "consistent"
+    } else {
+        "INCONSISTENT"
+    };
+    println!(
+        "{policy} ledgers: {} ({} ledgers, {} trades, {} in flight): {verdict}",
+        audit.dir.display(),
+        audit.ledgers,
+        audit.trades,
+        audit.in_flight
+    );
+    for line in &audit.discrepancies {
+        println!("  {line}");
+    }
 }
 
 fn print_json(outcomes: &[Outcome]) {
@@ -169,6 +193,11 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
         );
     }
     println!("{:<14} {:>11.2}", "lower bound", first.lower_bound_kwh);
+    for o in outcomes {
+        if let Some(audit) = &o.ledger_audit {
+            print_audit(&o.policy, audit);
+        }
+    }
 }
 
 fn write_plot(args: &ReplayArgs, outcomes: &[Outcome]) -> ExitCode {

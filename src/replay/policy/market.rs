@@ -30,9 +30,11 @@ use bidder::hypervisor::{DomainUuid, Hypervisor};
 use bidder::migration::Outcome;
 use bidder::protocol::placement::{self, Ended};
 use market::credits::Credits;
+use market::ledger::audit::audit;
+use market::ledger::{Ledger, LedgerError};
 use market::resources::Resources;
 
-use super::{Consolidation, ConsolidationError, Migration};
+use super::{Consolidation, ConsolidationError, LedgerAudit, Migration};
 use crate::replay::datacenter::Datacenter;
 use crate::simulate::scenario::{Expect, HostSpec, Scenario, ScenarioSpec, VmSpec};
 use crate::simulate::world::World;
@@ -76,6 +78,7 @@ const TIMING: AgentConfig = AgentConfig {
 /// The bidders of the whole cluster, and the runtime they trade on.
 pub struct Market {
     runtime: tokio::runtime::Runtime,
+    run_dir: PathBuf,
     scenario: Scenario,
     world: World,
     started: Started,
@@ -128,6 +131,7 @@ impl Market {
             .collect();
         Ok(Market {
             runtime,
+            run_dir: setup.run_dir.clone(),
             scenario,
             gone: vec![false; world.vms.len()],
             world,
@@ -281,18 +285,32 @@ impl Consolidation for Market {
         Ok(plan)
     }
 
-    /// Stops answering and closes every ledger, so the files are complete
-    /// for `market audit`.
-    fn finish(&mut self) -> Result<(), ConsolidationError> {
+    /// Stops answering, closes every ledger, and audits the files as
+    /// `market audit` does.
+    fn finish(&mut self) -> Result<Option<LedgerAudit>, ConsolidationError> {
         for task in &self.started.serving {
             task.abort();
         }
-        self.runtime.block_on(async {
-            for agent in &self.started.agents {
-                agent.ledger().clone().close().await;
+        let agents = &self.started.agents;
+        let report = self.runtime.block_on(async {
+            let mut snapshots = Vec::new();
+            for agent in agents {
+                let ledger = agent.ledger().clone();
+                let path = ledger.path().to_path_buf();
+                ledger.close().await;
+                snapshots.push(Ledger::snapshot_file(&path).await?);
             }
+            Ok::<_, LedgerError>(audit(&snapshots))
         });
-        Ok(())
+        let report = report.map_err(failed)?;
+        Ok(Some(LedgerAudit {
+            dir: self.run_dir.clone(),
+            ledgers: agents.len(),
+            trades: report.trades,
+            consistent: report.is_consistent(),
+            discrepancies: report.discrepancies.iter().map(|d| d.to_string()).collect(),
+            in_flight: report.in_flight.len(),
+        }))
     }
 }
 

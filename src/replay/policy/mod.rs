@@ -30,6 +30,22 @@ pub struct Migration {
     pub target: usize,
 }
 
+/// What `market audit` finds in the ledgers a policy's hosts kept (the
+/// market's bidders keep one each).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LedgerAudit {
+    /// Where they are.
+    pub dir: std::path::PathBuf,
+    pub ledgers: usize,
+    pub trades: usize,
+    /// No discrepancy between any two ledgers.
+    pub consistent: bool,
+    /// Each discrepancy, one line each.
+    pub discrepancies: Vec<String>,
+    /// Trades still agreed or migrating when the replay ended.
+    pub in_flight: usize,
+}
+
 /// Why a policy could not go on (the market's bidders failed; the
 /// centralised policies never do).
 #[derive(Debug, Error)]
@@ -64,9 +80,9 @@ pub trait Consolidation {
     /// leave it as it found it.
     fn plan(&mut self, dc: &mut Datacenter) -> Result<Vec<Migration>, ConsolidationError>;
     /// The replay is over: what the policy leaves behind (the market's
-    /// ledgers) is made complete. Nothing by default.
-    fn finish(&mut self) -> Result<(), ConsolidationError> {
-        Ok(())
+    /// ledgers) is made complete and checked. Nothing by default.
+    fn finish(&mut self) -> Result<Option<LedgerAudit>, ConsolidationError> {
+        Ok(None)
     }
 }
 
