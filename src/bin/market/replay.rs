@@ -35,8 +35,8 @@ pub struct ReplayArgs {
     market_policy: PathBuf,
     /// Hosts per zone under `--policy market`: a bidder's calls reach the
     /// hosts of its zone only.
-    #[arg(long, default_value_t = 100)]
-    zone_hosts: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    zone_hosts: u32,
     /// Where the market's bidders keep their ledgers (new or empty;
     /// default target/replay/<day>-market-<UTC time>).
     #[arg(long, value_name = "DIR")]
@@ -74,7 +74,7 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             .run_dir
             .clone()
             .unwrap_or_else(|| default_run_dir("replay", &format!("{}-market", args.day))),
-        zone_hosts: args.zone_hosts,
+        zone_hosts: args.zone_hosts as usize,
     };
     let mut outcomes = Vec::new();
     let mut walls = Vec::new();
