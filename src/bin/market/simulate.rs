@@ -43,8 +43,9 @@ pub struct SimulateArgs {
     /// Print the report as one JSON object (for scripts and CI).
     #[arg(long)]
     json: bool,
-    /// Publish the hosts' status and trades on this NATS server (zone
-    /// `sim`), for `market watch --zone sim --server URL`.
+    /// Publish the hosts' status and trades on this NATS server, each in
+    /// its zone (`sim` unless the scenario says), for
+    /// `market watch --zone sim --server URL`.
     #[arg(long, value_name = "NATS_URL")]
     watch: Option<String>,
     /// Pause this long after every round, so a person watching can follow.
