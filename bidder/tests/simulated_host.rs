@@ -1,12 +1,15 @@
 //! What the simulated host adds to the shared behaviour: a memory capacity
-//! it enforces, a deterministic clock, and a state file that survives the
-//! process.
+//! it enforces, a deterministic clock (or one following the wall clock), a
+//! state file that survives the process, and workloads that travel in the
+//! domain's metadata.
 
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
 use std::time::Duration;
 
-use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor};
+use bidder::hypervisor::simulated::{
+    Capacity, DomainLoad, SimulatedHypervisor, WORKLOAD_NAMESPACE,
+};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor, HypervisorError};
 
 fn vm(n: u8, memory_mib: u64) -> DomainSpec {
@@ -126,4 +129,63 @@ fn a_failed_operation_changes_nothing_on_disk() {
     let before = std::fs::read(&path).unwrap();
     assert!(h.start(&spec.uuid).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// `spec`'s definition with a workload of `cpu` in its metadata.
+fn with_workload(spec: &DomainSpec, cpu: &str) -> String {
+    spec.to_xml("test").replace(
+        "</domain>",
+        &format!(
+            "<metadata><w:workload xmlns:w='{WORKLOAD_NAMESPACE}' cpu='{cpu}'/></metadata></domain>"
+        ),
+    )
+}
+
+#[test]
+fn a_workload_in_the_metadata_travels_with_the_definition() {
+    let capacity = Capacity {
+        cpus: 4,
+        memory_mib: 4096,
+    };
+    let (a, b) = (
+        SimulatedHypervisor::in_memory("a", capacity),
+        SimulatedHypervisor::in_memory("b", capacity),
+    );
+    let spec = vm(1, 256);
+    a.define(&with_workload(&spec, "0.5")).unwrap();
+    a.start(&spec.uuid).unwrap();
+    // As a hand-off does: the destination defines the source's XML.
+    b.define(&a.domain_xml(&spec.uuid).unwrap()).unwrap();
+    b.start(&spec.uuid).unwrap();
+    for host in [&a, &b] {
+        host.advance(Duration::from_secs(10)).unwrap();
+        // 2 vCPUs half busy for 10 s: 10 s of CPU time.
+        let d = host.find(&spec.uuid).unwrap().unwrap();
+        assert_eq!(d.cpu_time_ns, 10_000_000_000);
+        assert_eq!(host.host_stats().unwrap().load_average[0], 1.0);
+    }
+    for bad in ["1.5", "busy"] {
+        let err = a.define(&with_workload(&vm(2, 256), bad)).unwrap_err();
+        assert!(
+            matches!(err, HypervisorError::BadXml { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_host_following_the_wall_clock_accrues_as_time_passes() {
+    let capacity = Capacity {
+        cpus: 4,
+        memory_mib: 4096,
+    };
+    let h = SimulatedHypervisor::in_memory("h", capacity).following_wall_clock();
+    let spec = vm(1, 256);
+    h.define(&with_workload(&spec, "1")).unwrap();
+    h.start(&spec.uuid).unwrap();
+    let before = h.find(&spec.uuid).unwrap().unwrap().cpu_time_ns;
+    std::thread::sleep(Duration::from_millis(50));
+    let after = h.find(&spec.uuid).unwrap().unwrap().cpu_time_ns;
+    // Two busy vCPUs for at least 50 ms.
+    assert!(after - before >= 100_000_000, "{before} -> {after}");
 }

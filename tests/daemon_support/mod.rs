@@ -82,6 +82,13 @@ pub struct Settings {
     pub keys: String,
     /// Tables appended at the end (`[protocol.<name>]`).
     pub tables: String,
+    /// The hypervisor URI, instead of a libvirt test-driver node of the
+    /// given VMs (`simulated://PATH` for a simulated host).
+    pub hypervisor: Option<String>,
+    /// `[capacity]`: cores and MiB.
+    pub capacity: (u32, u64),
+    /// The zone, instead of [`ZONE`].
+    pub zone: Option<String>,
 }
 
 impl Default for Settings {
@@ -94,6 +101,9 @@ impl Default for Settings {
             migration: "",
             keys: String::new(),
             tables: String::new(),
+            hypervisor: None,
+            capacity: (4, 16384),
+            zone: None,
         }
     }
 }
@@ -130,20 +140,26 @@ impl Daemon {
             migration,
             keys,
             tables,
+            hypervisor,
+            capacity: (cpus, memory_mib),
+            zone,
         } = settings;
-        let node = dir.join(format!("{name}.node.xml"));
-        std::fs::write(&node, node_xml(vms)).unwrap();
+        let hypervisor = hypervisor.clone().unwrap_or_else(|| {
+            let node = dir.join(format!("{name}.node.xml"));
+            std::fs::write(&node, node_xml(vms)).unwrap();
+            format!("test://{}", node.display())
+        });
+        let zone = zone.as_deref().unwrap_or(ZONE);
         std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
         let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let config = format!(
-            "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
+            "host = \"{name}\"\nid = {id}\nzone = \"{zone}\"\n\
              ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
-             hypervisor = \"test://{node}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
-             [capacity]\ncpus = 4\nmemory_mib = 16384\nnetwork_mbps = 1000\n\
+             hypervisor = \"{hypervisor}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
+             [capacity]\ncpus = {cpus}\nmemory_mib = {memory_mib}\nnetwork_mbps = 1000\n\
              [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
              [trading]\nperiod_ms = {period_ms}\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
-             peer_timeout_ms = 5000\n{migration}\n{tables}\n",
-            node = node.display()
+             peer_timeout_ms = 5000\n{migration}\n{tables}\n"
         );
         let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, config).unwrap();

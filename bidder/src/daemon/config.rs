@@ -319,12 +319,24 @@ fn positive(key: &str, value: i64) -> Result<i64, (String, String)> {
     }
 }
 
+/// The scheme of a simulated host's URI: `simulated://PATH`, PATH its
+/// state file (relative to the configuration file's directory).
+pub const SIMULATED: &str = "simulated://";
+
+/// The state file of a simulated host's URI, if `uri` is one.
+pub fn simulated_state(uri: &str) -> Option<&str> {
+    uri.strip_prefix(SIMULATED).filter(|path| !path.is_empty())
+}
+
 impl ConfigFile {
     fn check(self, base: &Path) -> Result<DaemonConfig, (String, String)> {
         let host = token("host", &self.host)?;
         let space = SubjectSpace::new(token("prefix", &self.prefix)?, token("zone", &self.zone)?);
         if self.hypervisor.trim().is_empty() {
-            return Err(("hypervisor".into(), "must be a libvirt URI".into()));
+            return Err((
+                "hypervisor".into(),
+                "must be a libvirt URI, or simulated://PATH for a simulated host".into(),
+            ));
         }
         if self.nats.servers.is_empty() {
             return Err((
@@ -369,7 +381,10 @@ impl ConfigFile {
             space,
             ledger: base.join(&self.ledger),
             policy: base.join(&self.policy),
-            hypervisor: self.hypervisor,
+            hypervisor: match simulated_state(&self.hypervisor) {
+                Some(path) => format!("{SIMULATED}{}", base.join(path).display()),
+                None => self.hypervisor,
+            },
             metrics_listen: self.metrics_listen,
             capacity: market::resources::Resources::new(
                 u64::from(capacity.cpus) * 1000,
@@ -482,6 +497,19 @@ mod tests {
         assert_eq!(config.migration, Migration::Handoff);
         assert_eq!(config.space.prefix().as_str(), "bourse");
         assert_eq!(config.capacity.cpu_millicores, 4000);
+    }
+
+    #[test]
+    fn a_simulated_host_state_file_is_taken_from_the_config_directory() {
+        let text = GOOD.replace("test:///default", "simulated://h1.sim.json");
+        let config = DaemonConfig::parse(&text, Path::new("/etc/bourse")).unwrap();
+        assert_eq!(config.hypervisor, "simulated:///etc/bourse/h1.sim.json");
+        assert_eq!(
+            simulated_state(&config.hypervisor),
+            Some("/etc/bourse/h1.sim.json")
+        );
+        assert_eq!(simulated_state("simulated://"), None);
+        assert_eq!(simulated_state("qemu:///system"), None);
     }
 
     #[test]

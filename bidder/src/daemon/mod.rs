@@ -47,6 +47,7 @@ pub use config::{ConfigError, DaemonConfig, Events, Migration};
 use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach};
 use crate::events::{self, Publisher};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
+use crate::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use crate::hypervisor::{Hypervisor, HypervisorError};
 use crate::migration::Recovery;
 use crate::migration::recovery::Resolution;
@@ -214,14 +215,25 @@ pub async fn run(
     Ok(())
 }
 
-/// This host's libvirt connection and its ledger.
+/// This host's hypervisor (its libvirt connection, or a simulated host
+/// whose clock follows the wall clock) and its ledger.
 async fn open_host(config: &DaemonConfig) -> Result<(Arc<dyn Hypervisor>, Ledger), DaemonError> {
     let (host, uri) = (config.host.to_string(), config.hypervisor.clone());
-    let hypervisor: Arc<dyn Hypervisor> = Arc::new(
-        tokio::task::spawn_blocking(move || LibvirtHypervisor::connect(&host, &uri))
-            .await
-            .map_err(|e| HypervisorError::Task(e.to_string()))??,
-    );
+    let capacity = Capacity {
+        cpus: u32::try_from(config.capacity.cpu_millicores / 1000).unwrap_or(u32::MAX),
+        memory_mib: config.capacity.memory_mib,
+    };
+    let hypervisor: Arc<dyn Hypervisor> = tokio::task::spawn_blocking(move || {
+        Ok::<Arc<dyn Hypervisor>, HypervisorError>(match config::simulated_state(&uri) {
+            Some(path) => Arc::new(
+                SimulatedHypervisor::open(std::path::Path::new(path), &host, capacity)?
+                    .following_wall_clock(),
+            ),
+            None => Arc::new(LibvirtHypervisor::connect(&host, &uri)?),
+        })
+    })
+    .await
+    .map_err(|e| HypervisorError::Task(e.to_string()))??;
     let ledger = Ledger::open(
         &config.ledger,
         config.host.as_str(),

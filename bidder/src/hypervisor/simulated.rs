@@ -1,5 +1,7 @@
 //! A host that exists only in this process (and, optionally, in a state
-//! file): the hypervisor of simulations of many hosts and of the crash tests.
+//! file): the hypervisor of simulations of many hosts, of the crash tests,
+//! and of a `bidder` daemon configured with `simulated://PATH` (its clock
+//! then follows the wall clock, [`SimulatedHypervisor::following_wall_clock`]).
 //!
 //! It keeps libvirt's rules (see [`Hypervisor`]) and adds what a real host
 //! would enforce: a domain starts only if its memory fits in what the
@@ -46,6 +48,15 @@ pub struct DomainLoad {
     pub tx_bytes_per_s: u64,
 }
 
+/// The namespace of a simulated guest's workload in its domain's
+/// `<metadata>`: `<bourse:workload xmlns:bourse="urn:bourse:workload:1"
+/// cpu="0.3"/>` (busy fraction of each vCPU, and optionally
+/// `rx_bytes_per_s`, `tx_bytes_per_s`). A simulated host starts a domain
+/// defined with it at that load, so the workload travels with the domain
+/// from host to host, in the XML every hand-off copies, as a real guest's
+/// does. libvirt keeps and ignores the element.
+pub const WORKLOAD_NAMESPACE: &str = "urn:bourse:workload:1";
+
 /// A simulated host.
 #[derive(Debug)]
 pub struct SimulatedHypervisor {
@@ -53,6 +64,9 @@ pub struct SimulatedHypervisor {
     host: String,
     state: Mutex<HostState>,
     state_file: Option<PathBuf>,
+    /// When the clock follows the wall clock (a `bidder` daemon's
+    /// simulated host): the moment it was last moved.
+    wall: Option<Mutex<std::time::Instant>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -85,7 +99,31 @@ impl SimulatedHypervisor {
             host: host.to_string(),
             state: Mutex::new(HostState::empty(host, capacity)),
             state_file: None,
+            wall: None,
         }
+    }
+
+    /// The same host with its clock following the wall clock: every read
+    /// first moves it by the time since the last one. What a `bidder`
+    /// daemon configured with `hypervisor = "simulated://PATH"` runs.
+    pub fn following_wall_clock(mut self) -> SimulatedHypervisor {
+        self.wall = Some(Mutex::new(std::time::Instant::now()));
+        self
+    }
+
+    /// Moves the clock to the wall clock's time, when it follows it.
+    fn catch_up(&self) -> Result<(), HypervisorError> {
+        let Some(wall) = &self.wall else {
+            return Ok(());
+        };
+        let elapsed = {
+            let mut last = wall.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            let elapsed = now.duration_since(*last);
+            *last = now;
+            elapsed
+        };
+        self.advance(elapsed)
     }
 
     /// The host whose state is kept in `path`: loads it if the file exists
@@ -120,6 +158,7 @@ impl SimulatedHypervisor {
             host: host.to_string(),
             state: Mutex::new(state),
             state_file: Some(path.to_path_buf()),
+            wall: None,
         })
     }
 
@@ -271,6 +310,7 @@ impl Hypervisor for SimulatedHypervisor {
     }
 
     fn domains(&self) -> Result<Vec<DomainStats>, HypervisorError> {
+        self.catch_up()?;
         let state = self.lock();
         Ok(state
             .domains
@@ -280,6 +320,7 @@ impl Hypervisor for SimulatedHypervisor {
     }
 
     fn find(&self, uuid: &DomainUuid) -> Result<Option<DomainStats>, HypervisorError> {
+        self.catch_up()?;
         Ok(self.lock().domains.get(uuid).map(|d| d.stats(uuid)))
     }
 
@@ -289,6 +330,7 @@ impl Hypervisor for SimulatedHypervisor {
 
     fn define(&self, xml: &str) -> Result<DomainUuid, HypervisorError> {
         let spec = DomainSpec::parse(xml)?;
+        let workload = workload(xml)?;
         self.change(|state| {
             if let Some((existing, _)) = state
                 .domains
@@ -315,7 +357,9 @@ impl Hypervisor for SimulatedHypervisor {
                     cpu_time_ns: previous.as_ref().map_or(0, |p| p.cpu_time_ns),
                     load: previous
                         .as_ref()
-                        .map_or_else(DomainLoad::default, |p| p.load),
+                        .map(|p| p.load)
+                        .or(workload)
+                        .unwrap_or_default(),
                     interfaces: spec
                         .interfaces
                         .iter()
@@ -382,6 +426,7 @@ impl Hypervisor for SimulatedHypervisor {
     }
 
     fn host_stats(&self) -> Result<HostStats, HypervisorError> {
+        self.catch_up()?;
         let state = self.lock();
         let demand: f64 = state
             .domains
@@ -432,4 +477,42 @@ fn write_atomically(path: &Path, state: &HostState) -> Result<(), HypervisorErro
     std::fs::File::open(directory)
         .and_then(|d| d.sync_all())
         .map_err(err)
+}
+
+/// The workload in a domain's `<metadata>` ([`WORKLOAD_NAMESPACE`]), if
+/// it has one; a value that is not a number in range refuses the document.
+fn workload(xml: &str) -> Result<Option<DomainLoad>, HypervisorError> {
+    let bad = |detail: String| HypervisorError::BadXml { detail };
+    let doc = roxmltree::Document::parse(xml).map_err(|e| bad(e.to_string()))?;
+    let Some(element) = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("metadata"))
+        .flat_map(|m| m.children())
+        .find(|n| n.has_tag_name((WORKLOAD_NAMESPACE, "workload")))
+    else {
+        return Ok(None);
+    };
+    let cpu: f64 = element
+        .attribute("cpu")
+        .unwrap_or("0")
+        .parse()
+        .map_err(|e| bad(format!("<bourse:workload> cpu: {e}")))?;
+    if !(0.0..=1.0).contains(&cpu) {
+        return Err(bad(format!(
+            "<bourse:workload> cpu must be between 0 and 1, not {cpu}"
+        )));
+    }
+    let rate = |name: &str| -> Result<u64, HypervisorError> {
+        element
+            .attribute(name)
+            .unwrap_or("0")
+            .parse()
+            .map_err(|e| bad(format!("<bourse:workload> {name}: {e}")))
+    };
+    Ok(Some(DomainLoad {
+        cpu_utilisation: cpu,
+        rx_bytes_per_s: rate("rx_bytes_per_s")?,
+        tx_bytes_per_s: rate("tx_bytes_per_s")?,
+    }))
 }

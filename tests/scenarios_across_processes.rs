@@ -1,0 +1,283 @@
+//! Shipped scenarios with each host a `bidder` process: a simulated host
+//! (`hypervisor = "simulated://STATE"`, its clock following the wall
+//! clock, each VM's workload in its domain's metadata so it travels with
+//! every hand-off), a real nats-server, SQLite ledgers on disk. Each
+//! scenario ends where `market simulate` ends it in one process (its
+//! `[expect]`: VMs per host, named placements, hosts running, trades) and
+//! `market audit` passes on the ledgers the daemons leave.
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod daemon_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, WORKLOAD_NAMESPACE};
+use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
+use bourse::simulate::scenario::Scenario;
+use daemon_support::{Daemon, Settings, market_audit, trades_in};
+use market::bus::LocalNatsServer;
+use market::ledger::{TradeKind, TradeState};
+use market::vm::GroupRule;
+
+fn scenario(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+    Scenario::load(&path).unwrap()
+}
+
+/// Each VM's domain definition as `market simulate` writes it, with its
+/// workload in the metadata.
+fn domain_xml(spec: &DomainSpec, cpu_load: f64) -> String {
+    let xml = spec.to_xml("test");
+    let workload = format!("<bw:workload xmlns:bw='{WORKLOAD_NAMESPACE}' cpu='{cpu_load}'/>");
+    match xml.find("</metadata>") {
+        Some(at) => format!("{}{workload}{}", &xml[..at], &xml[at..]),
+        None => xml.replace(
+            "</domain>",
+            &format!("<metadata>{workload}</metadata></domain>"),
+        ),
+    }
+}
+
+/// One host's simulated state file, holding the VMs that start on it.
+fn state_file(dir: &Path, scenario: &Scenario, host: usize) -> PathBuf {
+    let spec = &scenario.spec.host[host];
+    let path = dir.join(format!("{}.sim.json", spec.name));
+    let capacity = Capacity {
+        cpus: spec.cpus,
+        memory_mib: spec.memory_mib,
+    };
+    let hv = SimulatedHypervisor::open(&path, &spec.name, capacity).unwrap();
+    for (index, vm) in scenario.spec.vm.iter().enumerate() {
+        if vm.host.as_deref() != Some(spec.name.as_str()) {
+            continue;
+        }
+        let domain = DomainSpec {
+            uuid: DomainUuid::parse(&format!("00000000-0000-4000-8000-{:012x}", index + 1))
+                .unwrap(),
+            name: vm.name.clone(),
+            vcpus: vm.vcpus,
+            memory_kib: vm.memory_mib * 1024,
+            interfaces: Vec::new(),
+            group: scenario.groups[index].clone(),
+        };
+        let uuid = hv.define(&domain_xml(&domain, vm.cpu_load)).unwrap();
+        hv.start(&uuid).unwrap();
+    }
+    path
+}
+
+/// The running VMs of each host, read from the state files.
+fn locations(scenario: &Scenario, files: &[PathBuf]) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (spec, path) in scenario.spec.host.iter().zip(files) {
+        let capacity = Capacity {
+            cpus: spec.cpus,
+            memory_mib: spec.memory_mib,
+        };
+        let vms = SimulatedHypervisor::open(path, &spec.name, capacity)
+            .and_then(|hv| hv.domains())
+            .map(|domains| {
+                domains
+                    .into_iter()
+                    .filter(|d| d.state.is_active())
+                    .map(|d| d.name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(spec.name.clone(), vms);
+    }
+    out
+}
+
+/// What `[expect]` asks of where the VMs end, as a list of failures.
+fn unmet(scenario: &Scenario, at: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let expect = &scenario.spec.expect;
+    let mut failures = Vec::new();
+    for (host, count) in &expect.vm_count {
+        let n = at.get(host).map_or(0, Vec::len);
+        if n != *count {
+            failures.push(format!("{host} runs {n} VMs, expected {count}"));
+        }
+    }
+    for (vm, host) in &expect.placement {
+        if !at.get(host).is_some_and(|vms| vms.contains(vm)) {
+            failures.push(format!("{vm} is not on {host}"));
+        }
+    }
+    if let Some(most) = expect.hosts_running_at_most {
+        let running = at.values().filter(|vms| !vms.is_empty()).count();
+        if running > most {
+            failures.push(format!("{running} hosts run VMs, expected at most {most}"));
+        }
+    }
+    if expect.groups_apart {
+        for (host, vms) in at {
+            let mut apart = std::collections::BTreeSet::new();
+            for vm in vms {
+                let index = scenario.spec.vm.iter().position(|v| &v.name == vm);
+                let group = index.and_then(|i| scenario.groups[i].as_ref());
+                if let Some(g) = group.filter(|g| g.rule == GroupRule::Apart)
+                    && !apart.insert(g.name.clone())
+                {
+                    failures.push(format!("two VMs of group {} on {host}", g.name));
+                }
+            }
+        }
+    }
+    let total: usize = at.values().map(Vec::len).sum();
+    if total != scenario.spec.vm.len() {
+        failures.push(format!(
+            "{total} VMs run, the scenario has {}",
+            scenario.spec.vm.len()
+        ));
+    }
+    failures
+}
+
+/// Settled migrations in every ledger, counted once (by their seller).
+async fn migrations(daemons: &[Daemon]) -> usize {
+    let mut n = 0;
+    for d in daemons {
+        n += trades_in(&d.ledger, TradeState::Settled)
+            .await
+            .iter()
+            .filter(|t| t.terms.kind == TradeKind::Migration && t.terms.seller == d.name)
+            .count();
+    }
+    n
+}
+
+async fn in_flight(daemons: &[Daemon]) -> usize {
+    let mut n = 0;
+    for d in daemons {
+        n += trades_in(&d.ledger, TradeState::Agreed).await.len();
+        n += trades_in(&d.ledger, TradeState::Migrating).await.len();
+    }
+    n
+}
+
+/// Runs `name` with a daemon per host until its expectations hold and no
+/// trade is in flight, then checks that nothing more moves for three
+/// periods, the trade count, and the audit.
+async fn across_processes(name: &str) {
+    let scenario = scenario(name);
+    assert!(
+        scenario.spec.vm.iter().all(|vm| vm.arrive.is_none()),
+        "{name}: arrivals need an operator"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let base = scenario.path.parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    let mut daemons = Vec::new();
+    for (i, host) in scenario.spec.host.iter().enumerate() {
+        let file = state_file(dir.path(), &scenario, i);
+        let policy = std::fs::read_to_string(base.join(&host.policy)).unwrap();
+        let protocols = host.protocols.as_ref().unwrap_or(&scenario.spec.protocols);
+        let settings = Settings {
+            hypervisor: Some(format!("simulated://{}", file.display())),
+            capacity: (host.cpus, host.memory_mib),
+            keys: format!("protocols = {protocols:?}"),
+            zone: host.zone.clone(),
+            ..Settings::default()
+        };
+        let id = u32::try_from(i).unwrap() + 1;
+        daemons.push(Daemon::start_with(
+            dir.path(),
+            &server.url(),
+            &host.name,
+            id,
+            &policy,
+            &[],
+            &settings,
+        ));
+        files.push(file);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let at = locations(&scenario, &files);
+        if unmet(&scenario, &at).is_empty() && in_flight(&daemons).await == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {:?}, at {at:?}",
+            unmet(&scenario, &at)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Three periods more: nothing else moves.
+    let settled = migrations(&daemons).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at = locations(&scenario, &files);
+    assert!(unmet(&scenario, &at).is_empty(), "{name}: at {at:?}");
+    assert_eq!(migrations(&daemons).await, settled, "{name}: still trading");
+    if let Some(trades) = scenario.spec.expect.trades {
+        assert_eq!(settled, trades, "{name}: at {at:?}");
+    }
+    if let Some(most) = scenario.spec.expect.migrations_at_most {
+        assert!(
+            settled <= most,
+            "{name}: {settled} migrations, at most {most}"
+        );
+    }
+    let ledgers: Vec<PathBuf> = daemons.iter().map(|d| d.ledger.clone()).collect();
+    for daemon in daemons {
+        daemon.stop();
+    }
+    let refs: Vec<&Path> = ledgers.iter().map(PathBuf::as_path).collect();
+    let (ok, report) = market_audit(&refs);
+    assert!(ok, "{name}: market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed002_scenario1_load_balancing() {
+    across_processes("seed002-scenario1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed002_scenario2_memory() {
+    across_processes("seed002-scenario2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed002_scenario3_vm_count_and_shutdown() {
+    across_processes("seed002-scenario3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed002_scenario4_mixed_policies() {
+    across_processes("seed002-scenario4").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed004_maintenance_empties_the_host() {
+    across_processes("seed004-maintenance").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_ends_apart() {
+    across_processes("anti-affinity").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_saving_where_every_host_starts_fill_me() {
+    across_processes("power-saving-fill-me").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agility_keeps_the_same_cluster_spread() {
+    across_processes("agility-same-cluster").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_consolidate_each_on_its_own() {
+    across_processes("zones-power-saving").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_calls_for_one_room_move_one_vm() {
+    across_processes("two-calls-one-room").await;
+}
