@@ -1,10 +1,12 @@
 //! Shipped scenarios with each host a `bidder` process: a simulated host
 //! (`hypervisor = "simulated://STATE"`, its clock following the wall
 //! clock, each VM's workload in its domain's metadata so it travels with
-//! every hand-off), a real nats-server, SQLite ledgers on disk. Each
-//! scenario ends where `market simulate` ends it in one process (its
-//! `[expect]`: VMs per host, named placements, hosts running, trades) and
-//! `market audit` passes on the ledgers the daemons leave.
+//! every hand-off), a real nats-server, SQLite ledgers on disk; arriving
+//! VMs placed by `market place`. Each scenario ends where `market
+//! simulate` ends it in one process (its `[expect]`: VMs per host, named
+//! placements, hosts running, groups apart, the first-fit-decreasing and
+//! greedy-balance baselines, trades) and `market audit` passes on the
+//! ledgers the daemons leave.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
 mod daemon_support;
@@ -17,9 +19,12 @@ use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, WORKLOAD_NAME
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bourse::simulate::scenario::Scenario;
 use daemon_support::{Daemon, Settings, market_audit, trades_in};
+use market::baseline::{Item, ffd, greedy_balance};
 use market::bus::LocalNatsServer;
+use market::host::{Host, HostId};
 use market::ledger::{TradeKind, TradeState};
-use market::vm::GroupRule;
+use market::resources::Resources;
+use market::vm::{GroupRule, VmId};
 
 fn scenario(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
@@ -40,6 +45,19 @@ fn domain_xml(spec: &DomainSpec, cpu_load: f64) -> String {
     }
 }
 
+/// VM `index`'s domain, as `market simulate`'s world defines it.
+fn domain_of(scenario: &Scenario, index: usize) -> DomainSpec {
+    let vm = &scenario.spec.vm[index];
+    DomainSpec {
+        uuid: DomainUuid::parse(&format!("00000000-0000-4000-8000-{:012x}", index + 1)).unwrap(),
+        name: vm.name.clone(),
+        vcpus: vm.vcpus,
+        memory_kib: vm.memory_mib * 1024,
+        interfaces: Vec::new(),
+        group: scenario.groups[index].clone(),
+    }
+}
+
 /// One host's simulated state file, holding the VMs that start on it.
 fn state_file(dir: &Path, scenario: &Scenario, host: usize) -> PathBuf {
     let spec = &scenario.spec.host[host];
@@ -53,15 +71,7 @@ fn state_file(dir: &Path, scenario: &Scenario, host: usize) -> PathBuf {
         if vm.host.as_deref() != Some(spec.name.as_str()) {
             continue;
         }
-        let domain = DomainSpec {
-            uuid: DomainUuid::parse(&format!("00000000-0000-4000-8000-{:012x}", index + 1))
-                .unwrap(),
-            name: vm.name.clone(),
-            vcpus: vm.vcpus,
-            memory_kib: vm.memory_mib * 1024,
-            interfaces: Vec::new(),
-            group: scenario.groups[index].clone(),
-        };
+        let domain = domain_of(scenario, index);
         let uuid = hv.define(&domain_xml(&domain, vm.cpu_load)).unwrap();
         hv.start(&uuid).unwrap();
     }
@@ -126,6 +136,7 @@ fn unmet(scenario: &Scenario, at: &BTreeMap<String, Vec<String>>) -> Vec<String>
             }
         }
     }
+    failures.extend(against_baselines(scenario, at));
     let total: usize = at.values().map(Vec::len).sum();
     if total != scenario.spec.vm.len() {
         failures.push(format!(
@@ -134,6 +145,109 @@ fn unmet(scenario: &Scenario, at: &BTreeMap<String, Vec<String>>) -> Vec<String>
         ));
     }
     failures
+}
+
+/// `hosts_at_most_ffd` and `share_at_most_greedy_plus`, computed as
+/// `market simulate`'s report does: VMs by what they reserve, hosts by
+/// their policy's capacity.
+fn against_baselines(scenario: &Scenario, at: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let expect = &scenario.spec.expect;
+    let reserved = |vm: &bourse::simulate::scenario::VmSpec| {
+        Resources::new(u64::from(vm.vcpus) * 1000, vm.memory_mib, 0)
+    };
+    let items: Vec<Item> = scenario
+        .spec
+        .vm
+        .iter()
+        .enumerate()
+        .map(|(i, vm)| (VmId(i as u64 + 1), reserved(vm)))
+        .collect();
+    let capacities: Vec<Resources> = scenario
+        .spec
+        .host
+        .iter()
+        .zip(&scenario.policies)
+        .map(|(h, policy)| {
+            let hardware = Resources::new(u64::from(h.cpus) * 1000, h.memory_mib, h.network_mbps);
+            let host = Host {
+                id: HostId(0),
+                name: h.name.clone(),
+                capacity: hardware,
+                vms: Vec::new(),
+                load_one: 0.0,
+            };
+            policy.capacity(&host)
+        })
+        .collect();
+    let mut failures = Vec::new();
+    if expect.hosts_at_most_ffd {
+        let ffd = ffd::pack(&items, &capacities).hosts_used();
+        let running = at.values().filter(|vms| !vms.is_empty()).count();
+        if running > ffd {
+            failures.push(format!(
+                "{running} hosts run VMs, first-fit decreasing {ffd}"
+            ));
+        }
+    }
+    if let Some(plus) = expect.share_at_most_greedy_plus {
+        let greedy = greedy_balance::spread(&items, &capacities).max_share(&capacities);
+        let share = scenario
+            .spec
+            .host
+            .iter()
+            .zip(&capacities)
+            .map(|(h, cap)| {
+                let load =
+                    at.get(&h.name)
+                        .into_iter()
+                        .flatten()
+                        .fold(Resources::ZERO, |sum, name| {
+                            let vm = scenario.spec.vm.iter().find(|v| &v.name == name);
+                            sum.saturating_add(&vm.map_or(Resources::ZERO, reserved))
+                        });
+                load.dominant_share(cap)
+            })
+            .fold(0.0, f64::max);
+        if share > greedy + plus {
+            failures.push(format!(
+                "largest share {share}, greedy balance {greedy} + {plus}"
+            ));
+        }
+    }
+    failures
+}
+
+/// Places the VMs that arrive, round by round, as `market place` does
+/// for an operator: each with its workload in its definition.
+fn place_arrivals(scenario: &Scenario, dir: &Path, url: &str) {
+    let mut arriving: Vec<usize> = (0..scenario.spec.vm.len())
+        .filter(|&i| scenario.spec.vm[i].arrive.is_some())
+        .collect();
+    arriving.sort_by_key(|&i| scenario.spec.vm[i].arrive);
+    for index in arriving {
+        let vm = &scenario.spec.vm[index];
+        let file = dir.join(format!("{}.xml", vm.name));
+        std::fs::write(&file, domain_xml(&domain_of(scenario, index), vm.cpu_load)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_market"))
+            .args([
+                "place",
+                "--zone",
+                scenario.arrival_zone(index),
+                "--server",
+                url,
+            ])
+            .arg("--domain")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "placing {}: {}{}",
+            vm.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Settled migrations in every ledger, counted once (by their seller).
@@ -163,10 +277,6 @@ async fn in_flight(daemons: &[Daemon]) -> usize {
 /// periods, the trade count, and the audit.
 async fn across_processes(name: &str) {
     let scenario = scenario(name);
-    assert!(
-        scenario.spec.vm.iter().all(|vm| vm.arrive.is_none()),
-        "{name}: arrivals need an operator"
-    );
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let base = scenario.path.parent().unwrap().to_path_buf();
@@ -180,7 +290,7 @@ async fn across_processes(name: &str) {
             hypervisor: Some(format!("simulated://{}", file.display())),
             capacity: (host.cpus, host.memory_mib),
             keys: format!("protocols = {protocols:?}"),
-            zone: host.zone.clone(),
+            zone: Some(host.zone().to_string()),
             ..Settings::default()
         };
         let id = u32::try_from(i).unwrap() + 1;
@@ -195,6 +305,7 @@ async fn across_processes(name: &str) {
         ));
         files.push(file);
     }
+    place_arrivals(&scenario, dir.path(), &server.url());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let at = locations(&scenario, &files);
@@ -278,6 +389,26 @@ async fn zones_consolidate_each_on_its_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_saving_arrivals_fill_the_fullest_host() {
+    across_processes("power-saving-arrivals").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agility_arrivals_spread() {
+    across_processes("agility-arrivals").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_calls_for_one_room_move_one_vm() {
     across_processes("two-calls-one-room").await;
+}
+
+/// 200 bidder processes per cluster, one cluster after the other: about
+/// three minutes each on a 2-core machine, more than the suite gives one
+/// test. Run with `cargo test --test scenarios_across_processes -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "two clusters of 200 bidder processes, about six minutes: run with --ignored"]
+async fn generated_200_hosts_under_both_policies() {
+    across_processes("generated-200-power-saving").await;
+    across_processes("generated-200-agility").await;
 }
