@@ -34,6 +34,20 @@ fn replay(policy: &str) -> replay::Outcome {
     replay::run(&traces, &setup, &mut |_, _| {}).expect("a reference policy never fails")
 }
 
+/// `market replay` of the fixture's day, from the repository's root (where
+/// the default market policy is).
+fn replay_the_fixture() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_market"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "replay",
+        "--trace",
+        "tests/fixtures/planetlab",
+        "--day",
+        "20110303",
+    ]);
+    command
+}
+
 /// The CI smoke test of the market: one hour, 50 hosts in two zones, a
 /// bidder each, beside DVFS in one run; the ledgers it leaves pass
 /// `market audit` and hold every placement and migration.
@@ -41,15 +55,7 @@ fn replay(policy: &str) -> replay::Outcome {
 fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let ledgers = dir.path().join("ledgers");
-    let out = Command::new(env!("CARGO_BIN_EXE_market"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "replay",
-            "--trace",
-            "tests/fixtures/planetlab",
-            "--day",
-            "20110303",
-        ])
+    let out = replay_the_fixture()
         .args([
             "--hosts",
             "50",
@@ -218,15 +224,7 @@ fn an_empty_folder_is_refused() {
 #[test]
 fn a_missing_market_policy_is_refused_with_its_path() {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let out = Command::new(env!("CARGO_BIN_EXE_market"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "replay",
-            "--trace",
-            "tests/fixtures/planetlab",
-            "--day",
-            "20110303",
-        ])
+    let out = replay_the_fixture()
         .args(["--hosts", "4", "--hours", "1", "--policy", "market"])
         .args(["--market-policy", "/nonexistent/market.toml"])
         .arg("--run-dir")

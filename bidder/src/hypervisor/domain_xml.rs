@@ -164,12 +164,7 @@ impl DomainSpec {
 /// group name or rule that is not valid refuses the whole document, so a
 /// typo never silently drops an anti-affinity rule.
 fn placement_group(domain: &roxmltree::Node) -> Result<Option<PlacementGroup>, HypervisorError> {
-    let Some(element) = domain
-        .children()
-        .filter(|n| n.has_tag_name("metadata"))
-        .flat_map(|m| m.children())
-        .find(|n| n.has_tag_name((METADATA_NAMESPACE, "placement")))
-    else {
+    let Some(element) = metadata_element(domain, METADATA_NAMESPACE, "placement") else {
         return Ok(None);
     };
     let name = element
@@ -180,6 +175,20 @@ fn placement_group(domain: &roxmltree::Node) -> Result<Option<PlacementGroup>, H
     PlacementGroup::new(name, rule)
         .map(Some)
         .map_err(|e| bad(format!("<bourse:placement>: {e}")))
+}
+
+/// The element `name` of `namespace` under the domain's `<metadata>`,
+/// where libvirt keeps what applications attach to a domain.
+pub(crate) fn metadata_element<'a, 'input>(
+    domain: &roxmltree::Node<'a, 'input>,
+    namespace: &str,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'input>> {
+    domain
+        .children()
+        .filter(|n| n.has_tag_name("metadata"))
+        .flat_map(|m| m.children())
+        .find(|n| n.has_tag_name((namespace, name)))
 }
 
 fn bad(detail: String) -> HypervisorError {

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use market::vm::PlacementGroup;
 
+use super::domain_xml::metadata_element;
 use super::{
     DomainSpec, DomainState, DomainStats, DomainUuid, HostStats, Hypervisor, HypervisorError,
     InterfaceCounters, LiveTarget,
@@ -484,12 +485,7 @@ fn write_atomically(path: &Path, state: &HostState) -> Result<(), HypervisorErro
 fn workload(xml: &str) -> Result<Option<DomainLoad>, HypervisorError> {
     let bad = |detail: String| HypervisorError::BadXml { detail };
     let doc = roxmltree::Document::parse(xml).map_err(|e| bad(e.to_string()))?;
-    let Some(element) = doc
-        .root_element()
-        .children()
-        .filter(|n| n.has_tag_name("metadata"))
-        .flat_map(|m| m.children())
-        .find(|n| n.has_tag_name((WORKLOAD_NAMESPACE, "workload")))
+    let Some(element) = metadata_element(&doc.root_element(), WORKLOAD_NAMESPACE, "workload")
     else {
         return Ok(None);
     };
