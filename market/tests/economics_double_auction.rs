@@ -66,7 +66,8 @@ fn a_pair_clears_at_the_midpoint() {
         [Move {
             vm: v(10),
             from: h(1),
-            to: h(2)
+            to: h(2),
+            price: cr(200),
         }]
     );
     assert_eq!(t.surplus, cr(200));
@@ -254,15 +255,20 @@ fn a_chain_moves_two_vms_through_three_hosts() {
     assert_eq!(
         t.moves,
         [
+            // Host 1 is full: its VM leaves before the other arrives.
+            // Host 2 pays host 1 what it pays in all; host 1 pays host 3
+            // what host 3 receives.
             Move {
                 vm: v(10),
                 from: h(1),
-                to: h(2)
+                to: h(2),
+                price: cr(9),
             },
             Move {
                 vm: v(30),
                 from: h(3),
-                to: h(1)
+                to: h(1),
+                price: cr(2),
             }
         ]
     );

@@ -5,7 +5,10 @@
 //!
 //! Here the satisfied hosts are full in memory, so no host can take a VM
 //! without giving one back; the overloaded host's load can only fall by
-//! exchanging a busy VM for a quiet one.
+//! exchanging a busy VM for a quiet one. The overloaded host has room for
+//! one more VM, so the exchange can be carried out one VM at a time (the
+//! quiet VM arrives first); were every host full, the swap would need room
+//! nobody has, and the clearing refuses it.
 
 mod economics_support;
 
@@ -27,23 +30,25 @@ fn vm(id: u64, cpu_used_millicores: u64) -> Vm {
     }
 }
 
-fn host(id: u32, vms: Vec<Vm>) -> Host {
+/// Room for `memory_mib` of VMs.
+fn host(id: u32, memory_mib: u64, vms: Vec<Vm>) -> Host {
     Host {
         id: HostId(id),
         name: format!("h{id}"),
-        capacity: Resources::new(8000, 4096, 1000),
+        capacity: Resources::new(8000, memory_mib, 1000),
         load_one: vms.iter().map(|v| v.used.cpu_cores()).sum(),
         vms,
     }
 }
 
 /// A runs two busy VMs (load 2.0: overloaded); B and C run two quiet VMs
-/// each (load 0.6: satisfied); every host's memory is full.
+/// each (load 0.6: satisfied) and are full in memory; A has room for a
+/// third VM.
 fn stuck_cluster() -> Vec<Host> {
     vec![
-        host(1, vec![vm(11, 1000), vm(12, 1000)]),
-        host(2, vec![vm(21, 300), vm(22, 300)]),
-        host(3, vec![vm(31, 300), vm(32, 300)]),
+        host(1, 6144, vec![vm(11, 1000), vm(12, 1000)]),
+        host(2, 4096, vec![vm(21, 300), vm(22, 300)]),
+        host(3, 4096, vec![vm(31, 300), vm(32, 300)]),
     ]
 }
 
@@ -138,4 +143,53 @@ fn a_larger_stuck_cluster_clears_greedily_too() {
             .iter()
             .all(|h| p.classify_host(h).unwrap() == Classification::Satisfied)
     );
+}
+
+#[test]
+fn hosts_full_in_memory_cannot_swap_and_the_clearing_says_why() {
+    let p = policy("seed002-scenario1");
+    let mut hosts = stuck_cluster();
+    for h in &mut hosts {
+        h.capacity.memory_mib = 4096;
+    }
+    let round = truthful_round(&hosts, &[&p, &p, &p]);
+    let clearing = clear(&round, &ClearingRules::default()).unwrap();
+    assert!(clearing.trades.is_empty(), "{clearing:#?}");
+    assert!(
+        clearing.unordered.iter().any(|set| set.len() == 2),
+        "the swap is reported as having no feasible order: {:?}",
+        clearing.unordered
+    );
+}
+
+#[test]
+fn the_swap_moves_the_vm_whose_destination_has_room_first() {
+    let p = policy("seed002-scenario1");
+    let mut hosts = stuck_cluster();
+    // Host 1 has room for a third VM, host 2 none: the quiet VM must come
+    // to host 1 before the busy one leaves it.
+    let round = truthful_round(&hosts, &[&p, &p, &p]);
+    let clearing = clear(&round, &ClearingRules::default()).unwrap();
+    assert_eq!(clearing.trades.len(), 1, "{clearing:#?}");
+    let legs = &clearing.trades[0].moves;
+    assert_eq!(legs.len(), 2);
+    assert_eq!(legs[0].to, HostId(1), "{legs:?}");
+    assert_eq!(legs[1].from, HostId(1), "{legs:?}");
+    // The legs' prices add up, per host, to what its order pays.
+    for payment in &clearing.trades[0].payments {
+        let net: i64 = legs
+            .iter()
+            .map(|m| {
+                if m.to == payment.host {
+                    m.price.0
+                } else if m.from == payment.host {
+                    -m.price.0
+                } else {
+                    0
+                }
+            })
+            .sum();
+        assert_eq!(net, payment.pays.0, "{legs:?} {payment:?}");
+    }
+    apply(&mut hosts, &clearing.trades);
 }

@@ -50,6 +50,15 @@ pub struct Book<'r> {
     pub rejected: Vec<(OrderId, Rejection)>,
     /// Number of hosts in the round.
     pub host_count: usize,
+    /// Per host (dense): its capacity and what its VMs reserve now, the
+    /// state the legs of a trade start from.
+    pub hosts: Vec<(Resources, Resources)>,
+    /// Per VM (dense): what it reserves.
+    pub vm_reserved: Vec<Resources>,
+    /// Per host (dense): its id.
+    pub host_ids: Vec<HostId>,
+    /// Per VM (dense): its id.
+    pub vm_ids: Vec<VmId>,
     /// Per VM: the one plain ask giving it, or [`NONE`].
     ask_for: Vec<u32>,
     /// Plain bids grouped by the VM they take, best first (limit
@@ -206,6 +215,14 @@ impl<'r> Book<'r> {
             entries,
             rejected,
             host_count: directory.hosts.len(),
+            hosts: directory
+                .hosts
+                .iter()
+                .map(|h| (h.capacity, h.reserved))
+                .collect(),
+            vm_reserved: directory.vms.iter().map(|v| v.reserved).collect(),
+            host_ids: directory.host_ids.clone(),
+            vm_ids: directory.vm_ids.clone(),
             ask_for: vec![NONE; directory.vms.len()],
             bids: Vec::new(),
             bid_start: Vec::new(),

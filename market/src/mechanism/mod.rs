@@ -38,6 +38,7 @@
 pub mod book;
 pub mod contract_net;
 pub mod double_auction;
+pub mod legs;
 pub mod package;
 pub mod pricing;
 pub mod selection;
@@ -233,7 +234,7 @@ impl Default for ClearingRules {
     }
 }
 
-/// One VM moving from one host to another.
+/// One VM moving from one host to another: a leg of a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Move {
     /// The VM.
@@ -242,6 +243,9 @@ pub struct Move {
     pub from: HostId,
     /// Where it goes.
     pub to: HostId,
+    /// What `to` pays `from` for this leg ([`legs::prices`]); per host, the
+    /// legs' prices add up to what its order pays.
+    pub price: Credits,
 }
 
 /// What one filled order pays.
@@ -259,7 +263,8 @@ pub struct Payment {
 /// packages) or a chain (ask, package, bid). Its payments sum to zero.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
-    /// The VMs that move.
+    /// The VMs that move, in the order they must move: after each one,
+    /// every host still fits its capacity ([`legs::feasible_order`]).
     pub moves: Vec<Move>,
     /// What each filled order pays, in order id order.
     pub payments: Vec<Payment>,
@@ -314,6 +319,10 @@ pub struct Clearing {
     pub trades: Vec<Trade>,
     /// Orders that could not take part, with why, in order id order.
     pub rejected: Vec<(OrderId, Rejection)>,
+    /// Sets of orders that fit together and would gain, left out because
+    /// no order of their legs keeps every host within its capacity on the
+    /// way (two full hosts cannot swap); each set in order id order.
+    pub unordered: Vec<Vec<OrderId>>,
     /// Sum of the trades' surpluses.
     pub total_surplus: Credits,
     /// True when the selection was proved optimal over the candidate trades

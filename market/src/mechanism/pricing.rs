@@ -10,19 +10,20 @@
 //! and ask.
 
 use super::book::Book;
+use super::legs::{self, Leg};
 use super::package::Candidate;
-use super::{Move, Payment, Trade};
+use super::{Payment, Trade};
 use crate::credits::Credits;
 
-/// The trade terms of a chosen candidate.
-pub fn trade(book: &Book<'_>, candidate: &Candidate) -> Trade {
+/// The trade terms of a chosen candidate whose legs go in `ordered` order.
+pub fn trade(book: &Book<'_>, candidate: &Candidate, ordered: &[Leg]) -> Trade {
     let orders = candidate.orders();
     let payments = match candidate.fixed_price {
         Some(price) => fixed(book, orders, price),
         None => equal_split(book, orders, candidate.surplus),
     };
     Trade {
-        moves: moves(book, orders),
+        moves: legs::prices(book, ordered, &payments),
         payments,
         surplus: Credits(candidate.surplus),
     }
@@ -60,26 +61,4 @@ fn fixed(book: &Book<'_>, orders: &[u32], price: i64) -> Vec<Payment> {
             }
         })
         .collect()
-}
-
-/// Each VM given by one order goes to the order that takes it.
-fn moves(book: &Book<'_>, orders: &[u32]) -> Vec<Move> {
-    let mut moves: Vec<Move> = orders
-        .iter()
-        .filter_map(|&giver| {
-            let given = book.order(giver);
-            let vm = given.gives?;
-            let taker = orders
-                .iter()
-                .map(|&t| book.order(t))
-                .find(|o| o.takes == Some(vm))?;
-            Some(Move {
-                vm,
-                from: given.host,
-                to: taker.host,
-            })
-        })
-        .collect();
-    moves.sort_unstable();
-    moves
 }
