@@ -39,7 +39,7 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
         let err = result.unwrap_err();
         match &err {
             LedgerError::NewerSchema { found, known, .. } => {
-                assert_eq!((*found, *known), (20991231, 3));
+                assert_eq!((*found, *known), (20991231, 4));
             }
             other => panic!("expected NewerSchema, got {other}"),
         }

@@ -20,12 +20,18 @@
 //! the buyer (rule 3), and its price as a payment to someone outside the
 //! audit (rule 2).
 //!
+//! 4. **Trades of several legs agree.** Every party of a leg whose ledger
+//!    is audited lists the clearing, with the same legs in the same order;
+//!    each party has the trade of each of its legs; and no leg moved (or
+//!    began to) while a leg before it had not settled.
+//!
 //! In-flight trades (agreed, migrating) are not discrepancies by themselves;
 //! the report lists them so an audit of a quiet cluster can insist on none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::clearing::LegRecord;
 use super::events::LedgerEvent;
 use super::trade::{Side, TradeId, TradeKind, TradeRecord, TradeState};
 use super::{Ledger, LedgerError};
@@ -44,6 +50,8 @@ pub struct LedgerSnapshot {
     pub balances: BTreeMap<String, Credits>,
     /// The event log, oldest first (gives the order of settlements).
     pub events: Vec<LedgerEvent>,
+    /// Every leg of every clearing it lists.
+    pub legs: Vec<LegRecord>,
 }
 
 impl Ledger {
@@ -64,6 +72,7 @@ impl Ledger {
             trades: self.trades(None).await?,
             balances: self.balances().await?,
             events: self.events(None).await?,
+            legs: self.clearing_legs().await?,
         })
     }
 }
@@ -146,6 +155,32 @@ pub enum Discrepancy {
         /// `left` or `arrived`.
         direction: &'static str,
     },
+    /// Two ledgers list different legs for one clearing.
+    LegsDiffer {
+        /// The clearing.
+        clearing_id: String,
+        /// The two ledgers.
+        ledgers: (String, String),
+    },
+    /// A party of a clearing's leg does not list the clearing, or lacks
+    /// the trade of its own leg.
+    LegMissing {
+        /// The clearing.
+        clearing_id: String,
+        /// The leg's trade.
+        trade_id: TradeId,
+        /// The ledger that lacks it.
+        ledger: String,
+    },
+    /// A leg moved, or began to, while a leg before it had not settled.
+    LegOutOfOrder {
+        /// The clearing.
+        clearing_id: String,
+        /// The leg that moved and its state.
+        leg: (u32, TradeState),
+        /// The earlier leg and its state.
+        earlier: (u32, TradeState),
+    },
     /// Two or more hosts hold a VM according to their settled trades.
     VmClaimedTwice {
         /// The VM's UUID.
@@ -222,6 +257,31 @@ impl fmt::Display for Discrepancy {
                 f,
                 "{ledger}: VM {vm_uuid} {direction} in trade {} and again in trade {} without moving back in between",
                 trades.0, trades.1
+            ),
+            Discrepancy::LegsDiffer {
+                clearing_id,
+                ledgers,
+            } => write!(
+                f,
+                "{} vs {}: clearing {clearing_id} has different legs",
+                ledgers.0, ledgers.1
+            ),
+            Discrepancy::LegMissing {
+                clearing_id,
+                trade_id,
+                ledger,
+            } => write!(
+                f,
+                "{ledger}: leg {trade_id} of clearing {clearing_id} is missing, though this host is a party of it"
+            ),
+            Discrepancy::LegOutOfOrder {
+                clearing_id,
+                leg,
+                earlier,
+            } => write!(
+                f,
+                "clearing {clearing_id}: leg {} is {} while leg {} before it is {}",
+                leg.0, leg.1, earlier.0, earlier.1
             ),
             Discrepancy::VmClaimedTwice { vm_uuid, claims } => {
                 let claims: Vec<String> = claims
@@ -318,9 +378,85 @@ pub fn audit(ledgers: &[LedgerSnapshot]) -> AuditReport {
     report.placements = placements.len();
     check_credit_sum(ledgers, &by_owner, &mut report);
     check_vm_locations(ledgers, &mut report);
+    check_clearings(ledgers, &by_owner, &mut report);
     report.discrepancies.sort();
     report.discrepancies.dedup();
     report
+}
+
+/// Rule 4: the parties of every clearing list the same legs, hold the
+/// trades of their own legs, and no leg moved ahead of an unsettled one.
+fn check_clearings(
+    ledgers: &[LedgerSnapshot],
+    by_owner: &BTreeMap<&str, &LedgerSnapshot>,
+    report: &mut AuditReport,
+) {
+    let mut clearings: BTreeMap<&str, Vec<(&LedgerSnapshot, Vec<&LegRecord>)>> = BTreeMap::new();
+    for snapshot in ledgers {
+        let mut of: BTreeMap<&str, Vec<&LegRecord>> = BTreeMap::new();
+        for leg in &snapshot.legs {
+            of.entry(leg.clearing_id.as_str()).or_default().push(leg);
+        }
+        for (id, legs) in of {
+            clearings.entry(id).or_default().push((snapshot, legs));
+        }
+    }
+    for (id, listings) in clearings {
+        let (first, legs) = &listings[0];
+        for (other, theirs) in &listings[1..] {
+            if theirs != legs {
+                report.discrepancies.push(Discrepancy::LegsDiffer {
+                    clearing_id: id.to_string(),
+                    ledgers: (first.label.clone(), other.label.clone()),
+                });
+            }
+        }
+        let state_of = |leg: &LegRecord| -> Option<TradeState> {
+            [leg.seller.as_str(), leg.buyer.as_str()]
+                .iter()
+                .filter_map(|party| by_owner.get(party))
+                .flat_map(|s| s.trades.iter())
+                .find(|t| t.terms.trade_id == leg.trade_id)
+                .map(|t| t.state)
+        };
+        for leg in legs {
+            for party in [leg.seller.as_str(), leg.buyer.as_str()] {
+                let Some(snapshot) = by_owner.get(party) else {
+                    continue;
+                };
+                let listed = snapshot.legs.iter().any(|l| l.clearing_id == id);
+                let held = snapshot
+                    .trades
+                    .iter()
+                    .any(|t| t.terms.trade_id == leg.trade_id);
+                if !listed || !held {
+                    report.discrepancies.push(Discrepancy::LegMissing {
+                        clearing_id: id.to_string(),
+                        trade_id: leg.trade_id.clone(),
+                        ledger: snapshot.label.clone(),
+                    });
+                }
+            }
+        }
+        let states: Vec<(u32, Option<TradeState>)> =
+            legs.iter().map(|leg| (leg.leg, state_of(leg))).collect();
+        for (k, (leg, state)) in states.iter().enumerate() {
+            let Some(state) = state else { continue };
+            if !matches!(state, TradeState::Settled | TradeState::Migrating) {
+                continue;
+            }
+            if let Some((earlier, Some(before))) = states[..k]
+                .iter()
+                .find(|(_, s)| s.is_some_and(|s| s != TradeState::Settled))
+            {
+                report.discrepancies.push(Discrepancy::LegOutOfOrder {
+                    clearing_id: id.to_string(),
+                    leg: (*leg, *state),
+                    earlier: (*earlier, *before),
+                });
+            }
+        }
+    }
 }
 
 fn check_side(snapshot: &LedgerSnapshot, trade: &TradeRecord, report: &mut AuditReport) {

@@ -316,7 +316,7 @@ impl Ledger {
 
     /// Starts a write transaction, taking the write lock at once so two
     /// writers never deadlock upgrading a read lock.
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, LedgerError> {
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, LedgerError> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -324,7 +324,7 @@ impl Ledger {
     }
 
     /// Commits (durably, per the options) and counts the step.
-    async fn commit(
+    pub(super) async fn commit(
         &self,
         tx: Transaction<'static, Sqlite>,
         trade_id: &TradeId,
@@ -404,7 +404,7 @@ impl Ledger {
         Ok(())
     }
 
-    async fn insert_trade(
+    pub(super) async fn insert_trade(
         &self,
         tx: &mut Transaction<'static, Sqlite>,
         terms: &TradeTerms,

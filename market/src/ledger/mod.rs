@@ -21,6 +21,7 @@
 
 pub mod attempt;
 pub mod audit;
+mod clearing;
 pub mod credits;
 mod error;
 pub mod events;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub use attempt::{AttemptOutcome, MigrationAttempt, MigrationMethod};
+pub use clearing::{ClearingTerms, LegRecord};
 pub use error::LedgerError;
 pub use events::LedgerEvent;
 use schema::SchemaStatus;
