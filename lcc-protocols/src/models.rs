@@ -49,14 +49,6 @@ pub const DOUBLE_AUCTION: Shipped = Shipped {
     source: include_str!("../models/double-auction.lcc"),
 };
 
-/// The double auction a bidder plays: a call market with listing,
-/// ordering, clearing, recording and trades of several legs.
-pub const CALL_MARKET: Shipped = Shipped {
-    name: "call-market",
-    file: "models/call-market.lcc",
-    source: include_str!("../models/call-market.lcc"),
-};
-
 /// Seed 002's load-balancing loop between two hosts (figure 4.8).
 pub const OVERLOAD_UNDERLOAD: Shipped = Shipped {
     name: "overload-underload",
@@ -65,12 +57,11 @@ pub const OVERLOAD_UNDERLOAD: Shipped = Shipped {
 };
 
 /// Every shipped model.
-pub const ALL: [Shipped; 6] = [
+pub const ALL: [Shipped; 5] = [
     CONTRACT_NET,
     REVERSE_CALL,
     PLACEMENT,
     DOUBLE_AUCTION,
-    CALL_MARKET,
     OVERLOAD_UNDERLOAD,
 ];
 
