@@ -192,6 +192,24 @@ fn check_clearing(round: &Round, clearing: &Clearing) -> Result<(), TestCaseErro
             *from = from.checked_sub(&bundle).unwrap();
             let to = reserved.get_mut(&m.to).unwrap();
             *to = to.checked_add(&bundle).unwrap();
+            // Feasibility on the way: moved in the listed order, every leg
+            // lands within its destination's capacity.
+            prop_assert!(
+                to.fits_within(&capacity[&m.to]),
+                "{} overcommitted on the way by {}: {:?}",
+                m.to,
+                m.vm,
+                trade.moves
+            );
+        }
+        // Each host's legs add up to what its order pays.
+        for p in &trade.payments {
+            prop_assert_eq!(
+                economics_support::leg_net(trade, p.host),
+                p.pays.0,
+                "{:?}",
+                trade
+            );
         }
     }
     prop_assert_eq!(total, clearing.total_surplus.0);

@@ -177,18 +177,7 @@ fn the_swap_moves_the_vm_whose_destination_has_room_first() {
     assert_eq!(legs[1].from, HostId(1), "{legs:?}");
     // The legs' prices add up, per host, to what its order pays.
     for payment in &clearing.trades[0].payments {
-        let net: i64 = legs
-            .iter()
-            .map(|m| {
-                if m.to == payment.host {
-                    m.price.0
-                } else if m.from == payment.host {
-                    -m.price.0
-                } else {
-                    0
-                }
-            })
-            .sum();
+        let net = economics_support::leg_net(&clearing.trades[0], payment.host);
         assert_eq!(net, payment.pays.0, "{legs:?} {payment:?}");
     }
     apply(&mut hosts, &clearing.trades);

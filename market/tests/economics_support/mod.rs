@@ -94,3 +94,17 @@ pub fn only(round: &Round, keep: impl Fn(&Order) -> bool) -> Round {
         ..round.clone()
     }
 }
+
+/// What `host` pays over the legs of `trade`: the prices of the legs into
+/// it less those of the legs out of it (equal to its order's payment).
+pub fn leg_net(trade: &market::mechanism::Trade, host: market::host::HostId) -> i64 {
+    trade
+        .moves
+        .iter()
+        .map(|m| match (m.to == host, m.from == host) {
+            (true, _) => m.price.0,
+            (_, true) => -m.price.0,
+            _ => 0,
+        })
+        .sum()
+}
