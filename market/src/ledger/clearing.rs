@@ -12,8 +12,7 @@
 
 use sqlx::Row;
 
-use super::events::{self, NewEvent};
-use super::trade::{Side, TradeId, TradeState, TradeTerms, Transition};
+use super::trade::{TradeId, TradeTerms, Transition};
 use super::{Ledger, LedgerError, now_ms};
 
 /// One trade of several legs, as a clearing agreed it.
@@ -103,7 +102,7 @@ impl ClearingTerms {
 
 impl Ledger {
     /// Records a clearing: every leg this ledger's owner is a party of, in
-    /// state [`TradeState::Agreed`], and the list of all legs, in one
+    /// state agreed, and the list of all legs, in one
     /// transaction. Recording the same clearing again is a no-op; a
     /// different clearing under the same id, or a leg whose trade id is
     /// recorded with other terms, is [`LedgerError::ConflictingTerms`].
@@ -132,17 +131,14 @@ impl Ledger {
             let Some(side) = leg.side_of(&self.owner) else {
                 continue;
             };
-            if let Some(existing) = self.load_terms(&mut tx, &leg.trade_id).await? {
-                let differences = existing.differences(leg);
-                if differences.is_empty() {
-                    continue;
-                }
-                return Err(LedgerError::ConflictingTerms {
-                    trade_id: leg.trade_id.clone(),
-                    differences: differences.join("; "),
-                });
+            if self.already_recorded(&mut tx, leg).await? {
+                continue;
             }
-            self.insert_leg(&mut tx, leg, side, record, at).await?;
+            let detail = format!(
+                "leg {} of {} of clearing {}: {} buys from {} for {}",
+                record.leg, record.legs, record.clearing_id, leg.buyer, leg.seller, leg.price
+            );
+            self.insert_agreed(&mut tx, leg, side, detail, at).await?;
         }
         self.commit(tx, &records[0].trade_id, "clearing_agreed")
             .await
@@ -229,30 +225,5 @@ impl Ledger {
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
-    }
-
-    async fn insert_leg(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        leg: &TradeTerms,
-        side: Side,
-        record: &LegRecord,
-        at: i64,
-    ) -> Result<(), LedgerError> {
-        self.insert_trade(tx, leg, side, at)
-            .await
-            .map_err(|e| self.err(e))?;
-        let detail = format!(
-            "leg {} of {} of clearing {}: {} buys from {} for {}",
-            record.leg, record.legs, record.clearing_id, leg.buyer, leg.seller, leg.price
-        );
-        let event = NewEvent {
-            trade_id: &leg.trade_id,
-            kind: "agreed",
-            from_state: None,
-            to_state: TradeState::Agreed,
-            detail: Some(detail),
-        };
-        events::append(tx, event, at).await.map_err(|e| self.err(e))
     }
 }

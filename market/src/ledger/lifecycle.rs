@@ -39,20 +39,9 @@ impl Ledger {
                 owner: self.owner.clone(),
             })?;
         let mut tx = self.begin().await?;
-        if let Some(existing) = self.load_terms(&mut tx, &terms.trade_id).await? {
-            let differences = existing.differences(terms);
-            if differences.is_empty() {
-                return Ok(Transition::AlreadyApplied);
-            }
-            return Err(LedgerError::ConflictingTerms {
-                trade_id: terms.trade_id.clone(),
-                differences: differences.join("; "),
-            });
+        if self.already_recorded(&mut tx, terms).await? {
+            return Ok(Transition::AlreadyApplied);
         }
-        let at = now_ms();
-        self.insert_trade(&mut tx, terms, side, at)
-            .await
-            .map_err(|e| self.err(e))?;
         let detail = format!(
             "{} buys from {} for {} ({} VM(s))",
             terms.buyer,
@@ -60,6 +49,43 @@ impl Ledger {
             terms.price,
             terms.vms.len()
         );
+        self.insert_agreed(&mut tx, terms, side, detail, now_ms())
+            .await?;
+        self.commit(tx, &terms.trade_id, "agreed").await
+    }
+
+    /// True when `terms` are recorded already; an error when their trade id
+    /// is recorded with other terms.
+    pub(super) async fn already_recorded(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        terms: &TradeTerms,
+    ) -> Result<bool, LedgerError> {
+        let Some(existing) = self.load_terms(tx, &terms.trade_id).await? else {
+            return Ok(false);
+        };
+        let differences = existing.differences(terms);
+        if differences.is_empty() {
+            return Ok(true);
+        }
+        Err(LedgerError::ConflictingTerms {
+            trade_id: terms.trade_id.clone(),
+            differences: differences.join("; "),
+        })
+    }
+
+    /// Inserts a trade in state agreed, with its `agreed` event.
+    pub(super) async fn insert_agreed(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        terms: &TradeTerms,
+        side: super::Side,
+        detail: String,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        self.insert_trade(tx, terms, side, at)
+            .await
+            .map_err(|e| self.err(e))?;
         let event = NewEvent {
             trade_id: &terms.trade_id,
             kind: "agreed",
@@ -67,10 +93,7 @@ impl Ledger {
             to_state: TradeState::Agreed,
             detail: Some(detail),
         };
-        events::append(&mut tx, event, at)
-            .await
-            .map_err(|e| self.err(e))?;
-        self.commit(tx, &terms.trade_id, "agreed").await
+        events::append(tx, event, at).await.map_err(|e| self.err(e))
     }
 
     /// Records that migration attempt `attempt` (1, 2, ...) of the trade
@@ -404,7 +427,7 @@ impl Ledger {
         Ok(())
     }
 
-    pub(super) async fn insert_trade(
+    async fn insert_trade(
         &self,
         tx: &mut Transaction<'static, Sqlite>,
         terms: &TradeTerms,

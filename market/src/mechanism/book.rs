@@ -48,17 +48,11 @@ pub struct Book<'r> {
     pub entries: Vec<Entry<'r>>,
     /// Refused orders and why, sorted by id.
     pub rejected: Vec<(OrderId, Rejection)>,
-    /// Number of hosts in the round.
-    pub host_count: usize,
-    /// Per host (dense): its capacity and what its VMs reserve now, the
-    /// state the legs of a trade start from.
-    pub hosts: Vec<(Resources, Resources)>,
-    /// Per VM (dense): what it reserves.
-    pub vm_reserved: Vec<Resources>,
-    /// Per host (dense): its id.
-    pub host_ids: Vec<HostId>,
-    /// Per VM (dense): its id.
-    pub vm_ids: Vec<VmId>,
+    /// The round's hosts by dense index (rank by id): their ids, capacity
+    /// and what their VMs reserve now, the state a trade's legs start from.
+    pub hosts: Vec<&'r HostSlot>,
+    /// The round's VMs by dense index (rank by id).
+    pub vms: Vec<&'r VmSlot>,
     /// Per VM: the one plain ask giving it, or [`NONE`].
     ask_for: Vec<u32>,
     /// Plain bids grouped by the VM they take, best first (limit
@@ -211,25 +205,19 @@ impl<'r> Book<'r> {
                 Err(why) => rejected.push((id, why)),
             }
         }
+        let vm_count = directory.vms.len();
         let mut book = Book {
             entries,
             rejected,
-            host_count: directory.hosts.len(),
-            hosts: directory
-                .hosts
-                .iter()
-                .map(|h| (h.capacity, h.reserved))
-                .collect(),
-            vm_reserved: directory.vms.iter().map(|v| v.reserved).collect(),
-            host_ids: directory.host_ids.clone(),
-            vm_ids: directory.vm_ids.clone(),
-            ask_for: vec![NONE; directory.vms.len()],
+            hosts: directory.hosts,
+            vms: directory.vms,
+            ask_for: vec![NONE; vm_count],
             bids: Vec::new(),
             bid_start: Vec::new(),
             packages: Vec::new(),
             package_start: Vec::new(),
         };
-        book.index(directory.vms.len());
+        book.index(vm_count);
         book.rejected.sort_by_key(|(id, _)| *id);
         Ok(book)
     }
@@ -265,8 +253,8 @@ impl<'r> Book<'r> {
         packages.sort_unstable();
 
         // Bids: within one VM's run, the first of each host is its best.
-        let mut seen_for = vec![NONE; self.host_count];
-        let mut first_of = vec![NONE; self.host_count];
+        let mut seen_for = vec![NONE; self.host_count()];
+        let mut first_of = vec![NONE; self.host_count()];
         let mut kept_bids = Vec::with_capacity(bids.len());
         for &(w, _, i) in &bids {
             let host = self.entries[i as usize].host as usize;
@@ -298,6 +286,11 @@ impl<'r> Book<'r> {
         self.package_start = starts(&kept_packages, vm_count, |p| entries[p as usize].gives);
         self.bids = kept_bids;
         self.packages = kept_packages;
+    }
+
+    /// Number of hosts in the round.
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
     }
 
     /// The accepted order at `index`.

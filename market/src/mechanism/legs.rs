@@ -58,13 +58,30 @@ pub fn moves_of(book: &Book<'_>, orders: &[u32]) -> Vec<Leg> {
 
 /// The first order of `legs` (trying every permutation, in lexicographic
 /// order of positions) after each leg of which every host fits its
-/// capacity; `None` when there is none.
+/// capacity; `None` when there is none. A trade has at most three legs
+/// (one order per host, at most three orders).
 pub fn feasible_order(book: &Book<'_>, legs: &[Leg]) -> Option<Vec<Leg>> {
-    permutations(legs.len())
-        .into_iter()
+    PERMUTATIONS
+        .get(legs.len())?
+        .iter()
         .map(|p| p.iter().map(|&i| legs[i]).collect::<Vec<_>>())
         .find(|ordered| fits_throughout(book, ordered))
 }
+
+/// Every permutation of `0..n`, in lexicographic order, for n up to 3.
+const PERMUTATIONS: [&[&[usize]]; 4] = [
+    &[&[]],
+    &[&[0]],
+    &[&[0, 1], &[1, 0]],
+    &[
+        &[0, 1, 2],
+        &[0, 2, 1],
+        &[1, 0, 2],
+        &[1, 2, 0],
+        &[2, 0, 1],
+        &[2, 1, 0],
+    ],
+];
 
 /// Whether carrying out `legs` in this order keeps every host within its
 /// capacity after each one.
@@ -74,16 +91,16 @@ fn fits_throughout(book: &Book<'_>, legs: &[Leg]) -> bool {
         match reserved.iter().position(|(h, _)| *h == host) {
             Some(i) => i,
             None => {
-                reserved.push((host, book.hosts[host as usize].1));
+                reserved.push((host, book.hosts[host as usize].reserved));
                 reserved.len() - 1
             }
         }
     };
     for leg in legs {
-        let size = book.vm_reserved[leg.vm as usize];
+        let size = book.vms[leg.vm as usize].reserved;
         let to = of(leg.to, &mut reserved);
         let after = reserved[to].1.saturating_add(&size);
-        if !after.fits_within(&book.hosts[leg.to as usize].0) {
+        if !after.fits_within(&book.hosts[leg.to as usize].capacity) {
             return false;
         }
         reserved[to].1 = after;
@@ -93,22 +110,6 @@ fn fits_throughout(book: &Book<'_>, legs: &[Leg]) -> bool {
     true
 }
 
-/// Every permutation of `0..n` in lexicographic order (n is at most 3).
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    if n == 0 {
-        return vec![Vec::new()];
-    }
-    let mut out = Vec::new();
-    for first in 0..n {
-        for rest in permutations(n - 1) {
-            let mut p = vec![first];
-            p.extend(rest.into_iter().map(|i| if i >= first { i + 1 } else { i }));
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// The trade's moves in `ordered` order, each priced so that what every
 /// host receives on the legs into it, less what it is paid on the legs out
 /// of it, is what its order pays. A chain's prices follow from its ends; a
@@ -116,7 +117,7 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 /// nothing.
 pub fn prices(book: &Book<'_>, ordered: &[Leg], payments: &[Payment]) -> Vec<Move> {
     let pays = |host: u32| -> i64 {
-        let id = book.host_ids[host as usize];
+        let id = book.hosts[host as usize].id;
         payments
             .iter()
             .find(|p| p.host == id)
@@ -151,25 +152,10 @@ pub fn prices(book: &Book<'_>, ordered: &[Leg], payments: &[Payment]) -> Vec<Mov
         .iter()
         .zip(price)
         .map(|(leg, price)| Move {
-            vm: book.vm_ids[leg.vm as usize],
-            from: book.host_ids[leg.from as usize],
-            to: book.host_ids[leg.to as usize],
+            vm: book.vms[leg.vm as usize].id,
+            from: book.hosts[leg.from as usize].id,
+            to: book.hosts[leg.to as usize].id,
             price: Credits(price.unwrap_or(0) - floor),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn permutations_are_every_order_once_in_sequence() {
-        assert_eq!(permutations(1), vec![vec![0]]);
-        assert_eq!(permutations(2), vec![vec![0, 1], vec![1, 0]]);
-        let three = permutations(3);
-        assert_eq!(three.len(), 6);
-        assert_eq!(three[0], vec![0, 1, 2]);
-        assert_eq!(three[5], vec![2, 1, 0]);
-    }
 }

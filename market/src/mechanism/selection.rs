@@ -68,7 +68,7 @@ struct Holders {
 impl Holders {
     fn new(book: &Book<'_>) -> Self {
         Holders {
-            by_host: vec![FREE; book.host_count],
+            by_host: vec![FREE; book.host_count()],
         }
     }
 
@@ -163,7 +163,7 @@ impl Greedy<'_, '_> {
     }
 
     fn index(&mut self) {
-        self.touching = vec![Vec::new(); self.book.host_count];
+        self.touching = vec![Vec::new(); self.book.host_count()];
         self.rank_of = vec![0; self.candidates.len()];
         for (rank, &c) in self.order.iter().enumerate() {
             self.rank_of[c] = rank as u32;
