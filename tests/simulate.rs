@@ -14,7 +14,7 @@
 
 mod docs_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -385,7 +385,9 @@ fn simulate_json(scenario: &Path, run_dir: &Path) -> (Option<i32>, serde_json::V
 }
 
 /// Every shipped scenario passes, read from its JSON report, with the
-/// fewest migrations its outcome needs (seed 002's four: 3, 2, 3 and 4).
+/// fewest migrations its outcome needs (seed 002's four: 3, 2, 3 and 4;
+/// its stuck case of section 6.1: one swap, 2), and in seed 002's no VM
+/// moves twice.
 #[test]
 fn every_shipped_scenario_passes_as_json_with_its_migrations() {
     let dir = tempfile::tempdir().unwrap();
@@ -394,6 +396,7 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
         ("seed002-scenario2", 2),
         ("seed002-scenario3", 3),
         ("seed002-scenario4", 4),
+        ("seed002-stuck-swap", 2),
         ("anti-affinity", 1),
         ("two-calls-one-room", 1),
         ("power-saving-fill-me", 5),
@@ -421,6 +424,13 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
         assert_eq!(trades.len(), migrations, "{name}: {json:#}");
         for trade in trades {
             assert_eq!(trade["trade"]["outcome"]["state"], "settled", "{name}");
+        }
+        if name.starts_with("seed002") {
+            let moved: BTreeSet<&str> = trades
+                .iter()
+                .map(|t| t["trade"]["vm"].as_str().unwrap())
+                .collect();
+            assert_eq!(moved.len(), trades.len(), "{name}: a VM moved twice");
         }
     }
 }

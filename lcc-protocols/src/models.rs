@@ -49,6 +49,14 @@ pub const DOUBLE_AUCTION: Shipped = Shipped {
     source: include_str!("../models/double-auction.lcc"),
 };
 
+/// A call market among the hosts of a zone, with trades of several legs
+/// (swaps, chains): the double auction a bidder plays.
+pub const CALL_MARKET: Shipped = Shipped {
+    name: "call-market",
+    file: "models/call-market.lcc",
+    source: include_str!("../models/call-market.lcc"),
+};
+
 /// Seed 002's load-balancing loop between two hosts (figure 4.8).
 pub const OVERLOAD_UNDERLOAD: Shipped = Shipped {
     name: "overload-underload",
@@ -57,10 +65,11 @@ pub const OVERLOAD_UNDERLOAD: Shipped = Shipped {
 };
 
 /// Every shipped model.
-pub const ALL: [Shipped; 5] = [
+pub const ALL: [Shipped; 6] = [
     CONTRACT_NET,
     REVERSE_CALL,
     PLACEMENT,
+    CALL_MARKET,
     DOUBLE_AUCTION,
     OVERLOAD_UNDERLOAD,
 ];

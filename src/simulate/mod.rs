@@ -45,7 +45,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use bidder::agent::{Agent, AgentConfig, AgentError, AgentParts, Identity, Initiative, Reach};
+use bidder::agent::{
+    Agent, AgentConfig, AgentError, AgentParts, Identity, Initiative, Reach, TradeReport,
+};
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
@@ -327,15 +329,16 @@ async fn sequential_round(
     let mut made = Vec::new();
     for agent in agents {
         let start = CountingBus::read(published);
-        let outcome = agent.take_initiative().await?;
-        if let Initiative::Traded(trade) = outcome {
+        let traded = traded(agent.take_initiative().await?);
+        if !traded.is_empty() {
             world.follow_workloads()?;
-            made.push(TradeRecord {
-                round,
-                messages: CountingBus::read(published) - start,
-                trade,
-            });
         }
+        let messages = CountingBus::read(published) - start;
+        made.extend(traded.into_iter().map(|trade| TradeRecord {
+            round,
+            messages,
+            trade,
+        }));
     }
     Ok(made)
 }
@@ -355,18 +358,26 @@ pub(crate) async fn concurrent_round(
     let messages = CountingBus::read(published) - start;
     let mut made = Vec::new();
     for outcome in outcomes {
-        if let Initiative::Traded(trade) = outcome? {
-            made.push(TradeRecord {
-                round,
-                messages,
-                trade,
-            });
-        }
+        made.extend(traded(outcome?).into_iter().map(|trade| TradeRecord {
+            round,
+            messages,
+            trade,
+        }));
     }
     if !made.is_empty() {
         world.follow_workloads()?;
     }
     Ok(made)
+}
+
+/// The trades an initiative made: one by a call, every leg of what a call
+/// market cleared.
+fn traded(outcome: Initiative) -> Vec<TradeReport> {
+    match outcome {
+        Initiative::Traded(trade) => vec![trade],
+        Initiative::Cleared(trades) => trades,
+        _ => Vec::new(),
+    }
 }
 
 pub(crate) fn prepare_run_dir(path: &Path) -> Result<(), SimulateError> {
@@ -506,7 +517,11 @@ pub(crate) async fn start_agents(
             },
             protocols: protocols.clone(),
             reach: Arc::clone(&reach),
-            config: options.agent,
+            // The hosts are sampled once a simulated tick: their period.
+            config: AgentConfig {
+                period_ms: i64::from(scenario.spec.tick_seconds) * 1000,
+                ..options.agent
+            },
             events: Some(publisher.clone()),
         });
         started.serving.push(agent.serve().await?);

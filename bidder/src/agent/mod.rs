@@ -55,7 +55,7 @@ use crate::hypervisor::{
     DomainStats, DomainUuid, HostStats, Hypervisor, HypervisorError, blocking,
 };
 use crate::migration::{self, Destination, Executor, Method, Outcome, PeerLink};
-use crate::protocol::{Kind, Protocol, contract_net, placement, reverse_call};
+use crate::protocol::{Kind, Protocol, contract_net, double_auction, placement, reverse_call};
 
 use holds::Holds;
 use usage::Usage;
@@ -97,6 +97,10 @@ pub struct AgentConfig {
     /// VM to arrive; a migration that takes longer is counted again only
     /// once the VM runs here.
     pub arrival_ms: i64,
+    /// The trading period, in ms of the clock the host is sampled by: a
+    /// call market's rounds are numbered by it, so every host of a zone
+    /// must use the same.
+    pub period_ms: i64,
 }
 
 impl Default for AgentConfig {
@@ -109,14 +113,19 @@ impl Default for AgentConfig {
             window_ms: 500,
             grace_ms: 2_000,
             arrival_ms: 600_000,
+            period_ms: 10_000,
         }
     }
 }
 
 impl AgentConfig {
-    /// How long a contractor keeps a role instance before abandoning it.
+    /// How long a host keeps a role instance it answered before abandoning
+    /// it: the longest a protocol's deadlines run, a call market's trader
+    /// (two windows, then results, records and a grace for each of its
+    /// legs).
     fn lifetime(&self) -> Duration {
-        let ms = self.recruit_ms + self.window_ms + 2 * self.grace_ms;
+        let legs = crate::protocol::double_auction::MAX_LEGS;
+        let ms = self.recruit_ms + 2 * self.window_ms + (3 + legs) * self.grace_ms;
         Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + Duration::from_secs(5)
     }
 }
@@ -202,6 +211,9 @@ pub enum Initiative {
     },
     /// A trade was agreed and carried out (or failed while moving).
     Traded(TradeReport),
+    /// This host held a call-market round: every leg of every trade it
+    /// cleared, as it heard them end (none: the round cleared nothing).
+    Cleared(Vec<TradeReport>),
 }
 
 /// One agreed trade as the initiator saw it end.
@@ -277,6 +289,10 @@ pub(crate) struct Inner {
     /// Serialises pricing with holding, so two offers never both count
     /// the same free room.
     pricing: tokio::sync::Mutex<()>,
+    /// Its call-market rounds: whose turn, and its part in each.
+    call_market: Mutex<double_auction::State>,
+    /// The host's clock at its last sample: what periods are counted by.
+    sampled_ms: std::sync::atomic::AtomicI64,
 }
 
 /// One host's bidder: observes, classifies, trades.
@@ -353,6 +369,8 @@ impl Agent {
                 giving: Mutex::new(std::collections::BTreeSet::new()),
                 hysteresis: Mutex::new(hysteresis),
                 pricing: tokio::sync::Mutex::new(()),
+                call_market: Mutex::new(double_auction::State::default()),
+                sampled_ms: std::sync::atomic::AtomicI64::new(0),
             }),
             peer: parts.peer,
             protocols: parts.protocols,
@@ -379,6 +397,12 @@ impl Agent {
         &self.protocols
     }
 
+    /// The trades this host recorded in a call-market round still under
+    /// way: their legs wait for their turn, and recovery leaves them be.
+    pub fn in_hand(&self) -> std::collections::BTreeSet<TradeId> {
+        self.inner.call_market().in_hand()
+    }
+
     /// Starts answering invitations, for every protocol the role its kind
     /// answers; the task runs until the bus closes.
     pub async fn serve(&self) -> Result<JoinHandle<()>, AgentError> {
@@ -391,6 +415,9 @@ impl Agent {
                 components: match protocol.kind() {
                     Kind::ContractNet => contract_net::contractor(Arc::clone(&self.inner)),
                     Kind::ReverseCall => reverse_call::seller(Arc::clone(&self.inner), protocol),
+                    Kind::DoubleAuction => {
+                        double_auction::trader(Arc::clone(&self.inner), protocol)
+                    }
                     Kind::Placement => placement::host(Arc::clone(&self.inner), protocol),
                 },
             })
@@ -410,6 +437,9 @@ impl Agent {
     pub async fn sample(&self, at_ms: i64) -> Result<(), AgentError> {
         let (domains, stats) = self.inner.read_host().await?;
         self.inner.usage().sample(at_ms, &domains);
+        self.inner
+            .sampled_ms
+            .store(at_ms, std::sync::atomic::Ordering::Relaxed);
         let host = self.inner.host_from(&domains, &stats);
         let observed = self
             .inner
@@ -447,6 +477,34 @@ impl Agent {
     /// starts only when the acting state and the state now agree, so a host
     /// never acts on a state it has just left.
     pub async fn take_initiative(&self) -> Result<Initiative, AgentError> {
+        let play = Play {
+            inner: &self.inner,
+            peer: &self.peer,
+            config: &self.inner.config,
+        };
+        let mut held = None;
+        for protocol in self
+            .protocols
+            .iter()
+            .filter(|p| p.kind() == Kind::DoubleAuction)
+        {
+            match double_auction::hold(&play, protocol).await? {
+                Some(Initiative::Cleared(trades)) if !trades.is_empty() => {
+                    return Ok(Initiative::Cleared(trades));
+                }
+                Some(round) => held = Some(round),
+                None => {}
+            }
+        }
+        let by_state = self.call_by_state(&play).await?;
+        Ok(match (by_state, held) {
+            (Initiative::NothingToDo(_), Some(round)) => round,
+            (by_state, _) => by_state,
+        })
+    }
+
+    /// The calls the host's state asks for (see [`Agent::take_initiative`]).
+    async fn call_by_state(&self, play: &Play<'_>) -> Result<Initiative, AgentError> {
         let now = self.classify().await?;
         let (acting, pending) = {
             let h = self.inner.hysteresis();
@@ -471,18 +529,13 @@ impl Agent {
                 _ => Initiative::NothingToDo(acting),
             });
         }
-        let play = Play {
-            inner: &self.inner,
-            peer: &self.peer,
-            config: &self.inner.config,
-        };
         let mut last = Initiative::NoPeers;
         for protocol in callers {
             let round = match protocol.kind() {
-                Kind::ContractNet => contract_net::manage(&play, protocol).await?,
-                Kind::ReverseCall => reverse_call::call(&play, protocol).await?,
-                // An operator's call: filtered out above, never a host's.
-                Kind::Placement => continue,
+                Kind::ContractNet => contract_net::manage(play, protocol).await?,
+                Kind::ReverseCall => reverse_call::call(play, protocol).await?,
+                // Held by turn, above; an operator's call, never a host's.
+                Kind::DoubleAuction | Kind::Placement => continue,
             };
             if matches!(round, Initiative::Traded(_)) {
                 return Ok(round);
@@ -519,6 +572,47 @@ impl Inner {
     /// The host's name.
     pub(crate) fn name(&self) -> &str {
         &self.identity.name
+    }
+
+    /// The host's ledger.
+    pub(crate) fn ledger(&self) -> &market::ledger::Ledger {
+        &self.ledger
+    }
+
+    /// The peers' clock now.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn call_market(&self) -> std::sync::MutexGuard<'_, double_auction::State> {
+        // Maps and options, each change made whole under the lock.
+        self.call_market
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The trading period the host was last sampled in.
+    pub(crate) fn period(&self) -> u64 {
+        let at = self.sampled_ms.load(std::sync::atomic::Ordering::Relaxed);
+        u64::try_from(at / self.config.period_ms.max(1)).unwrap_or_default()
+    }
+
+    /// Whether it is this host's turn to hold `protocol`'s round of
+    /// period `seq`.
+    pub(crate) fn due_round(&self, protocol: &str, seq: u64) -> bool {
+        self.call_market().rotation(protocol, self.name()).due(seq)
+    }
+
+    /// A round of `protocol` was heard: period `seq`, among `roster`.
+    pub(crate) fn heard_round(&self, protocol: &str, seq: u64, roster: &[String]) {
+        self.call_market()
+            .rotation(protocol, self.name())
+            .heard(seq, roster.iter().cloned());
+    }
+
+    /// Whether the host takes part in a call-market round now.
+    pub(crate) fn in_round(&self) -> bool {
+        self.call_market().busy().is_some()
     }
 
     /// The host's policy.
@@ -681,6 +775,59 @@ impl Inner {
             })
     }
 
+    /// Runs the migration workflow for `terms`, of which this host is the
+    /// source: both ledgers record the terms before anything moves, and
+    /// how it ended.
+    pub(crate) async fn execute(&self, terms: &TradeTerms) -> Result<Outcome, AgentError> {
+        let failed = |reason: String| AgentError::Trade {
+            host: self.identity.name.clone(),
+            trade: terms.trade_id.to_string(),
+            reason,
+        };
+        let destination = self
+            .reach
+            .peer(&terms.buyer)
+            .ok_or_else(|| failed(format!("no way to reach {}'s workflow", terms.buyer)))?;
+        let executor = Executor::new(
+            self.ledger.clone(),
+            Arc::clone(&self.hypervisor),
+            destination,
+            self.reach.method(&terms.buyer),
+        );
+        let executor = match &self.events {
+            Some(events) => executor.publishing(events.clone()),
+            None => executor,
+        };
+        executor
+            .execute(terms)
+            .await
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// Calls off a leg of a trade this host is the source of and that did
+    /// not move: rolled back in both ledgers (a leg that began to move is
+    /// finished from where its VM is, as recovery does).
+    pub(crate) async fn call_off_leg(
+        &self,
+        trade_id: &TradeId,
+        buyer: &str,
+        why: &str,
+    ) -> Result<Option<Outcome>, AgentError> {
+        let failed = |reason: String| AgentError::Trade {
+            host: self.identity.name.clone(),
+            trade: trade_id.to_string(),
+            reason,
+        };
+        let peer = self
+            .reach
+            .peer(buyer)
+            .ok_or_else(|| failed(format!("no way to reach {buyer}'s workflow")))?;
+        migration::Recovery::new(self.ledger.clone(), Arc::clone(&self.hypervisor), peer)
+            .call_off(trade_id, why)
+            .await
+            .map_err(|e| failed(e.to_string()))
+    }
+
     /// Carries out a trade this host sold: both ledgers record the terms
     /// before anything moves, the migration workflow moves the VM, and the
     /// ledgers record how it ended.
@@ -708,24 +855,7 @@ impl Inner {
             resources: agreed.reserved,
             price: agreed.price,
         };
-        let destination = self
-            .reach
-            .peer(&agreed.buyer)
-            .ok_or_else(|| failed(format!("no way to reach {}'s workflow", agreed.buyer)))?;
-        let executor = Executor::new(
-            self.ledger.clone(),
-            Arc::clone(&self.hypervisor),
-            destination,
-            self.reach.method(&agreed.buyer),
-        );
-        let executor = match &self.events {
-            Some(events) => executor.publishing(events.clone()),
-            None => executor,
-        };
-        let outcome = executor
-            .execute(&terms)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let outcome = self.execute(&terms).await?;
         tracing::info!(
             trade = %terms.trade_id, vm = %agreed.vm_name, from = %terms.seller, to = %terms.buyer,
             price = %terms.price, protocol = %agreed.protocol, ?outcome, "trade carried out"

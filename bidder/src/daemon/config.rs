@@ -354,6 +354,7 @@ impl ConfigFile {
             window_ms: positive("trading.window_ms", t.window_ms)?,
             grace_ms: positive("trading.grace_ms", t.grace_ms)?,
             arrival_ms: positive("trading.arrival_ms", t.arrival_ms)?,
+            period_ms,
         };
         check_unused(&self.protocol, &[&self.protocols])?;
         let protocols = Selection {
@@ -493,7 +494,13 @@ mod tests {
         assert_eq!(config.ledger, Path::new("/etc/bourse/h1.ledger.sqlite"));
         assert_eq!(config.policy, Path::new("/etc/bourse/policy.toml"));
         assert_eq!(config.period, Duration::from_millis(500));
-        assert_eq!(config.agent, AgentConfig::default());
+        assert_eq!(
+            config.agent,
+            AgentConfig {
+                period_ms: 500,
+                ..AgentConfig::default()
+            }
+        );
         assert_eq!(config.migration, Migration::Handoff);
         assert_eq!(config.space.prefix().as_str(), "bourse");
         assert_eq!(config.capacity.cpu_millicores, 4000);

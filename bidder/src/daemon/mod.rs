@@ -36,7 +36,7 @@ use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
 use market::host::HostId;
-use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeKind};
+use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeId, TradeKind};
 use market::policy::Policy;
 use market::runtime::Peer;
 use market::wire::WireLimits;
@@ -44,7 +44,7 @@ use tokio::sync::watch;
 
 pub use config::{ConfigError, DaemonConfig, Events, Migration};
 
-use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach};
+use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach, TradeReport};
 use crate::events::{self, Publisher};
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::simulated::{Capacity, SimulatedHypervisor};
@@ -171,7 +171,14 @@ pub async fn run(
         calls: config.calls,
         migration: config.migration.clone(),
     });
-    recover(&ledger, &hypervisor, reach.as_ref(), events.as_ref()).await;
+    recover(
+        &ledger,
+        &hypervisor,
+        reach.as_ref(),
+        events.as_ref(),
+        &BTreeSet::new(),
+    )
+    .await;
     let running = Running {
         agent: agent(
             &config,
@@ -321,7 +328,16 @@ impl Running {
     /// overloaded.
     async fn round(&self) {
         let events = self.events.as_ref();
-        if !recover(&self.ledger, &self.hypervisor, self.reach.as_ref(), events).await {
+        let in_hand = self.agent.in_hand();
+        if !recover(
+            &self.ledger,
+            &self.hypervisor,
+            self.reach.as_ref(),
+            events,
+            &in_hand,
+        )
+        .await
+        {
             return;
         }
         if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
@@ -363,17 +379,34 @@ fn log_round(round: &Initiative) {
         Initiative::Holding { seen, hold } => {
             tracing::info!(seen, hold, "a new state, waiting for it to hold");
         }
-        Initiative::Traded(trade) => tracing::info!(
-            trade = %trade.trade_id, vm = %trade.vm, from = %trade.from, to = %trade.to,
-            price = %trade.price, outcome = ?trade.outcome, "traded as initiator"
-        ),
+        Initiative::Traded(trade) => log_trade(trade, "traded as initiator"),
+        Initiative::Cleared(trades) if !trades.is_empty() => {
+            for trade in trades {
+                log_trade(trade, "traded in the call market it held");
+            }
+        }
         other => tracing::info!(round = ?other, "no trade this period"),
     }
+}
+
+fn log_trade(trade: &TradeReport, what: &str) {
+    tracing::info!(
+        trade = %trade.trade_id, vm = %trade.vm, from = %trade.from, to = %trade.to,
+        price = %trade.price, outcome = ?trade.outcome, "{what}"
+    );
 }
 
 /// The `outcome` label of `bourse_initiatives_total`.
 fn round_label(round: &Initiative) -> &'static str {
     match round {
+        Initiative::Cleared(trades) if trades.is_empty() => "no_trade",
+        Initiative::Cleared(trades) => {
+            if trades.iter().all(|t| t.outcome == Outcome::Settled) {
+                "settled"
+            } else {
+                "failed"
+            }
+        }
         Initiative::NothingToDo(_) => "nothing_to_do",
         Initiative::Holding { .. } => "holding",
         Initiative::NothingToOffer => "nothing_to_offer",
@@ -388,14 +421,16 @@ fn round_label(round: &Initiative) -> &'static str {
 }
 
 /// Crash recovery (`crate::migration::recovery`) of every unfinished trade this host
-/// is the source of, destination by destination. True when none is left:
-/// only then does the host trade as manager, so a VM whose trade is
-/// unresolved is never offered again.
+/// is the source of, destination by destination, but those `in_hand` (legs
+/// a call-market round still carries out). True when none is left: only
+/// then does the host trade as manager, so a VM whose trade is unresolved
+/// is never offered again.
 async fn recover(
     ledger: &Ledger,
     hypervisor: &Arc<dyn Hypervisor>,
     reach: &dyn Reach,
     events: Option<&Publisher>,
+    in_hand: &BTreeSet<TradeId>,
 ) -> bool {
     let unfinished = match ledger.unfinished_trades().await {
         Ok(trades) => trades,
@@ -432,6 +467,7 @@ async fn recover(
             continue;
         };
         match Recovery::new(ledger.clone(), Arc::clone(hypervisor), peer)
+            .sparing(in_hand.clone())
             .run()
             .await
         {

@@ -28,6 +28,7 @@
 //! Recovery can itself be interrupted and run again: every step re-checks
 //! the hosts and the ledger calls are idempotent.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use market::ledger::{Ledger, LedgerError, Side, TradeId, TradeRecord, TradeState};
@@ -86,6 +87,9 @@ pub struct Recovery<P> {
     ledger: Ledger,
     hypervisor: Arc<dyn Hypervisor>,
     peer: P,
+    /// Trades a live role still carries out (legs of a call-market trade
+    /// waiting for their turn): not recovery's to finish.
+    spare: BTreeSet<TradeId>,
 }
 
 impl<P: Peer> Recovery<P> {
@@ -96,7 +100,14 @@ impl<P: Peer> Recovery<P> {
             ledger,
             hypervisor,
             peer,
+            spare: BTreeSet::new(),
         }
+    }
+
+    /// Leaves `trades` alone: a live role carries them out.
+    pub fn sparing(mut self, trades: BTreeSet<TradeId>) -> Recovery<P> {
+        self.spare = trades;
+        self
     }
 
     /// Finishes every unfinished trade this host is the source of and whose
@@ -104,7 +115,10 @@ impl<P: Peer> Recovery<P> {
     pub async fn run(&self) -> Result<Vec<Resolution>, RecoveryError> {
         let mut resolved = Vec::new();
         for trade in self.ledger.unfinished_trades().await? {
-            if trade.our_side != Side::Seller || trade.terms.destination() != self.peer.host() {
+            if trade.our_side != Side::Seller
+                || trade.terms.destination() != self.peer.host()
+                || self.spare.contains(&trade.terms.trade_id)
+            {
                 continue;
             }
             let outcome = self.recover(&trade).await?;
@@ -115,6 +129,31 @@ impl<P: Peer> Recovery<P> {
             });
         }
         Ok(resolved)
+    }
+
+    /// Calls off one trade this host is the source of, while it runs: one
+    /// that did not begin to move ends in both ledgers with `why` (as rule
+    /// 1), one that began is finished from where its VMs are (rule 2), one
+    /// that already ended is left as it is (`None`).
+    pub async fn call_off(
+        &self,
+        trade_id: &TradeId,
+        why: &str,
+    ) -> Result<Option<Outcome>, RecoveryError> {
+        let Some(trade) = self.ledger.trade(trade_id).await? else {
+            return Ok(None);
+        };
+        match trade.state {
+            TradeState::Agreed => {
+                let at_peer = self.peer.trade_status(trade_id).await?;
+                let reason = format!("called off: {why}");
+                Ok(Some(
+                    self.end_without_moving(trade_id, at_peer, &reason).await?,
+                ))
+            }
+            TradeState::Migrating => Ok(Some(self.recover(&trade).await?)),
+            _ => Ok(None),
+        }
     }
 
     async fn recover(&self, trade: &TradeRecord) -> Result<Outcome, RecoveryError> {

@@ -39,6 +39,9 @@ pub struct ProtocolFile {
     /// The award rule of a call.
     #[serde(default)]
     pub award: Option<market::mechanism::contract_net::AwardRule>,
+    /// How a call market prices its trades.
+    #[serde(default)]
+    pub pricing: Option<market::mechanism::Pricing>,
 }
 
 /// The protocols one host plays: the names in order, and the settings of
@@ -127,6 +130,24 @@ impl Selection<'_> {
                     .into(),
             ));
         }
+        if kind == Kind::DoubleAuction && file.award.is_some() {
+            return Err((
+                format!("{table_key}.award"),
+                "a call market has no award: its trades are priced by `pricing` \
+                 (\"equal_split\" or \"trade_reduction\")"
+                    .into(),
+            ));
+        }
+        if kind != Kind::DoubleAuction && file.pricing.is_some() {
+            return Err((
+                format!("{table_key}.pricing"),
+                format!(
+                    "`pricing` is a call market's (kind \"double-auction\"); a {} call \
+                     is priced by `award`",
+                    kind.name()
+                ),
+            ));
+        }
         let model = match &file.model {
             Some(path) => ModelSource::File(self.base.join(path)),
             None => ModelSource::Shipped(kind.shipped_model()),
@@ -137,6 +158,7 @@ impl Selection<'_> {
             model,
             settings: Settings {
                 award: file.award.unwrap_or_default(),
+                pricing: file.pricing.unwrap_or_default(),
             },
         })
     }

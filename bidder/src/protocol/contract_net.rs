@@ -34,9 +34,9 @@ use market::valuation::Valuer;
 use market::vm::Vm;
 use market::wire::Interaction;
 
+use super::Protocol;
 use super::terms::{Task, read_credits, text};
 use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
-use super::{Protocol, Settings};
 use crate::agent::{AgentError, Agreed, Initiative, Inner, Play};
 use crate::hypervisor::DomainUuid;
 
@@ -281,7 +281,7 @@ async fn offer_vm(
         Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
         Err(source) => return Err(play.interaction_error(protocol, source)),
     };
-    let Settings { award: rule } = protocol.settings();
+    let rule = protocol.settings().award;
     let round = Arc::new(Round {
         interaction: recruited.interaction,
         protocol: protocol.name().to_string(),

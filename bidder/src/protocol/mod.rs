@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod contract_net;
+pub mod double_auction;
 pub mod placement;
 pub mod reverse_call;
 pub mod terms;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 
 use lcc::diagnostic::Severity;
 use market::bus::subject::Token;
+use market::mechanism::Pricing;
 use market::mechanism::contract_net::AwardRule;
 use market::runtime::Model;
 
@@ -50,6 +52,13 @@ pub enum Kind {
     /// as `seller` with the VM it would give, the `choose` component
     /// values the offers and decides through the same mechanism.
     ReverseCall,
+    /// A call market (the double auction) with trades of several legs:
+    /// every period the host whose turn it is starts `auctioneer(Round,
+    /// Seq, Traders, Window, Grace)`, every host answers as `trader`,
+    /// listing the VMs it would give and posting orders for the others';
+    /// the `clear` component decides through
+    /// `market::mechanism::double_auction::clear`.
+    DoubleAuction,
     /// A new VM: an operator (`market place`, a scenario's arrival) starts
     /// `operator(Placement, Hosts, Window, StartWithin)`, every host
     /// answers as `host` with its price or why not, the winner starts the
@@ -59,13 +68,19 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, for error messages.
-    pub const ALL: [Kind; 3] = [Kind::ContractNet, Kind::ReverseCall, Kind::Placement];
+    pub const ALL: [Kind; 4] = [
+        Kind::ContractNet,
+        Kind::ReverseCall,
+        Kind::DoubleAuction,
+        Kind::Placement,
+    ];
 
     /// The kind's name in configuration files.
     pub fn name(self) -> &'static str {
         match self {
             Kind::ContractNet => "contract-net",
             Kind::ReverseCall => "reverse-call",
+            Kind::DoubleAuction => "double-auction",
             Kind::Placement => "placement",
         }
     }
@@ -81,6 +96,7 @@ impl Kind {
         match self {
             Kind::ContractNet => lcc::models::CONTRACT_NET,
             Kind::ReverseCall => lcc::models::REVERSE_CALL,
+            Kind::DoubleAuction => lcc::models::CALL_MARKET,
             Kind::Placement => lcc::models::PLACEMENT,
         }
     }
@@ -90,18 +106,21 @@ impl Kind {
         match self {
             Kind::ContractNet => (contract_net::MANAGER, contract_net::CONTRACTOR),
             Kind::ReverseCall => (reverse_call::BUYER, reverse_call::SELLER),
+            Kind::DoubleAuction => (double_auction::AUCTIONEER, double_auction::TRADER),
             Kind::Placement => (placement::OPERATOR, placement::HOST),
         }
     }
 
     /// The state in which a host starts this kind's initiating role:
-    /// contract net sheds load, the reverse call asks for it; a placement
-    /// is started by an operator, never by a host.
+    /// contract net sheds load, the reverse call asks for it; a call
+    /// market's rounds come by turn, whatever the state
+    /// ([`double_auction::Rotation`]); a placement is started by an
+    /// operator, never by a host.
     pub fn initiates_when(self) -> Option<market::policy::Classification> {
         match self {
             Kind::ContractNet => Some(market::policy::Classification::Overloaded),
             Kind::ReverseCall => Some(market::policy::Classification::Underloaded),
-            Kind::Placement => None,
+            Kind::DoubleAuction | Kind::Placement => None,
         }
     }
 }
@@ -109,8 +128,11 @@ impl Kind {
 /// The settings of one protocol (`[protocol.<name>]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Settings {
-    /// How the winner of a call is chosen and what it pays.
+    /// How the winner of a call is chosen and what it pays (contract net,
+    /// the reverse call).
     pub award: AwardRule,
+    /// How a call market's trades are priced (the double auction).
+    pub pricing: Pricing,
 }
 
 /// A protocol as configured.

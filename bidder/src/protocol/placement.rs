@@ -35,10 +35,10 @@ use market::resources::Resources;
 use market::runtime::{self, InitiateError, Peer, Recruitment};
 use serde::Serialize;
 
+use super::Protocol;
 use super::contract_net::{offer_priced, perform};
 use super::terms::{Task, compound, read_credits, text};
 use super::vocabulary::{CONCLUDE, PICK, QUOTE, RELEASE, START};
-use super::{Protocol, Settings};
 use crate::agent::Inner;
 use crate::hypervisor::DomainSpec;
 use crate::migration::Outcome;
@@ -416,7 +416,7 @@ pub async fn operate(
         task: task.clone(),
         domain: domain.to_string(),
     };
-    let Settings { award: rule } = protocol.settings();
+    let rule = protocol.settings().award;
     let call = Arc::new(Call {
         rule,
         reserve: task.reserve,

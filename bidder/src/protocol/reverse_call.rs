@@ -33,9 +33,9 @@ use market::resources::Resources;
 use market::runtime::{self, InitiateError, Recruitment};
 use market::valuation::Valuer;
 
+use super::Protocol;
 use super::terms::{Task, bundle, compound, read_bundle, read_credits, text};
 use super::vocabulary::{CHOOSE, GIVE, HAND_OVER, RESULT, WITHDRAW};
-use super::{Protocol, Settings};
 use crate::agent::{AgentError, Agreed, Initiative, Inner, Play, TradeReport};
 use crate::migration::Outcome;
 
@@ -309,7 +309,7 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
         Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
         Err(source) => return Err(play.interaction_error(protocol, source)),
     };
-    let Settings { award: rule } = protocol.settings();
+    let rule = protocol.settings().award;
     let call = Arc::new(Call {
         trade_id: recruited.interaction.id.to_string(),
         protocol: protocol.name().to_string(),

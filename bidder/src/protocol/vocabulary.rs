@@ -157,6 +157,105 @@ pub const CONCLUDE: Signature = Signature {
               silent, or no_award (Winner none); what `market place` prints",
 };
 
+/// `catalogue(+Round, +Listings, -Catalogue, -Listers)`.
+pub const CATALOGUE: Signature = Signature {
+    name: "catalogue",
+    modes: &[In, In, Out, Out],
+    meaning: "the auctioneer's: of Listings (listed(Trader, Listing)), those that read as \
+              listings of VMs not listed twice, with its own listing added, as Catalogue; \
+              Listers, the traders whose listing it kept; a listing it drops is logged and \
+              counted",
+};
+
+/// `clear(+Round, +Orders, -Results, -Trades)`.
+pub const CLEAR: Signature = Signature {
+    name: "clear",
+    modes: &[In, In, Out, Out],
+    meaning: "the auctioneer's: clears Orders (posted(Trader, Orders)) with its own orders \
+              through market::mechanism::double_auction::clear; Results, one \
+              result(Trader, none | fill(Clearing, Until)) per trader that ordered; Trades, \
+              trade(Id, Parties, Legs) with Legs leg(K, Source) in the order they can move; \
+              records its own part of a trade first; orders it cannot read, orders the \
+              mechanism rejects and trades with no feasible order of legs are logged and \
+              counted",
+};
+
+/// `ready(+Round, +Id, +Parties, +Acks)`.
+pub const READY: Signature = Signature {
+    name: "ready",
+    modes: &[In, In, In, In],
+    meaning: "the auctioneer's: holds when every party of trade Id is in Acks (said it \
+              recorded every leg)",
+};
+
+/// `leg_ended(+Round, +Id, +K, +Report)`.
+pub const LEG_ENDED: Signature = Signature {
+    name: "leg_ended",
+    modes: &[In, In, In, In],
+    meaning: "the auctioneer's: leg K of trade Id ended done, failed(Why) or silent",
+};
+
+/// `concluded(+Round, +Id, +Report)`.
+pub const CONCLUDED: Signature = Signature {
+    name: "concluded",
+    modes: &[In, In, In],
+    meaning: "the auctioneer's: trade Id ended done or called_off(Why); its own legs that \
+              did not move are rolled back in both ledgers",
+};
+
+/// `list_for(+Round, +Seq, +Roster, -Listing)`.
+pub const LIST_FOR: Signature = Signature {
+    name: "list_for",
+    modes: &[In, In, In, Out],
+    meaning: "a trader's: notes Seq and Roster (whose turn the next round is), then lists \
+              its room and the VMs it would give, those its policy asks least for, which are \
+              not offered elsewhere until the round ends; does not hold when it is in another \
+              round",
+};
+
+/// `orders_for(+Round, +Catalogue, -Orders)`.
+pub const ORDERS_FOR: Signature = Signature {
+    name: "orders_for",
+    modes: &[In, In, Out],
+    meaning: "a trader's: its orders at its true valuation (market::valuation::Valuer::orders) \
+              for the VMs on offer: an ask for each VM it listed, bids and packages for the \
+              others' VMs, the best of each kind kept; does not hold when it has none",
+};
+
+/// `record(+Round, +Trade)`.
+pub const RECORD: Signature = Signature {
+    name: "record",
+    modes: &[In, In],
+    meaning: "a trader's: checks its part of Trade against its orders and its host now (the \
+              hosts are the round's, it gives VMs it listed, what it pays is within what the \
+              package is worth to it now) and records every leg in its ledger in one \
+              transaction; holds the room for a VM it takes; does not hold otherwise",
+};
+
+/// `carry(+Round, +Id, +K, -Report)`.
+pub const CARRY: Signature = Signature {
+    name: "carry",
+    modes: &[In, In, In, Out],
+    meaning: "the source of leg K of trade Id: carries the leg out with the migration \
+              workflow from the terms in its own ledger; Report is done or failed(Why)",
+};
+
+/// `called_off(+Round, +Id, +Why)`.
+pub const CALLED_OFF: Signature = Signature {
+    name: "called_off",
+    modes: &[In, In, In],
+    meaning: "a trader's: the legs of its trade that did not move are rolled back in both \
+              ledgers (it does so for the legs it is the source of) and the room held for \
+              them is freed; Id is the trade's, or any",
+};
+
+/// `leave(+Round, +Why)`.
+pub const LEAVE: Signature = Signature {
+    name: "leave",
+    modes: &[In, In],
+    meaning: "a trader's: the round is over for it; what it listed may be offered again",
+};
+
 /// The role a host starts, its parameters, and the components it
 /// provides to it; then the same for the role it answers. (A placement's
 /// initiating role is the operator's, played by `market place`.)
@@ -173,6 +272,18 @@ pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
         Kind::ReverseCall => [
             (super::reverse_call::BUYER, 5, &[CHOOSE, RESULT]),
             (super::reverse_call::SELLER, 0, &[GIVE, HAND_OVER, WITHDRAW]),
+        ],
+        Kind::DoubleAuction => [
+            (
+                super::double_auction::AUCTIONEER,
+                5,
+                &[CATALOGUE, CLEAR, READY, LEG_ENDED, CONCLUDED, CARRY],
+            ),
+            (
+                super::double_auction::TRADER,
+                0,
+                &[LIST_FOR, ORDERS_FOR, RECORD, CARRY, CALLED_OFF, LEAVE],
+            ),
         ],
         Kind::Placement => [
             (super::placement::OPERATOR, 4, &[PICK, CONCLUDE]),

@@ -150,6 +150,14 @@ impl Ledger {
         self.legs_where(&mut conn, "1", None).await
     }
 
+    /// The legs of clearing `clearing_id`, in order (empty when this ledger
+    /// lists none).
+    pub async fn clearing(&self, clearing_id: &str) -> Result<Vec<LegRecord>, LedgerError> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        self.legs_where(&mut conn, "clearing_id = ?1", Some(clearing_id))
+            .await
+    }
+
     /// The legs of the clearing trade `trade_id` is a leg of (empty when it
     /// is a trade of its own).
     pub async fn clearing_of(&self, trade_id: &TradeId) -> Result<Vec<LegRecord>, LedgerError> {

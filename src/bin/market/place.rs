@@ -171,7 +171,10 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
             Some(path) => ModelSource::File(path.clone()),
             None => ModelSource::Shipped(Kind::Placement.shipped_model()),
         },
-        settings: Settings { award: args.award },
+        settings: Settings {
+            award: args.award,
+            ..Settings::default()
+        },
     })?;
     let me = operator_name(args)?;
     let bus = Arc::new(args.connect.bus(&format!("market-place-{me}")).await?);

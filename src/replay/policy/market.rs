@@ -73,6 +73,7 @@ const TIMING: AgentConfig = AgentConfig {
     window_ms: 2_000,
     grace_ms: 10_000,
     arrival_ms: 600_000,
+    period_ms: crate::replay::SCHEDULING_SECONDS as i64 * 1000,
 };
 
 /// The bidders of the whole cluster, and the runtime they trade on.

@@ -1,0 +1,461 @@
+//! The auctioneer's side of one round: the host whose turn it is recruits
+//! the zone's traders, lists itself among them, clears every order with
+//! its own, and sees each trade's legs carried out in order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use lcc::component::{Components, Failure};
+use lcc::term::Term;
+use market::credits::Credits;
+use market::host::HostId;
+use market::ledger::ProtocolRef;
+use market::mechanism::double_auction::clear as clear_round;
+use market::mechanism::{ClearingRules, HostSlot, Order, OrderId, Round, Trade, VmSlot};
+use market::runtime::{self, InitiateError, Recruitment};
+
+use super::party;
+use super::terms::{Filled, LegTerms, Listed, ListedVm, Posted, catalogue_term, read_listed};
+use super::trader::{carry, protocol_ref, refused};
+use super::{AUCTIONEER, MAX_LEGS, TRADER};
+use crate::agent::{AgentError, Initiative, Inner, Play, TradeReport, vm_id};
+use crate::migration::Outcome;
+use crate::protocol::Protocol;
+use crate::protocol::terms::{compound, text};
+use crate::protocol::vocabulary::{CARRY, CATALOGUE, CLEAR, CONCLUDED, LEG_ENDED, READY};
+
+/// One round as its auctioneer holds it.
+struct Held {
+    round: String,
+    protocol: ProtocolRef,
+    rules: ClearingRules,
+    /// When the party of a trade stops waiting to be told to move.
+    until_ms: i64,
+    /// Every trader's listing kept, this host's first.
+    catalogue: Mutex<Vec<Listed>>,
+    /// The trades cleared and recorded by this host where it is a party.
+    trades: Mutex<Vec<Filled>>,
+    /// How each leg ended, by trade and leg (from 1).
+    legs: Mutex<BTreeMap<(String, i64), Term>>,
+    /// How each trade ended.
+    concluded: Mutex<BTreeMap<String, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each holds plain values replaced whole.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Holds the round of this period if it is this host's turn: `None` when
+/// it is not.
+pub(crate) async fn hold(
+    play: &Play<'_>,
+    protocol: &Protocol,
+) -> Result<Option<Initiative>, AgentError> {
+    let inner = play.inner;
+    let seq = inner.period();
+    if !inner.due_round(protocol.name().as_str(), seq) || inner.in_round() {
+        return Ok(None);
+    }
+    let recruitment = Recruitment {
+        role: TRADER.to_string(),
+        within_ms: play.config.recruit_ms,
+    };
+    let recruited = match runtime::recruit(play.peer, protocol.model(), &recruitment).await {
+        Ok(recruited) => recruited,
+        Err(InitiateError::NotEnoughPlayers { .. }) => {
+            inner.heard_round(protocol.name().as_str(), seq, &[]);
+            return Ok(Some(Initiative::NoPeers));
+        }
+        Err(source) => return Err(play.interaction_error(protocol, source)),
+    };
+    let round = recruited.interaction.id.to_string();
+    let mut roster = vec![inner.name().to_string()];
+    roster.extend(recruited.players.iter().map(|p| p.to_string()));
+    inner.heard_round(protocol.name().as_str(), seq, &roster);
+    tracing::info!(host = %inner.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
+    let own = party::list(inner, &round, roster).await.ok();
+    let (window, grace) = (play.config.window_ms, play.config.grace_ms);
+    let started = inner.now_ms();
+    let held = Arc::new(Held {
+        round: round.clone(),
+        protocol: protocol_ref(protocol),
+        rules: ClearingRules {
+            pricing: protocol.settings().pricing,
+            ..ClearingRules::default()
+        },
+        until_ms: started + 2 * window + (3 + MAX_LEGS) * grace,
+        catalogue: Mutex::new(
+            own.into_iter()
+                .map(|listing| Listed {
+                    trader: inner.name().to_string(),
+                    listing,
+                })
+                .collect(),
+        ),
+        trades: Mutex::new(Vec::new()),
+        legs: Mutex::new(BTreeMap::new()),
+        concluded: Mutex::new(BTreeMap::new()),
+    });
+    let components = auctioneer(Arc::clone(inner), Arc::clone(&held));
+    let role = |traders: Vec<Term>| {
+        Term::apply(
+            AUCTIONEER,
+            vec![
+                Term::string(&round),
+                Term::Int(i64::try_from(seq).unwrap_or(i64::MAX)),
+                Term::list(traders),
+                Term::Int(window),
+                Term::Int(grace),
+            ],
+        )
+    };
+    let ran = recruited
+        .run(play.peer, protocol.model(), role, &components)
+        .await;
+    // Whatever the round came to, its own legs that did not move are off.
+    party::call_off(inner, &round, None, "the round ended").await;
+    party::leave(inner, &round);
+    ran.map_err(|source| play.interaction_error(protocol, source))?;
+    Ok(Some(Initiative::Cleared(reports(&held))))
+}
+
+/// How every leg of every trade ended, as the auctioneer heard it.
+fn reports(held: &Held) -> Vec<TradeReport> {
+    let (legs, concluded) = (lock(&held.legs), lock(&held.concluded));
+    let mut out = Vec::new();
+    for filled in lock(&held.trades).iter() {
+        for (k, leg) in (1..).zip(&filled.legs) {
+            let heard = legs
+                .get(&(filled.clearing_id.clone(), k))
+                .map(Term::to_string);
+            let outcome = match heard.as_deref() {
+                Some("done") => Outcome::Settled,
+                Some(failed) if failed.starts_with("failed") => Outcome::Failed {
+                    reason: failed.to_string(),
+                },
+                _ => Outcome::RolledBack {
+                    reason: concluded
+                        .get(&filled.clearing_id)
+                        .cloned()
+                        .unwrap_or_else(|| "not carried out".into()),
+                },
+            };
+            out.push(TradeReport {
+                trade_id: leg.trade_id.clone(),
+                protocol: held.protocol.name.clone(),
+                vm: leg.name.clone(),
+                from: leg.from.clone(),
+                to: leg.to.clone(),
+                price: leg.price,
+                outcome,
+            });
+        }
+    }
+    out
+}
+
+/// The components a host provides as auctioneer of one round.
+fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
+    let mut components = Components::new();
+    let (listing, cataloguing) = (Arc::clone(&inner), Arc::clone(&held));
+    components.register_fn(CATALOGUE.name, CATALOGUE.modes, move |args| {
+        catalogue(&listing, &cataloguing, args)
+    });
+    let (clearing, deciding) = (Arc::clone(&inner), Arc::clone(&held));
+    components.register_async(CLEAR.name, CLEAR.modes, move |args| {
+        let (inner, held) = (Arc::clone(&clearing), Arc::clone(&deciding));
+        async move { clear(&inner, &held, &args).await }
+    });
+    components.register_fn(READY.name, READY.modes, |args| {
+        let (Some(parties), Some(acks)) = (args[2].as_list(), args[3].as_list()) else {
+            return Err(Failure::broken("parties and acks are lists"));
+        };
+        if parties.iter().all(|p| acks.contains(p)) {
+            Ok(vec![])
+        } else {
+            Err(Failure::no("a party did not record the trade"))
+        }
+    });
+    let ending = Arc::clone(&held);
+    components.register_fn(LEG_ENDED.name, LEG_ENDED.modes, move |args| {
+        let (Some(id), Term::Int(k)) = (text(&args[1]), &args[2]) else {
+            return Err(Failure::broken(format!("not a trade and leg: {args:?}")));
+        };
+        tracing::info!(clearing = %id, leg = k, report = %args[3], "leg ended");
+        lock(&ending.legs).insert((id, *k), args[3].clone());
+        Ok(vec![])
+    });
+    let (concluding, ended) = (Arc::clone(&inner), Arc::clone(&held));
+    components.register_async(CONCLUDED.name, CONCLUDED.modes, move |args| {
+        let (inner, held) = (Arc::clone(&concluding), Arc::clone(&ended));
+        async move {
+            let id = text(&args[1]).ok_or_else(|| Failure::broken("a trade id"))?;
+            let report = args[2].to_string();
+            if report != "done" {
+                party::call_off(&inner, &held.round, Some(&id), &report).await;
+            }
+            tracing::info!(host = %inner.name(), clearing = %id, %report, "trade concluded");
+            lock(&held.concluded).insert(id, report);
+            Ok(vec![])
+        }
+    });
+    components.register_async(CARRY.name, CARRY.modes, move |args| {
+        let inner = Arc::clone(&inner);
+        async move { carry(&inner, &args).await }
+    });
+    components
+}
+
+/// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
+/// read, from traders of the round, of VMs nobody else listed.
+fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+    let listings = args[1]
+        .as_list()
+        .ok_or_else(|| Failure::broken("listings are a list"))?;
+    let mut catalogue = lock(&held.catalogue);
+    let mut seen: BTreeSet<_> = catalogue
+        .iter()
+        .flat_map(|l| l.listing.vms.iter().map(|vm| vm_id(&vm.uuid)))
+        .collect();
+    let mut listers = Vec::new();
+    for term in listings {
+        let from = compound(term, "listed", 2)
+            .and_then(|a| text(&a[0]))
+            .unwrap_or_else(|| "?".into());
+        let mut listed = match read_listed(term) {
+            Ok(listed) if listed.trader == from => listed,
+            Ok(_) | Err(_) => {
+                refused(
+                    inner.name(),
+                    "listing",
+                    &from,
+                    &format!("does not read: {term}"),
+                );
+                continue;
+            }
+        };
+        listed.listing.vms.retain(|vm| {
+            let fresh = seen.insert(vm_id(&vm.uuid));
+            if !fresh {
+                refused(
+                    inner.name(),
+                    "listing",
+                    &from,
+                    &format!("{} is listed twice", vm.uuid),
+                );
+            }
+            fresh
+        });
+        listers.push(Term::atom(&listed.trader));
+        catalogue.push(listed);
+    }
+    Ok(vec![
+        args[0].clone(),
+        args[1].clone(),
+        catalogue_term(&catalogue),
+        Term::list(listers),
+    ])
+}
+
+/// The round's market: one slot per lister (its index its id), the VMs they
+/// listed.
+fn market_of(catalogue: &[Listed]) -> Round {
+    let mut round = Round::default();
+    for (i, listed) in catalogue.iter().enumerate() {
+        let host = HostId(u32::try_from(i).unwrap_or(u32::MAX));
+        round.hosts.push(HostSlot {
+            id: host,
+            capacity: listed.listing.capacity,
+            reserved: listed.listing.reserved,
+        });
+        for vm in &listed.listing.vms {
+            round.vms.push(VmSlot {
+                id: vm_id(&vm.uuid),
+                host,
+                reserved: vm.reserved,
+            });
+        }
+    }
+    round
+}
+
+/// `clear(+Round, +Orders, -Results, -Trades)`.
+async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+    let posted = args[1]
+        .as_list()
+        .ok_or_else(|| Failure::broken("orders are a list"))?;
+    let catalogue = lock(&held.catalogue).clone();
+    let index: BTreeMap<&str, u32> = (0..)
+        .zip(&catalogue)
+        .map(|(i, l)| (l.trader.as_str(), i))
+        .collect();
+    let mut market = market_of(&catalogue);
+    let mut ordered = Vec::new();
+    for term in posted {
+        let Some((from, orders)) =
+            compound(term, "posted", 2).and_then(|a| Some((text(&a[0])?, a[1].as_list()?)))
+        else {
+            refused(
+                inner.name(),
+                "order",
+                "?",
+                &format!("does not read: {term}"),
+            );
+            continue;
+        };
+        ordered.push(from.clone());
+        let Some(&host) = index.get(from.as_str()) else {
+            refused(
+                inner.name(),
+                "order",
+                &from,
+                "orders from a trader that listed nothing",
+            );
+            continue;
+        };
+        for order in orders {
+            match Posted::from_term(order) {
+                Ok(posted) => push_order(&mut market, host, &posted),
+                Err(why) => refused(inner.name(), "order", &from, &why),
+            }
+        }
+    }
+    if let Some(&me) = index.get(inner.name())
+        && let Ok(own) = party::orders(inner, &held.round, &catalogue).await
+    {
+        for posted in &own {
+            push_order(&mut market, me, posted);
+        }
+    }
+    let cleared = clear_round(&market, &held.rules).map_err(|e| Failure::broken(e.to_string()))?;
+    for (order, why) in &cleared.rejected {
+        let from = trader_of(&market, &catalogue, *order);
+        refused(inner.name(), "order", &from, &why.to_string());
+    }
+    for set in &cleared.unordered {
+        let hosts: Vec<String> = set
+            .iter()
+            .map(|o| trader_of(&market, &catalogue, *o))
+            .collect();
+        refused(
+            inner.name(),
+            "package",
+            &hosts.join(", "),
+            "no order of its legs keeps every host within its capacity on the way",
+        );
+    }
+    let mut filled = Vec::new();
+    for (k, trade) in (1..).zip(&cleared.trades) {
+        let trade = filled_of(&held.round, k, trade, &catalogue);
+        let mine = trade
+            .legs
+            .iter()
+            .any(|l| l.from == inner.name() || l.to == inner.name());
+        if mine && let Err(why) = party::take_part(inner, &held.protocol, &held.round, &trade).await
+        {
+            tracing::info!(host = %inner.name(), clearing = %trade.clearing_id, %why, "declines its own trade");
+            continue;
+        }
+        filled.push(trade);
+    }
+    tracing::info!(host = %inner.name(), round = %held.round, orders = market.orders.len(), trades = filled.len(), surplus = %cleared.total_surplus, "cleared");
+    let results = ordered
+        .iter()
+        .map(|trader| {
+            let outcome = filled
+                .iter()
+                .find(|t| t.legs.iter().any(|l| &l.from == trader || &l.to == trader))
+                .map_or_else(
+                    || Term::atom("none"),
+                    |t| Term::apply("fill", vec![t.to_term(), Term::Int(held.until_ms)]),
+                );
+            Term::apply("result", vec![Term::atom(trader), outcome])
+        })
+        .collect();
+    let trades = filled
+        .iter()
+        .map(|t| settle_term(t, inner.name()))
+        .collect();
+    *lock(&held.trades) = filled;
+    Ok(vec![
+        args[0].clone(),
+        args[1].clone(),
+        Term::list(results),
+        Term::list(trades),
+    ])
+}
+
+/// Adds a trader's order to the round, its VMs by their market ids.
+fn push_order(market: &mut Round, host: u32, posted: &Posted) {
+    let id = OrderId(market.orders.len() as u64);
+    market.orders.push(Order {
+        id,
+        host: HostId(host),
+        gives: posted.gives.as_ref().map(vm_id),
+        takes: posted.takes.as_ref().map(vm_id),
+        limit: posted.limit,
+    });
+}
+
+/// Who posted `order`.
+fn trader_of(market: &Round, catalogue: &[Listed], order: OrderId) -> String {
+    market
+        .orders
+        .iter()
+        .find(|o| o.id == order)
+        .and_then(|o| catalogue.get(o.host.0 as usize))
+        .map_or_else(|| "?".into(), |l| l.trader.clone())
+}
+
+/// A cleared trade as its parties record it: trade `k` of the round, its
+/// legs numbered from 1 in the order they move.
+fn filled_of(round: &str, k: usize, trade: &Trade, catalogue: &[Listed]) -> Filled {
+    let vms: BTreeMap<_, &ListedVm> = catalogue
+        .iter()
+        .flat_map(|l| l.listing.vms.iter())
+        .map(|vm| (vm_id(&vm.uuid), vm))
+        .collect();
+    let host = |id: HostId| catalogue[id.0 as usize].trader.clone();
+    let clearing_id = format!("{round}.{k}");
+    let legs = (1..)
+        .zip(&trade.moves)
+        .filter_map(|(i, m)| {
+            let vm = vms.get(&m.vm)?;
+            Some(LegTerms {
+                trade_id: format!("{clearing_id}.{i}"),
+                from: host(m.from),
+                to: host(m.to),
+                uuid: vm.uuid.clone(),
+                name: vm.name.clone(),
+                reserved: vm.reserved,
+                price: Credits(m.price.0),
+            })
+        })
+        .collect();
+    Filled { clearing_id, legs }
+}
+
+/// `trade(Id, Parties, Legs)`: the parties other than the auctioneer, and
+/// each leg's number and source.
+fn settle_term(trade: &Filled, me: &str) -> Term {
+    let parties: BTreeSet<&str> = trade
+        .legs
+        .iter()
+        .flat_map(|l| [l.from.as_str(), l.to.as_str()])
+        .filter(|h| *h != me)
+        .collect();
+    Term::apply(
+        "trade",
+        vec![
+            Term::string(&trade.clearing_id),
+            Term::list(parties.into_iter().map(Term::atom).collect()),
+            Term::list(
+                (1..)
+                    .zip(&trade.legs)
+                    .map(|(k, l)| Term::apply("leg", vec![Term::Int(k), Term::atom(&l.from)]))
+                    .collect(),
+            ),
+        ],
+    )
+}

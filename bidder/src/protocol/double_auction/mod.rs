@@ -1,0 +1,104 @@
+//! The double auction played by a bidder: a call market among the hosts of
+//! a zone, `models/call-market.lcc` (or a model of one's own with its two
+//! roles and components), with trades of several legs.
+//!
+//! | role | who plays it | components ([`super::vocabulary`]) |
+//! |---|---|---|
+//! | `auctioneer(Round, Seq, Traders, Window, Grace)` | the host whose turn it is ([`Rotation`]), once a period | `catalogue`, `clear`, `ready`, `leg_ended`, `concluded`, `carry` |
+//! | `trader` | every host, answering rounds | `list_for`, `orders_for`, `record`, `carry`, `called_off`, `leave` |
+//!
+//! One round, as the model runs it:
+//!
+//! 1. **list**: each trader lists its room and the VMs it would give (the
+//!    [`LISTED_VMS`] its policy asks least for; none of them is offered in
+//!    another call until the round ends), or passes when it is in another
+//!    round;
+//! 2. **order**: shown every listing, each trader posts its orders at its
+//!    true valuation ([`Valuer::orders`]): an ask for each VM it listed,
+//!    the [`BEST_BIDS`] best bids for others' VMs and the
+//!    [`BEST_PACKAGES`] best packages "give v, take w";
+//! 3. **clear**: the auctioneer clears every order, its own too, through
+//!    [`market::mechanism::double_auction::clear`], which finds pairs,
+//!    swaps and chains and the order their legs can move in;
+//! 4. **record**: every party checks its part against its orders and its
+//!    host as it is now and records all legs in its ledger in one
+//!    transaction ([`market::ledger::Ledger::record_clearing`]);
+//! 5. **move**: only when every party recorded, the source of each leg in
+//!    turn carries it out with the migration workflow; a leg that fails
+//!    calls the rest off, and the source of each leg that did not move
+//!    rolls it back in both ledgers.
+//!
+//! A party that hears nothing by its deadline (the auctioneer died) calls
+//! off what did not move; a leg that was moving is finished by the source's
+//! recovery. Nothing is agreed that is not in every party's ledger, and a
+//! trade's credits settle leg by leg, for what moved.
+
+mod auctioneer;
+mod party;
+pub mod rotation;
+pub mod terms;
+mod trader;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use market::ledger::TradeId;
+
+pub(crate) use auctioneer::hold;
+pub use rotation::Rotation;
+pub(crate) use trader::trader;
+
+use party::Part;
+
+/// The role the host whose turn it is starts.
+pub const AUCTIONEER: &str = "auctioneer";
+/// The role every host answers.
+pub const TRADER: &str = "trader";
+
+/// How many of its VMs a trader lists: those its policy asks least for.
+/// Bounds the catalogue every trader is shown to this many VMs a host.
+pub const LISTED_VMS: usize = 8;
+/// How many bids a trader posts at most: the highest.
+pub const BEST_BIDS: usize = 16;
+/// How many packages (give one VM, take another) a trader posts at most:
+/// the highest.
+pub const BEST_PACKAGES: usize = 16;
+
+/// The most legs a cleared trade has: a chain of three hosts, or a cycle
+/// of three (`market::mechanism::package`).
+pub const MAX_LEGS: i64 = 3;
+
+/// A host's call-market state, shared by its auctioneer and trader roles.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// The rotation of each call-market protocol the host plays.
+    rotations: BTreeMap<String, Rotation>,
+    /// The round the host takes part in, if any: one at a time.
+    busy: Option<String>,
+    /// The host's part in each round it is in, by round id.
+    parts: BTreeMap<String, Part>,
+}
+
+impl State {
+    /// The legs of trades this host recorded in a round still under way:
+    /// recovery leaves them to the round.
+    pub(crate) fn in_hand(&self) -> BTreeSet<TradeId> {
+        self.parts
+            .values()
+            .filter_map(Part::recorded)
+            .flat_map(|filled| filled.legs.iter())
+            .filter_map(|leg| TradeId::new(&leg.trade_id).ok())
+            .collect()
+    }
+
+    /// The round the host takes part in, if any.
+    pub(crate) fn busy(&self) -> Option<&str> {
+        self.busy.as_deref()
+    }
+
+    /// The rotation of `protocol` as host `me` sees it.
+    pub(crate) fn rotation(&mut self, protocol: &str, me: &str) -> &mut Rotation {
+        self.rotations
+            .entry(protocol.to_string())
+            .or_insert_with(|| Rotation::new(me))
+    }
+}

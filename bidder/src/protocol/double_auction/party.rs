@@ -1,0 +1,419 @@
+//! A host's part in one round, the same whether it trades or holds the
+//! round: what it listed and ordered, the trade it recorded, and the steps
+//! that act on them (list, order, record, carry a leg, call off, leave).
+
+use std::collections::BTreeMap;
+
+use lcc::component::Failure;
+use lcc::term::Term;
+use market::credits::Credits;
+use market::ledger::{
+    ClearingTerms, ProtocolRef, TradeId, TradeKind, TradeState, TradeTerms, VmRef,
+};
+use market::mechanism::{HostSlot, OrderKind};
+use market::valuation::Valuer;
+use market::vm::{Vm, VmId};
+
+use super::terms::{Filled, LegTerms, Listed, ListedVm, Listing, Posted};
+use super::{BEST_BIDS, BEST_PACKAGES, LISTED_VMS};
+use crate::agent::{Inner, vm_id};
+use crate::hypervisor::DomainUuid;
+use crate::migration::Outcome;
+
+/// One round as this host takes part in it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Part {
+    /// Every host of the round (the auctioneer first).
+    roster: Vec<String>,
+    /// The VMs it listed, marked as being given until it leaves.
+    listed: Vec<ListedVm>,
+    /// The VMs others listed, by UUID, as the catalogue showed them.
+    on_offer: BTreeMap<DomainUuid, ListedVm>,
+    /// The orders it posted.
+    orders: Vec<Posted>,
+    /// The trade it recorded, until the round ends for it.
+    recorded: Option<Filled>,
+}
+
+impl Part {
+    /// The trade this host recorded, while the round is under way.
+    pub(crate) fn recorded(&self) -> Option<&Filled> {
+        self.recorded.as_ref()
+    }
+}
+
+fn broken(e: impl std::fmt::Display) -> Failure {
+    Failure::broken(e.to_string())
+}
+
+/// Joins round `round` of `roster` and lists this host: its room, and the
+/// VMs it would give, which are not offered elsewhere until it leaves.
+/// Does not hold when the host is in another round.
+pub(crate) async fn list(
+    inner: &Inner,
+    round: &str,
+    roster: Vec<String>,
+) -> Result<Listing, Failure> {
+    {
+        let mut state = inner.call_market();
+        if let Some(other) = &state.busy {
+            return Err(Failure::no(format!("in round {other}")));
+        }
+        state.busy = Some(round.to_string());
+    }
+    let listed = listing(inner).await;
+    let mut state = inner.call_market();
+    match listed {
+        Ok(listing) => {
+            state.parts.insert(
+                round.to_string(),
+                Part {
+                    roster,
+                    listed: listing.vms.clone(),
+                    ..Part::default()
+                },
+            );
+            Ok(listing)
+        }
+        Err(why) => {
+            state.busy = None;
+            Err(why)
+        }
+    }
+}
+
+/// The host's listing; its VMs are marked as being given.
+async fn listing(inner: &Inner) -> Result<Listing, Failure> {
+    let held = inner.view_with_holds(None).await.map_err(broken)?;
+    let slot = HostSlot::of(&held, inner.policy()).map_err(broken)?;
+    let valuer = Valuer::new(inner.policy(), &held).map_err(broken)?;
+    let running = inner.view().await.map_err(broken)?;
+    let mut asks: Vec<(Credits, &Vm)> = running
+        .vms
+        .iter()
+        .filter_map(|vm| Some((valuer.ask_for_giving(vm.id).ok()?, vm)))
+        .collect();
+    asks.sort_by_key(|(ask, vm)| (*ask, vm.id));
+    let mut vms = Vec::new();
+    for (_, vm) in asks {
+        if vms.len() == LISTED_VMS {
+            break;
+        }
+        let Some(uuid) = inner
+            .uuid_of(vm.id)
+            .and_then(|u| DomainUuid::parse(&u).ok())
+        else {
+            continue;
+        };
+        if !inner.start_giving(&uuid) {
+            continue; // offered in a call under way
+        }
+        vms.push(ListedVm {
+            uuid,
+            name: vm.name.clone(),
+            group: vm.group.clone(),
+            reserved: vm.reserved,
+            used: vm.used,
+        });
+    }
+    Ok(Listing {
+        capacity: slot.capacity,
+        reserved: slot.reserved,
+        vms,
+    })
+}
+
+/// This host's orders for the VMs of `catalogue`, at its true valuation,
+/// the best of each kind kept. Does not hold when it has none.
+pub(crate) async fn orders(
+    inner: &Inner,
+    round: &str,
+    catalogue: &[Listed],
+) -> Result<Vec<Posted>, Failure> {
+    let me = inner.name();
+    let listed: Vec<ListedVm> = part(inner, round, |p| p.listed.clone())?;
+    let on_offer: BTreeMap<DomainUuid, ListedVm> = catalogue
+        .iter()
+        .filter(|l| l.trader != me)
+        .flat_map(|l| l.listing.vms.iter())
+        .filter(|vm| !listed.iter().any(|own| own.uuid == vm.uuid))
+        .map(|vm| (vm.uuid.clone(), vm.clone()))
+        .collect();
+    let wanted: Vec<Vm> = on_offer.values().map(ListedVm::vm).collect();
+    let host = inner.view_with_holds(None).await.map_err(broken)?;
+    let valuer = Valuer::new(inner.policy(), &host).map_err(broken)?;
+    let by_id: BTreeMap<VmId, DomainUuid> = listed
+        .iter()
+        .chain(on_offer.values())
+        .map(|vm| (vm_id(&vm.uuid), vm.uuid.clone()))
+        .collect();
+    let listed_ids: Vec<VmId> = listed.iter().map(|vm| vm_id(&vm.uuid)).collect();
+    let mut all = valuer.orders(&mut 0, &wanted.iter().collect::<Vec<_>>());
+    // Only VMs it listed are given: the others may be in another call.
+    all.retain(|o| o.gives.is_none_or(|v| listed_ids.contains(&v)));
+    all.sort_by_key(|o| (std::cmp::Reverse(o.limit), o.id));
+    let (mut bids, mut packages) = (0, 0);
+    all.retain(|o| match o.kind() {
+        OrderKind::Bid => {
+            bids += 1;
+            bids <= BEST_BIDS
+        }
+        OrderKind::Package => {
+            packages += 1;
+            packages <= BEST_PACKAGES
+        }
+        OrderKind::Ask => true,
+        OrderKind::Empty => false,
+    });
+    let posted: Vec<Posted> = all
+        .iter()
+        .map(|o| Posted {
+            gives: o.gives.and_then(|v| by_id.get(&v).cloned()),
+            takes: o.takes.and_then(|v| by_id.get(&v).cloned()),
+            limit: o.limit,
+        })
+        .collect();
+    if posted.is_empty() {
+        return Err(Failure::no("no order worth posting"));
+    }
+    let mut state = inner.call_market();
+    if let Some(p) = state.parts.get_mut(round) {
+        p.on_offer = on_offer;
+        p.orders = posted.clone();
+    }
+    Ok(posted)
+}
+
+/// Reads something of this host's part in `round`.
+fn part<T>(inner: &Inner, round: &str, read: impl FnOnce(&Part) -> T) -> Result<T, Failure> {
+    let state = inner.call_market();
+    state
+        .parts
+        .get(round)
+        .map(read)
+        .ok_or_else(|| Failure::no(format!("not in round {round}")))
+}
+
+/// Checks this host's part of `filled` against its orders and its host now,
+/// then records every leg in its ledger in one transaction and holds room
+/// for the VM it takes. The error says why it declines.
+pub(crate) async fn take_part(
+    inner: &Inner,
+    protocol: &ProtocolRef,
+    round: &str,
+    filled: &Filled,
+) -> Result<(), String> {
+    let me = inner.name().to_string();
+    let part = part(inner, round, Part::clone).map_err(|f| f.to_string())?;
+    if let Some(leg) = filled
+        .legs
+        .iter()
+        .find(|l| !part.roster.contains(&l.from) || !part.roster.contains(&l.to))
+    {
+        return Err(format!(
+            "leg {} moves {} from {} to {}: a host outside the round",
+            leg.trade_id, leg.name, leg.from, leg.to
+        ));
+    }
+    let gives: Vec<&LegTerms> = filled.legs.iter().filter(|l| l.from == me).collect();
+    let takes: Vec<&LegTerms> = filled.legs.iter().filter(|l| l.to == me).collect();
+    if gives.len() > 1 || takes.len() > 1 || (gives.is_empty() && takes.is_empty()) {
+        return Err(format!(
+            "gives {} and takes {} VMs: not one order of this host",
+            gives.len(),
+            takes.len()
+        ));
+    }
+    let (give, take) = (gives.first().copied(), takes.first().copied());
+    let given = give.map(|l| l.uuid.clone());
+    let taken = take.map(|l| l.uuid.clone());
+    if let Some(l) = give
+        && !part.listed.iter().any(|vm| vm.uuid == l.uuid)
+    {
+        return Err(format!("gives {}, which it did not list", l.name));
+    }
+    let Some(order) = part
+        .orders
+        .iter()
+        .find(|o| o.gives == given && o.takes == taken)
+    else {
+        return Err("matches none of its orders".into());
+    };
+    let pays = Credits(
+        take.map_or(0, |l| l.price.0)
+            .saturating_sub(give.map_or(0, |l| l.price.0)),
+    );
+    if pays > order.limit {
+        return Err(format!(
+            "would pay {pays}, its order's limit is {}",
+            order.limit
+        ));
+    }
+    let taken_vm = match &taken {
+        Some(uuid) => Some(
+            part.on_offer
+                .get(uuid)
+                .map(ListedVm::vm)
+                .ok_or_else(|| format!("takes {uuid}, which was not on offer"))?,
+        ),
+        None => None,
+    };
+    let worth = {
+        let _pricing = inner.pricing().await;
+        let host = inner
+            .view_with_holds(None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let valuer = Valuer::new(inner.policy(), &host).map_err(|e| e.to_string())?;
+        valuer
+            .package(given.as_ref().map(vm_id), taken_vm.as_ref())
+            .map_err(|refusal| format!("its policy refuses the package now: {refusal}"))?
+    };
+    if pays > worth {
+        return Err(format!(
+            "would pay {pays}, the package is worth {worth} now"
+        ));
+    }
+    let terms = clearing_terms(protocol, round, filled)?;
+    inner
+        .ledger()
+        .record_clearing(&terms)
+        .await
+        .map_err(|e| format!("cannot record the trade: {e}"))?;
+    if let (Some(uuid), Some(vm), Some(leg)) = (taken, taken_vm, take) {
+        inner.hold_until_arrival(uuid.clone(), vm);
+        if let Some(offered) = part.on_offer.get(&leg.uuid) {
+            inner.expect(uuid, &offered.used);
+        }
+    }
+    let mut state = inner.call_market();
+    if let Some(p) = state.parts.get_mut(round) {
+        p.recorded = Some(filled.clone());
+    }
+    Ok(())
+}
+
+/// The ledger's terms of a filled trade: each leg a migration of one VM.
+fn clearing_terms(
+    protocol: &ProtocolRef,
+    round: &str,
+    filled: &Filled,
+) -> Result<ClearingTerms, String> {
+    let legs = filled
+        .legs
+        .iter()
+        .map(|leg| {
+            Ok(TradeTerms {
+                trade_id: TradeId::new(&leg.trade_id).map_err(|e| e.to_string())?,
+                kind: TradeKind::Migration,
+                interaction_id: round.to_string(),
+                protocol: protocol.clone(),
+                seller: leg.from.clone(),
+                buyer: leg.to.clone(),
+                vms: vec![VmRef {
+                    uuid: leg.uuid.as_str().to_string(),
+                    name: leg.name.clone(),
+                }],
+                resources: leg.reserved,
+                price: leg.price,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(ClearingTerms {
+        clearing_id: filled.clearing_id.clone(),
+        legs,
+    })
+}
+
+/// Carries out leg `k` (from 1) of clearing `clearing_id`, of which this
+/// host is the source, from the terms in its own ledger: `done` or
+/// `failed(Why)`.
+pub(crate) async fn carry(inner: &Inner, clearing_id: &str, k: i64) -> Term {
+    match carry_leg(inner, clearing_id, k).await {
+        Ok(Outcome::Settled) => Term::atom("done"),
+        Ok(Outcome::Failed { reason } | Outcome::RolledBack { reason }) | Err(reason) => {
+            tracing::warn!(host = %inner.name(), clearing = clearing_id, leg = k, %reason, "leg did not move");
+            Term::apply("failed", vec![Term::string(&reason)])
+        }
+    }
+}
+
+async fn carry_leg(inner: &Inner, clearing_id: &str, k: i64) -> Result<Outcome, String> {
+    let legs = inner
+        .ledger()
+        .clearing(clearing_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let leg = legs
+        .iter()
+        .find(|l| i64::from(l.leg) == k)
+        .ok_or_else(|| format!("this ledger lists no leg {k} of clearing {clearing_id}"))?;
+    let record = inner
+        .ledger()
+        .trade(&leg.trade_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("leg {} is not recorded here", leg.trade_id))?;
+    if record.terms.seller != inner.name() {
+        return Err(format!(
+            "leg {} leaves {}, not this host",
+            leg.trade_id, record.terms.seller
+        ));
+    }
+    let outcome = inner
+        .execute(&record.terms)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(host = %inner.name(), clearing = clearing_id, leg = k, vm = %leg.vm_uuid, to = %leg.buyer, ?outcome, "leg carried out");
+    Ok(outcome)
+}
+
+/// The trade this host recorded in `round` is off (if it is `clearing`,
+/// when that names one): each leg it is the source of that did not move is
+/// rolled back in both ledgers, and the room it held for a VM that is not
+/// coming is freed.
+pub(crate) async fn call_off(inner: &Inner, round: &str, clearing: Option<&str>, why: &str) {
+    let Some(filled) = part(inner, round, |p| p.recorded.clone()).ok().flatten() else {
+        return;
+    };
+    if clearing.is_some_and(|id| id != filled.clearing_id) {
+        return;
+    }
+    let me = inner.name();
+    for leg in &filled.legs {
+        let Ok(trade_id) = TradeId::new(&leg.trade_id) else {
+            continue;
+        };
+        if leg.from == me {
+            if let Err(e) = inner.call_off_leg(&trade_id, &leg.to, why).await {
+                tracing::error!(host = %me, trade = %trade_id, error = %e, "cannot call the leg off; recovery will");
+            }
+        } else if leg.to == me {
+            let settled = inner
+                .ledger()
+                .trade(&trade_id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.state == TradeState::Settled);
+            if !settled {
+                inner.release(&leg.uuid);
+            }
+        }
+    }
+    tracing::info!(host = %me, clearing = %filled.clearing_id, why, "trade called off");
+}
+
+/// The round is over for this host: what it listed may be offered again.
+pub(crate) fn leave(inner: &Inner, round: &str) {
+    let part = {
+        let mut state = inner.call_market();
+        if state.busy.as_deref() == Some(round) {
+            state.busy = None;
+        }
+        state.parts.remove(round)
+    };
+    for vm in part.iter().flat_map(|p| &p.listed) {
+        inner.stop_giving(&vm.uuid);
+    }
+}
