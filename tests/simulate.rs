@@ -397,6 +397,7 @@ fn every_shipped_scenario_passes_as_json_with_its_migrations() {
         ("seed002-scenario3", 3),
         ("seed002-scenario4", 4),
         ("seed002-stuck-swap", 2),
+        ("chain-of-three", 2),
         ("anti-affinity", 1),
         ("two-calls-one-room", 1),
         ("power-saving-fill-me", 5),
@@ -786,4 +787,68 @@ fn on_a_terminal_the_progress_is_a_bar_redrawn_in_place() {
         !seen.contains("\nround   1:"),
         "plain lines on a terminal: {seen}"
     );
+}
+
+/// `scenario` as shipped, but its hosts playing `protocols` instead, in
+/// `dir`.
+fn playing(scenario: &str, protocols: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join(format!("scenarios/{scenario}.toml"))).unwrap();
+    let policies = repo().join("scenarios/policies/");
+    let text = text
+        .replace(
+            "protocols = [\"double-auction\"]",
+            &format!("protocols = {protocols}"),
+        )
+        .replace("\"policies/", &format!("\"{}", policies.display()));
+    let file = dir.join(format!("{scenario}.toml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Seed 002 section 6.1's stuck case and a chain of three: calls (contract
+/// net, the reverse call) leave them stuck; the call market clears each as
+/// one trade of two legs, recorded as one clearing in every party's ledger.
+#[test]
+fn a_swap_and_a_chain_clear_as_one_trade_that_calls_cannot_make() {
+    let dir = tempfile::tempdir().unwrap();
+    for scenario in ["seed002-stuck-swap", "chain-of-three"] {
+        let calls = playing(scenario, r#"["contract-net", "reverse-call"]"#, dir.path());
+        let (code, json) = simulate_json(&calls, &dir.path().join(format!("{scenario}-calls")));
+        assert_eq!(code, Some(1), "{scenario} by calls: {json:#}");
+        assert_eq!(json["migrations"], 0, "{scenario} by calls: {json:#}");
+
+        let file = repo().join(format!("scenarios/{scenario}.toml"));
+        let run_dir = dir.path().join(scenario);
+        let (code, json) = simulate_json(&file, &run_dir);
+        assert_eq!(code, Some(0), "{scenario}: {json:#}");
+        let ids: Vec<&str> = json["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["trade"]["trade_id"].as_str().unwrap())
+            .collect();
+        let clearing = ids[0].rsplit_once('.').unwrap().0;
+        assert_eq!(
+            ids,
+            [format!("{clearing}.1"), format!("{clearing}.2")],
+            "{scenario}: two legs of one trade"
+        );
+        let ledgers: Vec<String> = ["hp1", "hp2", "hp3"]
+            .iter()
+            .map(|h| {
+                run_dir
+                    .join(format!("{h}.ledger.sqlite"))
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        let mut args = vec!["audit", "--no-in-flight"];
+        args.extend(ledgers.iter().map(String::as_str));
+        let audit = market(&args);
+        assert!(
+            audit.status.success(),
+            "{}",
+            String::from_utf8_lossy(&audit.stdout)
+        );
+    }
 }
