@@ -309,7 +309,11 @@ async fn across_processes(name: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let at = locations(&scenario, &files);
-        if unmet(&scenario, &at).is_empty() && in_flight(&daemons).await == 0 {
+        // A scenario whose VMs end as many per host as they start (a swap)
+        // is done when its trades are.
+        let settled = migrations(&daemons).await;
+        let traded = scenario.spec.expect.trades.is_none_or(|t| settled >= t);
+        if unmet(&scenario, &at).is_empty() && in_flight(&daemons).await == 0 && traded {
             break;
         }
         assert!(
@@ -361,6 +365,16 @@ async fn seed002_scenario3_vm_count_and_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed002_scenario4_mixed_policies() {
     across_processes("seed002-scenario4").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed002_stuck_case_solved_by_one_swap() {
+    across_processes("seed002-stuck-swap").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_three_no_pair_can_make() {
+    across_processes("chain-of-three").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
