@@ -277,6 +277,18 @@ async fn in_flight(daemons: &[Daemon]) -> usize {
 /// periods, the trade count, and the audit.
 async fn across_processes(name: &str) {
     let scenario = scenario(name);
+    run_across_processes(name, scenario).await;
+}
+
+/// [`across_processes`] with every host playing `protocols` instead (as
+/// `market simulate --protocols` plays it).
+async fn across_processes_playing(name: &str, protocols: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+    let protocols: Vec<String> = protocols.iter().map(|p| p.to_string()).collect();
+    run_across_processes(name, Scenario::playing(&path, &protocols).unwrap()).await;
+}
+
+async fn run_across_processes(name: &str, scenario: Scenario) {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let base = scenario.path.parent().unwrap().to_path_buf();
@@ -415,6 +427,30 @@ async fn agility_arrivals_spread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_calls_for_one_room_move_one_vm() {
     across_processes("two-calls-one-room").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed002_scenarios_in_the_call_market() {
+    for name in [
+        "seed002-scenario1",
+        "seed002-scenario2",
+        "seed002-scenario3",
+        "seed002-scenario4",
+    ] {
+        across_processes_playing(name, &["double-auction"]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consolidation_maintenance_and_anti_affinity_in_the_call_market() {
+    for name in [
+        "power-saving-fill-me",
+        "seed004-maintenance",
+        "anti-affinity",
+        "agility-same-cluster",
+    ] {
+        across_processes_playing(name, &["double-auction"]).await;
+    }
 }
 
 /// 200 bidder processes per cluster, one cluster after the other: about

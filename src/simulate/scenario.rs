@@ -309,6 +309,27 @@ impl Scenario {
     /// Parses and checks `text`, read from `path` (policy files are found
     /// relative to it).
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::from_spec(path, Scenario::read_spec(path, text)?)
+    }
+
+    /// The scenario at `path` with every host playing `protocols` instead
+    /// of what the file says (`market simulate --protocols`): the same
+    /// cluster under another protocol, for comparison.
+    pub fn playing(path: &Path, protocols: &[String]) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut spec = Scenario::read_spec(path, &text)?;
+        spec.protocols = protocols.to_vec();
+        for host in &mut spec.host {
+            host.protocols = None;
+        }
+        Scenario::from_spec(path, spec)
+    }
+
+    /// The file's contents as written, or where they do not read.
+    fn read_spec(path: &Path, text: &str) -> Result<ScenarioSpec, ScenarioError> {
         let syntax = |key: String, reason: String| ScenarioError::Syntax {
             file: path.to_path_buf(),
             path: if key.is_empty() { ".".into() } else { key },
@@ -318,7 +339,7 @@ impl Scenario {
             .map_err(|e| syntax(String::new(), e.message().trim().to_string()))?;
         let spec: ScenarioSpec = serde_path_to_error::deserialize(deserializer)
             .map_err(|e| syntax(e.path().to_string(), e.inner().message().trim().to_string()))?;
-        Scenario::from_spec(path, spec)
+        Ok(spec)
     }
 
     /// Checks a scenario built in code (`market replay` builds its

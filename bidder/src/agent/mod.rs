@@ -603,6 +603,15 @@ impl Inner {
         self.call_market().rotation(protocol, self.name()).due(seq)
     }
 
+    /// The hosts of `protocol`'s zone are `roster`: true when the round of
+    /// period `seq` is still this host's to hold.
+    pub(crate) fn learn_roster(&self, protocol: &str, seq: u64, roster: &[String]) -> bool {
+        let mut state = self.call_market();
+        let rotation = state.rotation(protocol, self.name());
+        rotation.learn(roster.iter().cloned());
+        rotation.due(seq)
+    }
+
     /// A round of `protocol` was heard: period `seq`, among `roster`.
     pub(crate) fn heard_round(&self, protocol: &str, seq: u64, roster: &[String]) {
         self.call_market()

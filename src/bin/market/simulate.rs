@@ -48,6 +48,12 @@ pub struct SimulateArgs {
     /// `market watch --zone sim --server URL`.
     #[arg(long, value_name = "NATS_URL")]
     watch: Option<String>,
+    /// Every host plays these protocols instead of what the scenario says
+    /// (comma-separated, tried in this order): the same cluster under
+    /// another protocol, e.g. `--protocols double-auction`. Scenarios with
+    /// arriving VMs need `placement` among them.
+    #[arg(long, value_name = "NAME,..", value_delimiter = ',')]
+    protocols: Option<Vec<String>>,
     /// Pause this long after every round, so a person watching can follow.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pace_ms: u64,
@@ -55,7 +61,11 @@ pub struct SimulateArgs {
 
 /// Runs `market simulate`.
 pub async fn run(args: SimulateArgs) -> ExitCode {
-    let scenario = match Scenario::load(&args.scenario) {
+    let loaded = match &args.protocols {
+        None => Scenario::load(&args.scenario),
+        Some(protocols) => Scenario::playing(&args.scenario, protocols),
+    };
+    let scenario = match loaded {
         Ok(scenario) => scenario,
         Err(e) => {
             eprintln!("market simulate: scenario refused: {e}");

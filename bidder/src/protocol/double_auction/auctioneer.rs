@@ -72,6 +72,11 @@ pub(crate) async fn hold(
     let round = recruited.interaction.id.to_string();
     let mut roster = vec![inner.name().to_string()];
     roster.extend(recruited.players.iter().map(|p| p.to_string()));
+    if !inner.learn_roster(protocol.name().as_str(), seq, &roster) {
+        // Just started: the players say the round is another host's.
+        tracing::debug!(host = %inner.name(), seq, ?roster, "not this host's turn after all");
+        return Ok(None);
+    }
     inner.heard_round(protocol.name().as_str(), seq, &roster);
     tracing::info!(host = %inner.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
     let own = party::list(inner, &round, roster).await.ok();

@@ -10,10 +10,13 @@
 //! So turns go round the hosts, and an auctioneer that dies mid-round is
 //! not the next one: the next period's host holds the next round, and the
 //! dead host, which joins no recruitment, drops out of the roster that
-//! round carries. A period whose host is gone passes without a round. A
-//! host that has heard no round knows only itself and holds at its first
-//! tick; if several do at once, each host takes part in one of them (it
-//! passes the others), and the rosters agree from the next round on.
+//! round carries. A period whose host is gone passes without a round.
+//!
+//! A host that has heard no round (it has just started) knows only itself,
+//! so it is its turn: it recruits, and the players who join are the
+//! roster. It holds the round only if the roster says it is its turn, and
+//! otherwise lets the host whose turn it is hold it; so hosts that start
+//! together, or one that restarts among others, agree at once.
 
 /// The rotation as one host sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,23 +44,30 @@ impl Rotation {
         if self.last.is_some_and(|last| seq < last) {
             return;
         }
+        self.learn(roster);
+        self.last = Some(seq);
+    }
+
+    /// The hosts of the zone are `roster` (the players a recruitment
+    /// found), whether or not a round follows.
+    pub fn learn(&mut self, roster: impl IntoIterator<Item = String>) {
         let mut roster: Vec<String> = roster.into_iter().collect();
         roster.push(self.me.clone());
         roster.sort();
         roster.dedup();
         self.roster = roster;
-        self.last = Some(seq);
     }
 
-    /// Whether this host holds the round of period `seq`: it is its turn,
-    /// and no round of that period (or a later one) was heard.
+    /// Whether this host holds the round of period `seq`: it is its turn
+    /// among the hosts it knows of, and no round of that period (or a
+    /// later one) was heard.
     pub fn due(&self, seq: u64) -> bool {
         if self.last.is_some_and(|last| seq <= last) {
             return false;
         }
         let n = self.roster.len() as u64;
         let turn = usize::try_from(seq % n).unwrap_or_default();
-        self.last.is_none() || self.roster[turn] == self.me
+        self.roster[turn] == self.me
     }
 
     /// The hosts this one knows of (the last roster heard).
@@ -120,6 +130,18 @@ mod tests {
         }
         assert_eq!(a.roster(), names(&["a", "c"]));
         assert!(a.due(6) && !c.due(6));
+    }
+
+    #[test]
+    fn hosts_that_start_together_agree_once_they_have_recruited() {
+        let roster = names(&["a", "b", "c"]);
+        let mut hosts: Vec<Rotation> = roster.iter().map(|h| Rotation::new(h)).collect();
+        assert!(hosts.iter().all(|h| h.due(4)), "each knows only itself");
+        for h in &mut hosts {
+            h.learn(roster.clone());
+        }
+        let due: Vec<bool> = hosts.iter().map(|h| h.due(4)).collect();
+        assert_eq!(due, [false, true, false], "period 4 is b's");
     }
 
     #[test]
