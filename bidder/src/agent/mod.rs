@@ -121,11 +121,12 @@ impl Default for AgentConfig {
 impl AgentConfig {
     /// How long a host keeps a role instance it answered before abandoning
     /// it: the longest a protocol's deadlines run, a call market's trader
-    /// (two windows, then results, records and a grace for each of its
-    /// legs).
-    fn lifetime(&self) -> Duration {
+    /// (two windows of `round_window_ms`, then results, records and a
+    /// grace for each of its legs).
+    fn lifetime(&self, round_window_ms: i64) -> Duration {
         let legs = crate::protocol::double_auction::MAX_LEGS;
-        let ms = self.recruit_ms + 2 * self.window_ms + (3 + legs) * self.grace_ms;
+        let window = self.window_ms.max(round_window_ms);
+        let ms = self.recruit_ms + 2 * window + (3 + legs) * self.grace_ms;
         Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + Duration::from_secs(5)
     }
 }
@@ -422,7 +423,15 @@ impl Agent {
                 },
             })
             .collect();
-        Participant::new(self.peer.clone(), offers, self.inner.config.lifetime())
+        let round_window = self
+            .protocols
+            .iter()
+            .filter(|p| p.kind() == Kind::DoubleAuction)
+            .map(|p| p.settings().window_ms)
+            .max()
+            .unwrap_or_default();
+        let lifetime = self.inner.config.lifetime(round_window);
+        Participant::new(self.peer.clone(), offers, lifetime)
             .start()
             .await
             .map_err(|source| AgentError::Bus {
@@ -465,10 +474,11 @@ impl Agent {
     }
 
     /// True while the host has seen a new state fewer than
-    /// `hold_observations` samples in a row: it may act later without
-    /// anything else changing.
+    /// `hold_observations` samples in a row, or has just started and
+    /// listens a period for a call-market round before holding one: it may
+    /// act later without anything else changing.
     pub fn is_holding(&self) -> bool {
-        self.inner.hysteresis().pending().is_some()
+        self.inner.hysteresis().pending().is_some() || self.inner.call_market().listening()
     }
 
     /// Stage two: start the role each protocol's kind starts in the state
@@ -603,25 +613,11 @@ impl Inner {
         self.call_market().rotation(protocol, self.name()).due(seq)
     }
 
-    /// The hosts of `protocol`'s zone are `roster`: true when the round of
-    /// period `seq` is still this host's to hold.
-    pub(crate) fn learn_roster(&self, protocol: &str, seq: u64, roster: &[String]) -> bool {
-        let mut state = self.call_market();
-        let rotation = state.rotation(protocol, self.name());
-        rotation.learn(roster.iter().cloned());
-        rotation.due(seq)
-    }
-
     /// A round of `protocol` was heard: period `seq`, among `roster`.
     pub(crate) fn heard_round(&self, protocol: &str, seq: u64, roster: &[String]) {
         self.call_market()
             .rotation(protocol, self.name())
             .heard(seq, roster.iter().cloned());
-    }
-
-    /// Whether the host takes part in a call-market round now.
-    pub(crate) fn in_round(&self) -> bool {
-        self.call_market().busy().is_some()
     }
 
     /// The host's policy.

@@ -145,6 +145,9 @@ impl<P: Peer> Recovery<P> {
         };
         match trade.state {
             TradeState::Agreed => {
+                // The destination may not have recorded it (it declined
+                // the trade): it records it, to end it as this host does.
+                self.peer.agree(&trade.terms).await?;
                 let at_peer = self.peer.trade_status(trade_id).await?;
                 let reason = format!("called off: {why}");
                 Ok(Some(

@@ -42,6 +42,9 @@ pub struct ProtocolFile {
     /// How a call market prices its trades.
     #[serde(default)]
     pub pricing: Option<market::mechanism::Pricing>,
+    /// How long a call market's traders have to list and to order (ms).
+    #[serde(default)]
+    pub window_ms: Option<i64>,
 }
 
 /// The protocols one host plays: the names in order, and the settings of
@@ -148,6 +151,22 @@ impl Selection<'_> {
                 ),
             ));
         }
+        if kind != Kind::DoubleAuction && file.window_ms.is_some() {
+            return Err((
+                format!("{table_key}.window_ms"),
+                format!(
+                    "`window_ms` is a call market's (kind \"double-auction\"); a {} call \
+                     is timed by `trading.window_ms`",
+                    kind.name()
+                ),
+            ));
+        }
+        if let Some(ms) = file.window_ms.filter(|ms| *ms <= 0) {
+            return Err((
+                format!("{table_key}.window_ms"),
+                format!("must be above 0 (got {ms})"),
+            ));
+        }
         let model = match &file.model {
             Some(path) => ModelSource::File(self.base.join(path)),
             None => ModelSource::Shipped(kind.shipped_model()),
@@ -159,6 +178,7 @@ impl Selection<'_> {
             settings: Settings {
                 award: file.award.unwrap_or_default(),
                 pricing: file.pricing.unwrap_or_default(),
+                window_ms: file.window_ms.unwrap_or(Settings::ROUND_WINDOW_MS),
             },
         })
     }
@@ -221,6 +241,21 @@ mod tests {
     }
 
     #[test]
+    fn a_call_market_takes_its_pricing_and_window() {
+        let protocols = resolve(
+            &["double-auction"],
+            "[double-auction]\npricing = \"trade_reduction\"\nwindow_ms = 750",
+        )
+        .unwrap();
+        assert_eq!(protocols[0].kind(), Kind::DoubleAuction);
+        let settings = protocols[0].settings();
+        assert_eq!(settings.pricing, market::mechanism::Pricing::TradeReduction);
+        assert_eq!(settings.window_ms, 750);
+        let shipped = resolve(&["double-auction"], "").unwrap();
+        assert_eq!(shipped[0].settings().window_ms, Settings::ROUND_WINDOW_MS);
+    }
+
+    #[test]
     fn what_cannot_be_played_is_refused_with_its_key() {
         let (key, reason) = resolve(&["auction-x"], "").unwrap_err();
         assert_eq!(key, "protocols[0]");
@@ -236,6 +271,22 @@ mod tests {
         .unwrap_err();
         assert_eq!(key, "protocol.mine.model");
         assert!(reason.contains("/nonexistent/m.lcc"), "{reason}");
+        let (key, _) = resolve(&["contract-net"], "[contract-net]\nwindow_ms = 100").unwrap_err();
+        assert_eq!(key, "protocol.contract-net.window_ms");
+        let (key, _) = resolve(
+            &["contract-net"],
+            "[contract-net]\npricing = \"equal_split\"",
+        )
+        .unwrap_err();
+        assert_eq!(key, "protocol.contract-net.pricing");
+        let (key, _) = resolve(
+            &["double-auction"],
+            "[double-auction]\naward = \"first-price\"",
+        )
+        .unwrap_err();
+        assert_eq!(key, "protocol.double-auction.award");
+        let (key, _) = resolve(&["double-auction"], "[double-auction]\nwindow_ms = 0").unwrap_err();
+        assert_eq!(key, "protocol.double-auction.window_ms");
         let (key, _) = resolve(&["contract-net", "contract-net"], "").unwrap_err();
         assert_eq!(key, "protocols[1]");
         assert!(

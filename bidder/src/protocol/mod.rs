@@ -126,13 +126,35 @@ impl Kind {
 }
 
 /// The settings of one protocol (`[protocol.<name>]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// How the winner of a call is chosen and what it pays (contract net,
     /// the reverse call).
     pub award: AwardRule,
     /// How a call market's trades are priced (the double auction).
     pub pricing: Pricing,
+    /// How long a call market's traders have to list, and then to order,
+    /// in ms; each step ends as soon as every trader answered (the double
+    /// auction).
+    pub window_ms: i64,
+}
+
+impl Settings {
+    /// A call market's listing and ordering window unless configured: a
+    /// round of hundreds of traders, each shown every listing, needs more
+    /// than a call's few peers, and a round that everyone answers early
+    /// ends early.
+    pub const ROUND_WINDOW_MS: i64 = 3_000;
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            award: AwardRule::default(),
+            pricing: Pricing::default(),
+            window_ms: Settings::ROUND_WINDOW_MS,
+        }
+    }
 }
 
 /// A protocol as configured.

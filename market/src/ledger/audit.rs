@@ -385,7 +385,8 @@ pub fn audit(ledgers: &[LedgerSnapshot]) -> AuditReport {
 }
 
 /// Rule 4: the parties of every clearing list the same legs, hold the
-/// trades of their own legs, and no leg moved ahead of an unsettled one.
+/// trades of their own legs once any leg moved, and no leg moved ahead of
+/// an unsettled one.
 fn check_clearings(
     ledgers: &[LedgerSnapshot],
     by_owner: &BTreeMap<&str, &LedgerSnapshot>,
@@ -419,7 +420,16 @@ fn check_clearings(
                 .find(|t| t.terms.trade_id == leg.trade_id)
                 .map(|t| t.state)
         };
-        for leg in legs {
+        // A clearing some party never recorded was never agreed: the
+        // parties that did call it off before anything moves. Only once a
+        // leg moved must every party hold it.
+        let moved = legs.iter().any(|leg| {
+            matches!(
+                state_of(leg),
+                Some(TradeState::Settled | TradeState::Migrating)
+            )
+        });
+        for leg in legs.iter().filter(|_| moved) {
             for party in [leg.seller.as_str(), leg.buyer.as_str()] {
                 let Some(snapshot) = by_owner.get(party) else {
                     continue;

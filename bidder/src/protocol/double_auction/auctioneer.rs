@@ -54,7 +54,7 @@ pub(crate) async fn hold(
 ) -> Result<Option<Initiative>, AgentError> {
     let inner = play.inner;
     let seq = inner.period();
-    if !inner.due_round(protocol.name().as_str(), seq) || inner.in_round() {
+    if !inner.due_round(protocol.name().as_str(), seq) {
         return Ok(None);
     }
     let recruitment = Recruitment {
@@ -72,15 +72,10 @@ pub(crate) async fn hold(
     let round = recruited.interaction.id.to_string();
     let mut roster = vec![inner.name().to_string()];
     roster.extend(recruited.players.iter().map(|p| p.to_string()));
-    if !inner.learn_roster(protocol.name().as_str(), seq, &roster) {
-        // Just started: the players say the round is another host's.
-        tracing::debug!(host = %inner.name(), seq, ?roster, "not this host's turn after all");
-        return Ok(None);
-    }
     inner.heard_round(protocol.name().as_str(), seq, &roster);
     tracing::info!(host = %inner.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
     let own = party::list(inner, &round, roster).await.ok();
-    let (window, grace) = (play.config.window_ms, play.config.grace_ms);
+    let (window, grace) = (protocol.settings().window_ms, play.config.grace_ms);
     let started = inner.now_ms();
     let held = Arc::new(Held {
         round: round.clone(),
@@ -287,6 +282,7 @@ fn market_of(catalogue: &[Listed]) -> Round {
 
 /// `clear(+Round, +Orders, -Results, -Trades)`.
 async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+    let started = std::time::Instant::now();
     let posted = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken("orders are a list"))?;
@@ -333,7 +329,9 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
             push_order(&mut market, me, posted);
         }
     }
+    let collected_ms = started.elapsed().as_millis();
     let cleared = clear_round(&market, &held.rules).map_err(|e| Failure::broken(e.to_string()))?;
+    let clearing_ms = started.elapsed().as_millis() - collected_ms;
     for (order, why) in &cleared.rejected {
         let from = trader_of(&market, &catalogue, *order);
         refused(inner.name(), "order", &from, &why.to_string());
@@ -364,7 +362,11 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
         }
         filled.push(trade);
     }
-    tracing::info!(host = %inner.name(), round = %held.round, orders = market.orders.len(), trades = filled.len(), surplus = %cleared.total_surplus, "cleared");
+    tracing::info!(
+        host = %inner.name(), round = %held.round, orders = market.orders.len(),
+        trades = filled.len(), surplus = %cleared.total_surplus, collected_ms, clearing_ms,
+        recorded_ms = started.elapsed().as_millis(), "cleared"
+    );
     let results = ordered
         .iter()
         .map(|trader| {

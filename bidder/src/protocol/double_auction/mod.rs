@@ -14,8 +14,9 @@
 //!    another call until the round ends), or passes when it is in another
 //!    round;
 //! 2. **order**: shown every listing, each trader posts its orders at its
-//!    true valuation ([`Valuer::orders`]): an ask for each VM it listed,
-//!    the [`BEST_BIDS`] best bids for others' VMs and the
+//!    true valuation ([`Valuer::orders`]) for up to [`WANTED_VMS`] of the
+//!    others' VMs that fit it: an ask for each VM it listed,
+//!    the [`BEST_BIDS`] best bids and the
 //!    [`BEST_PACKAGES`] best packages "give v, take w";
 //! 3. **clear**: the auctioneer clears every order, its own too, through
 //!    [`market::mechanism::double_auction::clear`], which finds pairs,
@@ -57,6 +58,12 @@ pub const TRADER: &str = "trader";
 /// How many of its VMs a trader lists: those its policy asks least for.
 /// Bounds the catalogue every trader is shown to this many VMs a host.
 pub const LISTED_VMS: usize = 8;
+/// How many of the VMs on offer a trader values at most: of those that fit
+/// its room (counting what giving its largest listed VM frees), a choice
+/// of its own (a hash of its name, the round's and theirs), so that a round of a
+/// thousand hosts costs each trader a bounded number of valuations and
+/// hosts alike do not all want the same VMs.
+pub const WANTED_VMS: usize = 64;
 /// How many bids a trader posts at most: the highest.
 pub const BEST_BIDS: usize = 16;
 /// How many packages (give one VM, take another) a trader posts at most:
@@ -90,9 +97,10 @@ impl State {
             .collect()
     }
 
-    /// The round the host takes part in, if any.
-    pub(crate) fn busy(&self) -> Option<&str> {
-        self.busy.as_deref()
+    /// Whether a rotation has just started: it listens for a round before
+    /// it holds one.
+    pub(crate) fn listening(&self) -> bool {
+        self.rotations.values().any(Rotation::listening)
     }
 
     /// The rotation of `protocol` as host `me` sees it.

@@ -11,11 +11,12 @@ use market::ledger::{
     ClearingTerms, ProtocolRef, TradeId, TradeKind, TradeState, TradeTerms, VmRef,
 };
 use market::mechanism::{HostSlot, OrderKind};
+use market::resources::Resources;
 use market::valuation::Valuer;
 use market::vm::{Vm, VmId};
 
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Listing, Posted};
-use super::{BEST_BIDS, BEST_PACKAGES, LISTED_VMS};
+use super::{BEST_BIDS, BEST_PACKAGES, LISTED_VMS, WANTED_VMS};
 use crate::agent::{Inner, vm_id};
 use crate::hypervisor::DomainUuid;
 use crate::migration::Outcome;
@@ -132,16 +133,45 @@ pub(crate) async fn orders(
 ) -> Result<Vec<Posted>, Failure> {
     let me = inner.name();
     let listed: Vec<ListedVm> = part(inner, round, |p| p.listed.clone())?;
-    let on_offer: BTreeMap<DomainUuid, ListedVm> = catalogue
+    let host = inner.view_with_holds(None).await.map_err(broken)?;
+    let valuer = Valuer::new(inner.policy(), &host).map_err(broken)?;
+    // Room for a VM, counting what giving its largest listed VM frees.
+    let slot = HostSlot::of(&host, inner.policy()).map_err(broken)?;
+    let largest = listed
+        .iter()
+        .map(|vm| vm.reserved)
+        .fold(Resources::ZERO, |a, b| {
+            Resources::new(
+                a.cpu_millicores.max(b.cpu_millicores),
+                a.memory_mib.max(b.memory_mib),
+                a.network_mbps.max(b.network_mbps),
+            )
+        });
+    let room = slot
+        .capacity
+        .saturating_sub(&slot.reserved)
+        .saturating_add(&largest);
+    let mut fitting: Vec<&ListedVm> = catalogue
         .iter()
         .filter(|l| l.trader != me)
         .flat_map(|l| l.listing.vms.iter())
         .filter(|vm| !listed.iter().any(|own| own.uuid == vm.uuid))
+        .filter(|vm| vm.reserved.fits_within(&room))
+        .collect();
+    // At most WANTED_VMS of them, a different choice on every host and in
+    // every round.
+    fitting.sort_by_key(|vm| {
+        (
+            spread(me, Some(round), Some(vm.uuid.as_str())),
+            vm.uuid.clone(),
+        )
+    });
+    fitting.truncate(WANTED_VMS);
+    let on_offer: BTreeMap<DomainUuid, ListedVm> = fitting
+        .into_iter()
         .map(|vm| (vm.uuid.clone(), vm.clone()))
         .collect();
     let wanted: Vec<Vm> = on_offer.values().map(ListedVm::vm).collect();
-    let host = inner.view_with_holds(None).await.map_err(broken)?;
-    let valuer = Valuer::new(inner.policy(), &host).map_err(broken)?;
     let by_id: BTreeMap<VmId, DomainUuid> = listed
         .iter()
         .chain(on_offer.values())
@@ -151,7 +181,17 @@ pub(crate) async fn orders(
     let mut all = valuer.orders(&mut 0, &wanted.iter().collect::<Vec<_>>());
     // Only VMs it listed are given: the others may be in another call.
     all.retain(|o| o.gives.is_none_or(|v| listed_ids.contains(&v)));
-    all.sort_by_key(|o| (std::cmp::Reverse(o.limit), o.id));
+    // Best first; among equal limits, an order of VMs of this host's own
+    // (a hash of its name and the VMs), so that hosts alike do not all
+    // bid for the same few VMs.
+    all.sort_by_key(|o| {
+        let named = |v: Option<VmId>| v.and_then(|v| by_id.get(&v)).map(DomainUuid::as_str);
+        (
+            std::cmp::Reverse(o.limit),
+            spread(me, named(o.gives), named(o.takes)),
+            o.id,
+        )
+    });
     let (mut bids, mut packages) = (0, 0);
     all.retain(|o| match o.kind() {
         OrderKind::Bid => {
@@ -182,6 +222,20 @@ pub(crate) async fn orders(
         p.orders = posted.clone();
     }
     Ok(posted)
+}
+
+/// FNV-1a of a host's name and two more names (an order's VMs; a round and
+/// a VM): the same on every machine and every run, different from host to
+/// host.
+fn spread(me: &str, gives: Option<&str>, takes: Option<&str>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [me, gives.unwrap_or("-"), takes.unwrap_or("-")] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// Reads something of this host's part in `round`.

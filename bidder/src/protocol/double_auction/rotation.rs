@@ -12,11 +12,13 @@
 //! dead host, which joins no recruitment, drops out of the roster that
 //! round carries. A period whose host is gone passes without a round.
 //!
-//! A host that has heard no round (it has just started) knows only itself,
-//! so it is its turn: it recruits, and the players who join are the
-//! roster. It holds the round only if the roster says it is its turn, and
-//! otherwise lets the host whose turn it is hold it; so hosts that start
-//! together, or one that restarts among others, agree at once.
+//! A host that has heard no round (it has just started) listens for one
+//! whole period first: in a zone already trading it hears the next round
+//! and learns the roster from it. When it hears none, it holds the next
+//! round itself; hosts that start together may then hold theirs at once,
+//! each host takes part in one of them (it passes the others), and every
+//! host learns the rosters from the calls, so they agree from the next
+//! period on.
 
 /// The rotation as one host sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub struct Rotation {
     roster: Vec<String>,
     /// The number of the last round heard or held.
     last: Option<u64>,
+    /// The first period it was asked about, while it has heard no round.
+    since: Option<u64>,
 }
 
 impl Rotation {
@@ -35,6 +39,7 @@ impl Rotation {
             me: me.to_string(),
             roster: vec![me.to_string()],
             last: None,
+            since: None,
         }
     }
 
@@ -44,30 +49,34 @@ impl Rotation {
         if self.last.is_some_and(|last| seq < last) {
             return;
         }
-        self.learn(roster);
-        self.last = Some(seq);
-    }
-
-    /// The hosts of the zone are `roster` (the players a recruitment
-    /// found), whether or not a round follows.
-    pub fn learn(&mut self, roster: impl IntoIterator<Item = String>) {
         let mut roster: Vec<String> = roster.into_iter().collect();
         roster.push(self.me.clone());
         roster.sort();
         roster.dedup();
         self.roster = roster;
+        self.last = Some(seq);
     }
 
     /// Whether this host holds the round of period `seq`: it is its turn
-    /// among the hosts it knows of, and no round of that period (or a
-    /// later one) was heard.
-    pub fn due(&self, seq: u64) -> bool {
-        if self.last.is_some_and(|last| seq <= last) {
-            return false;
+    /// among the hosts of the last round heard, and no round of that
+    /// period (or a later one) was heard; or it has heard none for a whole
+    /// period since it started.
+    pub fn due(&mut self, seq: u64) -> bool {
+        match self.last {
+            Some(last) if seq <= last => false,
+            Some(_) => {
+                let n = self.roster.len() as u64;
+                let turn = usize::try_from(seq % n).unwrap_or_default();
+                self.roster[turn] == self.me
+            }
+            None => seq > *self.since.get_or_insert(seq),
         }
-        let n = self.roster.len() as u64;
-        let turn = usize::try_from(seq % n).unwrap_or_default();
-        self.roster[turn] == self.me
+    }
+
+    /// Whether it has heard no round yet and waits a period before holding
+    /// one.
+    pub fn listening(&self) -> bool {
+        self.last.is_none() && self.since.is_some()
     }
 
     /// The hosts this one knows of (the last roster heard).
@@ -85,8 +94,16 @@ mod tests {
     }
 
     #[test]
-    fn a_host_that_heard_nothing_holds_the_first_round() {
-        assert!(Rotation::new("a").due(7));
+    fn a_host_that_heard_nothing_listens_a_period_then_holds() {
+        let mut a = Rotation::new("a");
+        assert!(!a.due(7));
+        assert!(!a.due(7));
+        assert!(a.due(8));
+        let mut b = Rotation::new("b");
+        assert!(!b.due(7));
+        b.heard(7, names(&["a", "b"]));
+        assert!(!b.due(8), "period 8 is a's");
+        assert!(b.due(9));
     }
 
     #[test]
@@ -99,17 +116,16 @@ mod tests {
         let mut holders = Vec::new();
         for seq in 1..=6 {
             let due: Vec<&str> = hosts
-                .iter()
+                .iter_mut()
                 .zip(&roster)
-                .filter(|(h, _)| h.due(seq))
-                .map(|(_, name)| name.as_str())
+                .filter_map(|(h, name)| h.due(seq).then_some(name.as_str()))
                 .collect();
             assert_eq!(due.len(), 1, "period {seq}: {due:?}");
             holders.push(due[0].to_string());
             for h in &mut hosts {
                 h.heard(seq, roster.clone());
             }
-            assert!(hosts.iter().all(|h| !h.due(seq)), "held once");
+            assert!(hosts.iter_mut().all(|h| !h.due(seq)), "held once");
         }
         assert_eq!(holders, names(&["b", "c", "a", "b", "c", "a"]));
     }
@@ -130,18 +146,6 @@ mod tests {
         }
         assert_eq!(a.roster(), names(&["a", "c"]));
         assert!(a.due(6) && !c.due(6));
-    }
-
-    #[test]
-    fn hosts_that_start_together_agree_once_they_have_recruited() {
-        let roster = names(&["a", "b", "c"]);
-        let mut hosts: Vec<Rotation> = roster.iter().map(|h| Rotation::new(h)).collect();
-        assert!(hosts.iter().all(|h| h.due(4)), "each knows only itself");
-        for h in &mut hosts {
-            h.learn(roster.clone());
-        }
-        let due: Vec<bool> = hosts.iter().map(|h| h.due(4)).collect();
-        assert_eq!(due, [false, true, false], "period 4 is b's");
     }
 
     #[test]
