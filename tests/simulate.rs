@@ -918,3 +918,36 @@ fn every_shipped_scenario_passes_in_the_call_market_too() {
         }
     }
 }
+
+/// When the only trade that would help is a swap between two full hosts,
+/// which no order of its legs can carry out, the call market refuses it,
+/// logs why, and nothing moves.
+#[test]
+fn a_swap_with_no_feasible_order_of_legs_is_refused_and_nothing_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = playing("seed002-stuck-swap", r#"["double-auction"]"#, dir.path());
+    let text = std::fs::read_to_string(&file).unwrap();
+    // hp1 full too: neither VM of a swap can go first.
+    std::fs::write(
+        &file,
+        text.replacen("memory_mib = 6144", "memory_mib = 4096", 1),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["simulate", "--quiet", "--json"])
+        .arg(&file)
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{json:#}");
+    assert_eq!(json["migrations"], 0, "{json:#}");
+    assert_eq!(json["audit"]["consistent"], true);
+    assert!(
+        stderr.contains("no order of its legs keeps every host within its capacity"),
+        "{stderr}"
+    );
+}

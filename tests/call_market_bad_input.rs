@@ -1,0 +1,340 @@
+//! Bad input in a call market is refused, logged with the reason and
+//! counted, nothing of it moves, and the rounds go on: `bidder` daemons
+//! over a real nats-server playing `double-auction`, and a rogue peer on
+//! the same zone that plays the model's roles with components of its own:
+//! as a trader it posts an order that does not read and one for a VM it
+//! does not run; as an auctioneer it sends a result naming a host outside
+//! its round. And a package with no feasible order of legs, in `market
+//! simulate`, is refused and logged.
+#![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
+
+mod daemon_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bidder::protocol::double_auction::terms::{Filled, LegTerms, read_listed};
+use daemon_support::{Daemon, GIVES_ALL, Settings, WANTS_MEMORY, sample, trades_in};
+use lcc::ast::Mode::{In, Out};
+use lcc::component::{Components, Failure};
+use lcc::interp::TokioClock;
+use lcc::term::Term;
+use market::bus::subject::{SubjectSpace, Token};
+use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
+use market::credits::Credits;
+use market::ledger::TradeState;
+use market::runtime::{self, Model, Offer, Participant, Peer, Recruitment};
+use market::wire::WireLimits;
+
+/// vm1 of daemon_support's test-driver nodes.
+const VM1: &str = "6695eb01-f6a4-4304-89aa-97f2502e1901";
+
+fn settings() -> Settings {
+    Settings {
+        keys: "protocols = [\"double-auction\"]".into(),
+        ..Settings::default()
+    }
+}
+
+/// The call-market model under the name the daemons play it by.
+fn model() -> Model {
+    Model::load(
+        Token::new("double-auction").unwrap(),
+        lcc::models::CALL_MARKET.source,
+    )
+    .unwrap()
+}
+
+async fn rogue_peer(url: &str) -> Peer {
+    let bus = NatsBus::connect(&NatsConfig::new([url], "rogue"))
+        .await
+        .unwrap();
+    Peer {
+        bus: Arc::new(bus) as Arc<dyn Bus>,
+        space: SubjectSpace::in_zone(Token::new(daemon_support::ZONE).unwrap()),
+        me: Token::new("rogue").unwrap(),
+        clock: Arc::new(TokioClock::system()),
+        limits: WireLimits::default(),
+    }
+}
+
+/// The refusals of `what` the daemons counted.
+fn refused(daemons: &[&Daemon], what: &str) -> u64 {
+    let key = format!("bourse_call_market_refused_total{{what=\"{what}\"}}");
+    daemons.iter().map(|d| sample(&d.scrape(), &key)).sum()
+}
+
+fn logs(daemons: &[&Daemon]) -> String {
+    daemons.iter().map(|d| d.log()).collect()
+}
+
+/// A trader that lists a VM of its own and posts an order that does not
+/// read and one giving vm1, which hp1 runs.
+fn rogue_trader() -> Components {
+    let mut c = Components::new();
+    let bundle = |cpu: i64, mem: i64| {
+        Term::apply("bundle", vec![Term::Int(cpu), Term::Int(mem), Term::Int(0)])
+    };
+    c.register_fn("list_for", &[In, In, In, Out], move |args| {
+        let vm = Term::apply(
+            "vm",
+            vec![
+                Term::string("00000000-0000-4000-8000-00000000beef"),
+                Term::string("rogue-vm"),
+                Term::atom("none"),
+                bundle(1000, 512),
+                bundle(100, 512),
+            ],
+        );
+        let listing = Term::apply(
+            "listing",
+            vec![bundle(4000, 4096), bundle(1000, 512), Term::list(vec![vm])],
+        );
+        Ok(vec![
+            args[0].clone(),
+            args[1].clone(),
+            args[2].clone(),
+            listing,
+        ])
+    });
+    c.register_fn("orders_for", &[In, In, Out], |args| {
+        let orders = vec![
+            Term::apply(
+                "order",
+                vec![Term::string("not-a-uuid"), Term::atom("none")],
+            ),
+            Term::apply(
+                "order",
+                vec![Term::string(VM1), Term::atom("none"), Term::Int(-1)],
+            ),
+        ];
+        Ok(vec![args[0].clone(), args[1].clone(), Term::list(orders)])
+    });
+    c.register_fn("record", &[In, In], |_| Err(Failure::no("rogue")));
+    c.register_fn("called_off", &[In, In, In], |_| Ok(vec![]));
+    c.register_fn("leave", &[In, In], |_| Ok(vec![]));
+    c.register_fn("carry", &[In, In, In, Out], |_| Err(Failure::no("rogue")));
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rogue_trader_s_orders_are_refused_and_the_zone_still_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let peer = rogue_peer(&server.url()).await;
+    let _rogue = Participant::new(
+        peer,
+        vec![Offer {
+            model: model(),
+            role: "trader".into(),
+            components: rogue_trader(),
+        }],
+        Duration::from_secs(30),
+    )
+    .start()
+    .await
+    .unwrap();
+    let hp1 = Daemon::start_with(
+        dir.path(),
+        &server.url(),
+        "hp1",
+        1,
+        GIVES_ALL,
+        &[1],
+        &settings(),
+    );
+    let hp2 = Daemon::start_with(
+        dir.path(),
+        &server.url(),
+        "hp2",
+        2,
+        WANTS_MEMORY,
+        &[],
+        &settings(),
+    );
+    let daemons = [&hp1, &hp2];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let moved = !trades_in(&hp2.ledger, TradeState::Settled).await.is_empty();
+        let rounds = logs(&daemons).matches(": cleared ").count();
+        if moved && refused(&daemons, "order") >= 2 && rounds >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", logs(&daemons));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = logs(&daemons);
+    assert!(
+        log.contains("not-a-uuid") || log.contains("does not read"),
+        "{log}"
+    );
+    assert!(log.contains("the host does not run"), "{log}");
+    // Nothing of the rogue's was ever agreed: every trade is hp1's vm1 to hp2.
+    for d in daemons {
+        for state in [
+            TradeState::Agreed,
+            TradeState::Migrating,
+            TradeState::Settled,
+            TradeState::Failed,
+            TradeState::RolledBack,
+        ] {
+            for t in trades_in(&d.ledger, state).await {
+                assert!(
+                    t.terms.seller != "rogue" && t.terms.buyer != "rogue",
+                    "{t:?}"
+                );
+            }
+        }
+    }
+    let settled = trades_in(&hp2.ledger, TradeState::Settled).await;
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0].terms.vms[0].uuid, VM1);
+    let ledgers = [hp1.ledger.clone(), hp2.ledger.clone()];
+    hp1.stop();
+    hp2.stop();
+    let refs: Vec<&Path> = ledgers.iter().map(|p| p.as_path()).collect();
+    let (ok, report) = daemon_support::market_audit(&refs);
+    assert!(ok, "{report}");
+}
+
+/// An auctioneer whose clear fills every trader that ordered with a trade
+/// moving one of the VMs listed to host zz, which is not in its round.
+fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>) -> Components {
+    let mut c = Components::new();
+    let keep = Arc::clone(&listed);
+    c.register_fn("catalogue", &[In, In, Out, Out], move |args| {
+        let listings = args[1].as_list().unwrap();
+        let listers: Vec<Term> = listings.iter().map(|l| l.args()[0].clone()).collect();
+        *keep.lock().unwrap() = listings.iter().map(|t| (*t).clone()).collect();
+        Ok(vec![
+            args[0].clone(),
+            args[1].clone(),
+            args[1].clone(),
+            Term::list(listers),
+        ])
+    });
+    c.register_fn("clear", &[In, In, Out, Out], move |args| {
+        let listings = listed.lock().unwrap().clone();
+        let mut results = Vec::new();
+        for posted in args[1].as_list().unwrap() {
+            let trader = posted.args()[0].clone();
+            let name = trader.to_string();
+            let Some(vm) = listings
+                .iter()
+                .filter_map(|l| read_listed(l).ok())
+                .find(|l| l.trader == name)
+                .and_then(|l| l.listing.vms.first().cloned())
+            else {
+                results.push(Term::apply("result", vec![trader, Term::atom("none")]));
+                continue;
+            };
+            let filled = Filled {
+                clearing_id: format!("rogue-{name}"),
+                legs: vec![LegTerms {
+                    trade_id: format!("rogue-{name}.1"),
+                    from: name.clone(),
+                    to: "zz".into(),
+                    uuid: vm.uuid.clone(),
+                    name: vm.name.clone(),
+                    reserved: vm.reserved,
+                    price: Credits(1),
+                }],
+            };
+            let fill = Term::apply("fill", vec![filled.to_term(), Term::Int(i64::MAX / 2)]);
+            results.push(Term::apply("result", vec![trader, fill]));
+        }
+        Ok(vec![
+            args[0].clone(),
+            args[1].clone(),
+            Term::list(results),
+            Term::list(vec![]),
+        ])
+    });
+    c.register_fn("ready", &[In, In, In, In], |_| Err(Failure::no("rogue")));
+    c.register_fn("leg_ended", &[In, In, In, In], |_| Ok(vec![]));
+    c.register_fn("concluded", &[In, In, In], |_| Ok(vec![]));
+    c.register_fn("carry", &[In, In, In, Out], |_| Err(Failure::no("rogue")));
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_naming_a_host_outside_the_round_is_declined_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    // Two hosts content as they are: their own rounds trade nothing.
+    let content =
+        "[policy]\nname = \"content\"\n[[policy.condition]]\nmetric = \"vm_count\"\ntarget = 1\n";
+    let hp1 = Daemon::start_with(
+        dir.path(),
+        &server.url(),
+        "hp1",
+        1,
+        content,
+        &[1],
+        &settings(),
+    );
+    let hp2 = Daemon::start_with(
+        dir.path(),
+        &server.url(),
+        "hp2",
+        2,
+        content,
+        &[2],
+        &settings(),
+    );
+    let daemons = [&hp1, &hp2];
+    let peer = rogue_peer(&server.url()).await;
+    let model = model();
+    let listed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let components = rogue_auctioneer(Arc::clone(&listed));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while refused(&daemons, "trade") < 2 {
+        assert!(Instant::now() < deadline, "{}", logs(&daemons));
+        let recruitment = Recruitment {
+            role: "trader".into(),
+            within_ms: 500,
+        };
+        let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
+            continue;
+        };
+        let round = recruited.interaction.id.to_string();
+        let role = |traders: Vec<Term>| {
+            Term::apply(
+                "auctioneer",
+                vec![
+                    Term::string(&round),
+                    Term::Int(0),
+                    Term::list(traders),
+                    Term::Int(2000),
+                    Term::Int(2000),
+                ],
+            )
+        };
+        let _ = recruited.run(&peer, &model, role, &components).await;
+    }
+    let log = logs(&daemons);
+    assert!(log.contains("a host outside the round"), "{log}");
+    // The honest hosts recorded nothing of it, and their own rounds go on.
+    let before = log.matches(": cleared ").count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while logs(&daemons).matches(": cleared ").count() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no round after the rogue's:\n{}",
+            logs(&daemons)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for d in daemons {
+        for state in [
+            TradeState::Agreed,
+            TradeState::Settled,
+            TradeState::RolledBack,
+        ] {
+            assert!(trades_in(&d.ledger, state).await.is_empty(), "{}", d.name);
+        }
+    }
+    hp1.stop();
+    hp2.stop();
+}
