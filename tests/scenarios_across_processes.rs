@@ -288,35 +288,48 @@ async fn across_processes_playing(name: &str, protocols: &[&str]) {
     run_across_processes(name, Scenario::playing(&path, &protocols).unwrap()).await;
 }
 
+/// Each host of `scenario` as a daemon on a simulated host in `dir`, with
+/// `tables` added to its configuration; the state files too.
+fn start_hosts(
+    scenario: &Scenario,
+    dir: &Path,
+    url: &str,
+    tables: &str,
+) -> (Vec<Daemon>, Vec<PathBuf>) {
+    let mut files = Vec::new();
+    let mut daemons = Vec::new();
+    for i in 0..scenario.spec.host.len() {
+        let file = state_file(dir, scenario, i);
+        daemons.push(start_host(scenario, dir, url, tables, i));
+        files.push(file);
+    }
+    (daemons, files)
+}
+
+/// Host `i` of `scenario` as a daemon, on the state file in `dir` (as it is
+/// now: a restarted host finds what its last run left).
+fn start_host(scenario: &Scenario, dir: &Path, url: &str, tables: &str, i: usize) -> Daemon {
+    let host = &scenario.spec.host[i];
+    let base = scenario.path.parent().unwrap();
+    let policy = std::fs::read_to_string(base.join(&host.policy)).unwrap();
+    let protocols = host.protocols.as_ref().unwrap_or(&scenario.spec.protocols);
+    let file = dir.join(format!("{}.sim.json", host.name));
+    let settings = Settings {
+        hypervisor: Some(format!("simulated://{}", file.display())),
+        capacity: (host.cpus, host.memory_mib),
+        keys: format!("protocols = {protocols:?}"),
+        zone: Some(host.zone().to_string()),
+        tables: tables.to_string(),
+        ..Settings::default()
+    };
+    let id = u32::try_from(i).unwrap() + 1;
+    Daemon::start_with(dir, url, &host.name, id, &policy, &[], &settings)
+}
+
 async fn run_across_processes(name: &str, scenario: Scenario) {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
-    let base = scenario.path.parent().unwrap().to_path_buf();
-    let mut files = Vec::new();
-    let mut daemons = Vec::new();
-    for (i, host) in scenario.spec.host.iter().enumerate() {
-        let file = state_file(dir.path(), &scenario, i);
-        let policy = std::fs::read_to_string(base.join(&host.policy)).unwrap();
-        let protocols = host.protocols.as_ref().unwrap_or(&scenario.spec.protocols);
-        let settings = Settings {
-            hypervisor: Some(format!("simulated://{}", file.display())),
-            capacity: (host.cpus, host.memory_mib),
-            keys: format!("protocols = {protocols:?}"),
-            zone: Some(host.zone().to_string()),
-            ..Settings::default()
-        };
-        let id = u32::try_from(i).unwrap() + 1;
-        daemons.push(Daemon::start_with(
-            dir.path(),
-            &server.url(),
-            &host.name,
-            id,
-            &policy,
-            &[],
-            &settings,
-        ));
-        files.push(file);
-    }
+    let (daemons, files) = start_hosts(&scenario, dir.path(), &server.url(), "");
     place_arrivals(&scenario, dir.path(), &server.url());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -461,4 +474,178 @@ async fn consolidation_maintenance_and_anti_affinity_in_the_call_market() {
 async fn generated_200_hosts_under_both_policies() {
     across_processes("generated-200-power-saving").await;
     across_processes("generated-200-agility").await;
+}
+
+/// When a party of a call-market trade of two legs is killed.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    /// A party has recorded the trade; no leg moved.
+    Recorded,
+    /// The first leg's migration began.
+    FirstLegMoving,
+    /// The first leg moved; the second did not begin.
+    BetweenLegs,
+    /// The second leg's migration began.
+    SecondLegMoving,
+}
+
+impl Moment {
+    const ALL: [Moment; 4] = [
+        Moment::Recorded,
+        Moment::FirstLegMoving,
+        Moment::BetweenLegs,
+        Moment::SecondLegMoving,
+    ];
+
+    /// Whether the daemons' logs show it (the round's first trade).
+    fn seen(self, logs: &str) -> bool {
+        logs.lines().any(|line| match self {
+            Moment::Recorded => line.contains("recorded its trade"),
+            Moment::FirstLegMoving => line.contains(".1.1 step=\"attempt_recorded\""),
+            Moment::BetweenLegs => line.contains("leg carried out") && line.contains(" leg=1 "),
+            Moment::SecondLegMoving => line.contains(".1.2 step=\"attempt_recorded\""),
+        })
+    }
+}
+
+/// Which party is killed.
+#[derive(Debug, Clone, Copy)]
+enum Victim {
+    /// The host the first leg's VM leaves.
+    FirstSource,
+    /// The host it goes to.
+    FirstDestination,
+    /// The host that holds the round.
+    Auctioneer,
+}
+
+fn all_logs(daemons: &[Daemon]) -> String {
+    daemons.iter().map(Daemon::log).collect()
+}
+
+/// The host that cleared the round's trade, from its log.
+fn auctioneer_of(daemons: &[Daemon]) -> Option<String> {
+    let logs = all_logs(daemons);
+    let line = logs
+        .lines()
+        .rfind(|l| l.contains(": cleared ") && !l.contains(" trades=0 "))?;
+    let host = line.split("host=").nth(1)?.split(' ').next()?;
+    Some(host.to_string())
+}
+
+/// The first leg's source and destination, from any ledger that lists it.
+async fn first_leg(daemons: &[Daemon]) -> Option<(String, String)> {
+    for d in daemons {
+        let Ok(ledger) = market::ledger::Ledger::open_read_only(&d.ledger).await else {
+            continue;
+        };
+        let legs = ledger.clearing_legs().await.unwrap_or_default();
+        ledger.close().await;
+        if let Some(leg) = legs.iter().find(|l| l.leg == 1) {
+            return Some((leg.seller.clone(), leg.buyer.clone()));
+        }
+    }
+    None
+}
+
+/// Runs `name` as a call market, SIGKILLs `victim` at `moment` of the first
+/// trade, restarts it, and checks that once nothing is in flight every VM
+/// runs exactly once and `market audit` passes.
+async fn killed_at(name: &str, moment: Moment, victim: Victim) {
+    let scenario = scenario(name);
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    // Short windows: a party the auctioneer left waits less.
+    let tables = "[protocol.double-auction]\nwindow_ms = 500\n";
+    let (mut daemons, files) = start_hosts(&scenario, dir.path(), &server.url(), tables);
+    let what = format!("{name}: {victim:?} killed at {moment:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed = loop {
+        if moment.seen(&all_logs(&daemons)) {
+            let host = match victim {
+                Victim::Auctioneer => auctioneer_of(&daemons),
+                Victim::FirstSource => first_leg(&daemons).await.map(|(s, _)| s),
+                Victim::FirstDestination => first_leg(&daemons).await.map(|(_, d)| d),
+            };
+            if let Some(host) = host {
+                break daemons.iter().position(|d| d.name == host).unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: never came\n{}",
+            all_logs(&daemons)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    daemons[killed].child.kill().unwrap(); // SIGKILL
+    daemons[killed].child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log_before = daemons[killed].log();
+    daemons[killed] = start_host(&scenario, dir.path(), &server.url(), tables, killed);
+    // Quiet: nothing in flight, every VM once, no migration for 3 s.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut stable = (usize::MAX, Instant::now());
+    loop {
+        let at = locations(&scenario, &files);
+        let mut running: Vec<&String> = at.values().flatten().collect();
+        running.sort();
+        let once =
+            running.len() == scenario.spec.vm.len() && running.windows(2).all(|w| w[0] != w[1]);
+        let settled = migrations(&daemons).await;
+        if settled != stable.0 {
+            stable = (settled, Instant::now());
+        }
+        if once && in_flight(&daemons).await == 0 && stable.1.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: at {at:?}, {} in flight\nbefore the kill:\n{log_before}\n{}",
+            in_flight(&daemons).await,
+            all_logs(&daemons)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ledgers: Vec<PathBuf> = daemons.iter().map(|d| d.ledger.clone()).collect();
+    for daemon in daemons {
+        daemon.stop();
+    }
+    let refs: Vec<&Path> = ledgers.iter().map(PathBuf::as_path).collect();
+    let (ok, report) = market_audit(&refs);
+    assert!(ok, "{what}: market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_s_first_source_killed_at_every_leg_step() {
+    for moment in Moment::ALL {
+        killed_at("seed002-stuck-swap", moment, Victim::FirstSource).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_s_first_destination_killed_at_every_leg_step() {
+    for moment in Moment::ALL {
+        killed_at("seed002-stuck-swap", moment, Victim::FirstDestination).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_s_auctioneer_killed_at_every_leg_step() {
+    for moment in Moment::ALL {
+        killed_at("seed002-stuck-swap", moment, Victim::Auctioneer).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_s_parties_and_auctioneer_killed_at_every_leg_step() {
+    for victim in [
+        Victim::FirstSource,
+        Victim::FirstDestination,
+        Victim::Auctioneer,
+    ] {
+        for moment in Moment::ALL {
+            killed_at("chain-of-three", moment, victim).await;
+        }
+    }
 }

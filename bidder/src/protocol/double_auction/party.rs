@@ -329,20 +329,23 @@ pub(crate) async fn take_part(
         ));
     }
     let terms = clearing_terms(protocol, round, filled)?;
-    inner
-        .ledger()
-        .record_clearing(&terms)
-        .await
-        .map_err(|e| format!("cannot record the trade: {e}"))?;
+    // In hand before it is in the ledger: the daemon's periodic recovery
+    // must never find it agreed and not in hand, and roll it back.
+    let set_recorded = |filled: Option<Filled>| {
+        if let Some(p) = inner.call_market().parts.get_mut(round) {
+            p.recorded = filled;
+        }
+    };
+    set_recorded(Some(filled.clone()));
+    if let Err(e) = inner.ledger().record_clearing(&terms).await {
+        set_recorded(None);
+        return Err(format!("cannot record the trade: {e}"));
+    }
     if let (Some(uuid), Some(vm), Some(leg)) = (taken, taken_vm, take) {
         inner.hold_until_arrival(uuid.clone(), vm);
         if let Some(offered) = part.on_offer.get(&leg.uuid) {
             inner.expect(uuid, &offered.used);
         }
-    }
-    let mut state = inner.call_market();
-    if let Some(p) = state.parts.get_mut(round) {
-        p.recorded = Some(filled.clone());
     }
     Ok(())
 }
