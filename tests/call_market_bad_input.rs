@@ -37,6 +37,15 @@ fn settings() -> Settings {
     }
 }
 
+/// hp1 and hp2, each a daemon playing the call market with a policy and
+/// the test-driver VMs it starts with.
+fn two_hosts(dir: &Path, url: &str, hp1: (&str, &[u8]), hp2: (&str, &[u8])) -> (Daemon, Daemon) {
+    let start = |name, id, (policy, vms): (&str, &[u8])| {
+        Daemon::start_with(dir, url, name, id, policy, vms, &settings())
+    };
+    (start("hp1", 1, hp1), start("hp2", 2, hp2))
+}
+
 /// The call-market model under the name the daemons play it by.
 fn model() -> Model {
     Model::load(
@@ -135,23 +144,11 @@ async fn a_rogue_trader_s_orders_are_refused_and_the_zone_still_trades() {
     .start()
     .await
     .unwrap();
-    let hp1 = Daemon::start_with(
+    let (hp1, hp2) = two_hosts(
         dir.path(),
         &server.url(),
-        "hp1",
-        1,
-        GIVES_ALL,
-        &[1],
-        &settings(),
-    );
-    let hp2 = Daemon::start_with(
-        dir.path(),
-        &server.url(),
-        "hp2",
-        2,
-        WANTS_MEMORY,
-        &[],
-        &settings(),
+        (GIVES_ALL, &[1]),
+        (WANTS_MEMORY, &[]),
     );
     let daemons = [&hp1, &hp2];
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -190,11 +187,7 @@ async fn a_rogue_trader_s_orders_are_refused_and_the_zone_still_trades() {
     let settled = trades_in(&hp2.ledger, TradeState::Settled).await;
     assert_eq!(settled.len(), 1);
     assert_eq!(settled[0].terms.vms[0].uuid, VM1);
-    let ledgers = [hp1.ledger.clone(), hp2.ledger.clone()];
-    hp1.stop();
-    hp2.stop();
-    let refs: Vec<&Path> = ledgers.iter().map(|p| p.as_path()).collect();
-    let (ok, report) = daemon_support::market_audit(&refs);
+    let (ok, report) = daemon_support::stop_and_audit(vec![hp1, hp2]);
     assert!(ok, "{report}");
 }
 
@@ -265,24 +258,7 @@ async fn a_result_naming_a_host_outside_the_round_is_declined_and_nothing_is_rec
     // Two hosts content as they are: their own rounds trade nothing.
     let content =
         "[policy]\nname = \"content\"\n[[policy.condition]]\nmetric = \"vm_count\"\ntarget = 1\n";
-    let hp1 = Daemon::start_with(
-        dir.path(),
-        &server.url(),
-        "hp1",
-        1,
-        content,
-        &[1],
-        &settings(),
-    );
-    let hp2 = Daemon::start_with(
-        dir.path(),
-        &server.url(),
-        "hp2",
-        2,
-        content,
-        &[2],
-        &settings(),
-    );
+    let (hp1, hp2) = two_hosts(dir.path(), &server.url(), (content, &[1]), (content, &[2]));
     let daemons = [&hp1, &hp2];
     let peer = rogue_peer(&server.url()).await;
     let model = model();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, WORKLOAD_NAMESPACE};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bourse::simulate::scenario::Scenario;
-use daemon_support::{Daemon, Settings, market_audit, trades_in};
+use daemon_support::{Daemon, Settings, stop_and_audit, trades_in};
 use market::baseline::{Item, ffd, greedy_balance};
 use market::bus::LocalNatsServer;
 use market::host::{Host, HostId};
@@ -363,12 +363,7 @@ async fn run_across_processes(name: &str, scenario: Scenario) {
             "{name}: {settled} migrations, at most {most}"
         );
     }
-    let ledgers: Vec<PathBuf> = daemons.iter().map(|d| d.ledger.clone()).collect();
-    for daemon in daemons {
-        daemon.stop();
-    }
-    let refs: Vec<&Path> = ledgers.iter().map(PathBuf::as_path).collect();
-    let (ok, report) = market_audit(&refs);
+    let (ok, report) = stop_and_audit(daemons);
     assert!(ok, "{name}: market audit:\n{report}");
 }
 
@@ -607,12 +602,7 @@ async fn killed_at(name: &str, moment: Moment, victim: Victim) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let ledgers: Vec<PathBuf> = daemons.iter().map(|d| d.ledger.clone()).collect();
-    for daemon in daemons {
-        daemon.stop();
-    }
-    let refs: Vec<&Path> = ledgers.iter().map(PathBuf::as_path).collect();
-    let (ok, report) = market_audit(&refs);
+    let (ok, report) = stop_and_audit(daemons);
     assert!(ok, "{what}: market audit:\n{report}");
 }
 

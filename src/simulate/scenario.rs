@@ -299,11 +299,14 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads, parses and checks a scenario file and loads its policies.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        Scenario::parse(path, &Scenario::read(path)?)
+    }
+
+    fn read(path: &Path) -> Result<String, ScenarioError> {
+        std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Scenario::parse(path, &text)
+        })
     }
 
     /// Parses and checks `text`, read from `path` (policy files are found
@@ -316,11 +319,7 @@ impl Scenario {
     /// of what the file says (`market simulate --protocols`): the same
     /// cluster under another protocol, for comparison.
     pub fn playing(path: &Path, protocols: &[String]) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut spec = Scenario::read_spec(path, &text)?;
+        let mut spec = Scenario::read_spec(path, &Scenario::read(path)?)?;
         spec.protocols = protocols.to_vec();
         for host in &mut spec.host {
             host.protocols = None;

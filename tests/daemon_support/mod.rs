@@ -272,6 +272,16 @@ pub async fn wait_for_settled(daemon: &Daemon, count: usize, within: Duration) {
     }
 }
 
+/// Stops every daemon (SIGTERM, a clean exit) and runs `market audit
+/// --no-in-flight` on the ledgers they leave.
+pub fn stop_and_audit(daemons: Vec<Daemon>) -> (bool, String) {
+    let ledgers: Vec<PathBuf> = daemons.iter().map(|d| d.ledger.clone()).collect();
+    for daemon in daemons {
+        daemon.stop();
+    }
+    market_audit(&ledgers.iter().map(PathBuf::as_path).collect::<Vec<_>>())
+}
+
 pub fn market_audit(ledgers: &[&Path]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_market"))
         .args(["audit", "--no-in-flight"])

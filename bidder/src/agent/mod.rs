@@ -124,9 +124,8 @@ impl AgentConfig {
     /// (two windows of `round_window_ms`, then results, records and a
     /// grace for each of its legs).
     fn lifetime(&self, round_window_ms: i64) -> Duration {
-        let legs = crate::protocol::double_auction::MAX_LEGS;
         let window = self.window_ms.max(round_window_ms);
-        let ms = self.recruit_ms + 2 * window + (3 + legs) * self.grace_ms;
+        let ms = self.recruit_ms + double_auction::round_span_ms(window, self.grace_ms);
         Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + Duration::from_secs(5)
     }
 }
@@ -738,9 +737,14 @@ impl Inner {
         &self,
         except: Option<&DomainUuid>,
     ) -> Result<Host, AgentError> {
-        let mut host = self.view().await?;
+        Ok(self.with_holds(self.view().await?, except))
+    }
+
+    /// `host` (a view of this host) with the VMs it holds room for
+    /// counted as running (but `except`'s).
+    pub(crate) fn with_holds(&self, mut host: Host, except: Option<&DomainUuid>) -> Host {
         host.vms.extend(self.holds().vms(except));
-        Ok(host)
+        host
     }
 
     /// Why a new VM with this UUID or name cannot be placed here, if it
@@ -784,15 +788,8 @@ impl Inner {
     /// source: both ledgers record the terms before anything moves, and
     /// how it ended.
     pub(crate) async fn execute(&self, terms: &TradeTerms) -> Result<Outcome, AgentError> {
-        let failed = |reason: String| AgentError::Trade {
-            host: self.identity.name.clone(),
-            trade: terms.trade_id.to_string(),
-            reason,
-        };
-        let destination = self
-            .reach
-            .peer(&terms.buyer)
-            .ok_or_else(|| failed(format!("no way to reach {}'s workflow", terms.buyer)))?;
+        let trade = terms.trade_id.as_str();
+        let destination = self.peer_of(&terms.buyer, trade)?;
         let executor = Executor::new(
             self.ledger.clone(),
             Arc::clone(&self.hypervisor),
@@ -806,7 +803,22 @@ impl Inner {
         executor
             .execute(terms)
             .await
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| self.trade_error(trade, e.to_string()))
+    }
+
+    /// How this host's workflow reaches `host`, for trade `trade`.
+    fn peer_of(&self, host: &str, trade: &str) -> Result<PeerLink, AgentError> {
+        self.reach
+            .peer(host)
+            .ok_or_else(|| self.trade_error(trade, format!("no way to reach {host}'s workflow")))
+    }
+
+    fn trade_error(&self, trade: &str, reason: String) -> AgentError {
+        AgentError::Trade {
+            host: self.identity.name.clone(),
+            trade: trade.to_string(),
+            reason,
+        }
     }
 
     /// Calls off a leg of a trade this host is the source of and that did
@@ -818,19 +830,11 @@ impl Inner {
         buyer: &str,
         why: &str,
     ) -> Result<Option<Outcome>, AgentError> {
-        let failed = |reason: String| AgentError::Trade {
-            host: self.identity.name.clone(),
-            trade: trade_id.to_string(),
-            reason,
-        };
-        let peer = self
-            .reach
-            .peer(buyer)
-            .ok_or_else(|| failed(format!("no way to reach {buyer}'s workflow")))?;
+        let peer = self.peer_of(buyer, trade_id.as_str())?;
         migration::Recovery::new(self.ledger.clone(), Arc::clone(&self.hypervisor), peer)
             .call_off(trade_id, why)
             .await
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| self.trade_error(trade_id.as_str(), e.to_string()))
     }
 
     /// Carries out a trade this host sold: both ledgers record the terms
@@ -838,13 +842,9 @@ impl Inner {
     /// ledgers record how it ended.
     pub(crate) async fn carry_out(&self, agreed: Agreed) -> Result<TradeReport, AgentError> {
         let interaction_id = agreed.trade_id.clone();
-        let failed = |reason: String| AgentError::Trade {
-            host: self.identity.name.clone(),
-            trade: interaction_id.clone(),
-            reason,
-        };
         let terms = TradeTerms {
-            trade_id: TradeId::new(&interaction_id).map_err(|e| failed(e.to_string()))?,
+            trade_id: TradeId::new(&interaction_id)
+                .map_err(|e| self.trade_error(&interaction_id, e.to_string()))?,
             kind: TradeKind::Migration,
             interaction_id: interaction_id.clone(),
             protocol: ProtocolRef {

@@ -263,8 +263,6 @@ pub struct DaemonConfig {
     pub capacity: market::resources::Resources,
     /// The bus connection.
     pub nats: NatsConfig,
-    /// How often the host samples, classifies and, when overloaded, trades.
-    pub period: Duration,
     /// The protocols it plays, loaded and checked, in the order it tries
     /// them.
     pub protocols: Vec<Protocol>,
@@ -279,6 +277,12 @@ pub struct DaemonConfig {
 }
 
 impl DaemonConfig {
+    /// How often the host samples, classifies and trades
+    /// (`trading.period_ms`).
+    pub fn period(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.agent.period_ms).unwrap_or_default())
+    }
+
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -393,7 +397,6 @@ impl ConfigFile {
                 capacity.network_mbps,
             ),
             nats: self.nats,
-            period: Duration::from_millis(period_ms.unsigned_abs()),
             protocols,
             agent,
             calls: CallPolicy {
@@ -493,7 +496,7 @@ mod tests {
         assert_eq!(config.host.as_str(), "h1");
         assert_eq!(config.ledger, Path::new("/etc/bourse/h1.ledger.sqlite"));
         assert_eq!(config.policy, Path::new("/etc/bourse/policy.toml"));
-        assert_eq!(config.period, Duration::from_millis(500));
+        assert_eq!(config.period(), Duration::from_millis(500));
         assert_eq!(
             config.agent,
             AgentConfig {
@@ -542,7 +545,7 @@ mod tests {
             .unwrap();
         let config = DaemonConfig::parse(example, Path::new("/")).unwrap();
         assert_eq!(config.host.as_str(), "h1");
-        assert_eq!(config.period, Duration::from_secs(10));
+        assert_eq!(config.period(), Duration::from_secs(10));
         assert_eq!(config.calls, CallPolicy::default());
         assert_eq!(config.migration, Migration::Handoff);
         // The live variant shown in its comments reads too.

@@ -194,7 +194,7 @@ pub async fn run(
         reach,
         clock,
         events,
-        period: config.period,
+        period: config.period(),
     };
     // The first look at the host must succeed: a domain whose definition
     // the market cannot read (say a placement group that is not a valid
@@ -202,8 +202,8 @@ pub async fn run(
     running.agent.sample(running.clock.now_ms()).await?;
     running.publish_status().await;
     let contractor = running.agent.serve().await?;
-    tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period, "bidder ready");
-    running.trade(config.period, shutdown).await;
+    tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period(), "bidder ready");
+    running.trade(config.period(), shutdown).await;
     tracing::info!(host = %config.host, "stopping");
     contractor.abort();
     // The request in hand is finished before the service returns.

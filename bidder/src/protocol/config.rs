@@ -125,41 +125,44 @@ impl Selection<'_> {
                 (at, reason)
             })?,
         };
-        if kind == Kind::Placement && file.award.is_some() {
-            return Err((
-                format!("{table_key}.award"),
+        // A key of one kind's settings on another kind would be read and
+        // ignored: refused, with what that kind is settled by.
+        let call_market = kind == Kind::DoubleAuction;
+        let other = kind.name();
+        let misplaced = [
+            (
+                "award",
+                file.award.is_some() && kind == Kind::Placement,
                 "a placement's award rule is the operator's (`market place --award`); \
                  a host only answers"
-                    .into(),
-            ));
-        }
-        if kind == Kind::DoubleAuction && file.award.is_some() {
-            return Err((
-                format!("{table_key}.award"),
+                    .to_string(),
+            ),
+            (
+                "award",
+                file.award.is_some() && call_market,
                 "a call market has no award: its trades are priced by `pricing` \
                  (\"equal_split\" or \"trade_reduction\")"
-                    .into(),
-            ));
-        }
-        if kind != Kind::DoubleAuction && file.pricing.is_some() {
-            return Err((
-                format!("{table_key}.pricing"),
+                    .to_string(),
+            ),
+            (
+                "pricing",
+                file.pricing.is_some() && !call_market,
                 format!(
-                    "`pricing` is a call market's (kind \"double-auction\"); a {} call \
-                     is priced by `award`",
-                    kind.name()
+                    "`pricing` is a call market's (kind \"double-auction\"); a {other} call \
+                     is priced by `award`"
                 ),
-            ));
-        }
-        if kind != Kind::DoubleAuction && file.window_ms.is_some() {
-            return Err((
-                format!("{table_key}.window_ms"),
+            ),
+            (
+                "window_ms",
+                file.window_ms.is_some() && !call_market,
                 format!(
-                    "`window_ms` is a call market's (kind \"double-auction\"); a {} call \
-                     is timed by `trading.window_ms`",
-                    kind.name()
+                    "`window_ms` is a call market's (kind \"double-auction\"); a {other} call \
+                     is timed by `trading.window_ms`"
                 ),
-            ));
+            ),
+        ];
+        if let Some((key, _, reason)) = misplaced.into_iter().find(|(_, refused, _)| *refused) {
+            return Err((format!("{table_key}.{key}"), reason));
         }
         if let Some(ms) = file.window_ms.filter(|ms| *ms <= 0) {
             return Err((

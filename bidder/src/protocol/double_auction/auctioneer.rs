@@ -7,17 +7,17 @@ use std::sync::{Arc, Mutex};
 
 use lcc::component::{Components, Failure};
 use lcc::term::Term;
-use market::credits::Credits;
 use market::host::HostId;
 use market::ledger::ProtocolRef;
 use market::mechanism::double_auction::clear as clear_round;
 use market::mechanism::{ClearingRules, HostSlot, Order, OrderId, Round, Trade, VmSlot};
 use market::runtime::{self, InitiateError, Recruitment};
+use market::vm::VmId;
 
 use super::party;
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Posted, catalogue_term, read_listed};
 use super::trader::{carry, protocol_ref, refused};
-use super::{AUCTIONEER, MAX_LEGS, TRADER};
+use super::{AUCTIONEER, TRADER, round_span_ms};
 use crate::agent::{AgentError, Initiative, Inner, Play, TradeReport, vm_id};
 use crate::migration::Outcome;
 use crate::protocol::Protocol;
@@ -84,7 +84,7 @@ pub(crate) async fn hold(
             pricing: protocol.settings().pricing,
             ..ClearingRules::default()
         },
-        until_ms: started + 2 * window + (3 + MAX_LEGS) * grace,
+        until_ms: started + round_span_ms(window, grace),
         catalogue: Mutex::new(
             own.into_iter()
                 .map(|listing| Listed {
@@ -348,9 +348,14 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
             "no order of its legs keeps every host within its capacity on the way",
         );
     }
+    let vms: BTreeMap<_, &ListedVm> = catalogue
+        .iter()
+        .flat_map(|l| l.listing.vms.iter())
+        .map(|vm| (vm_id(&vm.uuid), vm))
+        .collect();
     let mut filled = Vec::new();
     for (k, trade) in (1..).zip(&cleared.trades) {
-        let trade = filled_of(&held.round, k, trade, &catalogue);
+        let trade = filled_of(&held.round, k, trade, &catalogue, &vms);
         let mine = trade
             .legs
             .iter()
@@ -405,24 +410,26 @@ fn push_order(market: &mut Round, host: u32, posted: &Posted) {
     });
 }
 
-/// Who posted `order`.
+/// Who posted `order` (an order's id is its place in the round,
+/// [`push_order`]).
 fn trader_of(market: &Round, catalogue: &[Listed], order: OrderId) -> String {
-    market
-        .orders
-        .iter()
-        .find(|o| o.id == order)
+    usize::try_from(order.0)
+        .ok()
+        .and_then(|i| market.orders.get(i))
         .and_then(|o| catalogue.get(o.host.0 as usize))
         .map_or_else(|| "?".into(), |l| l.trader.clone())
 }
 
 /// A cleared trade as its parties record it: trade `k` of the round, its
-/// legs numbered from 1 in the order they move.
-fn filled_of(round: &str, k: usize, trade: &Trade, catalogue: &[Listed]) -> Filled {
-    let vms: BTreeMap<_, &ListedVm> = catalogue
-        .iter()
-        .flat_map(|l| l.listing.vms.iter())
-        .map(|vm| (vm_id(&vm.uuid), vm))
-        .collect();
+/// legs numbered from 1 in the order they move; `vms`, the catalogue's
+/// VMs by market id.
+fn filled_of(
+    round: &str,
+    k: usize,
+    trade: &Trade,
+    catalogue: &[Listed],
+    vms: &BTreeMap<VmId, &ListedVm>,
+) -> Filled {
     let host = |id: HostId| catalogue[id.0 as usize].trader.clone();
     let clearing_id = format!("{round}.{k}");
     let legs = (1..)
@@ -436,7 +443,7 @@ fn filled_of(round: &str, k: usize, trade: &Trade, catalogue: &[Listed]) -> Fill
                 uuid: vm.uuid.clone(),
                 name: vm.name.clone(),
                 reserved: vm.reserved,
-                price: Credits(m.price.0),
+                price: m.price,
             })
         })
         .collect();

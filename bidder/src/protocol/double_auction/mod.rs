@@ -74,6 +74,14 @@ pub const BEST_PACKAGES: usize = 16;
 /// of three (`market::mechanism::package`).
 pub const MAX_LEGS: i64 = 3;
 
+/// How long a round runs at most from its start, with `window_ms` for each
+/// of the listing and ordering steps and `grace_ms` for results, records
+/// and each leg: when a party stops waiting to be told to move, and what a
+/// trader's role must outlive.
+pub fn round_span_ms(window_ms: i64, grace_ms: i64) -> i64 {
+    2 * window_ms + (3 + MAX_LEGS) * grace_ms
+}
+
 /// A host's call-market state, shared by its auctioneer and trader roles.
 #[derive(Debug, Default)]
 pub(crate) struct State {

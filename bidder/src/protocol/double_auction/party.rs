@@ -85,10 +85,10 @@ pub(crate) async fn list(
 
 /// The host's listing; its VMs are marked as being given.
 async fn listing(inner: &Inner) -> Result<Listing, Failure> {
-    let held = inner.view_with_holds(None).await.map_err(broken)?;
+    let running = inner.view().await.map_err(broken)?;
+    let held = inner.with_holds(running.clone(), None);
     let slot = HostSlot::of(&held, inner.policy()).map_err(broken)?;
     let valuer = Valuer::new(inner.policy(), &held).map_err(broken)?;
-    let running = inner.view().await.map_err(broken)?;
     let mut asks: Vec<(Credits, &Vm)> = running
         .vms
         .iter()
@@ -341,11 +341,10 @@ pub(crate) async fn take_part(
         set_recorded(None);
         return Err(format!("cannot record the trade: {e}"));
     }
-    if let (Some(uuid), Some(vm), Some(leg)) = (taken, taken_vm, take) {
+    if let (Some(uuid), Some(vm)) = (taken, taken_vm) {
+        let used = vm.used;
         inner.hold_until_arrival(uuid.clone(), vm);
-        if let Some(offered) = part.on_offer.get(&leg.uuid) {
-            inner.expect(uuid, &offered.used);
-        }
+        inner.expect(uuid, &used);
     }
     Ok(())
 }
