@@ -41,6 +41,7 @@ async fn run(scenario: &Path, run_dir: &Path) -> Report {
         agent: AgentConfig::default(),
         events: None,
         pace: std::time::Duration::ZERO,
+        nats: None,
     };
     let mut rounds = 0;
     let report = simulate::run(&scenario, &options, |_| rounds += 1)
@@ -948,4 +949,65 @@ fn settled_each_vm_once_in_seed002(name: &str, trades: &[serde_json::Value]) {
             .collect();
         assert_eq!(moved.len(), trades.len(), "{name}: a VM moved twice");
     }
+}
+
+/// `market simulate --nats URL`: the hosts' protocol messages go over a
+/// real nats-server, each host over a connection of its own, and the call
+/// market's swap, chain and consolidation end as they do on the in-process
+/// bus, with the same migrations and clean audits.
+#[test]
+fn over_a_nats_server_the_call_market_ends_as_in_process() {
+    let server = market::bus::LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, migrations) in [
+        ("seed002-stuck-swap", 2),
+        ("chain-of-three", 2),
+        ("power-saving-fill-me", 5),
+    ] {
+        let file = repo().join(format!("scenarios/{name}.toml"));
+        let run_dir = dir.path().join(name);
+        let (code, json) = simulate_json_with(
+            &file,
+            &run_dir,
+            &["--protocols", "double-auction", "--nats", &url],
+        );
+        assert_eq!(code, Some(0), "{name} over nats: {json:#}");
+        assert_eq!(json["migrations"], migrations, "{name}: {json:#}");
+        assert_eq!(json["audit"]["consistent"], true, "{name}");
+        assert!(json["messages"].as_u64().unwrap() > 0, "{name}");
+        let trades = json["trades"].as_array().unwrap();
+        settled_each_vm_once_in_seed002(name, trades);
+    }
+}
+
+/// `--nats` at a URL where no server listens: exit 2, the host that could
+/// not connect named, and advice.
+#[test]
+fn simulate_over_nats_without_a_server_says_so_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let file = repo().join("scenarios/seed002-stuck-swap.toml");
+    let run_dir = dir.path().join("run");
+    let out = market(&[
+        "simulate",
+        "--quiet",
+        file.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--nats",
+        &url,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the NATS server"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nats-server"), "{stderr}");
 }

@@ -2,7 +2,8 @@
 //!
 //! Every host gets what a real one has: a hypervisor (the simulated one,
 //! [`world`]), a SQLite ledger file in the run directory, an endpoint on the
-//! bus (the in-process `MemoryBus`, every endpoint counted,
+//! bus (the in-process `MemoryBus`, or a connection of its own to a NATS
+//! server with [`Options::nats`]; every endpoint counted,
 //! [`market::bus::CountingBus`]) and a [`bidder::agent::Agent`] with its policy. The
 //! runner only drives time; the trading is the agents' own:
 //!
@@ -55,7 +56,7 @@ use bidder::protocol::placement::{self, CallTiming};
 use bidder::protocol::terms::Task;
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
-use market::bus::{Bus, CountingBus, MemoryBus};
+use market::bus::{Bus, BusError, CountingBus, MemoryBus, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
@@ -82,6 +83,11 @@ pub struct Options {
     pub events: Option<Arc<dyn Bus>>,
     /// A pause after every round, so a person watching can follow.
     pub pace: Duration,
+    /// Where the hosts' protocol messages go: `None`, the run's own
+    /// in-process bus; a NATS server's URL, each host and each zone's
+    /// operator over a connection of its own, as bidder daemons are
+    /// (`market simulate --nats URL`).
+    pub nats: Option<String>,
 }
 
 /// Why a run could not be carried out (as opposed to a run whose
@@ -103,6 +109,14 @@ pub enum SimulateError {
         name: String,
         /// Why.
         reason: String,
+    },
+    /// A host could not connect to the NATS server of [`Options::nats`].
+    #[error("{host} cannot connect to the NATS server: {source}")]
+    Connect {
+        /// The host.
+        host: String,
+        /// Why.
+        source: BusError,
     },
     /// A ledger could not be opened or read.
     #[error(transparent)]
@@ -465,7 +479,7 @@ pub(crate) async fn start_agents(
         }
         let operator = Peer {
             bus: Arc::new(CountingBus::new(
-                Arc::new(bus.clone()),
+                endpoint(options, &bus, scenario::OPERATOR).await?,
                 Arc::clone(published),
             )),
             space: SubjectSpace::in_zone(bus_name(host.zone())?),
@@ -486,7 +500,10 @@ pub(crate) async fn start_agents(
     {
         let me = bus_name(&spec.name)?;
         let space = SubjectSpace::in_zone(bus_name(spec.zone())?);
-        let endpoint = CountingBus::new(Arc::new(bus.clone()), Arc::clone(published));
+        let endpoint = CountingBus::new(
+            endpoint(options, &bus, &spec.name).await?,
+            Arc::clone(published),
+        );
         let clock = Arc::new(TokioClock::system());
         let publisher = Publisher::start(
             Arc::clone(&events_bus),
@@ -529,6 +546,26 @@ pub(crate) async fn start_agents(
         started.publishers.push(publisher);
     }
     Ok(started)
+}
+
+/// Host `host`'s way onto the bus: the run's in-process `bus`, or its own
+/// connection to the NATS server of [`Options::nats`].
+async fn endpoint(
+    options: &Options,
+    bus: &MemoryBus,
+    host: &str,
+) -> Result<Arc<dyn Bus>, SimulateError> {
+    let Some(url) = &options.nats else {
+        return Ok(Arc::new(bus.clone()));
+    };
+    let config = NatsConfig::new([url.as_str()], &format!("simulate-{host}"));
+    let nats = NatsBus::connect(&config)
+        .await
+        .map_err(|source| SimulateError::Connect {
+            host: host.to_string(),
+            source,
+        })?;
+    Ok(Arc::new(nats))
 }
 
 /// `name` as a bus token (the scenario checked host names already).

@@ -48,6 +48,12 @@ pub struct SimulateArgs {
     /// `market watch --zone sim --server URL`.
     #[arg(long, value_name = "NATS_URL")]
     watch: Option<String>,
+    /// Carry the hosts' protocol messages over this NATS server, each host
+    /// over a connection of its own as bidder daemons are, instead of the
+    /// run's in-process bus (subjects `bourse.<zone>.…`: use a server no
+    /// real zone of that name trades on).
+    #[arg(long, value_name = "NATS_URL")]
+    nats: Option<String>,
     /// Every host plays these protocols instead of what the scenario says
     /// (comma-separated, tried in this order): the same cluster under
     /// another protocol, e.g. `--protocols double-auction`. Scenarios with
@@ -93,6 +99,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         agent: AgentConfig::default(),
         events,
         pace: Duration::from_millis(args.pace_ms),
+        nats: args.nats,
     };
     let quiet = args.quiet;
     eprintln!(
@@ -143,6 +150,9 @@ fn advice(e: &simulate::SimulateError) -> &'static str {
         }
         E::Plot { .. } => "check that the run directory is writable and the disk not full",
         E::Ledger(_) => "check that the run directory is on a local, writable file system",
+        E::Connect { .. } => {
+            "check that nats-server runs at --nats's URL and accepts this many connections"
+        }
         _ => {
             "this is a bug in bourse or the scenario's policies; rerun with RUST_LOG=debug and report it"
         }

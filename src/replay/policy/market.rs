@@ -109,6 +109,7 @@ impl Market {
             agent: TIMING,
             events: None,
             pace: Duration::ZERO,
+            nats: None,
         };
         simulate::prepare_run_dir(&setup.run_dir).map_err(failed)?;
         let published = Arc::new(AtomicU64::new(0));
