@@ -84,6 +84,7 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
         let (inner, protocol) = (Arc::clone(&recording), reference.clone());
         async move {
             let round = round_of(&args[0])?;
+            tracing::debug!(host = %inner.name(), %round, "hears its trade");
             let recorded = match Filled::from_term(&args[1]) {
                 Ok(filled) => party::take_part(&inner, &protocol, &round, &filled).await,
                 Err(why) => Err(why),
