@@ -287,14 +287,7 @@ fn the_cli_prints_the_report_writes_the_plot_and_exits_0() {
 fn the_cli_exits_1_when_an_expectation_fails() {
     let dir = tempfile::tempdir().unwrap();
     let file = nobody_takes(dir.path(), "[expect]\nvm_count = { a = 0 }\n");
-    let run_dir = dir.path().join("run");
-    let out = market(&[
-        "simulate",
-        "--quiet",
-        file.to_str().unwrap(),
-        "--run-dir",
-        run_dir.to_str().unwrap(),
-    ]);
+    let out = simulate_quietly(&file, &dir.path().join("run"), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -365,6 +358,20 @@ fn without_run_dir_each_run_gets_a_fresh_directory_under_target_simulate() {
     }
 }
 
+/// `market simulate --quiet` on `scenario` in `run_dir`, with `more`
+/// arguments.
+fn simulate_quietly(scenario: &Path, run_dir: &Path, more: &[&str]) -> Output {
+    let mut args = vec![
+        "simulate",
+        "--quiet",
+        scenario.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ];
+    args.extend(more);
+    market(&args)
+}
+
 /// `market simulate --json` on `scenario`, parsed; the exit status too.
 fn simulate_json(scenario: &Path, run_dir: &Path) -> (Option<i32>, serde_json::Value) {
     simulate_json_with(scenario, run_dir, &[])
@@ -376,16 +383,9 @@ fn simulate_json_with(
     run_dir: &Path,
     more: &[&str],
 ) -> (Option<i32>, serde_json::Value) {
-    let mut args = vec![
-        "simulate",
-        "--quiet",
-        "--json",
-        scenario.to_str().unwrap(),
-        "--run-dir",
-        run_dir.to_str().unwrap(),
-    ];
+    let mut args = vec!["--json"];
     args.extend(more);
-    let out = market(&args);
+    let out = simulate_quietly(scenario, run_dir, &args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
@@ -993,16 +993,7 @@ fn simulate_over_nats_without_a_server_says_so_with_exit_2() {
         .port();
     let url = format!("nats://127.0.0.1:{port}");
     let file = repo().join("scenarios/seed002-stuck-swap.toml");
-    let run_dir = dir.path().join("run");
-    let out = market(&[
-        "simulate",
-        "--quiet",
-        file.to_str().unwrap(),
-        "--run-dir",
-        run_dir.to_str().unwrap(),
-        "--nats",
-        &url,
-    ]);
+    let out = simulate_quietly(&file, &dir.path().join("run"), &["--nats", &url]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
