@@ -85,7 +85,7 @@ fn rogue_trader() -> Components {
     let bundle = |cpu: i64, mem: i64| {
         Term::apply("bundle", vec![Term::Int(cpu), Term::Int(mem), Term::Int(0)])
     };
-    c.register_fn("list_for", &[In, In, In, Out], move |args| {
+    c.register_fn("list_for", &[In, In, In, In, Out], move |args| {
         let vm = Term::apply(
             "vm",
             vec![
@@ -100,12 +100,9 @@ fn rogue_trader() -> Components {
             "listing",
             vec![bundle(4000, 4096), bundle(1000, 512), Term::list(vec![vm])],
         );
-        Ok(vec![
-            args[0].clone(),
-            args[1].clone(),
-            args[2].clone(),
-            listing,
-        ])
+        let mut out = args[..4].to_vec();
+        out.push(listing);
+        Ok(out)
     });
     c.register_fn("orders_for", &[In, In, Out], |args| {
         let orders = vec![

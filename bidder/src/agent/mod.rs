@@ -291,6 +291,9 @@ pub(crate) struct Inner {
     pricing: tokio::sync::Mutex<()>,
     /// Its call-market rounds: whose turn, and its part in each.
     call_market: Mutex<double_auction::State>,
+    /// Woken whenever the host leaves a call-market round, for whoever
+    /// waits to join the next one.
+    round_left: tokio::sync::Notify,
     /// The host's clock at its last sample: what periods are counted by.
     sampled_ms: std::sync::atomic::AtomicI64,
 }
@@ -370,6 +373,7 @@ impl Agent {
                 hysteresis: Mutex::new(hysteresis),
                 pricing: tokio::sync::Mutex::new(()),
                 call_market: Mutex::new(double_auction::State::default()),
+                round_left: tokio::sync::Notify::new(),
                 sampled_ms: std::sync::atomic::AtomicI64::new(0),
             }),
             peer: parts.peer,
@@ -593,6 +597,16 @@ impl Inner {
         self.clock.now_ms()
     }
 
+    /// Resolves when `at_ms` of the peers' clock has come.
+    pub(crate) fn sleep_until(&self, at_ms: i64) -> lcc::interp::Sleep {
+        self.clock.sleep_until(at_ms)
+    }
+
+    /// Notified whenever the host leaves a call-market round.
+    pub(crate) fn round_left(&self) -> &tokio::sync::Notify {
+        &self.round_left
+    }
+
     pub(crate) fn call_market(&self) -> std::sync::MutexGuard<'_, double_auction::State> {
         // Maps and options, each change made whole under the lock.
         self.call_market
@@ -613,6 +627,22 @@ impl Inner {
     }
 
     /// A round of `protocol` was heard: period `seq`, among `roster`.
+    /// Whether `protocol`'s rotation has heard no round yet.
+    pub(crate) fn first_round_due(&self, protocol: &str) -> bool {
+        self.call_market()
+            .rotation(protocol, self.name())
+            .listening()
+    }
+
+    /// Whether this host, due for its first round of `protocol` (heard no
+    /// round), holds round `seq` among the `players` it recruited
+    /// ([`double_auction::Rotation::first_round`]).
+    pub(crate) fn holds_first_round(&self, protocol: &str, seq: u64, players: &[String]) -> bool {
+        self.call_market()
+            .rotation(protocol, self.name())
+            .first_round(seq, players.iter().cloned())
+    }
+
     pub(crate) fn heard_round(&self, protocol: &str, seq: u64, roster: &[String]) {
         self.call_market()
             .rotation(protocol, self.name())

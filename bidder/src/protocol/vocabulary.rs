@@ -157,6 +157,15 @@ pub const CONCLUDE: Signature = Signature {
               silent, or no_award (Winner none); what `market place` prints",
 };
 
+/// `leads(+Round)`.
+pub const LEADS: Signature = Signature {
+    name: "leads",
+    modes: &[In],
+    meaning: "the auctioneer's: holds when it holds the round it recruited for, always but \
+              for a first round of hosts that started together, held by the first of them by \
+              name (the others release their traders)",
+};
+
 /// `catalogue(+Round, +Listings, -Catalogue, -Listers)`.
 pub const CATALOGUE: Signature = Signature {
     name: "catalogue",
@@ -203,14 +212,14 @@ pub const CONCLUDED: Signature = Signature {
               did not move are rolled back in both ledgers",
 };
 
-/// `list_for(+Round, +Seq, +Roster, -Listing)`.
+/// `list_for(+Round, +Seq, +ListBy, +Roster, -Listing)`.
 pub const LIST_FOR: Signature = Signature {
     name: "list_for",
-    modes: &[In, In, In, Out],
+    modes: &[In, In, In, In, Out],
     meaning: "a trader's: notes Seq and Roster (whose turn the next round is), then lists \
               its room and the VMs it would give, those its policy asks least for, which are \
-              not offered elsewhere until the round ends; does not hold when it is in another \
-              round",
+              not offered elsewhere until the round ends; in another round, it waits for that \
+              one to end for half the time left to ListBy, and does not hold if it has not",
 };
 
 /// `orders_for(+Round, +Catalogue, -Orders)`.
@@ -277,7 +286,7 @@ pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
             (
                 super::double_auction::AUCTIONEER,
                 5,
-                &[CATALOGUE, CLEAR, READY, LEG_ENDED, CONCLUDED, CARRY],
+                &[LEADS, CATALOGUE, CLEAR, READY, LEG_ENDED, CONCLUDED, CARRY],
             ),
             (
                 super::double_auction::TRADER,

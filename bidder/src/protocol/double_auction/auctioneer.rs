@@ -22,11 +22,14 @@ use crate::agent::{AgentError, Initiative, Inner, Play, TradeReport, vm_id};
 use crate::migration::Outcome;
 use crate::protocol::Protocol;
 use crate::protocol::terms::{compound, text};
-use crate::protocol::vocabulary::{CARRY, CATALOGUE, CLEAR, CONCLUDED, LEG_ENDED, READY};
+use crate::protocol::vocabulary::{CARRY, CATALOGUE, CLEAR, CONCLUDED, LEADS, LEG_ENDED, READY};
 
 /// One round as its auctioneer holds it.
 struct Held {
     round: String,
+    /// Whether it holds the round it recruited for (`leads`); if not, the
+    /// model lets its traders go.
+    leads: bool,
     protocol: ProtocolRef,
     rules: ClearingRules,
     /// When the party of a trade stops waiting to be told to move.
@@ -57,6 +60,16 @@ pub(crate) async fn hold(
     if !inner.due_round(protocol.name().as_str(), seq) {
         return Ok(None);
     }
+    let (window, grace) = (protocol.settings().window_ms, play.config.grace_ms);
+    // A round this host is still in (a trade of the last one moving) ends
+    // first: held now, its round would go on without its own orders. It
+    // holds the round only if it is still its turn then.
+    let span = round_span_ms(window, grace);
+    party::free_by(inner, inner.now_ms().saturating_add(span)).await;
+    if !inner.due_round(protocol.name().as_str(), seq) {
+        return Ok(None);
+    }
+    let first = inner.first_round_due(protocol.name().as_str());
     let recruitment = Recruitment {
         role: TRADER.to_string(),
         within_ms: play.config.recruit_ms,
@@ -72,19 +85,28 @@ pub(crate) async fn hold(
     let round = recruited.interaction.id.to_string();
     let mut roster = vec![inner.name().to_string()];
     roster.extend(recruited.players.iter().map(|p| p.to_string()));
-    inner.heard_round(protocol.name().as_str(), seq, &roster);
-    tracing::info!(host = %inner.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
-    let own = party::list(inner, &round, roster).await.ok();
-    let (window, grace) = (protocol.settings().window_ms, play.config.grace_ms);
+    let leads = !first || inner.holds_first_round(protocol.name().as_str(), seq, &roster[1..]);
+    let own = if leads {
+        inner.heard_round(protocol.name().as_str(), seq, &roster);
+        tracing::info!(host = %inner.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
+        // Called into another round while it recruited, it lists itself
+        // once that one ends for it.
+        let list_by = inner.now_ms().saturating_add(window / 2);
+        party::list(inner, &round, roster, list_by).await.ok()
+    } else {
+        tracing::debug!(host = %inner.name(), %round, seq, "leaves the first round to whose turn it is");
+        None
+    };
     let started = inner.now_ms();
     let held = Arc::new(Held {
         round: round.clone(),
+        leads,
         protocol: protocol_ref(protocol),
         rules: ClearingRules {
             pricing: protocol.settings().pricing,
             ..ClearingRules::default()
         },
-        until_ms: started + round_span_ms(window, grace),
+        until_ms: started + span,
         catalogue: Mutex::new(
             own.into_iter()
                 .map(|listing| Listed {
@@ -117,7 +139,7 @@ pub(crate) async fn hold(
     party::call_off(inner, &round, None, "the round ended").await;
     party::leave(inner, &round);
     ran.map_err(|source| play.interaction_error(protocol, source))?;
-    Ok(Some(Initiative::Cleared(reports(&held))))
+    Ok(leads.then(|| Initiative::Cleared(reports(&held))))
 }
 
 /// How every leg of every trade ended, as the auctioneer heard it.
@@ -158,6 +180,14 @@ fn reports(held: &Held) -> Vec<TradeReport> {
 /// The components a host provides as auctioneer of one round.
 fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
     let mut components = Components::new();
+    let leading = Arc::clone(&held);
+    components.register_fn(LEADS.name, LEADS.modes, move |_| {
+        if leading.leads {
+            Ok(vec![])
+        } else {
+            Err(Failure::no("another host holds this first round"))
+        }
+    });
     let (listing, cataloguing) = (Arc::clone(&inner), Arc::clone(&held));
     components.register_fn(CATALOGUE.name, CATALOGUE.modes, move |args| {
         catalogue(&listing, &cataloguing, args)

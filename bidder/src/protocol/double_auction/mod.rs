@@ -4,15 +4,16 @@
 //!
 //! | role | who plays it | components ([`super::vocabulary`]) |
 //! |---|---|---|
-//! | `auctioneer(Round, Seq, Traders, Window, Grace)` | the host whose turn it is ([`Rotation`]), once a period | `catalogue`, `clear`, `ready`, `leg_ended`, `concluded`, `carry` |
+//! | `auctioneer(Round, Seq, Traders, Window, Grace)` | the host whose turn it is ([`Rotation`]), once a period | `leads`, `catalogue`, `clear`, `ready`, `leg_ended`, `concluded`, `carry` |
 //! | `trader` | every host, answering rounds | `list_for`, `orders_for`, `record`, `carry`, `called_off`, `leave` |
 //!
 //! One round, as the model runs it:
 //!
 //! 1. **list**: each trader lists its room and the VMs it would give (the
 //!    [`LISTED_VMS`] its policy asks least for; none of them is offered in
-//!    another call until the round ends), or passes when it is in another
-//!    round;
+//!    another call until the round ends), or passes when it is still in
+//!    another round after waiting for half the listing window for it to
+//!    end (the auctioneer waits for one it is in before it holds its own);
 //! 2. **order**: shown every listing, each trader posts its orders at its
 //!    true valuation ([`Valuer::orders`]) for up to [`WANTED_VMS`] of the
 //!    others' VMs that fit it: an ask for each VM it listed,

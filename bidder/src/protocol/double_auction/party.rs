@@ -49,18 +49,25 @@ fn broken(e: impl std::fmt::Display) -> Failure {
 
 /// Joins round `round` of `roster` and lists this host: its room, and the
 /// VMs it would give, which are not offered elsewhere until it leaves.
-/// Does not hold when the host is in another round.
+/// A host still in another round waits for it to end until `by_ms` of the
+/// peers' clock ([`free_by`]); does not hold when it is in one then.
 pub(crate) async fn list(
     inner: &Inner,
     round: &str,
     roster: Vec<String>,
+    by_ms: i64,
 ) -> Result<Listing, Failure> {
-    {
+    loop {
+        let free = free_by(inner, by_ms).await;
         let mut state = inner.call_market();
-        if let Some(other) = &state.busy {
-            return Err(Failure::no(format!("in round {other}")));
+        match &state.busy {
+            None => {
+                state.busy = Some(round.to_string());
+                break;
+            }
+            Some(other) if !free => return Err(Failure::no(format!("in round {other}"))),
+            Some(_) => {} // another round took it first: wait again
         }
-        state.busy = Some(round.to_string());
     }
     let listed = listing(inner).await;
     let mut state = inner.call_market();
@@ -79,6 +86,29 @@ pub(crate) async fn list(
         Err(why) => {
             state.busy = None;
             Err(why)
+        }
+    }
+}
+
+/// Waits until this host is in no round, or until `by_ms` of the peers'
+/// clock: whether it is free. The parties of a round's last trade are
+/// often still carrying it out when the next round calls; joining it once
+/// they are done, instead of passing, is what lets them trade from the
+/// state that trade left (and keeps the others from trading without them).
+pub(crate) async fn free_by(inner: &Inner, by_ms: i64) -> bool {
+    loop {
+        let left = inner.round_left().notified();
+        tokio::pin!(left);
+        left.as_mut().enable();
+        if inner.call_market().busy.is_none() {
+            return true;
+        }
+        if inner.now_ms() >= by_ms {
+            return false;
+        }
+        tokio::select! {
+            () = left => {}
+            () = inner.sleep_until(by_ms) => {}
         }
     }
 }
@@ -469,6 +499,7 @@ pub(crate) fn leave(inner: &Inner, round: &str) {
         }
         state.parts.remove(round)
     };
+    inner.round_left().notify_waiters();
     for vm in part.iter().flat_map(|p| &p.listed) {
         inner.stop_giving(&vm.uuid);
     }

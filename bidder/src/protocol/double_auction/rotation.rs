@@ -14,11 +14,11 @@
 //!
 //! A host that has heard no round (it has just started) listens for one
 //! whole period first: in a zone already trading it hears the next round
-//! and learns the roster from it. When it hears none, it holds the next
-//! round itself; hosts that start together may then hold theirs at once,
-//! each host takes part in one of them (it passes the others), and every
-//! host learns the rosters from the calls, so they agree from the next
-//! period on.
+//! and learns the roster from it. When it hears none, it recruits for the
+//! next round itself; hosts that start together all do so in the same
+//! period, and each recruits every other, so each knows the same roster
+//! then: only the first of them by name holds it
+//! ([`Rotation::first_round`]), and the others join its round.
 
 /// The rotation as one host sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,21 @@ impl Rotation {
             }
             None => seq > *self.since.get_or_insert(seq),
         }
+    }
+
+    /// For a host that had heard no round when it became due, once it has
+    /// recruited `players` for its first: hosts that start together all
+    /// become due in the same period and each recruits every other, so
+    /// they agree on one round, held by the first of them by name (a host
+    /// that recruited only some of the others, its deadline passing
+    /// first, still agrees unless it missed that one). Learns the roster;
+    /// whether this host holds the round.
+    pub fn first_round(&mut self, seq: u64, players: impl IntoIterator<Item = String>) -> bool {
+        if self.last.is_some_and(|last| seq < last) {
+            return false; // a later round was heard meanwhile
+        }
+        self.heard(seq, players);
+        self.roster.first() == Some(&self.me)
     }
 
     /// Whether it has heard no round yet and waits a period before holding
@@ -146,6 +161,40 @@ mod tests {
         }
         assert_eq!(a.roster(), names(&["a", "c"]));
         assert!(a.due(6) && !c.due(6));
+    }
+
+    #[test]
+    fn hosts_that_start_together_hold_one_first_round() {
+        let roster = names(&["a", "b", "c"]);
+        let mut hosts: Vec<Rotation> = roster.iter().map(|h| Rotation::new(h)).collect();
+        for h in &mut hosts {
+            assert!(!h.due(7));
+        }
+        let mut holders = Vec::new();
+        for (h, me) in hosts.iter_mut().zip(&roster) {
+            assert!(h.due(8), "{me} has listened a period");
+            let others = roster.iter().filter(|r| *r != me).cloned();
+            if h.first_round(8, others) {
+                holders.push(me.as_str());
+            }
+        }
+        assert_eq!(holders, ["a"], "the first by name");
+        assert!(hosts.iter_mut().all(|h| !h.due(8)));
+        let next: Vec<bool> = hosts.iter_mut().map(|h| h.due(9)).collect();
+        assert_eq!(
+            next,
+            [true, false, false],
+            "then the rotation goes on: 9 mod 3"
+        );
+    }
+
+    #[test]
+    fn a_first_round_is_not_held_after_a_later_one_was_heard() {
+        let mut a = Rotation::new("a");
+        assert!(!a.due(3) && a.due(4));
+        a.heard(5, names(&["a", "b"]));
+        assert!(!a.first_round(4, names(&["b"])));
+        assert_eq!(a.roster(), names(&["a", "b"]));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The components a host provides as trader: every host answers every
-//! round it is called to (and passes while it is in another).
+//! round it is called to (waiting a while for one it is still in to end,
+//! and passing if it does not).
 
 use std::sync::Arc;
 
@@ -43,24 +44,26 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
         let (inner, protocol) = (Arc::clone(&listing), name.clone());
         async move {
             let round = round_of(&args[0])?;
-            let (Term::Int(seq), Some(roster)) = (&args[1], args[2].as_list()) else {
+            let (Term::Int(seq), Term::Int(list_by), Some(roster)) =
+                (&args[1], &args[2], args[3].as_list())
+            else {
                 return Err(Failure::no(format!(
-                    "not a round number and roster: {args:?}"
+                    "not a round number, a deadline and a roster: {args:?}"
                 )));
             };
             let roster: Vec<String> = roster.into_iter().filter_map(text).collect();
             inner.heard_round(&protocol, u64::try_from(*seq).unwrap_or_default(), &roster);
-            let listing = party::list(&inner, &round, roster)
+            // Half the time left to list in, so that a pass still arrives.
+            let now = inner.now_ms();
+            let by_ms = now.saturating_add(list_by.saturating_sub(now) / 2);
+            let listing = party::list(&inner, &round, roster, by_ms)
                 .await
                 .inspect_err(|why| {
                     tracing::debug!(host = %inner.name(), %round, %why, "sits the round out");
                 })?;
-            Ok(vec![
-                args[0].clone(),
-                args[1].clone(),
-                args[2].clone(),
-                listing.to_term(),
-            ])
+            let mut out = args[..4].to_vec();
+            out.push(listing.to_term());
+            Ok(out)
         }
     });
     let ordering = Arc::clone(&inner);
