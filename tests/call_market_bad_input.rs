@@ -241,6 +241,7 @@ fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>) -> Components {
             Term::list(vec![]),
         ])
     });
+    c.register_fn("leads", &[In], |_| Ok(vec![]));
     c.register_fn("ready", &[In, In, In, In], |_| Err(Failure::no("rogue")));
     c.register_fn("leg_ended", &[In, In, In, In], |_| Ok(vec![]));
     c.register_fn("concluded", &[In, In, In], |_| Ok(vec![]));

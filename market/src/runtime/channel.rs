@@ -140,6 +140,13 @@ impl Channel for BusChannel {
         to: &PeerId,
         message: Term,
     ) -> impl Future<Output = Result<(), ChannelError>> + Send {
+        // What is sent, for a trace of an interaction's messages (the call
+        // market's benchmark times when its results are out); nothing is
+        // built unless that trace is on.
+        let sent = tracing::enabled!(tracing::Level::TRACE).then(|| {
+            let what = message.functor().map_or("", |f| f.as_str()).to_string();
+            (what, self.interaction.id, to.clone())
+        });
         // Prepared before the future so that it does not borrow `self`
         // (whose subscription is not `Sync`) across an await.
         let prepared = self.prepare(to, message);
@@ -148,7 +155,11 @@ impl Channel for BusChannel {
             let (subject, payload) = prepared?;
             bus.publish(&subject, payload)
                 .await
-                .map_err(|e| ChannelError::Transport(e.to_string()))
+                .map_err(|e| ChannelError::Transport(e.to_string()))?;
+            if let Some((what, interaction, to)) = sent {
+                tracing::trace!(round = %interaction, %to, what, "sent");
+            }
+            Ok(())
         }
     }
 
