@@ -218,6 +218,11 @@ fn rounds_cleared(steps: &[Step]) -> Vec<Cleared> {
             })
             .collect();
         let sent: Vec<&&Step> = of_round.iter().filter(|s| s.message == "sent").collect();
+        assert!(
+            !sent.is_empty(),
+            "round {}: no result traced as sent",
+            c.round
+        );
         let unheard = of_round
             .iter()
             .filter(|s| s.message == "leaves the round" && s.why == "no_result")

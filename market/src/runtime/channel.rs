@@ -157,7 +157,7 @@ impl Channel for BusChannel {
                 .await
                 .map_err(|e| ChannelError::Transport(e.to_string()))?;
             if let Some((what, interaction, to)) = sent {
-                tracing::trace!(round = %interaction, %to, what, "sent");
+                tracing::trace!(round = %interaction, %to, what = %what, "sent");
             }
             Ok(())
         }
