@@ -139,7 +139,9 @@ pub(crate) async fn hold(
     party::call_off(inner, &round, None, "the round ended").await;
     party::leave(inner, &round);
     ran.map_err(|source| play.interaction_error(protocol, source))?;
-    Ok(leads.then(|| Initiative::Cleared(reports(&held))))
+    // Released, it cleared nothing; a model of one's own that does not
+    // call `leads` holds the round whatever, and its trades are reported.
+    Ok(Some(Initiative::Cleared(reports(&held))))
 }
 
 /// How every leg of every trade ended, as the auctioneer heard it.
