@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use tokio::task::JoinHandle;
+
 use lcc::component::{Components, Failure};
 use lcc::term::Term;
 use market::host::HostId;
@@ -24,6 +26,9 @@ use crate::protocol::Protocol;
 use crate::protocol::terms::{compound, text};
 use crate::protocol::vocabulary::{CARRY, CATALOGUE, CLEAR, CONCLUDED, LEADS, LEG_ENDED, READY};
 
+/// The auctioneer's own orders being made.
+type OwnOrders = JoinHandle<Result<Vec<Posted>, Failure>>;
+
 /// One round as its auctioneer holds it.
 struct Held {
     round: String,
@@ -36,6 +41,8 @@ struct Held {
     until_ms: i64,
     /// Every trader's listing kept, this host's first.
     catalogue: Mutex<Vec<Listed>>,
+    /// Its own orders, started when the catalogue is shown.
+    own_orders: Mutex<Option<OwnOrders>>,
     /// The trades cleared and recorded by this host where it is a party.
     trades: Mutex<Vec<Filled>>,
     /// How each leg ended, by trade and leg (from 1).
@@ -115,6 +122,7 @@ pub(crate) async fn hold(
                 })
                 .collect(),
         ),
+        own_orders: Mutex::new(None),
         trades: Mutex::new(Vec::new()),
         legs: Mutex::new(BTreeMap::new()),
         concluded: Mutex::new(BTreeMap::new()),
@@ -192,7 +200,9 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
     });
     let (listing, cataloguing) = (Arc::clone(&inner), Arc::clone(&held));
     components.register_fn(CATALOGUE.name, CATALOGUE.modes, move |args| {
-        catalogue(&listing, &cataloguing, args)
+        let shown = catalogue(&listing, &cataloguing, args)?;
+        order_own(&listing, &cataloguing);
+        Ok(shown)
     });
     let (clearing, deciding) = (Arc::clone(&inner), Arc::clone(&held));
     components.register_async(CLEAR.name, CLEAR.modes, move |args| {
@@ -241,6 +251,19 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
 
 /// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
 /// read, from traders of the round, of VMs nobody else listed.
+/// Starts the auctioneer's own orders as the catalogue is shown, when the
+/// traders start theirs: in hand when the last order comes in, instead of
+/// computed after it, in the time the round takes to clear.
+fn order_own(inner: &Arc<Inner>, held: &Held) {
+    let catalogue = lock(&held.catalogue).clone();
+    if !catalogue.iter().any(|l| l.trader == inner.name()) {
+        return; // it listed nothing: it sits its own round out
+    }
+    let (inner, round) = (Arc::clone(inner), held.round.clone());
+    let task = tokio::spawn(async move { party::orders(&inner, &round, &catalogue).await });
+    *lock(&held.own_orders) = Some(task);
+}
+
 fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let listings = args[1]
         .as_list()
@@ -354,8 +377,10 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
             }
         }
     }
+    let own = lock(&held.own_orders).take();
     if let Some(&me) = index.get(inner.name())
-        && let Ok(own) = party::orders(inner, &held.round, &catalogue).await
+        && let Some(own) = own
+        && let Ok(Ok(own)) = own.await
     {
         for posted in &own {
             push_order(&mut market, me, posted);

@@ -190,7 +190,7 @@ pub(crate) async fn orders(
         .collect();
     // At most WANTED_VMS of them, a different choice on every host and in
     // every round.
-    fitting.sort_by_key(|vm| {
+    fitting.sort_by_cached_key(|vm| {
         (
             spread(me, Some(round), Some(vm.uuid.as_str())),
             vm.uuid.clone(),
@@ -214,7 +214,7 @@ pub(crate) async fn orders(
     // Best first; among equal limits, an order of VMs of this host's own
     // (a hash of its name and the VMs), so that hosts alike do not all
     // bid for the same few VMs.
-    all.sort_by_key(|o| {
+    all.sort_by_cached_key(|o| {
         let named = |v: Option<VmId>| v.and_then(|v| by_id.get(&v)).map(DomainUuid::as_str);
         (
             std::cmp::Reverse(o.limit),
