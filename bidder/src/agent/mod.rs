@@ -626,7 +626,6 @@ impl Inner {
         self.call_market().rotation(protocol, self.name()).due(seq)
     }
 
-    /// A round of `protocol` was heard: period `seq`, among `roster`.
     /// Whether `protocol`'s rotation has heard no round yet.
     pub(crate) fn first_round_due(&self, protocol: &str) -> bool {
         self.call_market()
@@ -643,6 +642,7 @@ impl Inner {
             .first_round(seq, players.iter().cloned())
     }
 
+    /// A round of `protocol` was heard: period `seq`, among `roster`.
     pub(crate) fn heard_round(&self, protocol: &str, seq: u64, roster: &[String]) {
         self.call_market()
             .rotation(protocol, self.name())

@@ -101,7 +101,7 @@ pub(crate) async fn hold(
         let list_by = inner.now_ms().saturating_add(window / 2);
         party::list(inner, &round, roster, list_by).await.ok()
     } else {
-        tracing::debug!(host = %inner.name(), %round, seq, "leaves the first round to whose turn it is");
+        tracing::debug!(host = %inner.name(), %round, seq, "leaves the first round to the first host by name");
         None
     };
     let started = inner.now_ms();
@@ -249,8 +249,6 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
     components
 }
 
-/// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
-/// read, from traders of the round, of VMs nobody else listed.
 /// Starts the auctioneer's own orders as the catalogue is shown, when the
 /// traders start theirs: in hand when the last order comes in, instead of
 /// computed after it, in the time the round takes to clear.
@@ -264,6 +262,8 @@ fn order_own(inner: &Arc<Inner>, held: &Held) {
     *lock(&held.own_orders) = Some(task);
 }
 
+/// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
+/// read, from traders of the round, of VMs nobody else listed.
 fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let listings = args[1]
         .as_list()
