@@ -14,6 +14,8 @@
 //! - [`events`]: what a host publishes for observers (its status every
 //!   period, its trades' lifecycle), through a bounded queue that never
 //!   holds trading up.
+//! - [`problem`]: what is wrong with one key of a configuration (key,
+//!   value, reason), the one error every configuration reading reports.
 //! - [`daemon`]: the per-host daemon (`bidder --config host.toml`): its
 //!   configuration and its run loop.
 pub mod agent;
@@ -21,4 +23,5 @@ pub mod daemon;
 pub mod events;
 pub mod hypervisor;
 pub mod migration;
+pub mod problem;
 pub mod protocol;

@@ -70,6 +70,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use bidder::problem::{ConfigProblem, lines};
 use bidder::protocol::config::{ProtocolFile, Selection, check_unused, default_names};
 use bidder::protocol::{Kind, Protocol};
 use market::bus::subject::Token;
@@ -271,15 +272,13 @@ pub enum ScenarioError {
         /// What the parser said.
         reason: String,
     },
-    /// A value that parses but means nothing sensible.
-    #[error("{file}: {path}: {reason}")]
+    /// Values that parse but mean nothing sensible.
+    #[error("{}", lines(file.display(), problems))]
     Invalid {
         /// The scenario file.
         file: PathBuf,
-        /// Key path.
-        path: String,
-        /// What is wrong and what would be right.
-        reason: String,
+        /// Each key's problem (at least one).
+        problems: Vec<ConfigProblem>,
     },
     /// A host's policy file was refused.
     #[error("{file}: {path}: policy {policy}: {source}")]
@@ -345,21 +344,16 @@ impl Scenario {
     /// cluster this way) as if read from `path`: policy files are found
     /// relative to it, errors name it.
     pub fn from_spec(path: &Path, mut spec: ScenarioSpec) -> Result<Scenario, ScenarioError> {
-        generate(&mut spec).map_err(|(key, reason)| ScenarioError::Invalid {
+        let invalid = |problems: Vec<ConfigProblem>| ScenarioError::Invalid {
             file: path.to_path_buf(),
-            path: key,
-            reason,
-        })?;
-        check(path, &spec)?;
-        let invalid = |(key, reason): (String, String)| ScenarioError::Invalid {
-            file: path.to_path_buf(),
-            path: key,
-            reason,
+            problems,
         };
-        let groups = groups(&spec).map_err(invalid)?;
+        generate(&mut spec).map_err(|p| invalid(vec![p]))?;
+        check(path, &spec)?;
+        let groups = groups(&spec).map_err(|p| invalid(vec![p]))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let protocols = protocols(&spec, base).map_err(invalid)?;
-        let placement = placement_protocol(&spec, &protocols).map_err(invalid)?;
+        let placement = placement_protocol(&spec, &protocols).map_err(|p| invalid(vec![p]))?;
         let policies = spec
             .host
             .iter()
@@ -379,7 +373,7 @@ impl Scenario {
 
 /// Each host's protocols: its own list or the scenario's, resolved with
 /// the settings of `[protocol.<name>]`.
-fn protocols(spec: &ScenarioSpec, base: &Path) -> Result<Vec<Vec<Protocol>>, (String, String)> {
+fn protocols(spec: &ScenarioSpec, base: &Path) -> Result<Vec<Vec<Protocol>>, Vec<ConfigProblem>> {
     let lists: Vec<&[String]> = spec
         .host
         .iter()
@@ -438,14 +432,15 @@ impl Scenario {
 fn placement_protocol(
     spec: &ScenarioSpec,
     protocols: &[Vec<Protocol>],
-) -> Result<Option<Protocol>, (String, String)> {
+) -> Result<Option<Protocol>, ConfigProblem> {
     let Some(first) = spec.vm.iter().position(|vm| vm.arrive.is_some()) else {
         return Ok(None);
     };
     if let Some(i) = spec.host.iter().position(|h| h.name == OPERATOR) {
-        return Err((
+        return Err(ConfigProblem::value(
             format!("host[{i}].name"),
-            format!("{OPERATOR:?} is the name arriving VMs are placed by: rename the host"),
+            OPERATOR,
+            "the name arriving VMs are placed by: rename the host",
         ));
     }
     protocols
@@ -455,33 +450,34 @@ fn placement_protocol(
         .cloned()
         .map(Some)
         .ok_or_else(|| {
-            (
+            ConfigProblem::at(
                 format!("vm[{first}].arrive"),
-                "no host plays a placement protocol: add \"placement\" to `protocols`".into(),
+                "no host plays a placement protocol: add \"placement\" to `protocols`",
             )
         })
 }
 
 /// Each VM's placement group, checked.
-fn groups(spec: &ScenarioSpec) -> Result<Vec<Option<PlacementGroup>>, (String, String)> {
+fn groups(spec: &ScenarioSpec) -> Result<Vec<Option<PlacementGroup>>, ConfigProblem> {
     spec.vm
         .iter()
         .enumerate()
         .map(|(i, vm)| {
             let rule = match &vm.group_rule {
                 None => GroupRule::Apart,
-                Some(rule) => GroupRule::parse(rule)
-                    .map_err(|e| (format!("vm[{i}].group_rule"), e.to_string()))?,
+                Some(rule) => GroupRule::parse(rule).map_err(|e| {
+                    ConfigProblem::value(format!("vm[{i}].group_rule"), rule, e.to_string())
+                })?,
             };
             match &vm.group {
-                None if vm.group_rule.is_some() => Err((
+                None if vm.group_rule.is_some() => Err(ConfigProblem::at(
                     format!("vm[{i}].group_rule"),
-                    "a rule without a group: add `group`".into(),
+                    "a rule without a group: add `group`",
                 )),
                 None => Ok(None),
-                Some(name) => PlacementGroup::new(name, rule)
-                    .map(Some)
-                    .map_err(|e| (format!("vm[{i}].group"), e.to_string())),
+                Some(name) => PlacementGroup::new(name, rule).map(Some).map_err(|e| {
+                    ConfigProblem::value(format!("vm[{i}].group"), name, e.to_string())
+                }),
             }
         })
         .collect()
@@ -491,8 +487,11 @@ fn load_policy(file: &Path, index: usize, policy: &Path) -> Result<Policy, Scena
     let key = format!("host[{index}].policy");
     let text = std::fs::read_to_string(policy).map_err(|e| ScenarioError::Invalid {
         file: file.to_path_buf(),
-        path: key.clone(),
-        reason: format!("cannot read {}: {e}", policy.display()),
+        problems: vec![ConfigProblem::value(
+            key.clone(),
+            policy.display(),
+            format!("cannot read it: {e}"),
+        )],
     })?;
     Policy::from_toml(&text).map_err(|source| ScenarioError::Policy {
         file: file.to_path_buf(),
@@ -505,9 +504,9 @@ fn load_policy(file: &Path, index: usize, policy: &Path) -> Result<Policy, Scena
 /// Expands every entry with a `count` into the hosts or VMs it stands
 /// for, in place; later checks see (and name in their errors) the
 /// expanded lists.
-fn generate(spec: &mut ScenarioSpec) -> Result<(), (String, String)> {
+fn generate(spec: &mut ScenarioSpec) -> Result<(), ConfigProblem> {
     let counted = |count: Option<u32>, key: String| match count {
-        Some(0) => Err((key, "must be at least 1".to_string())),
+        Some(0) => Err(ConfigProblem::value(key, 0, "must be at least 1")),
         other => Ok(other),
     };
     let mut groups: BTreeMap<String, u32> = BTreeMap::new();
@@ -552,8 +551,7 @@ fn generate(spec: &mut ScenarioSpec) -> Result<(), (String, String)> {
 fn check(file: &Path, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     let invalid = |path: String, reason: String| ScenarioError::Invalid {
         file: file.to_path_buf(),
-        path,
-        reason,
+        problems: vec![ConfigProblem::at(path, reason)],
     };
     if spec.host.len() < 2 {
         return Err(invalid(

@@ -56,6 +56,7 @@ use serde::Deserialize;
 use crate::agent::AgentConfig;
 use crate::hypervisor::LiveTarget;
 use crate::migration::{CallPolicy, Method};
+use crate::problem::{ConfigProblem, Problems, lines};
 use crate::protocol::Protocol;
 use crate::protocol::config::{ProtocolFile, Selection, check_unused};
 
@@ -70,15 +71,14 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A key is missing, unknown, of the wrong type or of a wrong value.
-    #[error("configuration {path}: {key}: {reason}")]
-    Key {
+    /// Keys are missing, unknown, of the wrong type or of a wrong value:
+    /// every one found, a line each.
+    #[error("{}", lines(format_args!("configuration {}", path.display()), problems))]
+    Invalid {
         /// The file.
         path: PathBuf,
-        /// The key path (`trading.period_ms`), `.` for the whole file.
-        key: String,
-        /// What is wrong and what would be right.
-        reason: String,
+        /// Each key's problem (at least one).
+        problems: Vec<ConfigProblem>,
     },
 }
 
@@ -290,37 +290,44 @@ impl DaemonConfig {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        DaemonConfig::parse(&text, base).map_err(|(key, reason)| ConfigError::Key {
+        DaemonConfig::parse(&text, base).map_err(|problems| ConfigError::Invalid {
             path: path.to_path_buf(),
-            key,
-            reason,
+            problems,
         })
     }
 
     /// Parses and checks a configuration; relative paths are joined to
-    /// `base`. The error is the key path and the reason.
-    pub fn parse(text: &str, base: &Path) -> Result<DaemonConfig, (String, String)> {
+    /// `base`. The error is every problem found: the file's syntax and
+    /// types stop the reading at the first, the checks of its values are
+    /// all made.
+    pub fn parse(text: &str, base: &Path) -> Result<DaemonConfig, Vec<ConfigProblem>> {
         let deserializer = toml::Deserializer::parse(text)
-            .map_err(|e| (".".to_string(), e.message().trim().to_string()))?;
+            .map_err(|e| vec![ConfigProblem::at(".", e.message().trim())])?;
         let file: ConfigFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let key = if key.is_empty() { ".".into() } else { key };
-            (key, e.inner().message().trim().to_string())
+            vec![ConfigProblem::at(key, e.inner().message().trim())]
         })?;
         file.check(base)
     }
 }
 
-fn token(key: &str, value: &str) -> Result<Token, (String, String)> {
-    Token::new(value).map_err(|e| (key.to_string(), e.to_string()))
+fn token(key: &str, value: &str) -> Result<Token, ConfigProblem> {
+    // The token's error names the value already.
+    Token::new(value).map_err(|e| ConfigProblem::at(key, e.to_string()))
 }
 
-fn positive(key: &str, value: i64) -> Result<i64, (String, String)> {
+fn positive(key: &str, value: i64) -> Result<i64, ConfigProblem> {
     if value > 0 {
         Ok(value)
     } else {
-        Err((key.to_string(), format!("must be above 0 (got {value})")))
+        Err(ConfigProblem::value(key, value, "must be above 0"))
     }
+}
+
+/// A count in milliseconds or seconds, above 0.
+fn positive_u64(key: &str, value: u64) -> Result<i64, ConfigProblem> {
+    positive(key, i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 /// The scheme of a simulated host's URI: `simulated://PATH`, PATH its
@@ -333,57 +340,58 @@ pub fn simulated_state(uri: &str) -> Option<&str> {
 }
 
 impl ConfigFile {
-    fn check(self, base: &Path) -> Result<DaemonConfig, (String, String)> {
-        let host = token("host", &self.host)?;
-        let space = SubjectSpace::new(token("prefix", &self.prefix)?, token("zone", &self.zone)?);
+    /// Checks every value, collecting every problem; the configuration
+    /// only when there is none.
+    fn check(self, base: &Path) -> Result<DaemonConfig, Vec<ConfigProblem>> {
+        let mut problems = Problems::default();
+        let host = problems.take(token("host", &self.host));
+        let prefix = problems.take(token("prefix", &self.prefix));
+        let zone = problems.take(token("zone", &self.zone));
         if self.hypervisor.trim().is_empty() {
-            return Err((
-                "hypervisor".into(),
-                "must be a libvirt URI, or simulated://PATH for a simulated host".into(),
-            ));
+            problems.take::<()>(Err(ConfigProblem::value(
+                "hypervisor",
+                format!("{:?}", self.hypervisor),
+                "must be a libvirt URI, or simulated://PATH for a simulated host",
+            )));
         }
         if self.nats.servers.is_empty() {
-            return Err((
-                "nats.servers".into(),
-                "must name at least one server".into(),
-            ));
+            problems.take::<()>(Err(ConfigProblem::at(
+                "nats.servers",
+                "must name at least one server",
+            )));
         }
-        let t = self.trading;
-        let period_ms = positive(
-            "trading.period_ms",
-            i64::try_from(t.period_ms).unwrap_or(i64::MAX),
-        )?;
-        let agent = AgentConfig {
-            recruit_ms: positive("trading.recruit_ms", t.recruit_ms)?,
-            window_ms: positive("trading.window_ms", t.window_ms)?,
-            grace_ms: positive("trading.grace_ms", t.grace_ms)?,
-            arrival_ms: positive("trading.arrival_ms", t.arrival_ms)?,
-            period_ms,
-        };
-        check_unused(&self.protocol, &[&self.protocols])?;
-        let protocols = Selection {
-            names: &self.protocols,
-            names_key: "protocols",
-            settings: &self.protocol,
-            base,
-        }
-        .resolve()?;
-        let timeout_ms = positive(
-            "trading.peer_timeout_ms",
-            i64::try_from(t.peer_timeout_ms).unwrap_or(i64::MAX),
-        )?;
-        positive("trading.peer_attempts", i64::from(t.peer_attempts))?;
+        let agent = problems.take(self.trading.agent());
+        let calls = problems.take(self.trading.calls());
+        problems.take_all(check_unused(&self.protocol, &[&self.protocols]));
+        let protocols = problems.take_all(
+            Selection {
+                names: &self.protocols,
+                names_key: "protocols",
+                settings: &self.protocol,
+                base,
+            }
+            .resolve(),
+        );
         let capacity = self.capacity;
         if capacity.cpus == 0 || capacity.memory_mib == 0 {
-            return Err((
-                "capacity".into(),
-                "cpus and memory_mib must be above 0".into(),
-            ));
+            problems.take::<()>(Err(ConfigProblem::at(
+                "capacity",
+                "cpus and memory_mib must be above 0",
+            )));
         }
+        let migration = problems.take(self.migration.check());
+        let events = problems.take(self.events.check());
+        let checked = || {
+            Some((
+                host?, prefix?, zone?, agent?, calls?, protocols?, migration?, events?,
+            ))
+        };
+        let (host, prefix, zone, agent, calls, protocols, migration, events) =
+            problems.finish(checked())?;
         Ok(DaemonConfig {
             host,
             id: self.id,
-            space,
+            space: SubjectSpace::new(prefix, zone),
             ledger: base.join(&self.ledger),
             policy: base.join(&self.policy),
             hypervisor: match simulated_state(&self.hypervisor) {
@@ -399,28 +407,48 @@ impl ConfigFile {
             nats: self.nats,
             protocols,
             agent,
-            calls: CallPolicy {
-                timeout: Duration::from_millis(timeout_ms.unsigned_abs()),
-                attempts: t.peer_attempts,
-            },
-            migration: self.migration.check()?,
-            events: self.events.check()?,
+            calls,
+            migration,
+            events,
+        })
+    }
+}
+
+impl TradingFile {
+    /// The interactions' timing; the first value that is not above 0.
+    fn agent(&self) -> Result<AgentConfig, ConfigProblem> {
+        Ok(AgentConfig {
+            recruit_ms: positive("trading.recruit_ms", self.recruit_ms)?,
+            window_ms: positive("trading.window_ms", self.window_ms)?,
+            grace_ms: positive("trading.grace_ms", self.grace_ms)?,
+            arrival_ms: positive("trading.arrival_ms", self.arrival_ms)?,
+            period_ms: positive_u64("trading.period_ms", self.period_ms)?,
+        })
+    }
+
+    /// How calls to a peer wait and retry.
+    fn calls(&self) -> Result<CallPolicy, ConfigProblem> {
+        let timeout_ms = positive_u64("trading.peer_timeout_ms", self.peer_timeout_ms)?;
+        positive("trading.peer_attempts", i64::from(self.peer_attempts))?;
+        Ok(CallPolicy {
+            timeout: Duration::from_millis(timeout_ms.unsigned_abs()),
+            attempts: self.peer_attempts,
         })
     }
 }
 
 impl EventsFile {
-    fn check(self) -> Result<Option<Events>, (String, String)> {
+    fn check(self) -> Result<Option<Events>, ConfigProblem> {
         if !self.publish {
             return Ok(None);
         }
         if self.queue == 0 {
-            return Err(("events.queue".into(), "must be above 0 (got 0)".into()));
+            return Err(ConfigProblem::value("events.queue", 0, "must be above 0"));
         }
         if self.nats.as_ref().is_some_and(|n| n.servers.is_empty()) {
-            return Err((
-                "events.nats.servers".into(),
-                "must name at least one server".into(),
+            return Err(ConfigProblem::at(
+                "events.nats.servers",
+                "must name at least one server",
             ));
         }
         Ok(Some(Events {
@@ -431,7 +459,7 @@ impl EventsFile {
 }
 
 impl MigrationFile {
-    fn check(self) -> Result<Migration, (String, String)> {
+    fn check(self) -> Result<Migration, ConfigProblem> {
         Ok(match self {
             MigrationFile::Handoff => Migration::Handoff,
             MigrationFile::Live {
@@ -441,17 +469,13 @@ impl MigrationFile {
                 timeout_s,
             } => {
                 if !destination_uri.contains("{host}") {
-                    return Err((
-                        "migration.destination_uri".into(),
-                        format!(
-                            "{destination_uri:?} must contain {{host}}, which stands for the destination's name"
-                        ),
+                    return Err(ConfigProblem::value(
+                        "migration.destination_uri",
+                        format!("{destination_uri:?}"),
+                        "must contain {host}, which stands for the destination's name",
                     ));
                 }
-                positive(
-                    "migration.timeout_s",
-                    i64::try_from(timeout_s).unwrap_or(i64::MAX),
-                )?;
+                positive_u64("migration.timeout_s", timeout_s)?;
                 Migration::Live {
                     destination_uri,
                     peer_to_peer,
@@ -487,7 +511,8 @@ mod tests {
     "#;
 
     fn error(text: &str) -> (String, String) {
-        DaemonConfig::parse(text, Path::new("/etc/bourse")).unwrap_err()
+        let problems = DaemonConfig::parse(text, Path::new("/etc/bourse")).unwrap_err();
+        (problems[0].key.clone(), problems[0].to_string())
     }
 
     #[test]
@@ -640,7 +665,8 @@ mod tests {
                 "protocols = [\"sealed-bid\"]\n{GOOD}\n[protocol.sealed-bid]\n\
                  model = \"sealed.lcc\"\nkind = \"contract-net\"\n"
             );
-            DaemonConfig::parse(&config, dir.path()).unwrap_err()
+            let problems = DaemonConfig::parse(&config, dir.path()).unwrap_err();
+            (problems[0].key.clone(), problems[0].to_string())
         };
         let (key, reason) = with_model("a(manager(T, Cs, W, G), M) :: cfp(T) => ");
         assert_eq!(key, "protocol.sealed-bid.model");

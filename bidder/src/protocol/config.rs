@@ -25,6 +25,7 @@ use market::bus::subject::Token;
 use serde::Deserialize;
 
 use super::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
+use crate::problem::{ConfigProblem, Problems};
 
 /// One `[protocol.<name>]` table as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -72,39 +73,46 @@ pub fn default_names() -> Vec<String> {
 }
 
 impl Selection<'_> {
-    /// Every named protocol, loaded and checked; the error is the key and
-    /// the reason.
-    pub fn resolve(&self) -> Result<Vec<Protocol>, (String, String)> {
+    /// Every named protocol, loaded and checked; the error is every
+    /// protocol's problem, each with its key.
+    pub fn resolve(&self) -> Result<Vec<Protocol>, Vec<ConfigProblem>> {
         if self.names.is_empty() {
-            return Err((
-                self.names_key.to_string(),
-                "must name at least one protocol".into(),
-            ));
+            return Err(vec![ConfigProblem::at(
+                self.names_key,
+                "must name at least one protocol",
+            )]);
         }
+        let mut problems = Problems::default();
         let mut protocols: Vec<Protocol> = Vec::new();
         for (index, name) in self.names.iter().enumerate() {
             let key = format!("{}[{index}]", self.names_key);
-            if protocols.iter().any(|p| p.name().as_str() == name) {
-                return Err((key, format!("{name:?} is named twice")));
+            if self.names[..index].contains(name) {
+                problems.take::<()>(Err(ConfigProblem::at(
+                    key,
+                    format!("{name:?} is named twice"),
+                )));
+                continue;
             }
-            let config = self.config(name, &key)?;
-            let protocol = Protocol::load(config)
-                .map_err(|e| (format!("protocol.{name}.model"), e.to_string()))?;
-            protocols.push(protocol);
+            let protocol = self.config(name, &key).and_then(|config| {
+                Protocol::load(config)
+                    .map_err(|e| ConfigProblem::at(format!("protocol.{name}.model"), e.to_string()))
+            });
+            protocols.extend(problems.take(protocol));
         }
-        Ok(protocols)
+        problems.finish(Some(protocols))
     }
 
     /// The configuration of protocol `name`, named at `key`.
-    fn config(&self, name: &str, key: &str) -> Result<ProtocolConfig, (String, String)> {
+    fn config(&self, name: &str, key: &str) -> Result<ProtocolConfig, ConfigProblem> {
         let table_key = format!("protocol.{name}");
         let file = self.settings.get(name).cloned().unwrap_or_default();
-        let token = Token::new(name).map_err(|e| (key.to_string(), e.to_string()))?;
+        let token = Token::new(name).map_err(|e| ConfigProblem::at(key, e.to_string()))?;
         let kind = match &file.kind {
             Some(kind) => Kind::parse(kind).ok_or_else(|| {
-                (
+                ConfigProblem::value(
                     format!("{table_key}.kind"),
-                    format!("unknown kind {kind:?}: the bidder plays {}", kinds()),
+                    kind,
+                    format!("unknown kind: the bidder plays {}", kinds()),
                 )
             })?,
             None => Kind::parse(name).ok_or_else(|| {
@@ -118,11 +126,11 @@ impl Selection<'_> {
                     )
                 };
                 let at = if file.model.is_some() {
-                    table_key.clone()
+                    &table_key
                 } else {
-                    key.to_string()
+                    key
                 };
-                (at, reason)
+                ConfigProblem::at(at, reason)
             })?,
         };
         // A key of one kind's settings on another kind would be read and
@@ -162,12 +170,13 @@ impl Selection<'_> {
             ),
         ];
         if let Some((key, _, reason)) = misplaced.into_iter().find(|(_, refused, _)| *refused) {
-            return Err((format!("{table_key}.{key}"), reason));
+            return Err(ConfigProblem::at(format!("{table_key}.{key}"), reason));
         }
         if let Some(ms) = file.window_ms.filter(|ms| *ms <= 0) {
-            return Err((
+            return Err(ConfigProblem::value(
                 format!("{table_key}.window_ms"),
-                format!("must be above 0 (got {ms})"),
+                ms,
+                "must be above 0",
             ));
         }
         let model = match &file.model {
@@ -187,21 +196,27 @@ impl Selection<'_> {
     }
 }
 
-/// Refuses a `[protocol.<name>]` table that no host plays: its settings
-/// would be read and ignored.
+/// Refuses every `[protocol.<name>]` table that no host plays: its
+/// settings would be read and ignored.
 pub fn check_unused(
     settings: &BTreeMap<String, ProtocolFile>,
     played: &[&[String]],
-) -> Result<(), (String, String)> {
-    for name in settings.keys() {
-        if !played.iter().any(|names| names.contains(name)) {
-            return Err((
+) -> Result<(), Vec<ConfigProblem>> {
+    let unused: Vec<ConfigProblem> = settings
+        .keys()
+        .filter(|name| !played.iter().any(|names| names.contains(name)))
+        .map(|name| {
+            ConfigProblem::at(
                 format!("protocol.{name}"),
                 format!("no host plays {name:?}: add it to `protocols` or remove the table"),
-            ));
-        }
+            )
+        })
+        .collect();
+    if unused.is_empty() {
+        Ok(())
+    } else {
+        Err(unused)
     }
-    Ok(())
 }
 
 fn kinds() -> String {
@@ -226,6 +241,10 @@ mod tests {
             base: Path::new("/nonexistent"),
         }
         .resolve()
+        .map_err(|problems| {
+            let first = &problems[0];
+            (first.key.clone(), first.to_string())
+        })
     }
 
     #[test]
