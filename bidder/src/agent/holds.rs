@@ -35,17 +35,27 @@ impl Holds {
     /// replaces an earlier one).
     pub(super) fn hold(&mut self, uuid: DomainUuid, vm: Vm, until_ms: i64) {
         self.by_vm.insert(uuid, Hold { vm, until_ms });
+        self.count();
     }
 
     /// Ends the hold for `uuid`, if any.
     pub(super) fn release(&mut self, uuid: &DomainUuid) {
         self.by_vm.remove(uuid);
+        self.count();
     }
 
     /// Drops holds that expired by `now_ms` or whose VM runs here now.
     pub(super) fn expire(&mut self, now_ms: i64, running: impl Fn(&DomainUuid) -> bool) {
         self.by_vm
             .retain(|uuid, hold| hold.until_ms > now_ms && !running(uuid));
+        self.count();
+    }
+
+    /// Shows how many holds there are (`bourse_holds`): a host that keeps
+    /// many is answering calls it rarely wins, or waiting for VMs that do
+    /// not come.
+    fn count(&self) {
+        metrics::gauge!("bourse_holds").set(self.by_vm.len() as f64);
     }
 
     /// Whether room is held for a VM with this UUID or this name.

@@ -24,7 +24,9 @@
 //! Every other host is another process: the workflow reaches it through
 //! [`BusPeer`] (a [`Reach`] that returns [`PeerLink::Bus`]).
 
+pub mod check;
 pub mod config;
+mod endpoint;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -141,7 +143,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     if let Some(address) = config.metrics_listen {
-        serve_metrics(address)?;
+        endpoint::serve(address)?;
     }
     let policy = load_policy(&config.policy)?;
     let (hypervisor, ledger) = open_host(&config).await?;
@@ -222,25 +224,9 @@ pub async fn run(
     Ok(())
 }
 
-/// This host's hypervisor (its libvirt connection, or a simulated host
-/// whose clock follows the wall clock) and its ledger.
+/// This host's hypervisor and its ledger.
 async fn open_host(config: &DaemonConfig) -> Result<(Arc<dyn Hypervisor>, Ledger), DaemonError> {
-    let (host, uri) = (config.host.to_string(), config.hypervisor.clone());
-    let capacity = Capacity {
-        cpus: u32::try_from(config.capacity.cpu_millicores / 1000).unwrap_or(u32::MAX),
-        memory_mib: config.capacity.memory_mib,
-    };
-    let hypervisor: Arc<dyn Hypervisor> = tokio::task::spawn_blocking(move || {
-        Ok::<Arc<dyn Hypervisor>, HypervisorError>(match config::simulated_state(&uri) {
-            Some(path) => Arc::new(
-                SimulatedHypervisor::open(std::path::Path::new(path), &host, capacity)?
-                    .following_wall_clock(),
-            ),
-            None => Arc::new(LibvirtHypervisor::connect(&host, &uri)?),
-        })
-    })
-    .await
-    .map_err(|e| HypervisorError::Task(e.to_string()))??;
+    let hypervisor = open_hypervisor(config).await?;
     let ledger = Ledger::open(
         &config.ledger,
         config.host.as_str(),
@@ -252,6 +238,27 @@ async fn open_host(config: &DaemonConfig) -> Result<(Arc<dyn Hypervisor>, Ledger
         source,
     })?;
     Ok((hypervisor, ledger))
+}
+
+/// This host's libvirt connection, or a simulated host whose clock follows
+/// the wall clock (its state file created when missing).
+async fn open_hypervisor(config: &DaemonConfig) -> Result<Arc<dyn Hypervisor>, HypervisorError> {
+    let (host, uri) = (config.host.to_string(), config.hypervisor.clone());
+    let capacity = Capacity {
+        cpus: u32::try_from(config.capacity.cpu_millicores / 1000).unwrap_or(u32::MAX),
+        memory_mib: config.capacity.memory_mib,
+    };
+    tokio::task::spawn_blocking(move || {
+        Ok::<Arc<dyn Hypervisor>, HypervisorError>(match config::simulated_state(&uri) {
+            Some(path) => Arc::new(
+                SimulatedHypervisor::open(std::path::Path::new(path), &host, capacity)?
+                    .following_wall_clock(),
+            ),
+            None => Arc::new(LibvirtHypervisor::connect(&host, &uri)?),
+        })
+    })
+    .await
+    .map_err(|e| HypervisorError::Task(e.to_string()))?
 }
 
 /// The LCC runtime's view of the endpoint the migration transport uses.
@@ -509,17 +516,4 @@ fn load_policy(path: &Path) -> Result<Policy, DaemonError> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
     Policy::from_toml(&text).map_err(|e| error(e.to_string()))
-}
-
-/// Installs the Prometheus recorder with its HTTP listener: every counter
-/// the library emits (`bourse_messages_dropped_total`, `lcc_*`,
-/// `migration_steps_total`, ...) is served at `http://<address>/metrics`.
-fn serve_metrics(address: SocketAddr) -> Result<(), DaemonError> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(address)
-        .install()
-        .map_err(|e| DaemonError::Metrics {
-            address,
-            reason: e.to_string(),
-        })
 }

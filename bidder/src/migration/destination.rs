@@ -79,10 +79,18 @@ impl Destination {
         if present.is_some_and(|d| d.state.is_active()) {
             return Ok(());
         }
-        blocking(&self.hypervisor, move |h| h.define(&xml)).await?;
-        step::done(trade_id, MigrationStep::DestinationDefined);
-        blocking(&self.hypervisor, move |h| h.start(&uuid)).await?;
-        step::done(trade_id, MigrationStep::DestinationStarted);
+        step::timed(
+            trade_id,
+            MigrationStep::DestinationDefined,
+            blocking(&self.hypervisor, move |h| h.define(&xml)),
+        )
+        .await?;
+        step::timed(
+            trade_id,
+            MigrationStep::DestinationStarted,
+            blocking(&self.hypervisor, move |h| h.start(&uuid)),
+        )
+        .await?;
         Ok(())
     }
 

@@ -62,14 +62,18 @@ async fn remove_source_copy(
         cause,
     };
     let id = uuid.clone();
-    blocking(source, move |h| h.destroy(&id))
-        .await
-        .map_err(|e| interrupted(e.to_string()))?;
-    step::done(trade_id, MigrationStep::SourceDestroyed);
+    step::timed(trade_id, MigrationStep::SourceDestroyed, async {
+        blocking(source, move |h| h.destroy(&id))
+            .await
+            .map_err(|e| interrupted(e.to_string()))
+    })
+    .await?;
     let id = uuid.clone();
-    blocking(source, move |h| h.undefine(&id))
-        .await
-        .map_err(|e| interrupted(e.to_string()))?;
-    step::done(trade_id, MigrationStep::SourceUndefined);
+    step::timed(trade_id, MigrationStep::SourceUndefined, async {
+        blocking(source, move |h| h.undefine(&id))
+            .await
+            .map_err(|e| interrupted(e.to_string()))
+    })
+    .await?;
     Ok(())
 }

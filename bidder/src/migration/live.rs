@@ -31,11 +31,13 @@ pub(crate) async fn migrate_live(
         )));
     };
     let (id, live) = (uuid.clone(), target.clone());
-    let error = match blocking(source, move |h| h.live_migrate(&id, &live)).await {
-        Ok(()) => {
-            step::done(trade_id, MigrationStep::LiveMigrated);
-            return Ok(Attempted::Moved);
-        }
+    let migrated = step::timed(
+        trade_id,
+        MigrationStep::LiveMigrated,
+        blocking(source, move |h| h.live_migrate(&id, &live)),
+    );
+    let error = match migrated.await {
+        Ok(()) => return Ok(Attempted::Moved),
         Err(e) => e,
     };
     let id = uuid.clone();

@@ -186,8 +186,12 @@ impl<P: Peer> Executor<P> {
         self.check_parties(terms)?;
         let vms = vm_uuids(terms)?;
         let mut lifecycle = Lifecycle::new(self.events.as_ref(), terms);
-        self.ledger.record_agreed(terms).await?;
-        step::done(trade_id, MigrationStep::Agreed);
+        step::timed(
+            trade_id,
+            MigrationStep::Agreed,
+            self.ledger.record_agreed(terms),
+        )
+        .await?;
         if let Some(record) = self.ledger.trade(trade_id).await? {
             match record.state {
                 TradeState::Agreed => {}
@@ -200,8 +204,7 @@ impl<P: Peer> Executor<P> {
                 state => return Ok(Outcome::ended(state, record.reason)),
             }
         }
-        self.peer.agree(terms).await?;
-        step::done(trade_id, MigrationStep::PeerAgreed);
+        step::timed(trade_id, MigrationStep::PeerAgreed, self.peer.agree(terms)).await?;
         lifecycle.agreed();
         if let Some(missing) = self.first_vm_not_running(&vms).await {
             let outcome = self.fail(trade_id, &missing).await?;
@@ -210,12 +213,18 @@ impl<P: Peer> Executor<P> {
         }
         let attempt = self.ledger.attempts(trade_id).await?.len() as u32 + 1;
         let method = self.method.recorded_as();
-        self.ledger
-            .start_migration(trade_id, attempt, method)
-            .await?;
-        step::done(trade_id, MigrationStep::AttemptRecorded);
-        self.peer.attempt_started(trade_id, attempt, method).await?;
-        step::done(trade_id, MigrationStep::PeerAttemptRecorded);
+        step::timed(
+            trade_id,
+            MigrationStep::AttemptRecorded,
+            self.ledger.start_migration(trade_id, attempt, method),
+        )
+        .await?;
+        step::timed(
+            trade_id,
+            MigrationStep::PeerAttemptRecorded,
+            self.peer.attempt_started(trade_id, attempt, method),
+        )
+        .await?;
         lifecycle.migrating();
         let attempted = match &self.method {
             Method::Handoff => {
@@ -283,19 +292,35 @@ impl<P: Peer> Executor<P> {
     }
 
     async fn settle(&self, trade_id: &TradeId) -> Result<Outcome, MigrationError> {
-        self.peer.settle(trade_id).await?;
-        step::done(trade_id, MigrationStep::PeerSettled);
-        self.ledger.settle(trade_id).await?;
-        step::done(trade_id, MigrationStep::Settled);
+        step::timed(
+            trade_id,
+            MigrationStep::PeerSettled,
+            self.peer.settle(trade_id),
+        )
+        .await?;
+        step::timed(
+            trade_id,
+            MigrationStep::Settled,
+            self.ledger.settle(trade_id),
+        )
+        .await?;
         Ok(Outcome::Settled)
     }
 
     async fn fail(&self, trade_id: &TradeId, reason: &str) -> Result<Outcome, MigrationError> {
         tracing::warn!(trade = %trade_id, reason, "migration refused");
-        self.peer.fail(trade_id, reason).await?;
-        step::done(trade_id, MigrationStep::PeerFailed);
-        self.ledger.fail(trade_id, reason).await?;
-        step::done(trade_id, MigrationStep::Failed);
+        step::timed(
+            trade_id,
+            MigrationStep::PeerFailed,
+            self.peer.fail(trade_id, reason),
+        )
+        .await?;
+        step::timed(
+            trade_id,
+            MigrationStep::Failed,
+            self.ledger.fail(trade_id, reason),
+        )
+        .await?;
         Ok(Outcome::Failed {
             reason: reason.to_string(),
         })

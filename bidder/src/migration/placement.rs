@@ -49,8 +49,12 @@ pub async fn place(
     let trade_id = &terms.trade_id;
     let uuid = placed_vm(ledger, terms, xml)?;
     let mut lifecycle = Lifecycle::new(events, terms);
-    ledger.record_agreed(terms).await?;
-    step::done(trade_id, MigrationStep::PlacementRecorded);
+    step::timed(
+        trade_id,
+        MigrationStep::PlacementRecorded,
+        ledger.record_agreed(terms),
+    )
+    .await?;
     if let Some(record) = ledger.trade(trade_id).await?
         && record.state != TradeState::Agreed
     {
@@ -118,8 +122,7 @@ fn placed_vm(ledger: &Ledger, terms: &TradeTerms, xml: &str) -> Result<DomainUui
 }
 
 async fn settle(ledger: &Ledger, trade_id: &TradeId) -> Result<Outcome, MigrationError> {
-    ledger.settle(trade_id).await?;
-    step::done(trade_id, MigrationStep::Settled);
+    step::timed(trade_id, MigrationStep::Settled, ledger.settle(trade_id)).await?;
     Ok(Outcome::Settled)
 }
 
@@ -128,8 +131,12 @@ async fn roll_back(
     trade_id: &TradeId,
     reason: &str,
 ) -> Result<Outcome, MigrationError> {
-    ledger.roll_back(trade_id, reason).await?;
-    step::done(trade_id, MigrationStep::RolledBack);
+    step::timed(
+        trade_id,
+        MigrationStep::RolledBack,
+        ledger.roll_back(trade_id, reason),
+    )
+    .await?;
     Ok(Outcome::RolledBack {
         reason: reason.to_string(),
     })

@@ -249,10 +249,18 @@ impl<P: Peer> Recovery<P> {
             self.ledger.fail(trade_id, &failure).await?;
             return Ok(Outcome::Failed { reason: failure });
         }
-        self.peer.roll_back(trade_id, reason).await?;
-        step::done(trade_id, MigrationStep::PeerRolledBack);
-        self.ledger.roll_back(trade_id, reason).await?;
-        step::done(trade_id, MigrationStep::RolledBack);
+        step::timed(
+            trade_id,
+            MigrationStep::PeerRolledBack,
+            self.peer.roll_back(trade_id, reason),
+        )
+        .await?;
+        step::timed(
+            trade_id,
+            MigrationStep::RolledBack,
+            self.ledger.roll_back(trade_id, reason),
+        )
+        .await?;
         Ok(Outcome::RolledBack {
             reason: reason.to_string(),
         })

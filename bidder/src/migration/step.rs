@@ -5,6 +5,9 @@
 //! follow a trade, and the crash tests stop a child process right after any
 //! step to prove that recovery copes with a crash there.
 
+use std::future::Future;
+use std::time::Instant;
+
 use market::ledger::TradeId;
 
 /// The `tracing` target of step events.
@@ -94,8 +97,24 @@ impl MigrationStep {
     }
 }
 
+/// Does one step's work and, once it succeeded, logs and counts the step
+/// with the time it took (`migration_step_seconds`), so an operator sees
+/// which step of a slow trade is slow.
+pub(crate) async fn timed<T, E>(
+    trade_id: &TradeId,
+    step: MigrationStep,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let value = work.await?;
+    metrics::histogram!("migration_step_seconds", "step" => step.as_str())
+        .record(started.elapsed().as_secs_f64());
+    done(trade_id, step);
+    Ok(value)
+}
+
 /// Logs and counts a completed step.
-pub(crate) fn done(trade_id: &TradeId, step: MigrationStep) {
+fn done(trade_id: &TradeId, step: MigrationStep) {
     metrics::counter!("migration_steps_total", "step" => step.as_str()).increment(1);
     tracing::info!(target: STEP_TARGET, trade = %trade_id, step = step.as_str(), "migration step done");
 }

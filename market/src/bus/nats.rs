@@ -119,6 +119,28 @@ impl Backoff {
 }
 
 impl NatsConfig {
+    /// The files the connection reads, each with its key under the
+    /// connection's table (`credentials.password_file`): what an operator
+    /// must make readable to the daemon.
+    pub fn files(&self) -> Vec<(&'static str, &Path)> {
+        let mut files = match &self.credentials {
+            Credentials::None => Vec::new(),
+            Credentials::Password { password_file, .. } => {
+                vec![("credentials.password_file", password_file.as_path())]
+            }
+            Credentials::CredsFile { path } => vec![("credentials.path", path.as_path())],
+            Credentials::NkeySeedFile { path } => vec![("credentials.path", path.as_path())],
+        };
+        if let Some(tls) = &self.tls {
+            files.extend(tls.ca_file.as_deref().map(|ca| ("tls.ca_file", ca)));
+            if let Some(client) = &tls.client_cert {
+                files.push(("tls.client_cert.cert_file", client.cert_file.as_path()));
+                files.push(("tls.client_cert.key_file", client.key_file.as_path()));
+            }
+        }
+        files
+    }
+
     /// An unauthenticated connection to `servers`.
     pub fn new(servers: impl IntoIterator<Item = impl Into<String>>, name: &str) -> Self {
         Self {

@@ -126,6 +126,7 @@ impl Ledger {
             });
         }
         let at = now_ms();
+        let mut agreed = Vec::new();
         for (leg, record) in clearing.legs.iter().zip(&records) {
             self.list_leg(&mut tx, record, at).await?;
             let Some(side) = leg.side_of(&self.owner) else {
@@ -139,9 +140,15 @@ impl Ledger {
                 record.leg, record.legs, record.clearing_id, leg.buyer, leg.seller, leg.price
             );
             self.insert_agreed(&mut tx, leg, side, detail, at).await?;
+            agreed.push((leg, side));
         }
-        self.commit(tx, &records[0].trade_id, "clearing_agreed")
-            .await
+        let transition = self
+            .commit(tx, &records[0].trade_id, "clearing_agreed")
+            .await?;
+        for (leg, side) in agreed {
+            super::lifecycle::count_price(leg, side);
+        }
+        Ok(transition)
     }
 
     /// Every leg of every clearing this ledger lists, by clearing and leg.

@@ -51,7 +51,9 @@ impl Ledger {
         );
         self.insert_agreed(&mut tx, terms, side, detail, now_ms())
             .await?;
-        self.commit(tx, &terms.trade_id, "agreed").await
+        let transition = self.commit(tx, &terms.trade_id, "agreed").await?;
+        count_price(terms, side);
+        Ok(transition)
     }
 
     /// True when `terms` are recorded already; an error when their trade id
@@ -478,4 +480,15 @@ fn attempt_detail(attempt: u32, outcome: AttemptOutcome, reason: Option<&str>) -
         Some(reason) => format!("attempt {attempt} {outcome}: {reason}"),
         None => format!("attempt {attempt} {outcome}"),
     }
+}
+
+/// Counts the price of a trade this ledger's owner agreed to, once it is
+/// durable (`bourse_trade_price_credits`, by kind and by the owner's side).
+pub(super) fn count_price(terms: &TradeTerms, side: super::Side) {
+    metrics::histogram!(
+        "bourse_trade_price_credits",
+        "kind" => terms.kind.as_str(),
+        "side" => side.as_str(),
+    )
+    .record(terms.price.as_credits());
 }

@@ -41,6 +41,16 @@ pub enum AwardRule {
     SecondPrice,
 }
 
+impl std::fmt::Display for AwardRule {
+    /// As configuration files write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwardRule::FirstPrice => "first-price",
+            AwardRule::SecondPrice => "second-price",
+        })
+    }
+}
+
 /// The manager's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Award {

@@ -208,6 +208,16 @@ pub enum Pricing {
     TradeReduction,
 }
 
+impl std::fmt::Display for Pricing {
+    /// As configuration files write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pricing::EqualSplit => "equal_split",
+            Pricing::TradeReduction => "trade_reduction",
+        })
+    }
+}
+
 /// Knobs of the clearing; the defaults are what the benchmarks measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearingRules {

@@ -8,6 +8,7 @@
 mod audit;
 mod connect;
 mod ledger;
+mod manual;
 mod nats_config;
 mod place;
 mod progress;
@@ -27,7 +28,7 @@ use tracing_subscriber::EnvFilter;
     version,
     about = "Observe and operate a bourse market: hosts trading virtual machines"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +60,12 @@ enum Command {
     /// Watch a zone live: hosts, trades, totals, from the events every
     /// host publishes (see docs/operations.md, "Watching a zone").
     Watch(watch::WatchArgs),
+    /// Write the manual pages of market and of every subcommand into a
+    /// directory (the Debian package ships them).
+    Man(manual::ManArgs),
+    /// Print market's completion script for a shell (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions(manual::CompletionsArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -79,5 +86,7 @@ async fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Place(args) => place::run(*args).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Man(args) => manual::man(args),
+        Command::Completions(args) => manual::completions(args),
     }
 }

@@ -1,0 +1,62 @@
+//! `market man` and `market completions`: the manual pages and the shell
+//! completions, generated from the clap definitions the binary parses
+//! with, so they say exactly what `--help` says. The Debian package ships
+//! their output (docs/operations.md, "Install from the package").
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::Cli;
+
+/// Where `market man` writes.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Directory for market.1 and one page per subcommand
+    /// (market-simulate.1, market-protocol-check.1, ...); created if
+    /// missing.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Which shell `market completions` writes for.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    shell: Shell,
+}
+
+/// Writes every page; exit 1 saying why when a page cannot be written.
+pub fn man(args: ManArgs) -> ExitCode {
+    let written = std::fs::create_dir_all(&args.out)
+        .and_then(|()| clap_mangen::generate_to(Cli::command(), &args.out));
+    match written {
+        Ok(()) => {
+            println!("wrote the man pages of market into {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "market man: cannot write the pages into {}: {e}",
+                args.out.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the completion script to stdout.
+pub fn completions(args: CompletionsArgs) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "market", &mut script);
+    match std::io::stdout().lock().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("market completions: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
