@@ -5,11 +5,14 @@
 #                               the libvirt test driver, virsh, real QEMU migrations
 #   nats-server                 the real bus the NATS tests start on loopback
 #   iproute2                    network namespaces for the two-host migration test
+#   dpkg-dev, liblzma-dev       build the Debian package (cargo-deb: dpkg-shlibdeps, xz)
+#   adduser, systemd, man-db    install and check it (its user, systemd-analyze, man -l)
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu
-          libvirt-clients qemu-system-x86 nats-server iproute2)
+          libvirt-clients qemu-system-x86 nats-server iproute2
+          dpkg-dev liblzma-dev adduser systemd man-db)
 
 missing=()
 for p in "${packages[@]}"; do
