@@ -12,6 +12,9 @@
 //! - A node that stops answering without closing anything (SIGSTOP, as a
 //!   machine that hangs) is given up after the client's ping interval and
 //!   the client moves to another node.
+//! - A node named twice, listeners sharing a port on one machine, a host
+//!   named as the routes' user: refused with what collides, before any
+//!   file is written.
 //!
 //! The cluster is formed when every node's `/routez` lists the two others;
 //! everything else waits for what it checks, within a deadline.
@@ -385,4 +388,46 @@ async fn a_client_leaves_a_node_that_stops_answering() {
         cluster.nodes[at].name,
         moved.as_millis()
     );
+}
+
+#[test]
+fn mistakes_in_the_nodes_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nats");
+    for (nodes, hosts, says) in [
+        (
+            &["n1=127.0.0.1:4222:6222", "n1=127.0.0.2:4222:6222"][..],
+            &["h1"][..],
+            "node n1 is named twice",
+        ),
+        (
+            &["n1=127.0.0.1:4222:6222", "n2=127.0.0.1:4223:6222"],
+            &["h1"],
+            "node n1's cluster port and node n2's cluster port both listen on 127.0.0.1:6222",
+        ),
+        (
+            &["n1=127.0.0.1:4222:6222:4222"],
+            &["h1"],
+            "node n1's client port and node n1's monitoring port both listen on 127.0.0.1:4222",
+        ),
+        (
+            &["n1=127.0.0.1:4222:6222"],
+            &["route"],
+            "user route is named twice",
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_market"));
+        command.args(["nats-config", "--zone", ZONE]);
+        for host in hosts {
+            command.args(["--host", host]);
+        }
+        for node in nodes {
+            command.args(["--node", node]);
+        }
+        let output = command.arg("--out").arg(&out).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{nodes:?}: {stderr}");
+        assert!(stderr.contains(says), "{nodes:?}: {stderr}");
+        assert!(!out.exists(), "{nodes:?} wrote files");
+    }
 }
