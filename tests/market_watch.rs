@@ -27,12 +27,12 @@ mod daemon_support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use daemon_support::{
-    Daemon, GIVES_ALL, Settings, WANTS_MEMORY, ZONE, credentials, free_port, sample,
-    wait_for_settled,
+    Daemon, GIVES_ALL, Process, Settings, WANTS_MEMORY, ZONE, credentials, free_port, lines,
+    sample, wait_for_settled, watch_zone,
 };
 use futures::StreamExt;
 use market::bus::subject::Token;
@@ -42,58 +42,6 @@ use market::policy::Classification;
 use market::resources::Resources;
 use market::wire::{Envelope, WireLimits, encode};
 use serde_json::Value;
-
-/// Kills the child by its pid if the test fails before it is stopped.
-struct Process {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_for_log(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.log().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "{} never logged {text:?}:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM (the shell's `kill`, by pid) and returns the exit
-    /// status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {pid}")])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts host `name` with `policy` and `vms` at a half-second period;
 /// `extra` goes into the `[nats]` table (credentials), `tables` at the end
@@ -118,34 +66,6 @@ fn daemon(
 /// `dir/<name>.jsonl`; returns once it is subscribed.
 fn watch_json(dir: &Path, name: &str, args: &[&str]) -> (Process, PathBuf) {
     watch_zone(dir, name, ZONE, args)
-}
-
-fn watch_zone(dir: &Path, name: &str, zone: &str, args: &[&str]) -> (Process, PathBuf) {
-    let out = dir.join(format!("{name}.jsonl"));
-    let log = dir.join(format!("{name}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_market"))
-        .args(["watch", "--json", "--zone", zone])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let process = Process {
-        name: name.into(),
-        child,
-        log,
-    };
-    process.wait_for_log("watching zone");
-    (process, out)
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The states, in the order heard, of every trade event in `lines`.

@@ -1,7 +1,9 @@
 //! What the tests that run `bidder` daemons as processes share: their
 //! libvirt test-driver nodes, their policies, free ports and the metrics
-//! they scrape (tests/bidder_daemon.rs, tests/market_watch.rs), and the
-//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs).
+//! they scrape (tests/bidder_daemon.rs, tests/market_watch.rs), the
+//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs),
+//! and `market watch --json` as a process (tests/market_watch.rs,
+//! tests/nats_cluster.rs).
 #![allow(dead_code)] // each test crate uses a different part
 
 use std::io::{Read, Write};
@@ -53,6 +55,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The body of `GET path` from an HTTP server on `address` (a bidder's
+/// /metrics, a nats-server's monitoring endpoint).
+pub fn http_get(address: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1."), "{response}");
+    match response.split_once("\r\n\r\n") {
+        Some((_, body)) => body.to_owned(),
+        None => panic!("no body from {address}{path}: {response}"),
+    }
+}
+
 /// The value of one sample line of the Prometheus text, 0 when absent.
 pub fn sample(metrics: &str, name_and_labels: &str) -> u64 {
     metrics
@@ -89,6 +107,9 @@ pub struct Settings {
     pub capacity: (u32, u64),
     /// The zone, instead of [`ZONE`].
     pub zone: Option<String>,
+    /// The zone's servers, instead of the one URL a daemon is started
+    /// with: every node of a cluster.
+    pub servers: Vec<String>,
 }
 
 impl Default for Settings {
@@ -104,6 +125,7 @@ impl Default for Settings {
             hypervisor: None,
             capacity: (4, 16384),
             zone: None,
+            servers: Vec::new(),
         }
     }
 }
@@ -143,7 +165,13 @@ impl Daemon {
             hypervisor,
             capacity: (cpus, memory_mib),
             zone,
+            servers,
         } = settings;
+        let servers = if servers.is_empty() {
+            vec![url.to_owned()]
+        } else {
+            servers.clone()
+        };
         let hypervisor = hypervisor.clone().unwrap_or_else(|| {
             let node = dir.join(format!("{name}.node.xml"));
             std::fs::write(&node, node_xml(vms)).unwrap();
@@ -157,7 +185,7 @@ impl Daemon {
              ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
              hypervisor = \"{hypervisor}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
              [capacity]\ncpus = {cpus}\nmemory_mib = {memory_mib}\nnetwork_mbps = 1000\n\
-             [nats]\nservers = [\"{url}\"]\nname = \"{name}\"\n{nats}\n\
+             [nats]\nservers = {servers:?}\nname = \"{name}\"\n{nats}\n\
              [trading]\nperiod_ms = {period_ms}\nrecruit_ms = {recruit_ms}\nwindow_ms = {window_ms}\ngrace_ms = 2000\n\
              peer_timeout_ms = 5000\n{migration}\n{tables}\n"
         );
@@ -204,14 +232,7 @@ impl Daemon {
 
     /// The Prometheus text at /metrics.
     pub fn scrape(&self) -> String {
-        let mut stream = TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1."), "{response}");
-        response
+        http_get(self.metrics, "/metrics")
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -246,6 +267,90 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A child process killed by its pid if the test fails before it is
+/// stopped, with its stderr in a file.
+pub struct Process {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{} never logged {text:?}:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM (the shell's `kill`, by pid) and returns the exit
+    /// status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `market watch --json` of `zone` with `args`, its lines in
+/// `dir/<name>.jsonl`; returns once it is subscribed.
+pub fn watch_zone(dir: &Path, name: &str, zone: &str, args: &[&str]) -> (Process, PathBuf) {
+    let out = dir.join(format!("{name}.jsonl"));
+    let log = dir.join(format!("{name}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["watch", "--json", "--zone", zone])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let process = Process {
+        name: name.into(),
+        child,
+        log,
+    };
+    process.wait_for_log("watching zone");
+    (process, out)
+}
+
+/// The JSON lines `market watch --json` wrote to `path` so far.
+pub fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// The trades of a ledger in `state` (the daemon keeps writing; SQLite's

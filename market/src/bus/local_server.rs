@@ -1,8 +1,9 @@
 //! A `nats-server` process on a free loopback port.
 //!
 //! Tests, benchmarks and simulations over real NATS start one with
-//! [`LocalNatsServer::start`]; it is killed (by its process id, never by
-//! name) when the value is dropped. The server's own log is kept in memory
+//! [`LocalNatsServer::start`] (a cluster's nodes with
+//! [`LocalNatsServer::start_node`]); it is killed with SIGKILL (by its
+//! process id, never by name) when the value is dropped, as a crash would. The server's own log is kept in memory
 //! and shown in the error if it fails to start, so a broken configuration
 //! file says what is wrong.
 
@@ -41,9 +42,19 @@ pub enum LocalServerError {
 #[derive(Debug)]
 pub struct LocalNatsServer {
     child: Child,
+    setup: Setup,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// What a server is started with, kept to start it again.
+#[derive(Debug, Clone)]
+struct Setup {
+    /// Its client port on 127.0.0.1.
     port: u16,
     config: Option<PathBuf>,
-    log: Arc<Mutex<VecDeque<String>>>,
+    /// The configuration file sets the listen address (a cluster node's):
+    /// the port is only waited for, not given on the command line.
+    listen_in_config: bool,
 }
 
 impl LocalNatsServer {
@@ -59,11 +70,27 @@ impl LocalNatsServer {
         Self::start_with(Some(config.to_owned()))
     }
 
+    /// Starts a node of a cluster from its configuration file (as
+    /// `market nats-config --node` writes it), which sets where it listens:
+    /// `client_port` on 127.0.0.1, where it is waited for. The other nodes
+    /// need not be up; it routes to them once they are.
+    pub fn start_node(config: &Path, client_port: u16) -> Result<Self, LocalServerError> {
+        Self::spawn(Setup {
+            port: client_port,
+            config: Some(config.to_owned()),
+            listen_in_config: true,
+        })
+    }
+
     fn start_with(config: Option<PathBuf>) -> Result<Self, LocalServerError> {
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port()?;
-            match Self::spawn(port, config.clone()) {
+            let setup = Setup {
+                port: free_port()?,
+                config: config.clone(),
+                listen_in_config: false,
+            };
+            match Self::spawn(setup) {
                 Ok(server) => return Ok(server),
                 // Another process may have taken the port between our probe
                 // and the server's bind: try another one.
@@ -77,14 +104,16 @@ impl LocalNatsServer {
         }))
     }
 
-    fn spawn(port: u16, config: Option<PathBuf>) -> Result<Self, LocalServerError> {
+    fn spawn(setup: Setup) -> Result<Self, LocalServerError> {
         let mut command = Command::new(EXECUTABLE);
         command
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if let Some(config) = &config {
+        if !setup.listen_in_config {
+            command.args(["-a", "127.0.0.1", "-p", &setup.port.to_string()]);
+        }
+        if let Some(config) = &setup.config {
             command.arg("-c").arg(config);
         }
         let mut child = command
@@ -105,12 +134,7 @@ impl LocalNatsServer {
                 }
             });
         }
-        let mut server = Self {
-            child,
-            port,
-            config,
-            log,
-        };
+        let mut server = Self { child, setup, log };
         server.wait_until_ready()?;
         Ok(server)
     }
@@ -126,12 +150,12 @@ impl LocalNatsServer {
                     log: self.log(),
                 });
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.setup.port)).is_ok() {
                 return Ok(());
             }
             if started.elapsed() > STARTUP_TIMEOUT {
                 return Err(LocalServerError::NotReady {
-                    port: self.port,
+                    port: self.setup.port,
                     log: self.log(),
                 });
             }
@@ -147,14 +171,20 @@ impl LocalNatsServer {
 
     /// `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.setup.port)
+    }
+
+    /// The server's process id, to signal it (`SIGSTOP` leaves its
+    /// connections open and silent, as a machine that hangs does).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the server and starts a new one on the same port with the same
     /// configuration: what a client sees when its server restarts.
     pub fn restart(&mut self) -> Result<(), LocalServerError> {
         self.stop();
-        let fresh = Self::spawn(self.port, self.config.clone())?;
+        let fresh = Self::spawn(self.setup.clone())?;
         let old = std::mem::replace(self, fresh);
         drop(old);
         Ok(())

@@ -14,7 +14,9 @@
 //! The subject syntax both follow is in [`pattern`]; where bourse's messages
 //! travel is in [`subject`]; what they carry is in `crate::wire`.
 //! [`permissions`] renders a zone's nats-server configuration that lets
-//! each host publish only as itself. [`LocalNatsServer`] (`local_server.rs`) runs Debian's `nats-server` on a
+//! each host publish only as itself; [`cluster`] the configuration of each
+//! node of a zone's nats-server cluster, with the same users on every node.
+//! [`LocalNatsServer`] (`local_server.rs`) runs Debian's `nats-server` on a
 //! free loopback port, for tests, benchmarks and simulations over real NATS.
 //! [`CountingBus`] (`counting.rs`) wraps either and counts the messages
 //! sent, for the "messages per trade" of simulations and benchmarks.
@@ -31,6 +33,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio::time::Instant;
 
+pub mod cluster;
 mod counting;
 mod local_server;
 mod memory;

@@ -11,6 +11,7 @@
 //! `bourse_bus_events_total{event=...}`: the server never tells a publisher
 //! synchronously that a message was refused, so these are the only trace.
 
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,10 +46,25 @@ pub struct NatsConfig {
     pub inbox_prefix: String,
     #[serde(default)]
     pub reconnect: Backoff,
+    /// How long the server may stay silent before the client asks whether
+    /// it is alive; after three such silences unanswered it gives the
+    /// server up and reconnects (to another node of a cluster). A server
+    /// process that dies closes the connection at once; this is for one
+    /// whose machine or network died, which closes nothing.
+    #[serde(default = "default_ping_interval_ms")]
+    pub ping_interval_ms: NonZeroU64,
 }
 
 fn default_inbox_prefix() -> String {
     "_INBOX".to_owned()
+}
+
+/// A silent server is given up after about three of these: 6 s, where
+/// async-nats's own 60 s would leave a host cut off for three minutes.
+const DEFAULT_PING_INTERVAL_MS: NonZeroU64 = NonZeroU64::new(2_000).expect("2000 is not 0");
+
+fn default_ping_interval_ms() -> NonZeroU64 {
+    DEFAULT_PING_INTERVAL_MS
 }
 
 /// How a host proves who it is.
@@ -150,6 +166,7 @@ impl NatsConfig {
             tls: None,
             inbox_prefix: default_inbox_prefix(),
             reconnect: Backoff::default(),
+            ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
         }
     }
 
@@ -190,6 +207,7 @@ async fn options(
         .name(&config.name)
         .custom_inbox_prefix(&config.inbox_prefix)
         .reconnect_delay_callback(move |attempt| backoff.delay(attempt))
+        .ping_interval(Duration::from_millis(config.ping_interval_ms.get()))
         .event_callback(move |event| {
             let errors = errors.clone();
             async move {
@@ -462,6 +480,7 @@ mod tests {
             credentials = { kind = "password", user = "h1", password_file = "/etc/bourse/h1.password" }
             tls = { ca_file = "/etc/bourse/ca.pem" }
             reconnect = { initial_ms = 50, max_ms = 2000 }
+            ping_interval_ms = 500
             "#,
         )
         .unwrap();
@@ -479,7 +498,17 @@ mod tests {
             initial_ms: 50,
             max_ms: 2000,
         };
+        expected.ping_interval_ms = NonZeroU64::new(500).unwrap();
         assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn a_ping_interval_of_zero_is_refused() {
+        let error = toml::from_str::<NatsConfig>(
+            "servers = [\"nats://10.0.0.1:4222\"]\nname = \"h1\"\nping_interval_ms = 0\n",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("nonzero"), "{error}");
     }
 
     #[tokio::test]

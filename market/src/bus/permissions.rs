@@ -1,7 +1,8 @@
 //! A zone's nats-server configuration: one user per host, each allowed to
 //! publish only where it is the sender.
 //!
-//! `market nats-config` writes what [`server_config`] renders. For host `h`:
+//! `market nats-config` writes what [`server_config`] renders (for every
+//! node of a cluster, [`super::cluster`]). For host `h`:
 //!
 //! - publish: the subjects of [`SubjectSpace::publish_allowed`] (those whose
 //!   sender token is `h`), its own inbox `_INBOX.h.>` (for [`Bus::sync`]),
@@ -36,26 +37,44 @@ pub struct Account {
     pub password: String,
 }
 
-/// Renders the nats-server (2.9 format) configuration of a zone: the
-/// `authorization` block with one user per host, and the observer if any.
-/// Listen address, TLS and limits are left to the operator's own file,
-/// which can `include` this one.
-pub fn server_config(
-    space: &SubjectSpace,
-    hosts: &[Account],
-    observer: Option<&Account>,
-    operator: Option<(&Account, &Token)>,
-) -> String {
+/// The users of a zone's server: one per host, and the observer and the
+/// operator if there are.
+#[derive(Debug, Clone, Copy)]
+pub struct Users<'a> {
+    pub hosts: &'a [Account],
+    /// May listen to the whole zone and publish nothing (`market watch`).
+    pub observer: Option<&'a Account>,
+    /// May start placements of the named protocol and nothing else
+    /// (`market place`).
+    pub operator: Option<(&'a Account, &'a Token)>,
+}
+
+/// Renders the nats-server (2.9 format) configuration of a zone's single
+/// server: the `authorization` block of its [`Users`]. Listen address, TLS
+/// and limits are left to the operator's own file, which can `include`
+/// this one. A cluster's nodes are configured by
+/// [`super::cluster::Cluster::node_config`].
+pub fn server_config(space: &SubjectSpace, users: &Users<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# nats-server configuration for zone {} (prefix {}), written by `market nats-config`.\n\
-         # One user per host: a host may publish only on subjects that name it as the sender.\n\
-         authorization {{\n  users = [",
+        "# nats-server configuration for zone {} (prefix {}), written by `market nats-config`.",
         space.zone(),
         space.prefix()
     );
-    for host in hosts {
+    out.push_str(&authorization(space, users));
+    out
+}
+
+/// The `authorization` block: one user per host, each allowed to publish
+/// only on subjects that name it as the sender, and the observer and the
+/// operator if any.
+pub(super) fn authorization(space: &SubjectSpace, users: &Users<'_>) -> String {
+    let mut out = String::from(
+        "# One user per host: a host may publish only on subjects that name it as the sender.\n\
+         authorization {\n  users = [\n",
+    );
+    for host in users.hosts {
         let inbox = format!("{}.>", inbox_prefix(&host.user));
         let mut publish = space.publish_allowed(&host.user);
         publish.push(inbox.clone());
@@ -63,7 +82,7 @@ pub fn server_config(
         subscribe.push(inbox);
         user(&mut out, host, &publish, &subscribe, true);
     }
-    if let Some(observer) = observer {
+    if let Some(observer) = users.observer {
         let inbox = format!("{}.>", inbox_prefix(&observer.user));
         user(
             &mut out,
@@ -73,7 +92,7 @@ pub fn server_config(
             false,
         );
     }
-    if let Some((operator, protocol)) = operator {
+    if let Some((operator, protocol)) = users.operator {
         let inbox = format!("{}.>", inbox_prefix(&operator.user));
         let mut publish = space.operator_publish_allowed(&operator.user, protocol);
         publish.push(inbox.clone());
@@ -106,7 +125,7 @@ fn user(
 
 /// A quoted string of the configuration language, which takes JSON's
 /// escapes: host names may contain quotes or backslashes.
-fn quoted(text: &str) -> String {
+pub(super) fn quoted(text: &str) -> String {
     serde_json::Value::from(text).to_string()
 }
 
@@ -139,12 +158,12 @@ mod tests {
             user: t("ops"),
             password: "pw3".into(),
         };
-        let text = server_config(
-            &space,
-            &hosts,
-            Some(&observer),
-            Some((&operator, &t("placement"))),
-        );
+        let users = Users {
+            hosts: &hosts,
+            observer: Some(&observer),
+            operator: Some((&operator, &t("placement"))),
+        };
+        let text = server_config(&space, &users);
         for expected in [
             r#"user: "h1""#,
             r#"password: "pw1""#,

@@ -45,7 +45,8 @@ enum Command {
     /// discrepancy (see docs/ledger.md).
     Audit(audit::AuditArgs),
     /// Write a zone's nats-server configuration: one user per host, each
-    /// allowed to publish only as itself (see docs/bus.md).
+    /// allowed to publish only as itself; for one server, or for each node
+    /// of a cluster with --node (see docs/bus.md).
     NatsConfig(nats_config::NatsConfigArgs),
     /// Run a simulated cluster trading VMs end to end from a scenario file;
     /// exit 1 when an expectation fails (see docs/simulate.md).
