@@ -1,7 +1,8 @@
 //! What the tests that run `bidder` daemons as processes share: their
 //! libvirt test-driver nodes, their policies, free ports and the metrics
 //! they scrape (tests/bidder_daemon.rs, tests/market_watch.rs), and the
-//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs).
+//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs,
+//! tests/broken_pipe.rs).
 #![allow(dead_code)] // each test crate uses a different part
 
 use std::io::{Read, Write};

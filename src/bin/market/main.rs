@@ -3,7 +3,10 @@
 //! A thin dispatcher: each group of subcommands lives in its own module
 //! (`market protocol ...` in [`protocol`]), defines its clap arguments
 //! there, and returns the process's exit code. Logs go to stderr through
-//! `tracing` (set `RUST_LOG=debug` to see them).
+//! `tracing` (set `RUST_LOG=debug` to see them). What the commands print
+//! on stdout goes through `bourse::output`: a reader that goes away
+//! (`| head`) comes back here as [`OutputError::ReaderGone`], a quiet
+//! exit 141 for every command alike.
 
 mod audit;
 mod connect;
@@ -18,6 +21,7 @@ mod watch;
 
 use std::process::ExitCode;
 
+use bourse::output::{OutputError, READER_GONE};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -25,7 +29,8 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "market",
     version,
-    about = "Observe and operate a bourse market: hosts trading virtual machines"
+    about = "Observe and operate a bourse market: hosts trading virtual machines",
+    after_help = "A command whose reader goes away (`| head`) stops quietly with exit status 141."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,7 +75,7 @@ async fn main() -> ExitCode {
     // Usage errors exit with code 2 (clap's convention, and ours for
     // "could not even start").
     let cli = Cli::parse();
-    match cli.command {
+    let printed = match cli.command {
         Command::Protocol(command) => protocol::run(command),
         Command::Ledger(command) => ledger::run(command).await,
         Command::Audit(args) => audit::run(args).await,
@@ -79,5 +84,18 @@ async fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Place(args) => place::run(*args).await,
         Command::Watch(args) => watch::run(args).await,
+    };
+    match printed {
+        Ok(code) => code,
+        // Nobody reads any more (`| head` has what it wanted): nothing
+        // went wrong that a person must hear about.
+        Err(OutputError::ReaderGone) => {
+            tracing::debug!("stdout's reader has gone; stopping");
+            ExitCode::from(READER_GONE)
+        }
+        Err(e @ OutputError::Failed(_)) => {
+            eprintln!("market: {e}; what it printed is incomplete");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -15,6 +15,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bourse::outln;
+use bourse::output::OutputError;
 use market::bus::permissions::{Account, server_config};
 use market::bus::subject::{HostName, SubjectSpace, Token};
 
@@ -72,15 +74,18 @@ enum NatsConfigError {
     },
     #[error("the operating system's random source failed: {0}")]
     Random(getrandom::Error),
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// Writes the configuration; exit code 1 (after saying why) when it cannot.
-pub fn run(args: NatsConfigArgs) -> ExitCode {
+pub fn run(args: NatsConfigArgs) -> Result<ExitCode, OutputError> {
     match write(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(NatsConfigError::Output(e)) => Err(e),
         Err(e) => {
             eprintln!("market nats-config: {e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -135,19 +140,19 @@ fn write(args: &NatsConfigArgs) -> Result<(), NatsConfigError> {
     .into_iter()
     .flatten()
     .collect();
-    println!(
+    outln!(
         "wrote {} ({} hosts{extra})",
         config_path.display(),
         hosts.len(),
-    );
-    println!(
+    )?;
+    outln!(
         "start the server with: nats-server -c {}",
         config_path.display()
-    );
-    println!(
+    )?;
+    outln!(
         "give each host its password file; its bidder connects with user = <host>, \
          password_file = <host>.password, inbox_prefix = \"_INBOX.<host>\""
-    );
+    )?;
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use bidder::hypervisor::{DomainSpec, DomainUuid};
 use bidder::protocol::placement::{self, Answer, CallReport, CallTiming, Ended};
 use bidder::protocol::terms::Task;
 use bidder::protocol::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
+use bourse::outln;
+use bourse::output::OutputError;
 use clap::Args;
 use lcc::interp::TokioClock;
 use market::bus::subject::{HostName, SubjectSpace, Token};
@@ -31,7 +33,8 @@ use crate::connect::{ConnectArgs, ConnectError};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit status: 0 when the VM runs; 1 when no host can or will take it, the winner \
-                  could not start it or did not report, or the zone cannot be reached; 2 on a usage error."
+                  could not start it or did not report, or the zone cannot be reached; 2 on a usage error; \
+                  141 when its reader goes away (what the call did stands)."
 )]
 pub struct PlaceArgs {
     /// The zone (the second token of its subjects).
@@ -143,21 +146,22 @@ enum PlaceError {
     Call(#[from] Box<InitiateError>),
     #[error("cannot print JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// Runs `market place`.
-pub async fn run(args: PlaceArgs) -> ExitCode {
+pub async fn run(args: PlaceArgs) -> Result<ExitCode, OutputError> {
     match place(&args).await {
-        Ok(report) => {
-            if matches!(report.ended, Ended::Started { .. }) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Ok(report) => Ok(if matches!(report.ended, Ended::Started { .. }) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Err(PlaceError::Output(e)) => Err(e),
         Err(e) => {
             eprintln!("market place: {e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -202,9 +206,9 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
     }
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_report(&report);
+        print_report(&report)?;
     }
     Ok(report)
 }
@@ -283,13 +287,13 @@ fn generated(args: &PlaceArgs) -> Result<(DomainSpec, String), PlaceError> {
 }
 
 /// The answers, then how the call ended.
-fn print_report(report: &CallReport) {
+fn print_report(report: &CallReport) -> Result<(), OutputError> {
     match &report.trade_id {
-        Some(trade) => println!("placement {trade} of {}", report.vm),
-        None => println!("placement of {}", report.vm),
+        Some(trade) => outln!("placement {trade} of {}", report.vm)?,
+        None => outln!("placement of {}", report.vm)?,
     }
     if report.answers.is_empty() {
-        println!("  no answers");
+        outln!("  no answers")?;
     }
     for answer in &report.answers {
         let said = match &answer.answer {
@@ -297,7 +301,7 @@ fn print_report(report: &CallReport) {
             Answer::Refused { why } => format!("refuses: {why}"),
             Answer::Present { why } => format!("already has it: {why}"),
         };
-        println!("  {:<16} {said}", answer.host);
+        outln!("  {:<16} {said}", answer.host)?;
     }
     let silent: Vec<&str> = report
         .hosts
@@ -306,11 +310,11 @@ fn print_report(report: &CallReport) {
         .map(String::as_str)
         .collect();
     if !silent.is_empty() {
-        println!("  no answer in time from {}", silent.join(", "));
+        outln!("  no answer in time from {}", silent.join(", "))?;
     }
     match &report.ended {
         Ended::Started { host, pays } => {
-            println!("placed: {} runs at {host}, which pays {pays}", report.vm)
+            outln!("placed: {} runs at {host}, which pays {pays}", report.vm)?;
         }
         Ended::Failed { host, pays, reason } => eprintln!(
             "not placed: {host} won at {pays} but could not start it: {reason} (its ledger rolled the placement back)"
@@ -321,4 +325,5 @@ fn print_report(report: &CallReport) {
         ),
         Ended::Refused { reason } => eprintln!("not placed: {reason}"),
     }
+    Ok(())
 }
