@@ -4,8 +4,10 @@
 //! binary so the integration tests in `tests/` run scenarios, replays and
 //! the watcher's view through the same code path as the CLI. It sits above
 //! `bidder` (it runs agents), so no crate depends on it but the binaries
-//! and the tests.
+//! and the tests. [`output`] is how the binaries print on stdout, so that a
+//! command ends quietly when its reader goes away.
 
+pub mod output;
 pub mod replay;
 pub mod simulate;
 pub mod watch;

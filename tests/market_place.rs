@@ -15,6 +15,9 @@
 //! - A placement model of one's own, under its own name: configured on the
 //!   hosts, allowed by `market nats-config --placement-protocol`, used by
 //!   `market place --protocol --model`; the shipped text finds no host.
+//! - A definition without `<uuid>` is given a fresh one, as `virsh
+//!   define` gives it: the output names it, the winner's ledger and libvirt
+//!   know the VM by it, and the operator's file is left as written.
 //! - Two placements at the same moment at a zone with room for one VM:
 //!   exactly one is placed (capacity is held while a call is open).
 //! - The power-saving arrivals of `market simulate`, across processes: six
@@ -381,6 +384,48 @@ async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
     b.stop();
     let (ok, report) = market_audit(&[&ledgers[0], &ledgers[1]]);
     assert!(ok, "market audit:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_without_uuid_is_placed_with_one_generated_and_printed() {
+    let zone = Zone::start();
+    let a = zone.daemon("a", 1, WANTS_MEMORY);
+    let file = zone.dir.path().join("web1.xml");
+    let written = "<domain type='test'>\n  <name>web1</name>\n  <memory unit='MiB'>512</memory>\n  \
+        <vcpu>1</vcpu>\n  <os><type>hvm</type></os>\n</domain>\n";
+    std::fs::write(&file, written).unwrap();
+    let domain = ["--domain", file.to_str().unwrap()];
+
+    let out = zone.place("ops", &domain);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let uuid = said
+        .split("(uuid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no uuid printed:\n{said}"));
+    let version_4 = bidder::hypervisor::DomainUuid::parse(uuid).is_ok()
+        && uuid.as_bytes()[14] == b'4'
+        && matches!(uuid.as_bytes()[19], b'8' | b'9' | b'a' | b'b');
+    assert!(version_4, "{uuid} is not a random (version 4) UUID");
+    let placed = placements(&a.ledger).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(placed[0].state, TradeState::Settled);
+    assert_eq!(placed[0].terms.vms[0].uuid, uuid);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+
+    // libvirt at the winner knows it by that UUID: the same file again
+    // gets another UUID, and the name that runs at a refuses it.
+    let again = zone.place("ops", &[&domain[..], &["--json"]].concat());
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    let report = json(&again);
+    assert_ne!(report["uuid"], uuid, "{report}");
+    let refusal = text(&again);
+    assert!(
+        refusal.contains(&format!("web1 ({uuid}) is Running at a")),
+        "{refusal}"
+    );
+    a.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,8 @@
 //! - A watcher refused by the server (wrong password) or with no server
 //!   says so and exits 1.
 //! - `market simulate --watch URL` publishes a simulated cluster's events:
-//!   the watcher sees every host and each trade's lifecycle in order.
+//!   the watcher sees every host and each trade's lifecycle in order, and
+//!   an idle host's load as 0 (not -0, once shown as `-0.00`).
 //! - An `[events]` mistake in a bidder's configuration is refused with its
 //!   key.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
@@ -544,6 +545,14 @@ fn a_simulated_cluster_can_be_watched() {
             "no status of {host}"
         );
     }
+    // hp2..hp4 start idle: their load is 0, never the -0.0 shown as -0.00.
+    let loads: Vec<f64> = seen
+        .iter()
+        .filter(|l| l["kind"] == "status")
+        .map(|l| l["status"]["load_one"].as_f64().unwrap())
+        .collect();
+    assert!(loads.contains(&0.0), "{loads:?}");
+    assert!(loads.iter().all(|l| l.is_sign_positive()), "{loads:?}");
     let states = trade_states(&seen);
     let mut ids: Vec<&String> = states.iter().map(|(id, _)| id).collect();
     ids.dedup();

@@ -82,6 +82,27 @@ fn the_clock_accrues_cpu_time_bytes_and_load() {
     assert_eq!(h.host_stats().unwrap().load_average, [1.0; 3]);
 }
 
+/// An idle host's load is 0.00 as a real host's /proc gives it, not the
+/// -0.0 an empty float sum is: `market watch` showed `-0.00` for it.
+#[test]
+fn an_idle_host_has_a_load_of_zero_not_minus_zero() {
+    let h = SimulatedHypervisor::in_memory(
+        "idle",
+        Capacity {
+            cpus: 4,
+            memory_mib: 4096,
+        },
+    );
+    // No domain running: none defined, then one defined but shut off.
+    let shows_zero = |h: &SimulatedHypervisor| {
+        let load = h.host_stats().unwrap().load_average;
+        assert!(load.iter().all(|l| format!("{l:.2}") == "0.00"), "{load:?}");
+    };
+    shows_zero(&h);
+    h.define(&vm(1, 256).to_xml("test")).unwrap();
+    shows_zero(&h);
+}
+
 #[test]
 fn the_state_file_survives_the_process_and_belongs_to_one_host() {
     let dir = tempfile::tempdir().unwrap();

@@ -613,8 +613,7 @@ fn write_hosts(f: &mut fmt::Formatter<'_>, title: &str, round: &RoundRecord) -> 
             f,
             "  {:<10} {:>6.2} {:>9}  {:<12} {vms}",
             h.name,
-            // + 0.0 turns an idle host's -0.00 into 0.00.
-            h.load + 0.0,
+            h.load,
             h.memory_mib,
             class_name(h.class)
         )?;

@@ -1,9 +1,9 @@
 //! What the tests that run `bidder` daemons as processes share: their
 //! libvirt test-driver nodes, their policies, free ports and the metrics
 //! they scrape (tests/bidder_daemon.rs, tests/market_watch.rs), the
-//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs),
-//! and `market watch --json` as a process (tests/market_watch.rs,
-//! tests/nats_cluster.rs).
+//! daemon harness itself (tests/bidder_daemon.rs, tests/market_place.rs,
+//! tests/broken_pipe.rs), and `market watch --json` as a process
+//! (tests/market_watch.rs, tests/nats_cluster.rs).
 #![allow(dead_code)] // each test crate uses a different part
 
 use std::io::{Read, Write};

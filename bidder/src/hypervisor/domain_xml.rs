@@ -46,19 +46,9 @@ impl DomainSpec {
     /// VMs by UUID, so a definition without one cannot be traded.
     pub fn parse(xml: &str) -> Result<DomainSpec, HypervisorError> {
         let document = roxmltree::Document::parse(xml).map_err(|e| bad(e.to_string()))?;
-        let domain = document.root_element();
-        if !domain.has_tag_name("domain") {
-            return Err(bad(format!(
-                "the root element is <{}>, not <domain>",
-                domain.tag_name().name()
-            )));
-        }
-        let child_text = |tag: &str| {
-            domain
-                .children()
-                .find(|n| n.has_tag_name(tag))
-                .map(|n| n.text().unwrap_or("").trim().to_string())
-        };
+        let domain = domain_element(&document)?;
+        let child_text =
+            |tag: &str| child(&domain, tag).map(|n| n.text().unwrap_or("").trim().to_string());
         let uuid = DomainUuid::parse(&child_text("uuid").ok_or_else(|| bad("no <uuid>".into()))?)?;
         let name = child_text("name")
             .filter(|n| !n.is_empty())
@@ -97,6 +87,27 @@ impl DomainSpec {
             interfaces,
             group,
         })
+    }
+
+    /// `xml` given `uuid` when it has no `<uuid>`, as `virsh define` gives
+    /// such a definition one: the market names a VM by its UUID, so it is
+    /// fixed before hosts bid and the same wherever the VM is defined.
+    /// `None` when `xml` has a `<uuid>` of its own. The element goes
+    /// after `<name>`, indented as it is; the rest stays as written.
+    pub fn with_uuid(xml: &str, uuid: &DomainUuid) -> Result<Option<String>, HypervisorError> {
+        let document = roxmltree::Document::parse(xml).map_err(|e| bad(e.to_string()))?;
+        let domain = domain_element(&document)?;
+        if child(&domain, "uuid").is_some() {
+            return Ok(None);
+        }
+        let name = child(&domain, "name").ok_or_else(|| bad("no <name>".into()))?;
+        let indent = name
+            .prev_sibling()
+            .and_then(|n| n.text())
+            .filter(|text| text.trim().is_empty())
+            .unwrap_or("");
+        let (before, after) = xml.split_at(name.range().end);
+        Ok(Some(format!("{before}{indent}<uuid>{uuid}</uuid>{after}")))
     }
 
     /// A minimal document for a domain of libvirt type `kind` (`test` for
@@ -158,6 +169,29 @@ impl DomainSpec {
     pub fn memory_mib(&self) -> u64 {
         self.memory_kib.div_ceil(1024)
     }
+}
+
+/// The root of a domain definition, refused unless it is `<domain>`.
+fn domain_element<'a, 'input>(
+    document: &'a roxmltree::Document<'input>,
+) -> Result<roxmltree::Node<'a, 'input>, HypervisorError> {
+    let domain = document.root_element();
+    if domain.has_tag_name("domain") {
+        Ok(domain)
+    } else {
+        Err(bad(format!(
+            "the root element is <{}>, not <domain>",
+            domain.tag_name().name()
+        )))
+    }
+}
+
+/// The domain's first child element `tag`.
+fn child<'a, 'input>(
+    domain: &roxmltree::Node<'a, 'input>,
+    tag: &str,
+) -> Option<roxmltree::Node<'a, 'input>> {
+    domain.children().find(|n| n.has_tag_name(tag))
 }
 
 /// The group of bourse's `<metadata>` element, if the domain has one; a
@@ -306,6 +340,41 @@ mod tests {
         assert_eq!(parsed.memory_kib, 32 * 1024);
         assert_eq!(parsed.memory_mib(), 32);
         assert!(parsed.interfaces.is_empty());
+    }
+
+    #[test]
+    fn a_definition_without_uuid_is_given_the_one_offered_after_its_name() {
+        let uuid = DomainUuid::parse("11111111-2222-4333-8444-555555555555").unwrap();
+        let written = "<domain type='kvm'>\n  <name>web1</name>\n  <memory unit='MiB'>512</memory>\n  \
+            <vcpu>1</vcpu>\n</domain>\n";
+        let given = DomainSpec::with_uuid(written, &uuid).unwrap().unwrap();
+        assert_eq!(
+            given,
+            "<domain type='kvm'>\n  <name>web1</name>\n  <uuid>11111111-2222-4333-8444-555555555555</uuid>\n  \
+             <memory unit='MiB'>512</memory>\n  <vcpu>1</vcpu>\n</domain>\n"
+        );
+        assert_eq!(DomainSpec::parse(&given).unwrap().uuid, uuid);
+        let compact = "<domain><name>a</name><vcpu>1</vcpu><memory>1</memory></domain>";
+        let given = DomainSpec::with_uuid(compact, &uuid).unwrap().unwrap();
+        assert_eq!(DomainSpec::parse(&given).unwrap().uuid, uuid);
+        // One of its own is kept; what is no domain is refused as by parse.
+        assert_eq!(
+            DomainSpec::with_uuid(&given, &DomainUuid::random().unwrap()).unwrap(),
+            None
+        );
+        for refused in [
+            "<network><name>a</name></network>",
+            "<domain><vcpu>1</vcpu></domain>",
+            "<domain",
+        ] {
+            assert!(
+                matches!(
+                    DomainSpec::with_uuid(refused, &uuid),
+                    Err(HypervisorError::BadXml { .. })
+                ),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

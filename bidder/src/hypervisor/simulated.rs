@@ -429,12 +429,15 @@ impl Hypervisor for SimulatedHypervisor {
     fn host_stats(&self) -> Result<HostStats, HypervisorError> {
         self.catch_up()?;
         let state = self.lock();
-        let demand: f64 = state
+        // Folded from +0.0: `Sum` for floats starts from -0.0, so an idle
+        // host would report a load of -0.0, shown as `-0.00` by every view
+        // and as `-0.0` in JSON, where a real host's /proc says 0.00.
+        let demand = state
             .domains
             .values()
             .filter(|d| d.running)
             .map(|d| f64::from(d.vcpus) * d.load.cpu_utilisation.clamp(0.0, 1.0))
-            .sum();
+            .fold(0.0, |load, busy| load + busy);
         Ok(HostStats {
             load_average: [demand; 3],
             memory_total_kib: state.capacity.memory_mib * 1024,

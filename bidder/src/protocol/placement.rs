@@ -357,6 +357,9 @@ pub struct CallReport {
     pub trade_id: Option<String>,
     /// The VM's name.
     pub vm: String,
+    /// The VM's UUID, by which ledgers and libvirt know it (generated when
+    /// the operator's definition had none).
+    pub uuid: String,
     /// The hosts that joined the call.
     pub hosts: Vec<String>,
     /// Every answer, in the order they came.
@@ -388,6 +391,7 @@ pub async fn operate(
     let report = |trade_id, hosts: Vec<String>, answers, ended| CallReport {
         trade_id,
         vm: task.name.clone(),
+        uuid: task.uuid.clone(),
         hosts,
         answers,
         ended,

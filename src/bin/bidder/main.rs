@@ -4,7 +4,7 @@
 //! and starts nothing; `--man` and `--completions` print its manual page
 //! and completion scripts for the Debian package.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -126,8 +126,9 @@ fn check(path: &Path) -> ExitCode {
         plan.push_str(line);
         plan.push('\n');
     }
-    if print(plan.as_bytes()) != ExitCode::SUCCESS {
-        return ExitCode::FAILURE;
+    let printed = print(plan.as_bytes());
+    if printed != ExitCode::SUCCESS {
+        return printed;
     }
     if report.problems.is_empty() {
         eprintln!("bidder: {} is ready to run", path.display());
@@ -148,16 +149,11 @@ fn check(path: &Path) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Writes `bytes` to stdout; a reader that went away is not an error.
+/// Writes `bytes` to stdout, ending as every command of bourse does when
+/// the reader goes away (`bourse::output`).
 fn print(bytes: &[u8]) -> ExitCode {
-    match std::io::stdout().lock().write_all(bytes) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bidder: cannot write to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let printed = bourse::out!("{}", String::from_utf8_lossy(bytes)).map(|()| ExitCode::SUCCESS);
+    bourse::output::exit_code("bidder", printed)
 }
 
 /// Resolves at SIGTERM (what service managers send) or ctrl-c.

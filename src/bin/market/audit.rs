@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bourse::outln;
+use bourse::output::OutputError;
 use clap::Args;
 use market::ledger::Ledger;
 use market::ledger::audit::audit;
@@ -28,42 +30,44 @@ pub struct AuditArgs {
 }
 
 /// Runs `market audit`.
-pub async fn run(args: AuditArgs) -> ExitCode {
+pub async fn run(args: AuditArgs) -> Result<ExitCode, OutputError> {
     let mut snapshots = Vec::new();
     for path in &args.ledgers {
         match Ledger::snapshot_file(path).await {
             Ok(snapshot) => snapshots.push(snapshot),
             Err(e) => {
                 eprintln!("market audit: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
+                return Ok(ExitCode::from(2));
             }
         }
     }
     let report = audit(&snapshots);
     for discrepancy in &report.discrepancies {
-        println!("{discrepancy}");
+        outln!("{discrepancy}")?;
     }
     for trade in &report.in_flight {
         let prefix = if args.no_in_flight { "" } else { "note: " };
-        println!(
+        outln!(
             "{prefix}{}: trade {} is still {}",
-            trade.ledger, trade.trade_id, trade.state
-        );
+            trade.ledger,
+            trade.trade_id,
+            trade.state
+        )?;
     }
     if !report.outside_hosts.is_empty() {
         let hosts: Vec<&str> = report.outside_hosts.iter().map(String::as_str).collect();
-        println!(
+        outln!(
             "note: no ledger given for {}; their side of the trades was not checked",
             hosts.join(", ")
-        );
+        )?;
     }
     if !report.operators.is_empty() {
         let operators: Vec<&str> = report.operators.iter().map(String::as_str).collect();
-        println!(
+        outln!(
             "note: {} placement(s) by {}, who keep no ledger; each is checked in its host's ledger alone",
             report.placements,
             operators.join(", ")
-        );
+        )?;
     }
     let failing_in_flight = if args.no_in_flight {
         report.in_flight.len()
@@ -71,7 +75,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         0
     };
     let problems = report.discrepancies.len() + failing_in_flight;
-    println!(
+    outln!(
         "audited {} ledgers, {} trades: {}",
         snapshots.len(),
         report.trades,
@@ -80,10 +84,10 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         } else {
             format!("{problems} discrepancies")
         }
-    );
-    if problems == 0 {
+    )?;
+    Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }

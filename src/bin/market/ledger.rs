@@ -7,11 +7,16 @@
 //! Exit status: 0 on success, 1 when the ledger cannot be read or the trade
 //! is not in it.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bourse::out;
+use bourse::output::OutputError;
 use clap::Subcommand;
-use market::ledger::{Ledger, LedgerError, TradeId, TradeKind, TradeRecord, TradeState};
+use market::ledger::{
+    Ledger, LedgerError, LedgerEvent, MigrationAttempt, TradeId, TradeKind, TradeRecord, TradeState,
+};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
@@ -51,8 +56,8 @@ fn parse_state(s: &str) -> Result<TradeState, String> {
 }
 
 /// Runs a `market ledger` subcommand.
-pub async fn run(command: LedgerCommand) -> ExitCode {
-    let result = match command {
+pub async fn run(command: LedgerCommand) -> Result<ExitCode, OutputError> {
+    let text = match command {
         LedgerCommand::Trades {
             ledger,
             state,
@@ -64,11 +69,14 @@ pub async fn run(command: LedgerCommand) -> ExitCode {
             json,
         } => show(&ledger, &trade_id, json).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match text {
+        Ok(text) => {
+            out!("{text}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Err(message) => {
             eprintln!("market ledger: {message}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -79,17 +87,16 @@ async fn open(path: &Path) -> Result<Ledger, String> {
         .map_err(|e| format!("cannot read the ledger: {e}"))
 }
 
-async fn trades(path: &Path, state: Option<TradeState>, json: bool) -> Result<(), String> {
+/// The text of `trades`: a table, or one JSON array.
+async fn trades(path: &Path, state: Option<TradeState>, json: bool) -> Result<String, String> {
     let ledger = open(path).await?;
     let trades = ledger.trades(state).await.map_err(read_error)?;
     ledger.close().await;
     if json {
         let text = serde_json::to_string_pretty(&trades).map_err(|e| e.to_string())?;
-        println!("{text}");
-        return Ok(());
+        return Ok(format!("{text}\n"));
     }
-    print!("{}", trades_table(&trades));
-    Ok(())
+    Ok(trades_table(&trades))
 }
 
 /// The `trades` table: a header and one aligned row per trade.
@@ -147,7 +154,8 @@ fn trades_table(trades: &[TradeRecord]) -> String {
     out
 }
 
-async fn show(path: &Path, trade_id: &str, json: bool) -> Result<(), String> {
+/// The text of `show`: the trade in full, or one JSON object.
+async fn show(path: &Path, trade_id: &str, json: bool) -> Result<String, String> {
     let id = TradeId::new(trade_id).map_err(|e| e.to_string())?;
     let ledger = open(path).await?;
     let Some(trade) = ledger.trade(&id).await.map_err(read_error)? else {
@@ -170,88 +178,121 @@ async fn show(path: &Path, trade_id: &str, json: bool) -> Result<(), String> {
             "events": events,
         });
         let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
-        println!("{text}");
-        return Ok(());
+        return Ok(format!("{text}\n"));
     }
-    let terms = &trade.terms;
-    println!("trade        {}", terms.trade_id);
-    println!("ledger of    {owner} ({})", trade.our_side);
-    println!("kind         {}", terms.kind);
-    println!("state        {}", trade.state);
-    if let Some(reason) = &trade.reason {
-        println!("reason       {reason}");
-    }
-    let seller_role = match terms.kind {
-        TradeKind::Migration => "the VMs leave it",
-        TradeKind::Placement => "the operator who asked for the new VMs",
+    let shown = Shown {
+        owner: &owner,
+        trade: &trade,
+        attempts: &attempts,
+        events: &events,
     };
-    println!(
-        "seller       {} ({seller_role}; it is paid the price)",
-        terms.seller
-    );
-    println!(
-        "buyer        {} (the VMs arrive; it pays the price)",
-        terms.buyer
-    );
-    println!("price        {}", terms.price);
-    println!(
-        "bundle       cpu {}m, memory {} MiB, network {} Mbit/s",
-        terms.resources.cpu_millicores, terms.resources.memory_mib, terms.resources.network_mbps
-    );
-    for vm in &terms.vms {
-        println!("vm           {} {}", vm.uuid, vm.name);
-    }
-    println!(
-        "protocol     {} (hash {})",
-        terms.protocol.name, terms.protocol.hash
-    );
-    println!("interaction  {}", terms.interaction_id);
-    println!("agreed       {}", utc(trade.agreed_at_ms));
-    println!("updated      {}", utc(trade.updated_at_ms));
-    if attempts.is_empty() {
-        println!("attempts     none");
-    } else {
-        println!("attempts");
-    }
-    for a in &attempts {
-        let end = match (a.outcome, a.ended_at_ms) {
-            (Some(outcome), Some(at)) => format!("{outcome} at {}", utc(at)),
-            _ => "open".to_string(),
+    Ok(shown.to_string())
+}
+
+/// One trade as `show` prints it for a person.
+struct Shown<'a> {
+    owner: &'a str,
+    trade: &'a TradeRecord,
+    attempts: &'a [MigrationAttempt],
+    events: &'a [LedgerEvent],
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Shown {
+            owner,
+            trade,
+            attempts,
+            events,
+        } = self;
+        let terms = &trade.terms;
+        writeln!(f, "trade        {}", terms.trade_id)?;
+        writeln!(f, "ledger of    {owner} ({})", trade.our_side)?;
+        writeln!(f, "kind         {}", terms.kind)?;
+        writeln!(f, "state        {}", trade.state)?;
+        if let Some(reason) = &trade.reason {
+            writeln!(f, "reason       {reason}")?;
+        }
+        let seller_role = match terms.kind {
+            TradeKind::Migration => "the VMs leave it",
+            TradeKind::Placement => "the operator who asked for the new VMs",
         };
-        let reason = a
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        println!(
-            "  #{} {} {} -> {}, started {}, {end}{reason}",
-            a.attempt,
-            a.method,
-            a.source,
-            a.destination,
-            utc(a.started_at_ms)
-        );
+        writeln!(
+            f,
+            "seller       {} ({seller_role}; it is paid the price)",
+            terms.seller
+        )?;
+        writeln!(
+            f,
+            "buyer        {} (the VMs arrive; it pays the price)",
+            terms.buyer
+        )?;
+        writeln!(f, "price        {}", terms.price)?;
+        writeln!(
+            f,
+            "bundle       cpu {}m, memory {} MiB, network {} Mbit/s",
+            terms.resources.cpu_millicores,
+            terms.resources.memory_mib,
+            terms.resources.network_mbps
+        )?;
+        for vm in &terms.vms {
+            writeln!(f, "vm           {} {}", vm.uuid, vm.name)?;
+        }
+        writeln!(
+            f,
+            "protocol     {} (hash {})",
+            terms.protocol.name, terms.protocol.hash
+        )?;
+        writeln!(f, "interaction  {}", terms.interaction_id)?;
+        writeln!(f, "agreed       {}", utc(trade.agreed_at_ms))?;
+        writeln!(f, "updated      {}", utc(trade.updated_at_ms))?;
+        if attempts.is_empty() {
+            writeln!(f, "attempts     none")?;
+        } else {
+            writeln!(f, "attempts")?;
+        }
+        for a in attempts.iter() {
+            let end = match (a.outcome, a.ended_at_ms) {
+                (Some(outcome), Some(at)) => format!("{outcome} at {}", utc(at)),
+                _ => "open".to_string(),
+            };
+            let reason = a
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "  #{} {} {} -> {}, started {}, {end}{reason}",
+                a.attempt,
+                a.method,
+                a.source,
+                a.destination,
+                utc(a.started_at_ms)
+            )?;
+        }
+        writeln!(f, "events")?;
+        for e in events.iter() {
+            let from = e
+                .from_state
+                .map(|s| s.to_string())
+                .unwrap_or("-".to_string());
+            let detail = e
+                .detail
+                .as_deref()
+                .map(|d| format!("  {d}"))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "  {:>6} {} {:<17} {from} -> {}{detail}",
+                e.seq,
+                utc(e.at_ms),
+                e.kind,
+                e.to_state
+            )?;
+        }
+        Ok(())
     }
-    println!("events");
-    for e in &events {
-        let from = e
-            .from_state
-            .map(|s| s.to_string())
-            .unwrap_or("-".to_string());
-        let detail = e
-            .detail
-            .as_deref()
-            .map(|d| format!("  {d}"))
-            .unwrap_or_default();
-        println!(
-            "  {:>6} {} {:<17} {from} -> {}{detail}",
-            e.seq,
-            utc(e.at_ms),
-            e.kind,
-            e.to_state
-        );
-    }
-    Ok(())
 }
 
 fn read_error(e: LedgerError) -> String {

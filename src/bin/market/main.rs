@@ -3,7 +3,10 @@
 //! A thin dispatcher: each group of subcommands lives in its own module
 //! (`market protocol ...` in [`protocol`]), defines its clap arguments
 //! there, and returns the process's exit code. Logs go to stderr through
-//! `tracing` (set `RUST_LOG=debug` to see them).
+//! `tracing` (set `RUST_LOG=debug` to see them). What the commands print
+//! on stdout goes through `bourse::output`: a reader that goes away
+//! (`| head`) comes back here as `OutputError::ReaderGone`, a quiet
+//! exit 141 for every command alike (`bourse::output::exit_code`).
 
 mod audit;
 mod connect;
@@ -26,7 +29,8 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "market",
     version,
-    about = "Observe and operate a bourse market: hosts trading virtual machines"
+    about = "Observe and operate a bourse market: hosts trading virtual machines",
+    after_help = "A command whose reader goes away (`| head`) stops quietly with exit status 141."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -78,7 +82,7 @@ async fn main() -> ExitCode {
     // Usage errors exit with code 2 (clap's convention, and ours for
     // "could not even start").
     let cli = Cli::parse();
-    match cli.command {
+    let printed = match cli.command {
         Command::Protocol(command) => protocol::run(command),
         Command::Ledger(command) => ledger::run(command).await,
         Command::Audit(args) => audit::run(args).await,
@@ -89,5 +93,6 @@ async fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args).await,
         Command::Man(args) => manual::man(args),
         Command::Completions(args) => manual::completions(args),
-    }
+    };
+    bourse::output::exit_code("market", printed)
 }

@@ -3,10 +3,11 @@
 //! with, so they say exactly what `--help` says. The Debian package ships
 //! their output (docs/operations.md, "Install from the package").
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bourse::output::OutputError;
+use bourse::{out, outln};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -30,33 +31,28 @@ pub struct CompletionsArgs {
 }
 
 /// Writes every page; exit 1 saying why when a page cannot be written.
-pub fn man(args: ManArgs) -> ExitCode {
+pub fn man(args: ManArgs) -> Result<ExitCode, OutputError> {
     let written = std::fs::create_dir_all(&args.out)
         .and_then(|()| clap_mangen::generate_to(Cli::command(), &args.out));
     match written {
         Ok(()) => {
-            println!("wrote the man pages of market into {}", args.out.display());
-            ExitCode::SUCCESS
+            outln!("wrote the man pages of market into {}", args.out.display())?;
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!(
                 "market man: cannot write the pages into {}: {e}",
                 args.out.display()
             );
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
 
 /// Prints the completion script to stdout.
-pub fn completions(args: CompletionsArgs) -> ExitCode {
+pub fn completions(args: CompletionsArgs) -> Result<ExitCode, OutputError> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "market", &mut script);
-    match std::io::stdout().lock().write_all(&script) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("market completions: cannot write to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    out!("{}", String::from_utf8_lossy(&script))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bourse::outln;
+use bourse::output::OutputError;
 use market::bus::cluster::{Cluster, ClusterError, ClusterNode, PlainName, RouteAccount};
 use market::bus::permissions::{Account, Users, server_config};
 use market::bus::subject::{HostName, SubjectSpace, Token};
@@ -95,15 +97,19 @@ enum NatsConfigError {
     },
     #[error("the operating system's random source failed: {0}")]
     Random(getrandom::Error),
+    /// What was written could not be reported (its reader went away).
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// Writes the configuration; exit code 1 (after saying why) when it cannot.
-pub fn run(args: NatsConfigArgs) -> ExitCode {
+pub fn run(args: NatsConfigArgs) -> Result<ExitCode, OutputError> {
     match write(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(NatsConfigError::Output(e)) => Err(e),
         Err(e) => {
             eprintln!("market nats-config: {e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -157,10 +163,10 @@ fn write(args: &NatsConfigArgs) -> Result<(), NatsConfigError> {
         None => write_server(&args.out, &space, &users, &whom)?,
         Some(cluster) => write_cluster(args, cluster, &space, &users, &whom)?,
     }
-    println!(
+    outln!(
         "give each host its password file; its bidder connects with user = <host>, \
          password_file = <host>.password, inbox_prefix = \"_INBOX.<host>\""
-    );
+    )?;
     Ok(())
 }
 
@@ -194,11 +200,11 @@ fn write_server(
 ) -> Result<(), NatsConfigError> {
     let config_path = dir.join("nats-server.conf");
     write_private(&config_path, &server_config(space, users))?;
-    println!("wrote {} ({whom})", config_path.display());
-    println!(
+    outln!("wrote {} ({whom})", config_path.display())?;
+    outln!(
         "start the server with: nats-server -c {}",
         config_path.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -230,23 +236,23 @@ fn write_cluster(
             node.host
         ));
     }
-    println!(
+    outln!(
         "wrote the configuration of the {} nodes of cluster {} ({whom}) in {}",
         cluster.nodes().len(),
         cluster.name(),
         args.out.display()
-    );
-    println!("start each node on its machine, with its own file:");
+    )?;
+    outln!("start each node on its machine, with its own file:")?;
     for start in starts {
-        println!("{start}");
+        outln!("{start}")?;
     }
-    println!(
+    outln!(
         "the nodes' routes authenticate as user {} (password in {}, already in every node's file)",
         routes.user,
         password_path(&args.out, routes.user.as_str()).display()
-    );
-    println!("every host's [nats] table lists every node:");
-    println!("  servers = {:?}", cluster.client_urls());
+    )?;
+    outln!("every host's [nats] table lists every node:")?;
+    outln!("  servers = {:?}", cluster.client_urls())?;
     Ok(())
 }
 

@@ -7,14 +7,16 @@
 //! `market nats-config --operator` writes, which may start placements and
 //! nothing else.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use bidder::hypervisor::{DomainSpec, DomainUuid};
+use bidder::hypervisor::{DomainSpec, DomainUuid, HypervisorError};
 use bidder::protocol::placement::{self, Answer, CallReport, CallTiming, Ended};
 use bidder::protocol::terms::Task;
 use bidder::protocol::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
+use bourse::outln;
+use bourse::output::OutputError;
 use clap::Args;
 use lcc::interp::TokioClock;
 use market::bus::subject::{HostName, SubjectSpace, Token};
@@ -31,7 +33,8 @@ use crate::connect::{ConnectArgs, ConnectError};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit status: 0 when the VM runs; 1 when no host can or will take it, the winner \
-                  could not start it or did not report, or the zone cannot be reached; 2 on a usage error."
+                  could not start it or did not report, or the zone cannot be reached; 2 on a usage error; \
+                  141 when its reader goes away (what the call did stands)."
 )]
 pub struct PlaceArgs {
     /// The zone (the second token of its subjects).
@@ -41,7 +44,8 @@ pub struct PlaceArgs {
     #[arg(long, default_value = SubjectSpace::DEFAULT_PREFIX)]
     prefix: Token,
     /// The VM's libvirt domain XML. Its vCPUs and memory are the bundle;
-    /// a `<bourse:placement>` element in its metadata its group.
+    /// a `<bourse:placement>` element in its metadata its group. Without
+    /// `<uuid>` it is given a new one, as `virsh define` does.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "vcpus", "memory_mib", "image", "group"])]
     domain: Option<PathBuf>,
     /// Instead of --domain: the new VM's name; the command writes a
@@ -125,6 +129,8 @@ enum PlaceError {
     BadDomain { path: PathBuf, reason: String },
     #[error("the VM: {0}")]
     BadVm(String),
+    #[error("no UUID for the new VM: the operating system's random source failed: {0}")]
+    Random(getrandom::Error),
     #[error(
         "--user {name:?} cannot be a bus name ({reason}): give --as NAME, the operator user of `market nats-config --operator`"
     )]
@@ -143,21 +149,22 @@ enum PlaceError {
     Call(#[from] Box<InitiateError>),
     #[error("cannot print JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// Runs `market place`.
-pub async fn run(args: PlaceArgs) -> ExitCode {
+pub async fn run(args: PlaceArgs) -> Result<ExitCode, OutputError> {
     match place(&args).await {
-        Ok(report) => {
-            if matches!(report.ended, Ended::Started { .. }) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Ok(report) => Ok(if matches!(report.ended, Ended::Started { .. }) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Err(PlaceError::Output(e)) => Err(e),
         Err(e) => {
             eprintln!("market place: {e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -202,9 +209,9 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
     }
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_report(&report);
+        print_report(&report)?;
     }
     Ok(report)
 }
@@ -225,17 +232,7 @@ fn operator_name(args: &PlaceArgs) -> Result<HostName, PlaceError> {
 /// definition says), and its XML.
 fn vm_of(args: &PlaceArgs) -> Result<(Task, String), PlaceError> {
     let (spec, xml) = match &args.domain {
-        Some(path) => {
-            let xml = std::fs::read_to_string(path).map_err(|source| PlaceError::ReadDomain {
-                path: path.clone(),
-                source,
-            })?;
-            let spec = DomainSpec::parse(&xml).map_err(|e| PlaceError::BadDomain {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            (spec, xml)
-        }
+        Some(path) => from_file(path)?,
         None => generated(args)?,
     };
     if spec.vcpus == 0 || spec.memory_kib == 0 {
@@ -247,6 +244,25 @@ fn vm_of(args: &PlaceArgs) -> Result<(Task, String), PlaceError> {
     let reserve = Credits(args.reserve.unwrap_or(i64::MIN));
     let task = placement::new_vm(&spec, args.network_mbps, reserve);
     Ok((task, xml))
+}
+
+/// The definition in the operator's file, given a fresh UUID when it has
+/// none (as `virsh define` would; the file itself is left as it is).
+fn from_file(path: &Path) -> Result<(DomainSpec, String), PlaceError> {
+    let written = std::fs::read_to_string(path).map_err(|source| PlaceError::ReadDomain {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |e: HypervisorError| PlaceError::BadDomain {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let fresh = DomainUuid::random().map_err(PlaceError::Random)?;
+    let xml = DomainSpec::with_uuid(&written, &fresh)
+        .map_err(bad)?
+        .unwrap_or(written);
+    let spec = DomainSpec::parse(&xml).map_err(bad)?;
+    Ok((spec, xml))
 }
 
 /// A minimal definition from `--name` and its options.
@@ -266,7 +282,7 @@ fn generated(args: &PlaceArgs) -> Result<(DomainSpec, String), PlaceError> {
         }
     };
     let spec = DomainSpec {
-        uuid: DomainUuid::random().map_err(|e| PlaceError::BadVm(e.to_string()))?,
+        uuid: DomainUuid::random().map_err(PlaceError::Random)?,
         name: name.clone(),
         vcpus,
         memory_kib: memory_mib.saturating_mul(1024),
@@ -282,14 +298,15 @@ fn generated(args: &PlaceArgs) -> Result<(DomainSpec, String), PlaceError> {
     Ok((read, xml))
 }
 
-/// The answers, then how the call ended.
-fn print_report(report: &CallReport) {
+/// The VM and its UUID, the answers, then how the call ended.
+fn print_report(report: &CallReport) -> Result<(), OutputError> {
+    let vm = format!("{} (uuid {})", report.vm, report.uuid);
     match &report.trade_id {
-        Some(trade) => println!("placement {trade} of {}", report.vm),
-        None => println!("placement of {}", report.vm),
+        Some(trade) => outln!("placement {trade} of {vm}")?,
+        None => outln!("placement of {vm}")?,
     }
     if report.answers.is_empty() {
-        println!("  no answers");
+        outln!("  no answers")?;
     }
     for answer in &report.answers {
         let said = match &answer.answer {
@@ -297,7 +314,7 @@ fn print_report(report: &CallReport) {
             Answer::Refused { why } => format!("refuses: {why}"),
             Answer::Present { why } => format!("already has it: {why}"),
         };
-        println!("  {:<16} {said}", answer.host);
+        outln!("  {:<16} {said}", answer.host)?;
     }
     let silent: Vec<&str> = report
         .hosts
@@ -306,11 +323,11 @@ fn print_report(report: &CallReport) {
         .map(String::as_str)
         .collect();
     if !silent.is_empty() {
-        println!("  no answer in time from {}", silent.join(", "));
+        outln!("  no answer in time from {}", silent.join(", "))?;
     }
     match &report.ended {
         Ended::Started { host, pays } => {
-            println!("placed: {} runs at {host}, which pays {pays}", report.vm)
+            outln!("placed: {} runs at {host}, which pays {pays}", report.vm)?;
         }
         Ended::Failed { host, pays, reason } => eprintln!(
             "not placed: {host} won at {pays} but could not start it: {reason} (its ledger rolled the placement back)"
@@ -321,4 +338,5 @@ fn print_report(report: &CallReport) {
         ),
         Ended::Refused { reason } => eprintln!("not placed: {reason}"),
     }
+    Ok(())
 }

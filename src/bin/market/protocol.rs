@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bidder::protocol::Kind;
+use bourse::output::OutputError;
+use bourse::{out, outln};
 use clap::Subcommand;
 use lcc::check::check_source;
 use lcc::diagnostic::LocatedDiagnostic;
@@ -62,16 +64,16 @@ impl From<Outcome> for ExitCode {
     }
 }
 
-pub fn run(command: ProtocolCommand) -> ExitCode {
-    match command {
-        ProtocolCommand::Check { files, json, kind } => check(&files, json, kind),
+pub fn run(command: ProtocolCommand) -> Result<ExitCode, OutputError> {
+    let outcome = match command {
+        ProtocolCommand::Check { files, json, kind } => check(&files, json, kind)?,
         ProtocolCommand::Fmt {
             files,
             write,
             check,
-        } => fmt(&files, write, check),
-    }
-    .into()
+        } => fmt(&files, write, check)?,
+    };
+    Ok(outcome.into())
 }
 
 fn read(path: &Path) -> Result<String, Outcome> {
@@ -98,7 +100,7 @@ fn diagnose(source: &str, kind: Option<Kind>) -> Vec<lcc::diagnostic::Diagnostic
     diagnostics
 }
 
-fn check(files: &[PathBuf], json: bool, kind: Option<Kind>) -> Outcome {
+fn check(files: &[PathBuf], json: bool, kind: Option<Kind>) -> Result<Outcome, OutputError> {
     let mut outcome = Outcome::Clean;
     let mut located: Vec<LocatedDiagnostic> = Vec::new();
     let (mut errors, mut warnings, mut unread) = (0, 0, 0);
@@ -130,10 +132,10 @@ fn check(files: &[PathBuf], json: bool, kind: Option<Kind>) -> Outcome {
     }
     if json {
         match serde_json::to_string_pretty(&located) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}")?,
             Err(e) => {
                 eprintln!("error: cannot write the diagnostics as JSON: {e}");
-                return Outcome::Unreadable;
+                return Ok(Outcome::Unreadable);
             }
         }
     } else {
@@ -148,10 +150,10 @@ fn check(files: &[PathBuf], json: bool, kind: Option<Kind>) -> Outcome {
             files.len() - unread
         );
     }
-    outcome
+    Ok(outcome)
 }
 
-fn fmt(files: &[PathBuf], write: bool, check_only: bool) -> Outcome {
+fn fmt(files: &[PathBuf], write: bool, check_only: bool) -> Result<Outcome, OutputError> {
     let mut outcome = Outcome::Clean;
     for path in files {
         let source = match read(path) {
@@ -182,8 +184,8 @@ fn fmt(files: &[PathBuf], write: bool, check_only: bool) -> Outcome {
                 outcome = outcome.max(Outcome::Unreadable);
             }
         } else {
-            print!("{formatted}");
+            out!("{formatted}")?;
         }
     }
-    outcome
+    Ok(outcome)
 }

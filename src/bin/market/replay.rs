@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use bourse::outln;
+use bourse::output::OutputError;
 use bourse::replay::policy::market::MarketSetup;
 use bourse::replay::policy::{LedgerAudit, PolicyName};
 use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
@@ -57,7 +59,7 @@ pub struct ReplayArgs {
 }
 
 /// Runs the replay; exit 0, or 2 when the traces cannot be read.
-pub fn run(args: ReplayArgs) -> ExitCode {
+pub fn run(args: ReplayArgs) -> Result<ExitCode, OutputError> {
     let seconds = (args.hours * 3600.0).min(DAY_SECONDS);
     let steps = (seconds / trace::SAMPLE_SECONDS) as usize;
     let folder = args.trace.join(&args.day);
@@ -65,7 +67,7 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("market replay: {e}");
-            return ExitCode::from(2);
+            return Ok(ExitCode::from(2));
         }
     };
     let market = MarketSetup {
@@ -103,70 +105,75 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             Ok(Ok(outcome)) => outcomes.push(outcome),
             Ok(Err(e)) => {
                 eprintln!("market replay: {policy}: {e}");
-                return ExitCode::FAILURE;
+                return Ok(ExitCode::FAILURE);
             }
             Err(_) => {
                 eprintln!("market replay: {policy}: the replay panicked (see above)");
-                return ExitCode::FAILURE;
+                return Ok(ExitCode::FAILURE);
             }
         }
         walls.push(started.elapsed().as_secs_f64());
     }
-    if args.json {
-        print_json(&outcomes);
-    } else {
-        print_table(&args.day, &outcomes, &walls);
-    }
+    // The plot first: it stands even if the reader of the table has gone.
     let plotted = write_plot(&args, &outcomes);
+    if args.json {
+        print_json(&outcomes)?;
+    } else {
+        print_table(&args.day, &outcomes, &walls)?;
+    }
     if outcomes
         .iter()
         .filter_map(|o| o.ledger_audit.as_ref())
         .any(|a| !a.consistent)
     {
-        return ExitCode::FAILURE;
+        return Ok(ExitCode::FAILURE);
     }
-    plotted
+    Ok(plotted)
 }
 
 /// The audit of a policy's ledgers, one line (the discrepancies below it).
-fn print_audit(policy: &str, audit: &LedgerAudit) {
+fn print_audit(policy: &str, audit: &LedgerAudit) -> Result<(), OutputError> {
     let verdict = if audit.consistent {
         "consistent"
     } else {
         "INCONSISTENT"
     };
-    println!(
+    outln!(
         "{policy} ledgers: {} ({} ledgers, {} trades, {} in flight): {verdict}",
         audit.dir.display(),
         audit.ledgers,
         audit.trades,
         audit.in_flight
-    );
+    )?;
     for line in &audit.discrepancies {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
+    Ok(())
 }
 
-fn print_json(outcomes: &[Outcome]) {
+fn print_json(outcomes: &[Outcome]) -> Result<(), OutputError> {
     let text = match outcomes {
         [one] => serde_json::to_string_pretty(one),
         many => serde_json::to_string_pretty(many),
     };
     match text {
-        Ok(t) => println!("{t}"),
+        Ok(t) => outln!("{t}")?,
         Err(e) => eprintln!("market replay: cannot write JSON: {e}"),
     }
+    Ok(())
 }
 
-fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
+fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) -> Result<(), OutputError> {
     let Some(first) = outcomes.first() else {
-        return;
+        return Ok(());
     };
-    println!(
+    outln!(
         "day {day}: {} VMs on {} hosts ({} not placed)",
-        first.vms, first.hosts, first.unplaced_vms
-    );
-    println!(
+        first.vms,
+        first.hosts,
+        first.unplaced_vms
+    )?;
+    outln!(
         "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>7}",
         "policy",
         "energy kWh",
@@ -177,9 +184,9 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
         "SLAV",
         "shutdowns",
         "wall s"
-    );
+    )?;
     for (o, wall) in outcomes.iter().zip(walls) {
-        println!(
+        outln!(
             "{:<14} {:>11.2} {:>9.2} {:>10} {:>8.2}% {:>8.3}% {:>10.2e} {:>9} {:>7.1}",
             o.policy,
             o.energy_kwh,
@@ -190,14 +197,15 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
             o.slav,
             o.host_shutdowns,
             wall
-        );
+        )?;
     }
-    println!("{:<14} {:>11.2}", "lower bound", first.lower_bound_kwh);
+    outln!("{:<14} {:>11.2}", "lower bound", first.lower_bound_kwh)?;
     for o in outcomes {
         if let Some(audit) = &o.ledger_audit {
-            print_audit(&o.policy, audit);
+            print_audit(&o.policy, audit)?;
         }
     }
+    Ok(())
 }
 
 fn write_plot(args: &ReplayArgs, outcomes: &[Outcome]) -> ExitCode {

@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bidder::agent::AgentConfig;
+use bourse::output::OutputError;
 use bourse::simulate::report::{RoundRecord, class_name};
 use bourse::simulate::scenario::Scenario;
 use bourse::simulate::{self, Options};
+use bourse::{out, outln};
 use clap::Args;
 
 use crate::progress::{Plain, Progress};
@@ -66,7 +68,7 @@ pub struct SimulateArgs {
 }
 
 /// Runs `market simulate`.
-pub async fn run(args: SimulateArgs) -> ExitCode {
+pub async fn run(args: SimulateArgs) -> Result<ExitCode, OutputError> {
     let loaded = match &args.protocols {
         None => Scenario::load(&args.scenario),
         Some(protocols) => Scenario::playing(&args.scenario, protocols),
@@ -76,7 +78,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         Err(e) => {
             eprintln!("market simulate: scenario refused: {e}");
             eprintln!("  (docs/simulate.md describes the scenario file)");
-            return ExitCode::from(2);
+            return Ok(ExitCode::from(2));
         }
     };
     let run_dir = args
@@ -89,7 +91,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
                 Ok(bus) => Some(Arc::new(bus)),
                 Err(e) => {
                     eprintln!("market simulate: --watch: {e}");
-                    return ExitCode::from(2);
+                    return Ok(ExitCode::from(2));
                 }
             }
         }
@@ -123,20 +125,20 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
     match outcome {
         Ok(report) => {
             if args.json {
-                println!("{}", report.to_json());
+                outln!("{}", report.to_json())?;
             } else {
-                print!("{report}");
+                out!("{report}")?;
             }
-            if report.passed() {
+            Ok(if report.passed() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
-            }
+            })
         }
         Err(e) => {
             eprintln!("market simulate: the run stopped: {e}");
             eprintln!("  {}", advice(&e));
-            ExitCode::from(2)
+            Ok(ExitCode::from(2))
         }
     }
 }

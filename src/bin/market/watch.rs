@@ -11,6 +11,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bourse::outln;
+use bourse::output::OutputError;
 use bourse::watch::view::{self, Key};
 use bourse::watch::{Board, ViewState, json};
 use clap::Args;
@@ -26,7 +28,7 @@ use crate::connect::{ConnectArgs, ConnectError};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Keys: q or Ctrl-C quit, s sort, f filter by host, Esc all hosts, p pause.\n\
-                  Exit status: 0 after q, Ctrl-C or SIGTERM; 1 when NATS cannot be reached or refuses the subscription; 2 on a usage error."
+                  Exit status: 0 after q, Ctrl-C or SIGTERM; 141 when the reader of --json goes away; 1 when NATS cannot be reached or refuses the subscription; 2 on a usage error."
 )]
 pub struct WatchArgs {
     /// The zone to watch (the second token of its subjects).
@@ -61,15 +63,18 @@ enum WatchError {
     NotATerminal,
     #[error("the terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// Runs `market watch`.
-pub async fn run(args: WatchArgs) -> ExitCode {
+pub async fn run(args: WatchArgs) -> Result<ExitCode, OutputError> {
     match watch(args).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(WatchError::Output(e)) => Err(e),
         Err(e) => {
             eprintln!("market watch: {e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -145,7 +150,7 @@ async fn json_lines(
                 let now = now_ms();
                 let observed = board.ingest(&message.subject, &message.payload, now);
                 if let Some(line) = json::line(&observed, &message.subject, now) {
-                    println!("{line}");
+                    outln!("{line}")?;
                 }
             }
             Ok(refusal) = refusals.recv() => eprintln!("market watch: the server says: {refusal}"),
