@@ -11,6 +11,9 @@
 //!   malformed message.
 //! - `market man` writes a page for market and every subcommand, and the
 //!   completion scripts name every subcommand.
+//! - The example zone (deploy/zone-example/) is current: its `nats/` is
+//!   what its README's `market nats-config` writes, and each host's
+//!   configuration passes `bidder --check`.
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
 mod daemon_support;
@@ -260,4 +263,82 @@ fn man_pages_cover_every_subcommand_and_completions_name_them() {
     let page = String::from_utf8_lossy(&page.stdout);
     assert!(page.contains(".TH bidder 8"), "{page}");
     assert!(page.contains("\\-\\-check"), "{page}");
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/zone-example");
+
+/// The example zone's `nats/` is what the command in its README writes:
+/// run again with its password files, it writes the same node files.
+#[test]
+fn the_example_zone_is_what_market_nats_config_writes() {
+    let readme = std::fs::read_to_string(format!("{EXAMPLE}/README.md")).unwrap();
+    let command = readme
+        .split("`nats/` is exactly what this command writes:")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .unwrap()
+        .replace("\\\n", " ");
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(&args[..2], ["market", "nats-config"], "{command}");
+    assert_eq!(args.last(), Some(&"nats"), "{command}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let committed = Path::new(EXAMPLE).join("nats");
+    for entry in std::fs::read_dir(&committed).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "password") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(&args[1..args.len() - 1])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    for node in ["n1", "n2", "n3"] {
+        let name = format!("nats-server-{node}.conf");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&name)).unwrap(),
+            std::fs::read_to_string(committed.join(&name)).unwrap(),
+            "deploy/zone-example/nats/{name} is not what the README's command writes"
+        );
+    }
+}
+
+/// Each example host's configuration passes `bidder --check`, with its
+/// password file and libvirt's test driver in place of the host's.
+#[test]
+fn the_example_hosts_pass_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/policies/seed001-power-saving.toml"
+    );
+    for host in ["h1", "h2", "h3"] {
+        let text = std::fs::read_to_string(format!("{EXAMPLE}/{host}.toml"))
+            .unwrap()
+            .replace("qemu:///system", "test:///default")
+            .replace("/var/lib/bourse/ledger.sqlite", "ledger.sqlite")
+            .replace("/etc/bourse/policy.toml", policy)
+            .replace("/etc/bourse/nats/", &format!("{EXAMPLE}/nats/"));
+        let config = dir.path().join(format!("{host}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let output = check(&config);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{host}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("host {host} (id ")),
+            "{host}: {stdout}"
+        );
+        assert!(
+            stdout.contains("nats://192.0.2.1:4222, nats://192.0.2.2:4222, nats://192.0.2.3:4222"),
+            "{stdout}"
+        );
+    }
 }
