@@ -86,16 +86,15 @@ fn locations(scenario: &Scenario, files: &[PathBuf]) -> BTreeMap<String, Vec<Str
             cpus: spec.cpus,
             memory_mib: spec.memory_mib,
         };
+        // A host whose state cannot be read fails the test: read as empty,
+        // it would hide a VM running there twice.
         let vms = SimulatedHypervisor::open(path, &spec.name, capacity)
             .and_then(|hv| hv.domains())
-            .map(|domains| {
-                domains
-                    .into_iter()
-                    .filter(|d| d.state.is_active())
-                    .map(|d| d.name)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            .into_iter()
+            .filter(|d| d.state.is_active())
+            .map(|d| d.name)
+            .collect();
         out.insert(spec.name.clone(), vms);
     }
     out

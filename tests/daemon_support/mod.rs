@@ -53,13 +53,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The value of one sample line of the Prometheus text, 0 when absent.
+/// The value of one sample line of the Prometheus text, 0 when absent (a
+/// counter appears once first incremented). A line that is there but
+/// whose value does not read fails the test instead of counting as 0.
 pub fn sample(metrics: &str, name_and_labels: &str) -> u64 {
-    metrics
+    let Some(line) = metrics
         .lines()
         .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+    else {
+        return 0;
+    };
+    line.rsplit(' ')
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("the sample {line:?} has no whole number for its value"))
 }
 
 /// Content empty; any VM would overload it, so it declines every call.
@@ -184,8 +191,11 @@ impl Daemon {
         daemon
     }
 
+    /// What it logged so far. A log that cannot be read fails the test: read
+    /// as empty, it would pass every check that something was not logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.log.display()))
     }
 
     /// Ready once it logged so (after recovery, serving as contractor).
@@ -210,7 +220,9 @@ impl Daemon {
             .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1."), "{response}");
+        // Anything but the metrics (an error page) would read as all zeros.
+        let status = response.split(' ').nth(1);
+        assert_eq!(status, Some("200"), "{}: {response}", self.name);
         response
     }
 
@@ -249,12 +261,19 @@ impl Drop for Daemon {
 }
 
 /// The trades of a ledger in `state` (the daemon keeps writing; SQLite's
-/// WAL lets this reader in).
+/// WAL lets this reader in). A ledger that cannot be opened or read fails
+/// the test: read as empty, it would pass every check that nothing was
+/// recorded.
 pub async fn trades_in(ledger: &Path, state: TradeState) -> Vec<market::ledger::TradeRecord> {
-    let Ok(reader) = Ledger::open_read_only(ledger).await else {
-        return Vec::new();
-    };
-    let trades = reader.trades(Some(state)).await.unwrap_or_default();
+    let reader = Ledger::open_read_only(ledger)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", ledger.display()));
+    let trades = reader.trades(Some(state)).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot read the {state:?} trades of {}: {e}",
+            ledger.display()
+        )
+    });
     reader.close().await;
     trades
 }
