@@ -96,6 +96,10 @@ pub struct Settings {
     pub capacity: (u32, u64),
     /// The zone, instead of [`ZONE`].
     pub zone: Option<String>,
+    /// What runs the daemon on its configuration file, instead of the
+    /// `bidder` binary: a test's own child process (which sets its stdin
+    /// and stdout; its stderr is the log).
+    pub command: Option<Box<dyn Fn(&Path) -> Command>>,
 }
 
 impl Default for Settings {
@@ -111,6 +115,7 @@ impl Default for Settings {
             hypervisor: None,
             capacity: (4, 16384),
             zone: None,
+            command: None,
         }
     }
 }
@@ -150,6 +155,7 @@ impl Daemon {
             hypervisor,
             capacity: (cpus, memory_mib),
             zone,
+            command,
         } = settings;
         let hypervisor = hypervisor.clone().unwrap_or_else(|| {
             let node = dir.join(format!("{name}.node.xml"));
@@ -171,12 +177,17 @@ impl Daemon {
         let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, config).unwrap();
         let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
-            .arg("--config")
-            .arg(&config_path)
+        let mut command = match command {
+            Some(command) => command(&config_path),
+            None => {
+                let mut bidder = Command::new(env!("CARGO_BIN_EXE_bidder"));
+                bidder.arg("--config").arg(&config_path);
+                bidder.stdin(Stdio::null()).stdout(Stdio::null());
+                bidder
+            }
+        };
+        let child = command
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
