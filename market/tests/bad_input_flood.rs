@@ -33,13 +33,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flood_support::{
-    CONTRACTORS, Garbage, MANAGER, OUTCOME, contract_net, dropped, invitation, lcc_message,
-    manager_components, peer, serve_zone, space,
+    Attacker, CONTRACTORS, LCC_PER_HOST, OUTCOME, TICK, contract_net, dropped, manager_components,
+    peer, serve_zone,
 };
 use lcc::term::Term;
-use market::bus::Bus;
 use market::bus::LocalNatsServer;
-use market::bus::subject::{Route, Token};
 use market::runtime::{Recruitment, recruit};
 use market::wire::InteractionId;
 use tokio::sync::mpsc::{self, error::TryRecvError};
@@ -53,79 +51,29 @@ const ROUNDS: usize = 8;
 const ABSENT: &str = "c9";
 const WINDOW_MS: i64 = 600;
 const GRACE_MS: i64 = 300;
-/// Bad invitations per host and tick (10 ms).
-const PER_TICK: usize = 5;
-/// Bad LCC messages per host and round.
-const LCC_PER_HOST: usize = 150;
-
-/// The attacker, and what it sent: bad invitations (each reaches every
-/// host) and bad LCC messages (each reaches one host).
-struct Attacker {
-    bus: Arc<dyn Bus>,
-    me: Token,
-    garbage: Garbage,
-    invitations_sent: u64,
-    lcc_sent: u64,
-}
 
 /// A round the attacker is told about, and where it says, once its batch
 /// for the round is on the server, how many bad invitations it had sent.
 type Told = (InteractionId, oneshot::Sender<u64>);
 
-impl Attacker {
-    /// Floods the invitation subject every tick until the rounds are over
-    /// (`told` closed), and the LCC subjects of each round it is told
-    /// about, at once.
-    async fn flood(mut self, mut told: mpsc::UnboundedReceiver<Told>) -> Self {
-        let invite_subject = space().subject(&Route::Invite {
-            model: Token::new("contract-net").unwrap(),
-            from: self.me.clone(),
-        });
-        let invitation = invitation(&self.me);
-        let hosts: Vec<Token> = CONTRACTORS
-            .iter()
-            .map(|(name, _)| *name)
-            .chain([MANAGER])
-            .map(|name| Token::new(name).unwrap())
-            .collect();
-        loop {
-            match told.try_recv() {
-                Ok((interaction, flooded)) => {
-                    self.flood_round(interaction, &hosts).await;
-                    let _ = flooded.send(self.invitations_sent);
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => break,
+/// Floods the invitation subject every tick until the rounds are over
+/// (`told` closed), and the LCC subjects of each round it is told about,
+/// at once.
+async fn flood(mut attacker: Attacker, mut told: mpsc::UnboundedReceiver<Told>) -> Attacker {
+    loop {
+        match told.try_recv() {
+            Ok((interaction, flooded)) => {
+                attacker.round(interaction).await;
+                let _ = flooded.send(attacker.invitations_sent);
             }
-            for _ in 0..PER_TICK * hosts.len() {
-                let payload = self.garbage.payload(&invitation);
-                self.bus.publish(&invite_subject, payload).await.unwrap();
-                self.invitations_sent += 1;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) => break,
         }
-        self.bus.sync().await.unwrap();
-        self
+        attacker.invitations().await;
+        tokio::time::sleep(TICK).await;
     }
-
-    /// [`LCC_PER_HOST`] bad messages to each host on the subjects of
-    /// `interaction`, on the server when this returns.
-    async fn flood_round(&mut self, interaction: InteractionId, hosts: &[Token]) {
-        for to in hosts {
-            let subject = space().subject(&Route::Lcc {
-                interaction: interaction.token(),
-                from: self.me.clone(),
-                to: to.clone(),
-            });
-            let whole = lcc_message(&self.me, to, interaction);
-            for _ in 0..LCC_PER_HOST {
-                let payload = self.garbage.payload(&whole);
-                self.bus.publish(&subject, payload).await.unwrap();
-                self.lcc_sent += 1;
-            }
-        }
-        self.bus.sync().await.unwrap();
-    }
+    attacker.sync().await;
+    attacker
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,18 +88,9 @@ async fn hosts_keep_trading_under_a_flood_on_every_subject_and_count_every_bad_m
     // also initiates.
     let (manager, _, hosts) = serve_zone(&url).await;
 
-    let attacker = peer(&url, "attacker").await;
+    let attacker = Attacker::new(peer(&url, "attacker").await);
     let (tell, told) = mpsc::unbounded_channel();
-    let flood = tokio::spawn(
-        Attacker {
-            bus: attacker.bus,
-            me: attacker.me,
-            garbage: Garbage(0x9e37_79b9_7f4a_7c15),
-            invitations_sent: 0,
-            lcc_sent: 0,
-        }
-        .flood(told),
-    );
+    let flood = tokio::spawn(flood(attacker, told));
 
     // Meanwhile the manager trades, round after round.
     let model = contract_net();

@@ -17,7 +17,7 @@ use lcc::ast::Mode;
 use lcc::component::Components;
 use lcc::interp::TokioClock;
 use lcc::term::Term;
-use market::bus::subject::{SubjectSpace, Token};
+use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
@@ -67,7 +67,7 @@ pub fn invitation(sender: &Token) -> Bytes {
 
 /// A whole LCC message from `sender` to `to` in `interaction` of the
 /// contract net: what the attacker cuts short on the round's subjects.
-pub fn lcc_message(sender: &Token, to: &Token, interaction: InteractionId) -> Bytes {
+fn lcc_message(sender: &Token, to: &Token, interaction: InteractionId) -> Bytes {
     let envelope = Envelope {
         sender: sender.clone(),
         recipient: Some(to.clone()),
@@ -88,8 +88,86 @@ pub fn dropped(metrics: &str, kind: &str) -> u64 {
     metrics
         .lines()
         .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("the sample {l:?} has no whole number for its value"))
+        })
         .sum()
+}
+
+/// How often the attacker floods the invitation subject.
+pub const TICK: Duration = Duration::from_millis(10);
+/// Bad invitations per host and tick.
+pub const PER_TICK: usize = 5;
+/// Bad LCC messages per host and round.
+pub const LCC_PER_HOST: usize = 150;
+
+/// The attacker of the flooded zone, with valid credentials of its own,
+/// and what it sent: bad invitations (each reaches every host) and bad
+/// LCC messages (each reaches one host).
+pub struct Attacker {
+    peer: Peer,
+    garbage: Garbage,
+    invite_subject: String,
+    invitation: Bytes,
+    pub invitations_sent: u64,
+    pub lcc_sent: u64,
+}
+
+impl Attacker {
+    pub fn new(peer: Peer) -> Self {
+        let invite_subject = space().subject(&Route::Invite {
+            model: Token::new("contract-net").unwrap(),
+            from: peer.me.clone(),
+        });
+        let invitation = invitation(&peer.me);
+        Attacker {
+            peer,
+            garbage: Garbage(0x9e37_79b9_7f4a_7c15),
+            invite_subject,
+            invitation,
+            invitations_sent: 0,
+            lcc_sent: 0,
+        }
+    }
+
+    /// One tick's [`PER_TICK`] bad invitations per host, on the subject
+    /// every host listens to.
+    pub async fn invitations(&mut self) {
+        for _ in 0..PER_TICK * (CONTRACTORS.len() + 1) {
+            let payload = self.garbage.payload(&self.invitation);
+            let subject = &self.invite_subject;
+            self.peer.bus.publish(subject, payload).await.unwrap();
+            self.invitations_sent += 1;
+        }
+    }
+
+    /// [`LCC_PER_HOST`] bad messages to each host on its subject of
+    /// `interaction`, on the server when this returns.
+    pub async fn round(&mut self, interaction: InteractionId) {
+        let hosts = CONTRACTORS.iter().map(|(name, _)| *name).chain([MANAGER]);
+        for to in hosts.map(|name| Token::new(name).unwrap()) {
+            let subject = space().subject(&Route::Lcc {
+                interaction: interaction.token(),
+                from: self.peer.me.clone(),
+                to: to.clone(),
+            });
+            let whole = lcc_message(&self.peer.me, &to, interaction);
+            for _ in 0..LCC_PER_HOST {
+                let payload = self.garbage.payload(&whole);
+                self.peer.bus.publish(&subject, payload).await.unwrap();
+                self.lcc_sent += 1;
+            }
+        }
+        self.sync().await;
+    }
+
+    /// Returns once everything sent is on the server.
+    pub async fn sync(&self) {
+        self.peer.bus.sync().await.unwrap();
+    }
 }
 
 /// The contractors of the flooded zone and what each pays for the task:
