@@ -23,7 +23,7 @@ use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, WORKLOAD_NAME
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::{MigrationStep, STEP_TARGET};
 use bourse::simulate::scenario::Scenario;
-use daemon_support::{Daemon, Settings, stop_and_audit, trades_in};
+use daemon_support::{Daemon, Launch, Settings, stop_and_audit, trades_in};
 use market::baseline::{Item, ffd, greedy_balance};
 use market::bus::LocalNatsServer;
 use market::host::{Host, HostId};
@@ -651,7 +651,7 @@ fn paused_daemon() {
 }
 
 /// How [`killed_at`] runs a host: [`paused_daemon`] at `moment`.
-fn paused_at(moment: Moment) -> Box<dyn Fn(&Path) -> Command> {
+fn paused_at(moment: Moment) -> Launch {
     Box::new(move |config| {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command

@@ -99,8 +99,11 @@ pub struct Settings {
     /// What runs the daemon on its configuration file, instead of the
     /// `bidder` binary: a test's own child process (which sets its stdin
     /// and stdout; its stderr is the log).
-    pub command: Option<Box<dyn Fn(&Path) -> Command>>,
+    pub command: Option<Launch>,
 }
+
+/// Builds the command that runs a daemon on its configuration file.
+pub type Launch = Box<dyn Fn(&Path) -> Command>;
 
 impl Default for Settings {
     fn default() -> Self {
