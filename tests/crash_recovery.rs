@@ -16,16 +16,18 @@
 //! state dies with the process, so it cannot show what a crash leaves
 //! behind); the ledgers are real SQLite files. The child is this test binary
 //! itself, run with `--ignored --exact crash_fixture_child`: the workflow
-//! code is the library's, unchanged; a `tracing` layer stops the child
-//! when the workflow logs the step the parent asked for.
+//! code is the library's, unchanged; a `tracing` layer pauses the child
+//! when the workflow logs the step the parent asked for
+//! (tests/pause_support).
 
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
+mod pause_support;
 // The migration tests' fixtures live with the bidder crate's tests.
 #[path = "../bidder/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, mpsc};
@@ -35,8 +37,9 @@ use bidder::migration::Recovery;
 use bidder::migration::{Destination, Executor, Method, MigrationStep, STEP_TARGET};
 use market::credits::Credits;
 use market::ledger::TradeState;
+use pause_support::{PAUSED, PauseAt};
 use support::*;
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 
 const DIR: &str = "BOURSE_CRASH_DIR";
 const MODE: &str = "BOURSE_CRASH_MODE";
@@ -45,19 +48,23 @@ const DESTINATION_MIB: &str = "BOURSE_CRASH_DESTINATION_MIB";
 const PRICE: i64 = 2_500_000;
 const VM_MIB: u64 = 512;
 
-/// The child's entry point, not a test: without the parent's environment it
-/// returns at once. `migrate` runs the trade (stopping at `PAUSE_AT`),
+/// The child's entry point, not a test: run by the tests below only, it
+/// refuses to run without their environment (it would pass having done
+/// nothing). `migrate` runs the trade (paused for good after `PAUSE_AT`),
 /// `recover` runs recovery and prints the outcome.
 #[tokio::test]
 #[ignore = "child process of the crash tests"]
 async fn crash_fixture_child() {
     let (Ok(dir), Ok(mode)) = (std::env::var(DIR), std::env::var(MODE)) else {
-        return;
+        panic!("run by the crash tests only: no {DIR} or {MODE}");
     };
     let dir = Path::new(&dir);
     let pause_at = std::env::var(PAUSE_AT).unwrap_or_default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(StopAtStep(pause_at)));
+    let after_step = PauseAt::new(move |seen| {
+        (seen.target == STEP_TARGET && seen.field("step") == Some(pause_at.as_str()))
+            .then(|| pause_at.clone())
+    });
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(after_step));
     let destination_mib = std::env::var(DESTINATION_MIB).unwrap().parse().unwrap();
     let (a, b) = (
         simulated_host(dir, "a", 4096),
@@ -96,39 +103,6 @@ async fn crash_fixture_child() {
     }
 }
 
-/// Stops the process (forever: the parent kills it) right after the
-/// workflow logs `self.0`.
-struct StopAtStep(String);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StopAtStep {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != STEP_TARGET {
-            return;
-        }
-        let mut step = StepField(None);
-        event.record(&mut step);
-        if step.0.as_deref() == Some(self.0.as_str()) {
-            println!("\nSTOPPED AFTER {}", self.0);
-            std::io::stdout().flush().unwrap();
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
-        }
-    }
-}
-
-struct StepField(Option<String>);
-
-impl tracing::field::Visit for StepField {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "step" {
-            self.0 = Some(value.to_string());
-        }
-    }
-
-    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-}
-
 /// Runs the child in `mode`; returns its stdout lines once it printed a
 /// line starting with `until` (then kills it with SIGKILL) or exited.
 fn run_child(
@@ -150,6 +124,8 @@ fn run_child(
         .env(MODE, mode)
         .env(PAUSE_AT, pause_at.map_or("", MigrationStep::as_str))
         .env(DESTINATION_MIB, destination_mib.to_string())
+        // Held open, never written: a paused child stays paused until killed.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -212,7 +188,7 @@ async fn crash_after_then_in_recovery(
         "migrate",
         Some(step),
         destination_mib,
-        &format!("STOPPED AFTER {}", step.as_str()),
+        &format!("{PAUSED}{}", step.as_str()),
     );
     if !matches!(step, MigrationStep::Settled | MigrationStep::Failed) {
         let (status, report) = market_audit(dir.path());
@@ -228,7 +204,7 @@ async fn crash_after_then_in_recovery(
             "recover",
             Some(during),
             destination_mib,
-            &format!("STOPPED AFTER {}", during.as_str()),
+            &format!("{PAUSED}{}", during.as_str()),
         );
         let (status, report) = market_audit(dir.path());
         let source_final = during == MigrationStep::RolledBack;
@@ -356,7 +332,7 @@ async fn crash_placement_after(step: MigrationStep) {
         "place",
         Some(step),
         4096,
-        &format!("STOPPED AFTER {}", step.as_str()),
+        &format!("{PAUSED}{}", step.as_str()),
     );
     run_child(dir.path(), "recover-placement", None, 4096, "RECOVERED");
     let b = simulated_host(dir.path(), "b", 4096);

@@ -10,21 +10,31 @@
 #![allow(clippy::unwrap_used)] // test fixtures: a failure here is a failed test
 
 mod daemon_support;
+mod pause_support;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, WORKLOAD_NAMESPACE};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
+use bidder::migration::{MigrationStep, STEP_TARGET};
 use bourse::simulate::scenario::Scenario;
-use daemon_support::{Daemon, Settings, stop_and_audit, trades_in};
+use daemon_support::{Daemon, Launch, Settings, stop_and_audit, trades_in};
 use market::baseline::{Item, ffd, greedy_balance};
 use market::bus::LocalNatsServer;
 use market::host::{Host, HostId};
-use market::ledger::{TradeKind, TradeState};
+use market::ledger::{Ledger, LegRecord, TradeKind, TradeState};
 use market::resources::Resources;
 use market::vm::{GroupRule, VmId};
+use pause_support::{PAUSED, PauseAt, Seen};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn scenario(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
@@ -86,16 +96,15 @@ fn locations(scenario: &Scenario, files: &[PathBuf]) -> BTreeMap<String, Vec<Str
             cpus: spec.cpus,
             memory_mib: spec.memory_mib,
         };
+        // A host whose state cannot be read fails the test: read as empty,
+        // it would hide a VM running there twice.
         let vms = SimulatedHypervisor::open(path, &spec.name, capacity)
             .and_then(|hv| hv.domains())
-            .map(|domains| {
-                domains
-                    .into_iter()
-                    .filter(|d| d.state.is_active())
-                    .map(|d| d.name)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            .into_iter()
+            .filter(|d| d.state.is_active())
+            .map(|d| d.name)
+            .collect();
         out.insert(spec.name.clone(), vms);
     }
     out
@@ -309,21 +318,39 @@ fn start_hosts(
 /// Host `i` of `scenario` as a daemon, on the state file in `dir` (as it is
 /// now: a restarted host finds what its last run left).
 fn start_host(scenario: &Scenario, dir: &Path, url: &str, tables: &str, i: usize) -> Daemon {
+    let settings = host_settings(scenario, dir, tables, i);
+    start_host_with(scenario, dir, url, i, &settings)
+}
+
+/// What host `i` of `scenario` runs with: its simulated host's state file
+/// in `dir`, its capacity, protocols and zone, and `tables`.
+fn host_settings(scenario: &Scenario, dir: &Path, tables: &str, i: usize) -> Settings {
     let host = &scenario.spec.host[i];
-    let base = scenario.path.parent().unwrap();
-    let policy = std::fs::read_to_string(base.join(&host.policy)).unwrap();
     let protocols = host.protocols.as_ref().unwrap_or(&scenario.spec.protocols);
     let file = dir.join(format!("{}.sim.json", host.name));
-    let settings = Settings {
+    Settings {
         hypervisor: Some(format!("simulated://{}", file.display())),
         capacity: (host.cpus, host.memory_mib),
         keys: format!("protocols = {protocols:?}"),
         zone: Some(host.zone().to_string()),
         tables: tables.to_string(),
         ..Settings::default()
-    };
+    }
+}
+
+/// Host `i` of `scenario` as a daemon with its policy and `settings`.
+fn start_host_with(
+    scenario: &Scenario,
+    dir: &Path,
+    url: &str,
+    i: usize,
+    settings: &Settings,
+) -> Daemon {
+    let host = &scenario.spec.host[i];
+    let base = scenario.path.parent().unwrap();
+    let policy = std::fs::read_to_string(base.join(&host.policy)).unwrap();
     let id = u32::try_from(i).unwrap() + 1;
-    Daemon::start_with(dir, url, &host.name, id, &policy, &[], &settings)
+    Daemon::start_with(dir, url, &host.name, id, &policy, &[], settings)
 }
 
 async fn run_across_processes(name: &str, scenario: Scenario) {
@@ -463,16 +490,19 @@ async fn consolidation_maintenance_and_anti_affinity_in_the_call_market() {
 
 /// 200 bidder processes per cluster, one cluster after the other: about
 /// three minutes each on a 2-core machine, more than the suite gives one
-/// test. Run with `cargo test --test scenarios_across_processes -- --ignored`.
+/// test. Run with `cargo test --test scenarios_across_processes --
+/// --ignored --exact generated_200_hosts_under_both_policies`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "two clusters of 200 bidder processes, about six minutes: run with --ignored"]
+#[ignore = "two clusters of 200 bidder processes, about six minutes: run with --ignored --exact"]
 async fn generated_200_hosts_under_both_policies() {
     across_processes("generated-200-power-saving").await;
     across_processes("generated-200-agility").await;
 }
 
-/// When a party of a call-market trade of two legs is killed.
-#[derive(Debug, Clone, Copy)]
+/// When a party of a call-market trade of two legs is killed: a step of
+/// the round's first trade that one host logs (the witness), which pauses
+/// there (tests/pause_support) until the victim is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Moment {
     /// A party has recorded the trade; no leg moved.
     Recorded,
@@ -492,15 +522,146 @@ impl Moment {
         Moment::SecondLegMoving,
     ];
 
-    /// Whether the daemons' logs show it (the round's first trade).
-    fn seen(self, logs: &str) -> bool {
-        logs.lines().any(|line| match self {
-            Moment::Recorded => line.contains("recorded its trade"),
-            Moment::FirstLegMoving => line.contains(".1.1 step=\"attempt_recorded\""),
-            Moment::BetweenLegs => line.contains("leg carried out") && line.contains(" leg=1 "),
-            Moment::SecondLegMoving => line.contains(".1.2 step=\"attempt_recorded\""),
-        })
+    fn named(name: &str) -> Option<Moment> {
+        Moment::ALL.into_iter().find(|m| format!("{m:?}") == name)
     }
+
+    /// Whether this host's event is the moment: then which trade it pins,
+    /// as `round <id>` (a party recorded its part of the round's trade) or
+    /// `clearing <id>`. The host that logs it is the witness:
+    /// - recorded: any party but the auctioneer (which records its legs as
+    ///   it clears), before it tells the auctioneer, so no leg can move;
+    /// - a leg moving: its source, once its ledger has the leg migrating,
+    ///   before it asks the destination to record it;
+    /// - between the legs: the first leg's source, once both ledgers
+    ///   settled it, before it reports to the auctioneer.
+    fn pinned_by(self, seen: &Seen) -> Option<String> {
+        match self {
+            Moment::Recorded => {
+                if seen.message() != Some("recorded its trade") {
+                    return None;
+                }
+                Some(format!("round {}", seen.field("round")?))
+            }
+            Moment::FirstLegMoving => leg_moving(seen, ".1.1"),
+            Moment::BetweenLegs => {
+                if seen.message() != Some("leg carried out") || seen.field("leg") != Some("1") {
+                    return None;
+                }
+                Some(format!("clearing {}", seen.field("clearing")?))
+            }
+            Moment::SecondLegMoving => leg_moving(seen, ".1.2"),
+        }
+    }
+
+    /// What a party's ledger may hold of leg `leg` at this moment, as its
+    /// source or its destination (nothing: it has not recorded it yet).
+    fn allows(self, leg: u32, at_source: bool) -> &'static [Option<TradeState>] {
+        const NOT_YET: &[Option<TradeState>] = &[None, Some(TradeState::Agreed)];
+        const AGREED: &[Option<TradeState>] = &[Some(TradeState::Agreed)];
+        const MIGRATING: &[Option<TradeState>] = &[Some(TradeState::Migrating)];
+        const SETTLED: &[Option<TradeState>] = &[Some(TradeState::Settled)];
+        let (current, moving) = match self {
+            Moment::Recorded => return NOT_YET,
+            Moment::FirstLegMoving => (1, true),
+            Moment::BetweenLegs => (1, false),
+            Moment::SecondLegMoving => (2, true),
+        };
+        match leg.cmp(&current) {
+            std::cmp::Ordering::Less => SETTLED,
+            std::cmp::Ordering::Equal if !moving => SETTLED,
+            std::cmp::Ordering::Equal if at_source => MIGRATING,
+            _ => AGREED,
+        }
+    }
+
+    /// Fails unless `host`'s ledger holds every leg it is a party of as
+    /// this moment allows.
+    async fn assert_held(self, legs: &[LegRecord], host: &Daemon, what: &str) {
+        let ledger = Ledger::open_read_only(&host.ledger)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        for leg in legs
+            .iter()
+            .filter(|l| [&l.seller, &l.buyer].contains(&&host.name))
+        {
+            let held = ledger.trade(&leg.trade_id).await.unwrap().map(|t| t.state);
+            let allowed = self.allows(leg.leg, leg.seller == host.name);
+            assert!(
+                allowed.contains(&held),
+                "{what}: {} holds leg {} ({}) {held:?}, the moment allows {allowed:?}",
+                host.name,
+                leg.leg,
+                leg.trade_id
+            );
+        }
+        ledger.close().await;
+    }
+}
+
+/// Whether `seen` is the source's step that starts the migration of the
+/// leg whose id ends with `leg`: then its clearing.
+fn leg_moving(seen: &Seen, leg: &str) -> Option<String> {
+    let trade = seen.field("trade")?;
+    let started = seen.target == STEP_TARGET
+        && seen.field("step") == Some(MigrationStep::AttemptRecorded.as_str())
+        && trade.ends_with(leg);
+    if !started {
+        return None;
+    }
+    Some(format!("clearing {}", trade.rsplit_once('.')?.0))
+}
+
+const DAEMON_CONFIG: &str = "BOURSE_PAUSED_DAEMON_CONFIG";
+const DAEMON_PAUSE_AT: &str = "BOURSE_PAUSED_DAEMON_AT";
+
+/// A `bidder` daemon as the binary runs it (the library's `daemon::run`,
+/// its log on stderr, stopped by SIGTERM), on a current-thread runtime and
+/// pausing at the moment [`killed_at`] names: every host of its zone, so
+/// that whichever logs the moment is held there. Run by it only; it
+/// refuses to run without its environment.
+#[test]
+#[ignore = "child process of killed_at"]
+fn paused_daemon() {
+    let (Ok(config), Ok(moment)) = (std::env::var(DAEMON_CONFIG), std::env::var(DAEMON_PAUSE_AT))
+    else {
+        panic!("run by killed_at only: no {DAEMON_CONFIG} or {DAEMON_PAUSE_AT}");
+    };
+    let moment = Moment::named(&moment).unwrap_or_else(|| panic!("no moment {moment}"));
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_filter(EnvFilter::from_default_env());
+    tracing_subscriber::registry()
+        .with(log)
+        .with(PauseAt::new(move |seen| moment.pinned_by(seen)))
+        .init();
+    let config = bidder::daemon::DaemonConfig::load(Path::new(&config)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut terminate = signal(SignalKind::terminate()).unwrap();
+        let stopped = async move {
+            terminate.recv().await;
+        };
+        bidder::daemon::run(config, stopped).await.unwrap();
+    });
+}
+
+/// How [`killed_at`] runs a host: [`paused_daemon`] at `moment`.
+fn paused_at(moment: Moment) -> Launch {
+    Box::new(move |config| {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--ignored", "--exact", "paused_daemon", "--nocapture"])
+            .env(DAEMON_CONFIG, config)
+            .env(DAEMON_PAUSE_AT, format!("{moment:?}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        command
+    })
 }
 
 /// Which party is killed.
@@ -528,53 +689,84 @@ fn auctioneer_of(daemons: &[Daemon]) -> Option<String> {
     Some(host.to_string())
 }
 
-/// The first leg's source and destination, from any ledger that lists it.
-async fn first_leg(daemons: &[Daemon]) -> Option<(String, String)> {
-    for d in daemons {
-        let Ok(ledger) = market::ledger::Ledger::open_read_only(&d.ledger).await else {
-            continue;
-        };
-        let legs = ledger.clearing_legs().await.unwrap_or_default();
-        ledger.close().await;
-        if let Some(leg) = legs.iter().find(|l| l.leg == 1) {
-            return Some((leg.seller.clone(), leg.buyer.clone()));
-        }
-    }
-    None
+/// The legs of the trade `pinned` names (see [`Moment::pinned_by`]), from
+/// the ledger of the witness, a party of it.
+async fn legs_pinned(witness: &Daemon, pinned: &str) -> Vec<LegRecord> {
+    let ledger = Ledger::open_read_only(&witness.ledger).await.unwrap();
+    let mut legs = ledger.clearing_legs().await.unwrap();
+    ledger.close().await;
+    legs.retain(|leg| match pinned.split_once(' ') {
+        Some(("round", round)) => leg.clearing_id.rsplit_once('.').map(|(r, _)| r) == Some(round),
+        Some(("clearing", id)) => leg.clearing_id == id,
+        _ => panic!("not a pinned trade: {pinned}"),
+    });
+    assert!(
+        !legs.is_empty(),
+        "{} lists no leg of {pinned}",
+        witness.name
+    );
+    legs.sort_by_key(|leg| leg.leg);
+    legs
 }
 
-/// Runs `name` as a call market, SIGKILLs `victim` at `moment` of the first
-/// trade, restarts it, and checks that once nothing is in flight every VM
-/// runs exactly once and `market audit` passes.
+/// Sends each `PAUSED` line of the daemon's stdout, with its index.
+fn forward_pauses(daemon: &mut Daemon, index: usize, to: &mpsc::Sender<(usize, String)>) {
+    let stdout = BufReader::new(daemon.child.stdout.take().unwrap());
+    let to = to.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(pinned) = line.strip_prefix(PAUSED)
+                && to.send((index, pinned.to_string())).is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+/// Runs `name` as a call market with every host a [`paused_daemon`]; when
+/// a host logs `moment` of the first trade it pauses, `victim` is
+/// SIGKILLed, and the step is asserted on the ledgers that cannot move
+/// then (the victim's and the paused witness's). The others go on, the
+/// victim restarts (the `bidder` binary), and once nothing is in flight
+/// every VM runs exactly once and `market audit` passes.
 async fn killed_at(name: &str, moment: Moment, victim: Victim) {
     let scenario = scenario(name);
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     // Short windows: a party the auctioneer left waits less.
     let tables = "[protocol.double-auction]\nwindow_ms = 500\n";
-    let (mut daemons, files) = start_hosts(&scenario, dir.path(), &server.url(), tables);
+    let (paused, pauses) = mpsc::channel();
+    let mut daemons = Vec::new();
+    let mut files = Vec::new();
+    for i in 0..scenario.spec.host.len() {
+        files.push(state_file(dir.path(), &scenario, i));
+        let mut settings = host_settings(&scenario, dir.path(), tables, i);
+        settings.command = Some(paused_at(moment));
+        let mut daemon = start_host_with(&scenario, dir.path(), &server.url(), i, &settings);
+        forward_pauses(&mut daemon, i, &paused);
+        daemons.push(daemon);
+    }
     let what = format!("{name}: {victim:?} killed at {moment:?}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let killed = loop {
-        if moment.seen(&all_logs(&daemons)) {
-            let host = match victim {
-                Victim::Auctioneer => auctioneer_of(&daemons),
-                Victim::FirstSource => first_leg(&daemons).await.map(|(s, _)| s),
-                Victim::FirstDestination => first_leg(&daemons).await.map(|(_, d)| d),
-            };
-            if let Some(host) = host {
-                break daemons.iter().position(|d| d.name == host).unwrap();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: never came\n{}",
-            all_logs(&daemons)
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    let (witness, pinned) = pauses
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{what}: never came ({e})\n{}", all_logs(&daemons)));
+    let legs = legs_pinned(&daemons[witness], &pinned).await;
+    let host = match victim {
+        Victim::Auctioneer => auctioneer_of(&daemons).expect("a host cleared the trade"),
+        Victim::FirstSource => legs[0].seller.clone(),
+        Victim::FirstDestination => legs[0].buyer.clone(),
     };
+    let killed = daemons.iter().position(|d| d.name == host).unwrap();
     daemons[killed].child.kill().unwrap(); // SIGKILL
     daemons[killed].child.wait().unwrap();
+    let what = format!("{what} ({} paused at {pinned})", daemons[witness].name);
+    moment.assert_held(&legs, &daemons[killed], &what).await;
+    moment.assert_held(&legs, &daemons[witness], &what).await;
+    // Let the paused go on (closing stdin), and any other that would pause.
+    for daemon in &mut daemons {
+        drop(daemon.child.stdin.take());
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let log_before = daemons[killed].log();
     daemons[killed] = start_host(&scenario, dir.path(), &server.url(), tables, killed);

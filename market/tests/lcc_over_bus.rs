@@ -19,7 +19,7 @@ use futures::future::{BoxFuture, FutureExt};
 use lcc::component::Components;
 use lcc::interp::RoleInstance;
 use lcc::term::{Symbol, Term};
-use lcc_support::{Log, SCENARIOS, Scenario, Timing, clock, in_process};
+use lcc_support::{Log, SCENARIOS, Scenario, Timing, clock, in_process, settle};
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, BusError, Message, Subscription};
 use market::runtime::BusChannel;
@@ -71,14 +71,15 @@ async fn reference(scenario: Scenario, silent: &[&str]) -> Vec<String> {
 }
 
 /// The interaction with every peer on its own endpoint of `cluster`
-/// (wrapped by `wrap`), each in its own task; `kill` names a peer whose
-/// task is aborted after the given time (its components hang where they
-/// can, so it is killed mid-interaction whatever the timing).
+/// (wrapped by `wrap`), each in its own task; `victim` names a peer whose
+/// components hang where they can (see `Scenario::responder_components`)
+/// and whose task is aborted once its log says it hangs there: killed at
+/// that step, seen, whatever the timing.
 async fn over_bus(
     scenario: Scenario,
     cluster: &impl Cluster,
     wrap: fn(Arc<dyn Bus>) -> Arc<dyn Bus>,
-    kill: Option<(&str, Duration)>,
+    victim: Option<&str>,
 ) -> Vec<String> {
     let log = Log::default();
     let program = scenario.program();
@@ -89,7 +90,7 @@ async fn over_bus(
     };
     // Everyone listens before anyone speaks.
     let mut opened = Vec::new();
-    for (name, role, components) in peers(scenario, &log, kill.map(|(victim, _)| victim)) {
+    for (name, role, components) in peers(scenario, &log, victim) {
         let bus = wrap(cluster.endpoint().await);
         let me = Token::new(name).unwrap();
         let channel = BusChannel::open(bus, space.clone(), me, interaction, WireLimits::default())
@@ -114,15 +115,20 @@ async fn over_bus(
         });
         tasks.push((name, task));
     }
-    if let Some((victim, after)) = kill {
-        tokio::time::sleep(after).await;
+    if let Some(victim) = victim {
+        let hangs = format!("{victim} hangs");
+        let seen = settle(|| log.sorted(), |entries| entries.contains(&hangs)).await;
+        assert!(
+            seen.contains(&hangs),
+            "{victim} never reached its step: {seen:?}"
+        );
         let (_, task) = tasks.iter().find(|(name, _)| *name == victim).unwrap();
         task.abort();
     }
     for (name, task) in tasks {
         match task.await {
             Ok(result) => assert!(result.is_ok(), "{name}: {result:?}"),
-            Err(e) => assert!(e.is_cancelled() && kill.is_some_and(|(v, _)| v == name)),
+            Err(e) => assert!(e.is_cancelled() && victim == Some(name), "{name}: {e}"),
         }
     }
     log.sorted()
@@ -241,17 +247,19 @@ async fn duplicated_and_reordered_messages_change_nothing_over_nats() {
     }
 }
 
-/// The cheapest contractor dies after proposing: it wins the award, never
-/// reports, and the manager closes the round as `silent` at the grace
-/// deadline; the others are rejected as usual.
+/// The winning contractor dies while it performs, after the award: it
+/// never reports, and the manager closes the round as `silent` at the
+/// grace deadline; the others are rejected as usual.
 #[tokio::test]
 async fn a_contractor_killed_mid_interaction_does_not_stop_the_others() {
-    let kill = Some(("c2", Duration::from_millis(100)));
-    let outcome = over_bus(Scenario::ContractNet, &NatsCluster::start(), as_is, kill).await;
+    let net = Scenario::ContractNet;
+    let outcome = over_bus(net, &NatsCluster::start(), as_is, Some(net.victim())).await;
     assert_eq!(
         outcome,
         [
             "c1 released rejected",
+            "c2 hangs",
+            "c2 performs",
             "c3 released rejected",
             "outcome task(vm42) c2 30 silent",
         ]
@@ -263,8 +271,14 @@ async fn a_contractor_killed_mid_interaction_does_not_stop_the_others() {
 /// tells them; the outcome is the in-process one with that trader silent.
 #[tokio::test]
 async fn a_trader_killed_mid_interaction_does_not_stop_the_others() {
-    let kill = Some(("t2", Duration::from_millis(100)));
-    let outcome = over_bus(Scenario::DoubleAuction, &NatsCluster::start(), as_is, kill).await;
+    let auction = Scenario::DoubleAuction;
+    let outcome = over_bus(
+        auction,
+        &NatsCluster::start(),
+        as_is,
+        Some(auction.victim()),
+    )
+    .await;
     assert_eq!(
         outcome,
         [
@@ -287,7 +301,6 @@ mod recruitment {
     //! the model under the same name: it must not join.
 
     use super::*;
-    use lcc_support::settle;
     use market::runtime::{InitiateError, Model, Offer, Participant, Peer, Recruitment, recruit};
 
     const RECRUIT_MS: i64 = 150;
@@ -358,7 +371,8 @@ mod recruitment {
             )
             .await
             .unwrap();
-        let outcome = settle(|| log.sorted(), scenario.expected().len()).await;
+        let lines = scenario.expected().len();
+        let outcome = settle(|| log.sorted(), |entries| entries.len() >= lines).await;
         (players, outcome)
     }
 

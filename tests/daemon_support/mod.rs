@@ -56,7 +56,8 @@ pub fn free_port() -> u16 {
 }
 
 /// The body of `GET path` from an HTTP server on `address` (a bidder's
-/// /metrics, a nats-server's monitoring endpoint).
+/// /metrics, a nats-server's monitoring endpoint). Anything but a 200 (an
+/// error page) fails the test: it would read as all zeros.
 pub fn http_get(address: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
@@ -64,20 +65,28 @@ pub fn http_get(address: SocketAddr, path: &str) -> String {
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1."), "{response}");
+    let status = response.split(' ').nth(1);
+    assert_eq!(status, Some("200"), "{address}{path}: {response}");
     match response.split_once("\r\n\r\n") {
         Some((_, body)) => body.to_owned(),
         None => panic!("no body from {address}{path}: {response}"),
     }
 }
 
-/// The value of one sample line of the Prometheus text, 0 when absent.
+/// The value of one sample line of the Prometheus text, 0 when absent (a
+/// counter appears once first incremented). A line that is there but
+/// whose value does not read fails the test instead of counting as 0.
 pub fn sample(metrics: &str, name_and_labels: &str) -> u64 {
-    metrics
+    let Some(line) = metrics
         .lines()
         .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+    else {
+        return 0;
+    };
+    line.rsplit(' ')
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("the sample {line:?} has no whole number for its value"))
 }
 
 /// Content empty; any VM would overload it, so it declines every call.
@@ -110,7 +119,14 @@ pub struct Settings {
     /// The zone's servers, instead of the one URL a daemon is started
     /// with: every node of a cluster.
     pub servers: Vec<String>,
+    /// What runs the daemon on its configuration file, instead of the
+    /// `bidder` binary: a test's own child process (which sets its stdin
+    /// and stdout; its stderr is the log).
+    pub command: Option<Launch>,
 }
+
+/// Builds the command that runs a daemon on its configuration file.
+pub type Launch = Box<dyn Fn(&Path) -> Command>;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -126,6 +142,7 @@ impl Default for Settings {
             capacity: (4, 16384),
             zone: None,
             servers: Vec::new(),
+            command: None,
         }
     }
 }
@@ -166,6 +183,7 @@ impl Daemon {
             capacity: (cpus, memory_mib),
             zone,
             servers,
+            command,
         } = settings;
         let servers = if servers.is_empty() {
             vec![url.to_owned()]
@@ -192,12 +210,17 @@ impl Daemon {
         let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, config).unwrap();
         let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
-            .arg("--config")
-            .arg(&config_path)
+        let mut command = match command {
+            Some(command) => command(&config_path),
+            None => {
+                let mut bidder = Command::new(env!("CARGO_BIN_EXE_bidder"));
+                bidder.arg("--config").arg(&config_path);
+                bidder.stdin(Stdio::null()).stdout(Stdio::null());
+                bidder
+            }
+        };
+        let child = command
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -212,8 +235,11 @@ impl Daemon {
         daemon
     }
 
+    /// What it logged so far. A log that cannot be read fails the test: read
+    /// as empty, it would pass every check that something was not logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.log.display()))
     }
 
     /// Ready once it logged so (after recovery, serving as contractor).
@@ -354,12 +380,19 @@ pub fn lines(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// The trades of a ledger in `state` (the daemon keeps writing; SQLite's
-/// WAL lets this reader in).
+/// WAL lets this reader in). A ledger that cannot be opened or read fails
+/// the test: read as empty, it would pass every check that nothing was
+/// recorded.
 pub async fn trades_in(ledger: &Path, state: TradeState) -> Vec<market::ledger::TradeRecord> {
-    let Ok(reader) = Ledger::open_read_only(ledger).await else {
-        return Vec::new();
-    };
-    let trades = reader.trades(Some(state)).await.unwrap_or_default();
+    let reader = Ledger::open_read_only(ledger)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", ledger.display()));
+    let trades = reader.trades(Some(state)).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot read the {state:?} trades of {}: {e}",
+            ledger.display()
+        )
+    });
     reader.close().await;
     trades
 }

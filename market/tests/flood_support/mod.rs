@@ -1,13 +1,29 @@
-//! What the flood tests share: the attacker's garbage, the invitation it
-//! cuts short, and the drop counter they check it against. Used by `market/tests/bad_input_flood.rs` (LCC
+//! What the flood tests and the flood benchmark share: the attacker's
+//! garbage, the whole messages it cuts short, and the drop counter they
+//! check it against; and the zone whose contract-net rounds the flood
+//! targets (its hosts, their components). Used by
+//! `market/tests/bad_input_flood.rs` and `market/benches/flood.rs` (LCC
 //! hosts over `market::runtime`) and, through `#[path]`, by the root
-//! package's `tests/bidder_daemon.rs` (whole daemons), so both floods send
-//! the same kind of bad input and count it the same way.
+//! package's `tests/bidder_daemon.rs` (whole daemons, the garbage only), so
+//! every flood sends the same kind of bad input and counts it the same way.
+#![allow(dead_code)] // each user takes a different part
+#![allow(clippy::unwrap_used)] // fixtures: a failure here is a failed test or run
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
-use market::bus::subject::Token;
-use market::runtime::Invitation;
-use market::wire::{Envelope, WireLimits, encode};
+use lcc::ast::Mode;
+use lcc::component::Components;
+use lcc::interp::TokioClock;
+use lcc::term::Term;
+use market::bus::subject::{Route, SubjectSpace, Token};
+use market::bus::{NatsBus, NatsConfig};
+use market::credits::Credits;
+use market::mechanism::contract_net::{AwardRule, answer_award};
+use market::runtime::{Invitation, Model, Offer, Participant, Peer};
+use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
+use tokio::task::JoinHandle;
 
 /// xorshift64: reproducible garbage without a dependency.
 pub struct Garbage(pub u64);
@@ -49,6 +65,22 @@ pub fn invitation(sender: &Token) -> Bytes {
     encode(&envelope, &WireLimits::default()).unwrap()
 }
 
+/// A whole LCC message from `sender` to `to` in `interaction` of the
+/// contract net: what the attacker cuts short on the round's subjects.
+fn lcc_message(sender: &Token, to: &Token, interaction: InteractionId) -> Bytes {
+    let envelope = Envelope {
+        sender: sender.clone(),
+        recipient: Some(to.clone()),
+        interaction: Some(Interaction {
+            id: interaction,
+            model: contract_net().hash(),
+        }),
+        sequence: 0,
+        body: MessageTerm(Term::apply("propose", vec![Term::Int(0), Term::Int(1)])),
+    };
+    encode(&envelope, &WireLimits::default()).unwrap()
+}
+
 /// Sums `bourse_messages_dropped_total` over its reasons, for messages
 /// that came on subjects of `kind`, in a Prometheus text rendering.
 pub fn dropped(metrics: &str, kind: &str) -> u64 {
@@ -56,6 +88,171 @@ pub fn dropped(metrics: &str, kind: &str) -> u64 {
     metrics
         .lines()
         .filter(|l| l.starts_with("bourse_messages_dropped_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("the sample {l:?} has no whole number for its value"))
+        })
         .sum()
+}
+
+/// How often the attacker floods the invitation subject.
+pub const TICK: Duration = Duration::from_millis(10);
+/// Bad invitations per host and tick.
+pub const PER_TICK: usize = 5;
+/// Bad LCC messages per host and round.
+pub const LCC_PER_HOST: usize = 150;
+
+/// The attacker of the flooded zone, with valid credentials of its own,
+/// and what it sent: bad invitations (each reaches every host) and bad
+/// LCC messages (each reaches one host).
+pub struct Attacker {
+    peer: Peer,
+    garbage: Garbage,
+    invite_subject: String,
+    invitation: Bytes,
+    pub invitations_sent: u64,
+    pub lcc_sent: u64,
+}
+
+impl Attacker {
+    pub fn new(peer: Peer) -> Self {
+        let invite_subject = space().subject(&Route::Invite {
+            model: Token::new("contract-net").unwrap(),
+            from: peer.me.clone(),
+        });
+        let invitation = invitation(&peer.me);
+        Attacker {
+            peer,
+            garbage: Garbage(0x9e37_79b9_7f4a_7c15),
+            invite_subject,
+            invitation,
+            invitations_sent: 0,
+            lcc_sent: 0,
+        }
+    }
+
+    /// One tick's [`PER_TICK`] bad invitations per host, on the subject
+    /// every host listens to.
+    pub async fn invitations(&mut self) {
+        for _ in 0..PER_TICK * (CONTRACTORS.len() + 1) {
+            let payload = self.garbage.payload(&self.invitation);
+            let subject = &self.invite_subject;
+            self.peer.bus.publish(subject, payload).await.unwrap();
+            self.invitations_sent += 1;
+        }
+    }
+
+    /// [`LCC_PER_HOST`] bad messages to each host on its subject of
+    /// `interaction`, on the server when this returns.
+    pub async fn round(&mut self, interaction: InteractionId) {
+        let hosts = CONTRACTORS.iter().map(|(name, _)| *name).chain([MANAGER]);
+        for to in hosts.map(|name| Token::new(name).unwrap()) {
+            let subject = space().subject(&Route::Lcc {
+                interaction: interaction.token(),
+                from: self.peer.me.clone(),
+                to: to.clone(),
+            });
+            let whole = lcc_message(&self.peer.me, &to, interaction);
+            for _ in 0..LCC_PER_HOST {
+                let payload = self.garbage.payload(&whole);
+                self.peer.bus.publish(&subject, payload).await.unwrap();
+                self.lcc_sent += 1;
+            }
+        }
+        self.sync().await;
+    }
+
+    /// Returns once everything sent is on the server.
+    pub async fn sync(&self) {
+        self.peer.bus.sync().await.unwrap();
+    }
+}
+
+/// The contractors of the flooded zone and what each pays for the task:
+/// `c2` wins every round.
+pub const CONTRACTORS: [(&str, i64); 3] = [("c1", 20), ("c2", 30), ("c3", 25)];
+/// The host that holds the rounds (a contractor of others' rounds too).
+pub const MANAGER: &str = "m";
+/// Every round's outcome, as [`manager_components`] writes it.
+pub const OUTCOME: &str = "c2 30 done";
+
+pub fn space() -> SubjectSpace {
+    SubjectSpace::in_zone(Token::new("flood").unwrap())
+}
+
+pub fn contract_net() -> Model {
+    Model::load(
+        Token::new("contract-net").unwrap(),
+        lcc::models::CONTRACT_NET.source,
+    )
+    .unwrap()
+}
+
+/// `me` on a connection of its own to the server at `url`.
+pub async fn peer(url: &str, me: &str) -> Peer {
+    Peer {
+        bus: Arc::new(NatsBus::connect(&NatsConfig::new([url], me)).await.unwrap()),
+        space: space(),
+        me: Token::new(me).unwrap(),
+        clock: Arc::new(TokioClock::system()),
+        limits: WireLimits::default(),
+    }
+}
+
+/// A contractor that offers `pays` for any task and performs at once.
+pub fn contractor_components(pays: i64) -> Components {
+    let mut components = Components::new();
+    components.register_fn("offer", &[Mode::In, Mode::In, Mode::Out], move |args| {
+        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays)])
+    });
+    components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
+    components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
+    components
+}
+
+/// The manager's components: the highest offer wins, and each round's
+/// outcome goes to `outcomes` as "winner price report".
+pub fn manager_components(outcomes: &Arc<Mutex<Vec<String>>>) -> Components {
+    let mut components = Components::new();
+    let outcomes = Arc::clone(outcomes);
+    components.register_fn(
+        "award",
+        &[Mode::In, Mode::In, Mode::Out, Mode::Out],
+        |args| answer_award(args, Credits(i64::MIN), AwardRule::FirstPrice),
+    );
+    components.register_fn("outcome", &[Mode::In; 4], move |args| {
+        outcomes
+            .lock()
+            .unwrap()
+            .push(format!("{} {} {}", args[1], args[2], args[3]));
+        Ok(vec![])
+    });
+    components
+}
+
+/// The zone's hosts, each on its own connection to `url`, each listening
+/// for contract-net invitations all the time as a contractor (the
+/// manager's host too, for others' rounds): the manager's peer, the
+/// contractors' peers with what they pay, and the listeners.
+pub async fn serve_zone(url: &str) -> (Peer, Vec<(Peer, i64)>, Vec<JoinHandle<()>>) {
+    let manager = peer(url, MANAGER).await;
+    let mut contractors = Vec::new();
+    for (name, pays) in CONTRACTORS {
+        contractors.push((peer(url, name).await, pays));
+    }
+    let mut hosts = contractors.clone();
+    hosts.push((manager.clone(), 10));
+    let mut listening = Vec::new();
+    for (host, pays) in hosts {
+        let offer = Offer {
+            model: contract_net(),
+            role: "contractor".into(),
+            components: contractor_components(pays),
+        };
+        let serving = Participant::new(host, vec![offer], Duration::from_secs(10));
+        listening.push(serving.start().await.unwrap());
+    }
+    (manager, contractors, listening)
 }

@@ -383,13 +383,19 @@ pub async fn in_process(scenario: Scenario, timing: Timing, silent: &[&str]) -> 
     log.sorted()
 }
 
-/// Waits (up to 5 s) until `log` holds at least `lines` entries: the
-/// responders' last steps may come after the initiator has ended.
-pub async fn settle(log: impl Fn() -> Vec<String>, lines: usize) -> Vec<String> {
+/// Waits (up to 5 s) until `log` holds what `enough` asks for (so many
+/// entries, one entry): peers run in their own tasks or processes, so the
+/// responders' last steps may come after the initiator has ended, and a
+/// victim reaches its step when it does. Returns the entries as they are
+/// then, for the caller to check.
+pub async fn settle(
+    log: impl Fn() -> Vec<String>,
+    enough: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
     let started = tokio::time::Instant::now();
     loop {
         let entries = log();
-        if entries.len() >= lines || started.elapsed() > Duration::from_secs(5) {
+        if enough(&entries) || started.elapsed() > Duration::from_secs(5) {
             return entries;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
