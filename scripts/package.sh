@@ -22,6 +22,8 @@ rm -rf "$release/man" "$release/completions"
 mkdir -p "$release/man" "$release/completions"/{bash,zsh,fish}
 "$release/market" man --out "$release/man" >&2
 "$release/bidder" --man > "$release/man/bidder.8"
+# Debian installs man pages compressed; -n keeps the package reproducible.
+gzip -9nf "$release"/man/*.[18]
 for shell in bash zsh fish; do
     case $shell in
         bash) name() { echo "$1"; } ;;
@@ -32,5 +34,7 @@ for shell in bash zsh fish; do
     "$release/bidder" --completions "$shell" > "$release/completions/$shell/$(name bidder)"
 done
 
-cargo deb --no-build --locked >&2
+# Stripped, as Debian ships binaries (the line tables of the release
+# profile are for the developers' backtraces and would triple the size).
+cargo deb --no-build --locked --strip >&2
 ls -t "${CARGO_TARGET_DIR:-target}"/debian/bourse_*.deb | head -1

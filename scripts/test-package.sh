@@ -35,7 +35,7 @@ dpkg --purge bourse >/dev/null 2>&1 || true
 check "dpkg -i installs the package" dpkg -i "$deb"
 
 for file in /usr/bin/bidder /usr/bin/market \
-    /lib/systemd/system/bourse-bidder.service \
+    /usr/lib/systemd/system/bourse-bidder.service \
     /etc/bourse/bidder.toml /etc/bourse/policy.toml \
     /usr/share/man/man8/bidder.8.gz /usr/share/man/man1/market.1.gz \
     /usr/share/man/man1/market-simulate.1.gz /usr/share/man/man1/market-protocol-check.1.gz \
@@ -72,7 +72,7 @@ check "bidder --check fails naming trading.period_ms on a broken copy" \
 check "bidder --check created no ledger" test ! -e /var/lib/bourse/ledger.sqlite
 
 check "systemd-analyze verify accepts the unit" \
-    systemd-analyze verify /lib/systemd/system/bourse-bidder.service
+    systemd-analyze verify /usr/lib/systemd/system/bourse-bidder.service
 
 for page in /usr/share/man/man8/bidder.8.gz /usr/share/man/man1/market*.1.gz; do
     check "man -l renders $(basename "$page") without warnings" \

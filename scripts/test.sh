@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite of bourse, from a fresh Debian machine:
-# installs the system packages, checks formatting and lints, runs every test.
+# installs the system packages, checks formatting and lints, runs every test,
+# then builds the Debian package, installs it and checks it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +13,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== the Debian package"
+deb=$(bash scripts/package.sh)
+bash scripts/test-package.sh "$deb"

@@ -149,16 +149,12 @@ impl Report {
         if let Some(state) = simulated_state(uri).map(Path::new)
             && !state.exists()
         {
-            match directory_of(state).is_dir() {
-                true => self.line(format!(
-                    "hypervisor {uri}: a simulated host, its state file created at first start"
-                )),
-                false => self.problem(ConfigProblem::value(
-                    "hypervisor",
-                    uri,
-                    "the state file's directory does not exist",
-                )),
-            }
+            self.created_at_first_start(
+                "hypervisor",
+                uri,
+                state,
+                "a simulated host, its state file",
+            );
             return;
         }
         let domains = match open_hypervisor(config).await {
@@ -196,14 +192,8 @@ impl Report {
     async fn ledger(&mut self, config: &DaemonConfig) {
         let path = &config.ledger;
         if !path.exists() {
-            match directory_of(path).is_dir() {
-                true => self.line(format!("ledger {}: created at first start", path.display())),
-                false => self.problem(ConfigProblem::value(
-                    "ledger",
-                    path.display(),
-                    "its directory does not exist",
-                )),
-            }
+            let shown = path.display().to_string();
+            self.created_at_first_start("ledger", &shown, path, "the ledger");
             return;
         }
         let ledger = match Ledger::open_read_only(path).await {
@@ -241,6 +231,24 @@ impl Report {
             }
         }
         ledger.close().await;
+    }
+
+    /// A file the daemon creates at its first start: fine where its
+    /// directory exists.
+    fn created_at_first_start(&mut self, key: &str, value: &str, file: &Path, what: &str) {
+        let directory = directory_of(file);
+        if directory.is_dir() {
+            self.line(format!("{key} {value}: {what}, created at first start"));
+        } else {
+            self.problem(ConfigProblem::value(
+                key,
+                value,
+                format!(
+                    "{what} goes in {}, which does not exist",
+                    directory.display()
+                ),
+            ));
+        }
     }
 
     /// Each protocol: its model, what starts it and what it answers.
