@@ -8,6 +8,7 @@ use std::fmt::Write;
 use crate::simulate::plot::{Frame, escape, grid, nice_ceiling};
 
 use super::Outcome;
+use super::bound::BoundStep;
 use super::datacenter::StepRecord;
 
 const WIDTH: f64 = 860.0;
@@ -25,7 +26,7 @@ const COLOURS: [&str; 6] = [
 type PanelSpec = (
     &'static str,
     fn(&StepRecord) -> f64,
-    Option<fn(&(f64, usize, f64)) -> f64>,
+    Option<fn(&BoundStep) -> f64>,
 );
 
 /// One line of a panel.
@@ -38,7 +39,7 @@ struct Series<'a> {
 
 /// The plot of `outcomes` (each with its steps) and, per step, the lower
 /// bound's hosts and watts.
-pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> String {
+pub fn svg(title: &str, outcomes: &[Outcome], bound: &[BoundStep]) -> String {
     let height = TOP + 3.0 * (PANEL + GAP) + 10.0;
     let mut out = String::new();
     let _ = writeln!(
@@ -50,9 +51,13 @@ pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> St
         (
             "active hosts",
             |s| s.active_hosts as f64,
-            Some(|b| b.1 as f64),
+            Some(|b| b.hosts as f64),
         ),
-        ("power (kW)", |s| s.watts / 1000.0, Some(|b| b.2 / 1000.0)),
+        (
+            "power (kW)",
+            |s| s.watts / 1000.0,
+            Some(|b| b.watts / 1000.0),
+        ),
         ("migrations started", |s| s.migrations as f64, None),
     ];
     for (i, (name, value, limit)) in panels.iter().enumerate() {
@@ -75,7 +80,10 @@ pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> St
                 name: "lower bound",
                 colour: "#444",
                 dashed: true,
-                points: bound.iter().map(|b| (b.0 / 3600.0, limit(b))).collect(),
+                points: bound
+                    .iter()
+                    .map(|b| (b.seconds / 3600.0, limit(b)))
+                    .collect(),
             });
         }
         panel(&mut out, name, TOP + i as f64 * (PANEL + GAP), &series);

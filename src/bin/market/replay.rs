@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bourse::replay::policy::market::MarketSetup;
 use bourse::replay::policy::{LedgerAudit, PolicyName};
+use bourse::replay::rules::Memory;
 use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
 
 use crate::progress::{Plain, Progress};
@@ -22,10 +23,22 @@ pub struct ReplayArgs {
     /// The day to replay (a folder name such as 20110303).
     #[arg(long)]
     day: String,
-    /// A policy: dvfs, market, thr-mmt-<threshold>, lr-mmt-<safety> or
-    /// mad-mmt-<safety>. Give it several times to compare.
+    /// A policy: dvfs, market, or <detector>-<selection>-<parameter> with
+    /// detector thr, lr, mad or iqr and selection mmt, mc, rs or mu
+    /// (thr-mmt-0.8, lr-mc-1.2, iqr-mmt-1.5, ...). Give it several times
+    /// to compare.
     #[arg(long = "policy", value_name = "NAME", required = true)]
     policies: Vec<PolicyName>,
+    /// When memory binds, for every policy and the lower bound: cloudsim
+    /// (reserved when VMs are created only, CloudSim's rule) or enforced
+    /// (a host holds at most its memory of VMs at the start and at every
+    /// migration).
+    #[arg(long, value_name = "RULE", default_value_t = Memory::Cloudsim)]
+    memory: Memory,
+    /// Seeds random VM selection (the *-rs-* policies): the same seed
+    /// gives the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// The policy file every bidder runs under `--policy market`.
     #[arg(
         long,
@@ -83,6 +96,8 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             hosts: args.hosts,
             seconds,
             policy,
+            memory: args.memory,
+            seed: args.seed,
             market: market.clone(),
         };
         let started = Instant::now();
@@ -163,11 +178,11 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
         return;
     };
     println!(
-        "day {day}: {} VMs on {} hosts ({} not placed)",
-        first.vms, first.hosts, first.unplaced_vms
+        "day {day}: {} VMs on {} hosts ({} not placed), memory rule {}",
+        first.vms, first.hosts, first.unplaced_vms, first.memory
     );
     println!(
-        "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>7}",
+        "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>8} {:>7}",
         "policy",
         "energy kWh",
         "x bound",
@@ -176,11 +191,12 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
         "PDM",
         "SLAV",
         "shutdowns",
+        "peak GB",
         "wall s"
     );
     for (o, wall) in outcomes.iter().zip(walls) {
         println!(
-            "{:<14} {:>11.2} {:>9.2} {:>10} {:>8.2}% {:>8.3}% {:>10.2e} {:>9} {:>7.1}",
+            "{:<14} {:>11.2} {:>9.2} {:>10} {:>8.2}% {:>8.3}% {:>10.2e} {:>9} {:>8.1} {:>7.1}",
             o.policy,
             o.energy_kwh,
             o.energy_kwh / o.lower_bound_kwh,
@@ -189,6 +205,7 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) {
             o.pdm * 100.0,
             o.slav,
             o.host_shutdowns,
+            f64::from(o.peak_host_memory_mb) / 1024.0,
             wall
         );
     }
