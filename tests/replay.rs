@@ -148,6 +148,81 @@ fn the_market_holds_its_hosts_to_4_gb_under_enforced_memory() {
     assert_eq!(json["ledger_audit"]["consistent"], true, "{json}");
 }
 
+/// `--days`: every day folder of the trace (or a list) in one run, one
+/// JSON document with each day's outcomes and each policy's medians, one
+/// plot of energy per day. Two days here: the fixture's, and a copy of it
+/// with its first VM's first hour shifted up so the days differ.
+#[test]
+fn several_days_give_one_table_with_medians_and_one_plot() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let root = dir.path().join("planetlab");
+    for day in ["20110303", "20110304"] {
+        fs::create_dir_all(root.join(day)).expect("a day folder");
+        for entry in fs::read_dir(fixture()).expect("the fixture") {
+            let path = entry.expect("an entry").path();
+            let name = path.file_name().expect("a file name").to_owned();
+            fs::copy(&path, root.join(day).join(name)).expect("a copy");
+        }
+    }
+    let busy: String = (0..STEPS).map(|_| "90\n").collect();
+    let first = fs::read_dir(root.join("20110304"))
+        .expect("the copy")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .expect("a VM");
+    fs::write(first, busy).expect("a busier VM");
+    let plot = dir.path().join("days.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", "all", "--hosts", "50", "--hours", "1", "--json"])
+        .args(["--policy", "dvfs", "--policy", "thr-mmt-0.8", "--plot"])
+        .arg(&plot)
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
+    let days = json["days"].as_array().expect("the days");
+    assert_eq!(days.len(), 2, "{json}");
+    assert_eq!(days[0]["day"], "20110303");
+    assert_eq!(days[1]["day"], "20110304");
+    let energy = |d: usize, k: usize| days[d]["outcomes"][k]["energy_kwh"].as_f64().expect("kWh");
+    assert!(
+        energy(1, 0) > energy(0, 0),
+        "the busier day draws more: {json}"
+    );
+    let medians = json["medians"].as_array().expect("the medians");
+    assert_eq!(medians.len(), 2);
+    assert_eq!(medians[1]["policy"], "thr-mmt-0.8");
+    // Two days: each median is the mean of both.
+    let median = medians[1]["energy_kwh"].as_f64().expect("kWh");
+    assert!(
+        (median - (energy(0, 1) + energy(1, 1)) / 2.0).abs() < 1e-9,
+        "{json}"
+    );
+    let svg = fs::read_to_string(&plot).expect("the plot");
+    assert!(
+        svg.contains("energy (kWh)") && svg.contains("20110304"),
+        "{svg}"
+    );
+    // A list names the days instead.
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", "20110304", "--hosts", "50", "--hours", "1"])
+        .args(["--policy", "dvfs", "--plot"])
+        .arg(&plot)
+        .output()
+        .expect("market replay runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("day 20110304"),
+        "{table}"
+    );
+}
+
 #[test]
 fn one_hour_on_fifty_hosts_runs_every_reference_policy() {
     let dvfs = replay("dvfs");

@@ -12,14 +12,18 @@
 //! - [`policy`]: the consolidation policies (DVFS only; THR/LR/MAD/IQR
 //!   overload detection with MMT/MC/RS/MU VM selection; the market);
 //! - [`bound`]: the lower bound on each day's energy, under the run's rules;
-//! - [`plot`]: the SVG of active hosts, power and migrations over the day.
+//! - [`days`]: several days in one run, and each policy's medians;
+//! - [`plot`]: the SVG of active hosts, power and migrations over the day,
+//!   or of energy per day over several.
 
 pub mod bound;
 pub mod cluster;
 pub mod datacenter;
+pub mod days;
 pub mod plot;
 pub mod policy;
 pub mod rules;
+pub mod stats;
 pub mod trace;
 
 use serde::Serialize;

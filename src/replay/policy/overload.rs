@@ -1,6 +1,7 @@
 //! Overload detectors: when a host must shed VMs.
 
 use super::Datacenter;
+use crate::replay::stats::median;
 
 /// Utilisation the adaptive detectors fall back to while a host has too
 /// little history (CloudSim's fallback policy).
@@ -136,20 +137,6 @@ fn regression_forecast(history: &[f64]) -> Option<f64> {
     Some(intercept + slope * (n + 1.0))
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n == 0 {
-        return 0.0;
-    }
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
 /// The interquartile range as CloudSim takes it: the values at ranks
 /// round(n + 1) / 4 and round(3 (n + 1) / 4) of the sorted sample.
 fn iqr(values: &[f64]) -> f64 {
@@ -197,7 +184,6 @@ mod tests {
 
     #[test]
     fn mad_of_a_small_sample() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert!((mad(&[1.0, 2.0, 3.0, 4.0, 10.0]) - 1.0).abs() < 1e-12);
     }
 }
