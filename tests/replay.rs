@@ -221,6 +221,16 @@ fn several_days_give_one_table_with_medians_and_one_plot() {
         out.status.success() && table.contains("day 20110304"),
         "{table}"
     );
+    // An empty list is refused before anything runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", ",", "--policy", "dvfs"])
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("comma-separated list of days"), "{stderr}");
 }
 
 #[test]

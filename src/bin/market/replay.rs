@@ -27,8 +27,8 @@ pub struct ReplayArgs {
     /// Several days in one run: `all` (every folder of --trace) or a
     /// comma-separated list; one table with every day and each policy's
     /// medians, one plot of energy per day.
-    #[arg(long, value_name = "all|DAY,DAY,...")]
-    days: Option<String>,
+    #[arg(long, value_name = "all|DAY,DAY,...", value_parser = parse_days)]
+    days: Option<Days>,
     /// A policy: dvfs, market, or <detector>-<selection>-<parameter> with
     /// detector thr, lr, mad or iqr and selection mmt, mc, rs or mu
     /// (thr-mmt-0.8, lr-mc-1.2, iqr-mmt-1.5, ...). Give it several times
@@ -138,18 +138,39 @@ pub fn run(args: ReplayArgs) -> ExitCode {
     plotted
 }
 
+/// What `--days` names.
+#[derive(Debug, Clone)]
+enum Days {
+    /// Every day folder of the trace.
+    All,
+    /// These days, in this order (at least one).
+    List(Vec<String>),
+}
+
+/// `all`, or a comma-separated list of at least one day.
+fn parse_days(text: &str) -> Result<Days, String> {
+    if text == "all" {
+        return Ok(Days::All);
+    }
+    let list: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.is_empty() {
+        return Err("expected all or a comma-separated list of days".into());
+    }
+    Ok(Days::List(list))
+}
+
 /// The days asked for: `--day`, or `--days` (every day folder of the
-/// trace for `all`).
+/// trace for `all`; clap requires one of the two).
 fn day_names(args: &ReplayArgs) -> Result<Vec<String>, trace::TraceError> {
-    match (&args.day, args.days.as_deref()) {
+    match (&args.day, &args.days) {
         (Some(day), _) => Ok(vec![day.clone()]),
-        (None, Some("all") | None) => trace::days(&args.trace),
-        (None, Some(list)) => Ok(list
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(str::to_string)
-            .collect()),
+        (None, Some(Days::List(list))) => Ok(list.clone()),
+        (None, Some(Days::All) | None) => trace::days(&args.trace),
     }
 }
 
