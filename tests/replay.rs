@@ -8,6 +8,7 @@ use std::process::Command;
 
 use bourse::replay::policy::PolicyName;
 use bourse::replay::policy::market::MarketSetup;
+use bourse::replay::rules::Memory;
 use bourse::replay::trace::{self, TraceError};
 use bourse::replay::{self, Setup};
 
@@ -18,12 +19,19 @@ fn fixture() -> PathBuf {
 }
 
 fn replay(policy: &str) -> replay::Outcome {
+    replay_on(policy, 50, Memory::Cloudsim)
+}
+
+/// The fixture's hour under `policy` on `hosts` hosts under `memory`.
+fn replay_on(policy: &str, hosts: usize, memory: Memory) -> replay::Outcome {
     let traces = trace::read_day(&fixture(), STEPS).expect("the fixture reads");
     let policy: PolicyName = policy.parse().expect("a known policy");
     let setup = Setup {
-        hosts: 50,
+        hosts,
         seconds: 3600.0,
         policy,
+        memory,
+        seed: 1,
         // Only `market` reads it.
         market: MarketSetup {
             policy: PathBuf::from("unused"),
@@ -115,6 +123,116 @@ fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
     assert!(trades >= 30 + migrations, "{report}");
 }
 
+/// Under `--memory enforced` the market's bidders have the 4 GB hosts
+/// every policy is held to: twenty hosts for the fixture's 30 VMs (about
+/// 37 GB declared), and no host ever holds more than its 4 GB.
+#[test]
+fn the_market_holds_its_hosts_to_4_gb_under_enforced_memory() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = replay_the_fixture()
+        .args(["--hosts", "20", "--hours", "1", "--zone-hosts", "10"])
+        .args(["--memory", "enforced", "--policy", "market", "--json"])
+        .arg("--run-dir")
+        .arg(dir.path().join("ledgers"))
+        .arg("--plot")
+        .arg(dir.path().join("plot.svg"))
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
+    assert_eq!(json["memory"], "enforced");
+    assert_eq!(json["unplaced_vms"], 0, "{json}");
+    let peak = json["peak_host_memory_mb"].as_u64().expect("MB");
+    assert!(peak <= 4096, "{json}");
+    assert_eq!(json["ledger_audit"]["consistent"], true, "{json}");
+}
+
+/// `--days`: every day folder of the trace (or a list) in one run, one
+/// JSON document with each day's outcomes and each policy's medians, one
+/// plot of energy per day. Two days here: the fixture's, and a copy of it
+/// with its first VM's first hour shifted up so the days differ.
+#[test]
+fn several_days_give_one_table_with_medians_and_one_plot() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let root = dir.path().join("planetlab");
+    for day in ["20110303", "20110304"] {
+        fs::create_dir_all(root.join(day)).expect("a day folder");
+        for entry in fs::read_dir(fixture()).expect("the fixture") {
+            let path = entry.expect("an entry").path();
+            let name = path.file_name().expect("a file name").to_owned();
+            fs::copy(&path, root.join(day).join(name)).expect("a copy");
+        }
+    }
+    let busy: String = (0..STEPS).map(|_| "90\n").collect();
+    let first = fs::read_dir(root.join("20110304"))
+        .expect("the copy")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .expect("a VM");
+    fs::write(first, busy).expect("a busier VM");
+    let plot = dir.path().join("days.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", "all", "--hosts", "50", "--hours", "1", "--json"])
+        .args(["--policy", "dvfs", "--policy", "thr-mmt-0.8", "--plot"])
+        .arg(&plot)
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
+    let days = json["days"].as_array().expect("the days");
+    assert_eq!(days.len(), 2, "{json}");
+    assert_eq!(days[0]["day"], "20110303");
+    assert_eq!(days[1]["day"], "20110304");
+    let energy = |d: usize, k: usize| days[d]["outcomes"][k]["energy_kwh"].as_f64().expect("kWh");
+    assert!(
+        energy(1, 0) > energy(0, 0),
+        "the busier day draws more: {json}"
+    );
+    let medians = json["medians"].as_array().expect("the medians");
+    assert_eq!(medians.len(), 2);
+    assert_eq!(medians[1]["policy"], "thr-mmt-0.8");
+    // Two days: each median is the mean of both.
+    let median = medians[1]["energy_kwh"].as_f64().expect("kWh");
+    assert!(
+        (median - (energy(0, 1) + energy(1, 1)) / 2.0).abs() < 1e-9,
+        "{json}"
+    );
+    let svg = fs::read_to_string(&plot).expect("the plot");
+    assert!(
+        svg.contains("energy (kWh)") && svg.contains("20110304"),
+        "{svg}"
+    );
+    // A list names the days instead.
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", "20110304", "--hosts", "50", "--hours", "1"])
+        .args(["--policy", "dvfs", "--plot"])
+        .arg(&plot)
+        .output()
+        .expect("market replay runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("day 20110304"),
+        "{table}"
+    );
+    // An empty list is refused before anything runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", ",", "--policy", "dvfs"])
+        .output()
+        .expect("market replay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("comma-separated list of days"), "{stderr}");
+}
+
 #[test]
 fn one_hour_on_fifty_hosts_runs_every_reference_policy() {
     let dvfs = replay("dvfs");
@@ -126,7 +244,15 @@ fn one_hour_on_fifty_hosts_runs_every_reference_policy() {
     assert_eq!(dvfs.steps.len(), 11);
     assert!(dvfs.energy_kwh > 0.0);
     assert!(dvfs.lower_bound_kwh > 0.0);
-    for name in ["thr-mmt-0.8", "lr-mmt-1.2", "mad-mmt-2.5"] {
+    for name in [
+        "thr-mmt-0.8",
+        "lr-mmt-1.2",
+        "mad-mmt-2.5",
+        "iqr-mmt-1.5",
+        "lr-mc-1.2",
+        "lr-rs-1.2",
+        "lr-mu-1.2",
+    ] {
         let o = replay(name);
         assert!(o.migrations > 0, "{name} consolidates");
         assert!(
@@ -142,10 +268,28 @@ fn one_hour_on_fifty_hosts_runs_every_reference_policy() {
 
 #[test]
 fn replays_are_deterministic() {
-    let a = replay("lr-mmt-1.2");
-    let b = replay("lr-mmt-1.2");
-    assert_eq!(a.energy_kwh, b.energy_kwh);
-    assert_eq!(a.migrations, b.migrations);
+    // Random selection too: its draws come from the run's seed.
+    for name in ["lr-mmt-1.2", "lr-rs-1.2"] {
+        let a = replay(name);
+        let b = replay(name);
+        assert_eq!(a.energy_kwh, b.energy_kwh, "{name}");
+        assert_eq!(a.migrations, b.migrations, "{name}");
+    }
+}
+
+/// Twenty 4 GB hosts for the fixture's 30 VMs (about 37 GB declared):
+/// consolidating by CPU alone piles more than 4 GB on a host under
+/// CloudSim's rule; held to its memory, no host ever does.
+#[test]
+fn enforced_memory_holds_every_host_to_its_4_gb() {
+    for name in ["thr-mmt-0.8", "lr-mc-1.2"] {
+        let loose = replay_on(name, 20, Memory::Cloudsim);
+        assert!(loose.peak_host_memory_mb > 4096, "{name}: {loose:?}");
+        let held = replay_on(name, 20, Memory::Enforced);
+        assert_eq!(held.unplaced_vms, 0, "{name}");
+        assert!(held.peak_host_memory_mb <= 4096, "{name}: {held:?}");
+        assert_eq!(held.memory, "enforced");
+    }
 }
 
 /// A day folder with one good trace and one file of `bad` content.

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 
 use super::cluster::{HostModel, VM_BANDWIDTH_KBPS, VmType};
+use super::rules::Memory;
 use super::trace::Trace;
 
 /// Past utilisation values a VM keeps for the overload detectors.
@@ -72,8 +73,9 @@ pub struct Host {
     prev_util_mips: f64,
     req_sum: f64,
     need_sum: f64,
-    ram_used: u32,
-    bw_used: f64,
+    /// Declared memory of the VMs in its list, MB: those being copied in
+    /// and out included, as both ends of a copy hold the VM's memory.
+    ram_sum: u32,
     last: Option<Entry>,
     active_seconds: f64,
     violation_seconds: f64,
@@ -87,6 +89,8 @@ pub struct StepRecord {
     pub active_hosts: usize,
     pub watts: f64,
     pub migrations: usize,
+    /// The most declared memory any host held, MB.
+    pub peak_host_memory_mb: u32,
 }
 
 /// The whole cluster.
@@ -97,6 +101,8 @@ pub struct Datacenter {
     /// True while the VMs are first placed: they ask for their full size,
     /// memory and bandwidth.
     pub instantiating: bool,
+    /// Whether memory binds after the start too.
+    pub memory: Memory,
     last_process: f64,
     energy_joules: f64,
     pub migrations: usize,
@@ -104,8 +110,9 @@ pub struct Datacenter {
 }
 
 impl Datacenter {
-    /// A cluster of `hosts`, with one VM per trace (not yet placed).
-    pub fn new(hosts: Vec<HostModel>, vms: Vec<(VmType, Trace)>) -> Datacenter {
+    /// A cluster of `hosts`, with one VM per trace (not yet placed), under
+    /// the `memory` rule.
+    pub fn new(hosts: Vec<HostModel>, vms: Vec<(VmType, Trace)>, memory: Memory) -> Datacenter {
         Datacenter {
             hosts: hosts
                 .into_iter()
@@ -117,8 +124,7 @@ impl Datacenter {
                     prev_util_mips: 0.0,
                     req_sum: 0.0,
                     need_sum: 0.0,
-                    ram_used: 0,
-                    bw_used: 0.0,
+                    ram_sum: 0,
                     last: None,
                     active_seconds: 0.0,
                     violation_seconds: 0.0,
@@ -142,6 +148,7 @@ impl Datacenter {
                 })
                 .collect(),
             instantiating: true,
+            memory,
             last_process: 0.0,
             energy_joules: 0.0,
             migrations: 0,
@@ -228,16 +235,25 @@ impl Datacenter {
 
     /// Whether `vm` fits on `host` now: one core can carry its demand and
     /// the scheduler has that much free; while VMs are first created, their
-    /// memory and bandwidth must fit too.
+    /// memory and bandwidth must fit too, and their memory always does
+    /// under [`Memory::Enforced`].
     pub fn fits(&self, host: usize, vm: usize) -> bool {
         let h = &self.hosts[host];
         let v = &self.vms[vm];
         if h.model.pe_mips < v.requested || self.available(host) < v.requested {
             return false;
         }
-        !self.instantiating
-            || (h.ram_used + v.kind.ram_mb <= h.model.ram_mb
-                && h.bw_used + VM_BANDWIDTH_KBPS <= h.model.bandwidth_kbps)
+        let memory_binds = self.instantiating || self.memory.enforced();
+        let memory = !memory_binds || h.ram_sum + v.kind.ram_mb <= h.model.ram_mb;
+        let with_newcomer = (h.vms.len() + 1) as f64;
+        let network =
+            !self.instantiating || with_newcomer * VM_BANDWIDTH_KBPS <= h.model.bandwidth_kbps;
+        memory && network
+    }
+
+    /// Declared memory of the VMs `host` holds in the current plan, MB.
+    pub fn memory_mb(&self, host: usize) -> u32 {
+        self.hosts[host].ram_sum
     }
 
     /// Utilisation of `host` if `vm` joined it, as CloudSim estimates it for
@@ -272,10 +288,6 @@ impl Datacenter {
     pub fn plan_add(&mut self, host: usize, vm: usize) {
         self.hosts[host].vms.push(vm);
         if self.instantiating {
-            let kind = self.vms[vm].kind;
-            let h = &mut self.hosts[host];
-            h.ram_used += kind.ram_mb;
-            h.bw_used += VM_BANDWIDTH_KBPS;
             self.vms[vm].host = Some(host);
         }
         self.refresh(host);
@@ -326,9 +338,15 @@ impl Datacenter {
             .iter()
             .map(|&v| self.need(host, v))
             .sum();
+        let ram: u32 = self.hosts[host]
+            .vms
+            .iter()
+            .map(|&v| self.vms[v].kind.ram_mb)
+            .sum();
         let h = &mut self.hosts[host];
         h.req_sum = req;
         h.need_sum = need;
+        h.ram_sum = ram;
     }
 
     // ----- time -----
@@ -475,11 +493,16 @@ impl Datacenter {
             .filter(|&h| self.hosts[h].util_mips > 0.0)
             .collect();
         let watts = active.iter().map(|&h| self.watts(h)).sum();
+        let peak_host_memory_mb = (0..self.hosts.len())
+            .map(|h| self.memory_mb(h))
+            .max()
+            .unwrap_or(0);
         self.steps.push(StepRecord {
             seconds: now,
             active_hosts: active.len(),
             watts,
             migrations,
+            peak_host_memory_mb,
         });
     }
 

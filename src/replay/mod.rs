@@ -7,23 +7,32 @@
 //! - [`cluster`]: host models, VM types, the experiment's cluster;
 //! - [`datacenter`]: hosts, VMs, migrations in flight, energy and SLA
 //!   ledgers, advanced on a virtual clock;
-//! - [`policy`]: the consolidation policies (DVFS only, THR/LR/MAD with
-//!   minimum migration time);
-//! - [`bound`]: the lower bound on each day's energy;
-//! - [`plot`]: the SVG of active hosts, power and migrations over the day.
+//! - [`rules`]: the rules a run holds every policy and the bound to (when
+//!   memory binds);
+//! - [`policy`]: the consolidation policies (DVFS only; THR/LR/MAD/IQR
+//!   overload detection with MMT/MC/RS/MU VM selection; the market);
+//! - [`bound`]: the lower bound on each day's energy, under the run's rules;
+//! - [`days`]: several days in one run, and each policy's medians;
+//! - [`plot`]: the SVG of active hosts, power and migrations over the day,
+//!   or of energy per day over several.
 
 pub mod bound;
 pub mod cluster;
 pub mod datacenter;
+pub mod days;
 pub mod plot;
 pub mod policy;
+pub mod rules;
+pub mod stats;
 pub mod trace;
 
 use serde::Serialize;
 
+use bound::BoundStep;
 use datacenter::{Datacenter, StepRecord};
 use policy::market::MarketSetup;
 use policy::{ConsolidationError, LedgerAudit, PolicyName};
+use rules::Memory;
 use trace::Trace;
 
 /// Seconds between two consolidation steps.
@@ -42,6 +51,10 @@ pub struct Setup {
     /// Simulated seconds (a day, or less for a smoke test).
     pub seconds: f64,
     pub policy: PolicyName,
+    /// When memory binds, for the policy and the bound alike.
+    pub memory: Memory,
+    /// Seeds the random VM selection (`*-rs-*`): same seed, same run.
+    pub seed: u64,
     /// The market's policy file and ledgers (used by `market` only).
     pub market: MarketSetup,
 }
@@ -50,6 +63,8 @@ pub struct Setup {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub policy: String,
+    /// The memory rule of the run (`cloudsim` or `enforced`).
+    pub memory: String,
     pub hosts: usize,
     pub vms: usize,
     /// VMs no host could take at the start (not replayed).
@@ -63,11 +78,15 @@ pub struct Outcome {
     /// SLATAH x PDM.
     pub slav: f64,
     pub host_shutdowns: u32,
-    /// The energy of the fewest hosts that could carry each step's demand.
+    /// The most declared memory one host held at a step, MB (above the
+    /// hosts' 4096 only under CloudSim's memory rule).
+    pub peak_host_memory_mb: u32,
+    /// The least energy any placement carrying each step's demand under
+    /// the same rules could draw.
     pub lower_bound_kwh: f64,
-    /// The bound at each step: instant, hosts, watts.
+    /// The bound at each step.
     #[serde(skip)]
-    pub lower_bound_steps: Vec<(f64, usize, f64)>,
+    pub lower_bound_steps: Vec<BoundStep>,
     /// Every scheduling step, for the plot.
     #[serde(skip)]
     pub steps: Vec<StepRecord>,
@@ -97,8 +116,8 @@ pub fn run(
         .enumerate()
         .map(|(i, t)| (cluster::vm_type(i, traces.len()), t.clone()))
         .collect();
-    let mut dc = Datacenter::new(models.clone(), vms);
-    let mut policy = setup.policy.build(&dc, &setup.market)?;
+    let mut dc = Datacenter::new(models.clone(), vms, setup.memory);
+    let mut policy = setup.policy.build(&dc, setup.seed, &setup.market)?;
     let unplaced = place_all(&mut dc, policy.as_mut())?;
     dc.instantiating = false;
 
@@ -123,9 +142,16 @@ pub fn run(
     finish_before(&mut dc, &mut flight, setup.seconds.next_up());
     let ledger_audit = policy.finish()?;
     let (slatah, pdm) = (dc.slatah(), dc.pdm());
-    let limit = bound::steps(traces, &models, &times);
+    let limit = bound::steps(traces, &models, &times, setup.memory);
+    let peak_host_memory_mb = dc
+        .steps
+        .iter()
+        .map(|s| s.peak_host_memory_mb)
+        .max()
+        .unwrap_or(0);
     Ok(Outcome {
         policy: setup.policy.to_string(),
+        memory: setup.memory.to_string(),
         hosts: setup.hosts,
         vms: traces.len(),
         unplaced_vms: unplaced,
@@ -135,6 +161,7 @@ pub fn run(
         pdm,
         slav: slatah * pdm,
         host_shutdowns: dc.host_shutdowns(),
+        peak_host_memory_mb,
         lower_bound_kwh: bound::energy_kwh(&limit),
         lower_bound_steps: limit,
         steps: dc.steps,

@@ -1,14 +1,17 @@
 //! The SVG of one or more replays of the same day: active hosts, power
 //! (kW) and migrations started at every step, one line per policy, the
-//! lower bound dashed where it applies. Axis helpers are shared with
-//! `market simulate`'s plot.
+//! lower bound dashed where it applies; and of several days: energy per
+//! day, one line per policy, the bound dashed. Axis helpers are shared
+//! with `market simulate`'s plot.
 
 use std::fmt::Write;
 
 use crate::simulate::plot::{Frame, escape, grid, nice_ceiling};
 
 use super::Outcome;
+use super::bound::BoundStep;
 use super::datacenter::StepRecord;
+use super::days::Day;
 
 const WIDTH: f64 = 860.0;
 const PANEL: f64 = 180.0;
@@ -25,7 +28,7 @@ const COLOURS: [&str; 6] = [
 type PanelSpec = (
     &'static str,
     fn(&StepRecord) -> f64,
-    Option<fn(&(f64, usize, f64)) -> f64>,
+    Option<fn(&BoundStep) -> f64>,
 );
 
 /// One line of a panel.
@@ -36,23 +39,104 @@ struct Series<'a> {
     points: Vec<(f64, f64)>,
 }
 
-/// The plot of `outcomes` (each with its steps) and, per step, the lower
-/// bound's hosts and watts.
-pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> String {
-    let height = TOP + 3.0 * (PANEL + GAP) + 10.0;
+/// The x axis of a panel: where it ends, its labelled ticks, its title.
+struct Axis {
+    end: f64,
+    ticks: Vec<(f64, String)>,
+    title: &'static str,
+}
+
+impl Axis {
+    /// Hours of the day, a tick every hour or few up to the last point.
+    fn hours(series: &[Series<'_>]) -> Axis {
+        let end = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .fold(1.0, f64::max)
+            .ceil();
+        let every = (end / 12.0).ceil().max(1.0);
+        let mut ticks = Vec::new();
+        let mut h = 0.0;
+        while h <= end {
+            ticks.push((h, h.to_string()));
+            h += every;
+        }
+        Axis {
+            end,
+            ticks,
+            title: "hour of the day",
+        }
+    }
+}
+
+/// The opening of an SVG of `panels` panels titled `title`.
+fn open(title: &str, panels: usize) -> String {
+    let height = TOP + panels as f64 * (PANEL + GAP) + 10.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="24" font-size="15">{}</text>"#,
         escape(title)
     );
+    out
+}
+
+/// Energy per day of several days' replays: a line per policy, the lower
+/// bound (under the same rules) dashed; days in the order run, at equal
+/// spacing.
+pub fn days_svg(title: &str, days: &[Day]) -> String {
+    let mut out = open(title, 1);
+    let policies = days.first().map_or(0, |d| d.outcomes.len());
+    let line = |k: usize, figure: fn(&Outcome) -> f64| -> Vec<(f64, f64)> {
+        days.iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.outcomes.get(k).map(|o| (i as f64 + 0.5, figure(o))))
+            .collect()
+    };
+    let mut series: Vec<Series<'_>> = (0..policies)
+        .map(|k| Series {
+            name: days[0].outcomes[k].policy.as_str(),
+            colour: COLOURS[k % COLOURS.len()],
+            dashed: false,
+            points: line(k, |o| o.energy_kwh),
+        })
+        .collect();
+    series.push(Series {
+        name: "lower bound",
+        colour: "#444",
+        dashed: true,
+        points: line(0, |o| o.lower_bound_kwh),
+    });
+    let axis = Axis {
+        end: days.len() as f64,
+        ticks: days
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as f64 + 0.5, d.day.clone()))
+            .collect(),
+        title: "day",
+    };
+    panel(&mut out, "energy (kWh)", TOP, &series, &axis);
+    legend(&mut out, &series);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The plot of `outcomes` (each with its steps) and, per step, the lower
+/// bound's hosts and watts.
+pub fn svg(title: &str, outcomes: &[Outcome], bound: &[BoundStep]) -> String {
+    let mut out = open(title, 3);
     let panels: [PanelSpec; 3] = [
         (
             "active hosts",
             |s| s.active_hosts as f64,
-            Some(|b| b.1 as f64),
+            Some(|b| b.hosts as f64),
         ),
-        ("power (kW)", |s| s.watts / 1000.0, Some(|b| b.2 / 1000.0)),
+        (
+            "power (kW)",
+            |s| s.watts / 1000.0,
+            Some(|b| b.watts / 1000.0),
+        ),
         ("migrations started", |s| s.migrations as f64, None),
     ];
     for (i, (name, value, limit)) in panels.iter().enumerate() {
@@ -75,10 +159,20 @@ pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> St
                 name: "lower bound",
                 colour: "#444",
                 dashed: true,
-                points: bound.iter().map(|b| (b.0 / 3600.0, limit(b))).collect(),
+                points: bound
+                    .iter()
+                    .map(|b| (b.seconds / 3600.0, limit(b)))
+                    .collect(),
             });
         }
-        panel(&mut out, name, TOP + i as f64 * (PANEL + GAP), &series);
+        let axis = Axis::hours(&series);
+        panel(
+            &mut out,
+            name,
+            TOP + i as f64 * (PANEL + GAP),
+            &series,
+            &axis,
+        );
         if i == 0 {
             legend(&mut out, &series);
         }
@@ -87,19 +181,14 @@ pub fn svg(title: &str, outcomes: &[Outcome], bound: &[(f64, usize, f64)]) -> St
     out
 }
 
-fn panel(out: &mut String, title: &str, top: f64, series: &[Series<'_>]) {
+fn panel(out: &mut String, title: &str, top: f64, series: &[Series<'_>], axis: &Axis) {
     let highest = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
     let y_max = nice_ceiling(highest);
-    let hours = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(1.0, f64::max)
-        .ceil();
     let plot_width = WIDTH - LEFT - RIGHT;
-    let x = |h: f64| LEFT + h / hours * plot_width;
+    let x = |h: f64| LEFT + h / axis.end * plot_width;
     let y = |v: f64| top + PANEL - v / y_max * PANEL;
     let frame = Frame {
         left: LEFT,
@@ -108,22 +197,21 @@ fn panel(out: &mut String, title: &str, top: f64, series: &[Series<'_>]) {
         height: PANEL,
     };
     grid(out, title, &frame, y_max);
-    let every = (hours / 12.0).ceil().max(1.0);
-    let mut h = 0.0;
-    while h <= hours {
+    for (at, label) in &axis.ticks {
         let _ = writeln!(
             out,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{h}</text>"#,
-            x(h),
-            top + PANEL + 16.0
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            x(*at),
+            top + PANEL + 16.0,
+            escape(label)
         );
-        h += every;
     }
     let _ = writeln!(
         out,
-        r#"<text x="{}" y="{}" text-anchor="middle">hour of the day</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
         LEFT + plot_width / 2.0,
-        top + PANEL + 32.0
+        top + PANEL + 32.0,
+        axis.title
     );
     for s in series {
         let points: Vec<String> = s

@@ -27,6 +27,8 @@ pub enum TraceError {
     },
     #[error("trace folder {0} holds no VM file")]
     NoVms(PathBuf),
+    #[error("trace folder {0} holds no day folder")]
+    NoDays(PathBuf),
     #[error("cannot read {path}: {source}")]
     File {
         path: PathBuf,
@@ -90,6 +92,26 @@ impl Trace {
     pub fn sample(&self, step: usize) -> f64 {
         self.samples[step.min(self.samples.len() - 1)]
     }
+}
+
+/// The days of a trace folder: its subfolders' names, in order.
+pub fn days(root: &Path) -> Result<Vec<String>, TraceError> {
+    let folder_error = |source| TraceError::Folder {
+        path: root.to_path_buf(),
+        source,
+    };
+    let mut days = Vec::new();
+    for entry in fs::read_dir(root).map_err(folder_error)? {
+        let entry = entry.map_err(folder_error)?;
+        if entry.path().is_dir() {
+            days.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    if days.is_empty() {
+        return Err(TraceError::NoDays(root.to_path_buf()));
+    }
+    days.sort();
+    Ok(days)
 }
 
 /// Reads every VM file of one day's folder, refusing the folder when a file

@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use bourse::outln;
 use bourse::output::OutputError;
+use bourse::replay::days::{self, Day};
 use bourse::replay::policy::market::MarketSetup;
 use bourse::replay::policy::{LedgerAudit, PolicyName};
+use bourse::replay::rules::Memory;
 use bourse::replay::{self, DAY_SECONDS, Outcome, Setup, plot, trace};
 
 use crate::progress::{Plain, Progress};
@@ -22,12 +24,29 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     trace: PathBuf,
     /// The day to replay (a folder name such as 20110303).
-    #[arg(long)]
-    day: String,
-    /// A policy: dvfs, market, thr-mmt-<threshold>, lr-mmt-<safety> or
-    /// mad-mmt-<safety>. Give it several times to compare.
+    #[arg(long, required_unless_present = "days", conflicts_with = "days")]
+    day: Option<String>,
+    /// Several days in one run: `all` (every folder of --trace) or a
+    /// comma-separated list; one table with every day and each policy's
+    /// medians, one plot of energy per day.
+    #[arg(long, value_name = "all|DAY,DAY,...", value_parser = parse_days)]
+    days: Option<Days>,
+    /// A policy: dvfs, market, or <detector>-<selection>-<parameter> with
+    /// detector thr, lr, mad or iqr and selection mmt, mc, rs or mu
+    /// (thr-mmt-0.8, lr-mc-1.2, iqr-mmt-1.5, ...). Give it several times
+    /// to compare.
     #[arg(long = "policy", value_name = "NAME", required = true)]
     policies: Vec<PolicyName>,
+    /// When memory binds, for every policy and the lower bound: cloudsim
+    /// (reserved when VMs are created only, CloudSim's rule) or enforced
+    /// (a host holds at most its memory of VMs at the start and at every
+    /// migration).
+    #[arg(long, value_name = "RULE", default_value_t = Memory::Cloudsim)]
+    memory: Memory,
+    /// Seeds random VM selection (the *-rs-* policies): the same seed
+    /// gives the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// The policy file every bidder runs under `--policy market`.
     #[arg(
         long,
@@ -40,7 +59,8 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     zone_hosts: u32,
     /// Where the market's bidders keep their ledgers (new or empty;
-    /// default target/replay/<day>-market-<UTC time>).
+    /// default target/replay/<day>-market-<UTC time>; with several days,
+    /// a folder per day inside it).
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
     /// Hosts in the cluster (half HP ML110 G4, half G5).
@@ -53,29 +73,142 @@ pub struct ReplayArgs {
     /// several) instead of the table.
     #[arg(long)]
     json: bool,
-    /// Where to write the SVG plot (default target/replay/<day>.svg).
+    /// Where to write the SVG plot (default target/replay/<day>.svg, or
+    /// target/replay/<first day>-<last day>.svg with several days).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
 }
 
-/// Runs the replay; exit 0, or 2 when the traces cannot be read.
+/// Runs the replay; exit 0, or 2 when the traces cannot be read. The plot
+/// is written before the table is printed, so it stands even when the
+/// table's reader has gone.
 pub fn run(args: ReplayArgs) -> Result<ExitCode, OutputError> {
-    let seconds = (args.hours * 3600.0).min(DAY_SECONDS);
-    let steps = (seconds / trace::SAMPLE_SECONDS) as usize;
-    let folder = args.trace.join(&args.day);
-    let traces = match trace::read_day(&folder, steps) {
-        Ok(t) => t,
+    let names = match day_names(&args) {
+        Ok(names) => names,
         Err(e) => {
             eprintln!("market replay: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    let several = names.len() > 1;
+    let mut days = Vec::new();
+    let mut walls = Vec::new();
+    for name in names {
+        match replay_day(&args, &name, several) {
+            Ok((outcomes, day_walls)) => {
+                days.push(Day {
+                    day: name,
+                    outcomes,
+                });
+                walls.push(day_walls);
+            }
+            Err(code) => return Ok(code),
+        }
+    }
+    let plotted = match (&days[..], &walls[..]) {
+        ([one], [day_walls]) => {
+            let title = format!("PlanetLab {} on {} hosts", one.day, args.hosts);
+            let bound = one
+                .outcomes
+                .first()
+                .map(|o| o.lower_bound_steps.clone())
+                .unwrap_or_default();
+            let plotted = write_plot(&args, &one.day, &plot::svg(&title, &one.outcomes, &bound));
+            if args.json {
+                print_json(&one.outcomes)?;
+            } else {
+                print_table(&one.day, &one.outcomes, day_walls)?;
+            }
+            plotted
+        }
+        _ => {
+            let span = span(&days);
+            let title = format!("PlanetLab {span} on {} hosts: energy per day", args.hosts);
+            let plotted = write_plot(&args, &span, &plot::days_svg(&title, &days));
+            if args.json {
+                print_days_json(&days)?;
+            } else {
+                print_days_table(&days)?;
+            }
+            plotted
+        }
+    };
+    if days
+        .iter()
+        .flat_map(|d| &d.outcomes)
+        .filter_map(|o| o.ledger_audit.as_ref())
+        .any(|a| !a.consistent)
+    {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(plotted)
+}
+
+/// What `--days` names.
+#[derive(Debug, Clone)]
+enum Days {
+    /// Every day folder of the trace.
+    All,
+    /// These days, in this order (at least one).
+    List(Vec<String>),
+}
+
+/// `all`, or a comma-separated list of at least one day.
+fn parse_days(text: &str) -> Result<Days, String> {
+    if text == "all" {
+        return Ok(Days::All);
+    }
+    let list: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.is_empty() {
+        return Err("expected all or a comma-separated list of days".into());
+    }
+    Ok(Days::List(list))
+}
+
+/// The days asked for: `--day`, or `--days` (every day folder of the
+/// trace for `all`; clap requires one of the two).
+fn day_names(args: &ReplayArgs) -> Result<Vec<String>, trace::TraceError> {
+    match (&args.day, &args.days) {
+        (Some(day), _) => Ok(vec![day.clone()]),
+        (None, Some(Days::List(list))) => Ok(list.clone()),
+        (None, Some(Days::All) | None) => trace::days(&args.trace),
+    }
+}
+
+/// "first-last" of several days, for file names and titles.
+fn span(days: &[Day]) -> String {
+    match (days.first(), days.last()) {
+        (Some(a), Some(b)) => format!("{}-{}", a.day, b.day),
+        _ => String::new(),
+    }
+}
+
+/// Every policy on `day`: their outcomes and wall times, or the exit
+/// code to end with (2: the traces cannot be read; 1: a policy failed).
+fn replay_day(
+    args: &ReplayArgs,
+    day: &str,
+    several: bool,
+) -> Result<(Vec<Outcome>, Vec<f64>), ExitCode> {
+    let seconds = (args.hours * 3600.0).min(DAY_SECONDS);
+    let steps = (seconds / trace::SAMPLE_SECONDS) as usize;
+    let traces = trace::read_day(&args.trace.join(day), steps).map_err(|e| {
+        eprintln!("market replay: {e}");
+        ExitCode::from(2)
+    })?;
+    let run_dir = match &args.run_dir {
+        Some(dir) if several => dir.join(day),
+        Some(dir) => dir.clone(),
+        None => default_run_dir("replay", &format!("{day}-market")),
+    };
     let market = MarketSetup {
         policy: args.market_policy.clone(),
-        run_dir: args
-            .run_dir
-            .clone()
-            .unwrap_or_else(|| default_run_dir("replay", &format!("{}-market", args.day))),
+        run_dir,
         zone_hosts: args.zone_hosts as usize,
     };
     let mut outcomes = Vec::new();
@@ -85,7 +218,14 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode, OutputError> {
             hosts: args.hosts,
             seconds,
             policy,
+            memory: args.memory,
+            seed: args.seed,
             market: market.clone(),
+        };
+        let label = if several {
+            format!("{day} {policy}")
+        } else {
+            policy.to_string()
         };
         let started = Instant::now();
         // The market's bidders run on a runtime of their own, which cannot
@@ -93,7 +233,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode, OutputError> {
         let outcome = std::thread::scope(|scope| {
             let traces = &traces;
             let replay = scope.spawn(move || {
-                let mut bar = Progress::new(&policy.to_string(), "step", Plain::EveryTenth);
+                let mut bar = Progress::new(&label, "step", Plain::EveryTenth);
                 let outcome =
                     replay::run(traces, &setup, &mut |done, total| bar.show(done, total, ""));
                 bar.finish();
@@ -104,31 +244,17 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode, OutputError> {
         match outcome {
             Ok(Ok(outcome)) => outcomes.push(outcome),
             Ok(Err(e)) => {
-                eprintln!("market replay: {policy}: {e}");
-                return Ok(ExitCode::FAILURE);
+                eprintln!("market replay: {day} {policy}: {e}");
+                return Err(ExitCode::FAILURE);
             }
             Err(_) => {
-                eprintln!("market replay: {policy}: the replay panicked (see above)");
-                return Ok(ExitCode::FAILURE);
+                eprintln!("market replay: {day} {policy}: the replay panicked (see above)");
+                return Err(ExitCode::FAILURE);
             }
         }
         walls.push(started.elapsed().as_secs_f64());
     }
-    // The plot first: it stands even if the reader of the table has gone.
-    let plotted = write_plot(&args, &outcomes);
-    if args.json {
-        print_json(&outcomes)?;
-    } else {
-        print_table(&args.day, &outcomes, &walls)?;
-    }
-    if outcomes
-        .iter()
-        .filter_map(|o| o.ledger_audit.as_ref())
-        .any(|a| !a.consistent)
-    {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(plotted)
+    Ok((outcomes, walls))
 }
 
 /// The audit of a policy's ledgers, one line (the discrepancies below it).
@@ -163,18 +289,73 @@ fn print_json(outcomes: &[Outcome]) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Several days as JSON: every day's outcomes, then each policy's medians.
+fn print_days_json(days: &[Day]) -> Result<(), OutputError> {
+    let report = serde_json::json!({
+        "days": days,
+        "medians": days::medians(days),
+    });
+    match serde_json::to_string_pretty(&report) {
+        Ok(t) => outln!("{t}")?,
+        Err(e) => eprintln!("market replay: cannot write JSON: {e}"),
+    }
+    Ok(())
+}
+
+/// Several days: a row a day (each cell kWh / migrations / SLAV, then the
+/// bound), then a row of medians.
+fn print_days_table(days: &[Day]) -> Result<(), OutputError> {
+    let Some(first) = days.first() else {
+        return Ok(());
+    };
+    let rule = first.outcomes.first().map_or("", |o| o.memory.as_str());
+    outln!(
+        "{} days, memory rule {rule}; each cell: kWh / migrations / SLAV",
+        days.len()
+    )?;
+    let mut header = format!("{:<10} {:>5}", "day", "VMs");
+    for o in &first.outcomes {
+        header.push_str(&format!(" {:>26}", o.policy));
+    }
+    outln!("{header} {:>11}", "bound kWh")?;
+    for d in days {
+        let vms = d.outcomes.first().map_or(0, |o| o.vms);
+        let mut row = format!("{:<10} {vms:>5}", d.day);
+        for o in &d.outcomes {
+            let cell = format!("{:.2} / {} / {:.2e}", o.energy_kwh, o.migrations, o.slav);
+            row.push_str(&format!(" {cell:>26}"));
+        }
+        let bound = d.outcomes.first().map_or(0.0, |o| o.lower_bound_kwh);
+        outln!("{row} {bound:>11.2}")?;
+    }
+    let medians = days::medians(days);
+    let mut row = format!("{:<10} {:>5}", "median", "");
+    for m in &medians {
+        let cell = format!("{:.2} / {:.0} / {:.2e}", m.energy_kwh, m.migrations, m.slav);
+        row.push_str(&format!(" {cell:>26}"));
+    }
+    let bound = medians.first().map_or(0.0, |m| m.lower_bound_kwh);
+    outln!("{row} {bound:>11.2}")?;
+    for d in days {
+        for o in &d.outcomes {
+            if let Some(audit) = &o.ledger_audit {
+                print_audit(&format!("{} {}", d.day, o.policy), audit)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) -> Result<(), OutputError> {
     let Some(first) = outcomes.first() else {
         return Ok(());
     };
     outln!(
-        "day {day}: {} VMs on {} hosts ({} not placed)",
-        first.vms,
-        first.hosts,
-        first.unplaced_vms
+        "day {day}: {} VMs on {} hosts ({} not placed), memory rule {}",
+        first.vms, first.hosts, first.unplaced_vms, first.memory
     )?;
     outln!(
-        "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>7}",
+        "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>8} {:>7}",
         "policy",
         "energy kWh",
         "x bound",
@@ -183,11 +364,12 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) -> Result<(), Out
         "PDM",
         "SLAV",
         "shutdowns",
+        "peak GB",
         "wall s"
     )?;
     for (o, wall) in outcomes.iter().zip(walls) {
         outln!(
-            "{:<14} {:>11.2} {:>9.2} {:>10} {:>8.2}% {:>8.3}% {:>10.2e} {:>9} {:>7.1}",
+            "{:<14} {:>11.2} {:>9.2} {:>10} {:>8.2}% {:>8.3}% {:>10.2e} {:>9} {:>8.1} {:>7.1}",
             o.policy,
             o.energy_kwh,
             o.energy_kwh / o.lower_bound_kwh,
@@ -196,6 +378,7 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) -> Result<(), Out
             o.pdm * 100.0,
             o.slav,
             o.host_shutdowns,
+            f64::from(o.peak_host_memory_mb) / 1024.0,
             wall
         )?;
     }
@@ -208,17 +391,12 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) -> Result<(), Out
     Ok(())
 }
 
-fn write_plot(args: &ReplayArgs, outcomes: &[Outcome]) -> ExitCode {
+/// Writes `svg` to `--plot`, or to target/replay/<name>.svg.
+fn write_plot(args: &ReplayArgs, name: &str, svg: &str) -> ExitCode {
     let path = args
         .plot
         .clone()
-        .unwrap_or_else(|| PathBuf::from("target/replay").join(format!("{}.svg", args.day)));
-    let bound = outcomes
-        .first()
-        .map(|o| o.lower_bound_steps.clone())
-        .unwrap_or_default();
-    let title = format!("PlanetLab {} on {} hosts", args.day, args.hosts);
-    let svg = plot::svg(&title, outcomes, &bound);
+        .unwrap_or_else(|| PathBuf::from("target/replay").join(format!("{name}.svg")));
     if let Some(parent) = path.parent()
         && let Err(e) = std::fs::create_dir_all(parent)
     {

@@ -36,6 +36,7 @@ use market::resources::Resources;
 
 use super::{Consolidation, ConsolidationError, LedgerAudit, Migration};
 use crate::replay::datacenter::Datacenter;
+use crate::replay::rules::Memory;
 use crate::simulate::scenario::{Expect, HostSpec, Scenario, ScenarioSpec, VmSpec};
 use crate::simulate::world::World;
 use crate::simulate::{self, Options, Started};
@@ -43,13 +44,23 @@ use crate::simulate::{self, Options, Started};
 /// MIPS of one simulated CPU.
 pub const MIPS_PER_CPU: f64 = 20.0;
 
-/// The memory a bidder's host has, in multiples of the experiment's 4 GB.
-/// CloudSim's PlanetLab VMs declare no memory use once started and its
-/// policies never check memory when they migrate, so memory binds them
-/// nowhere after the start; a market held to 4 GB would play a harder game
-/// than the baselines it is compared with. Sixteen times is more than
-/// the CPU reservations ever let onto a host. (The lower bound keeps 4 GB.)
+/// The memory a bidder's host has under CloudSim's memory rule, in
+/// multiples of the experiment's 4 GB. Under that rule CloudSim's
+/// PlanetLab VMs declare no memory use once started and its policies never
+/// check memory when they migrate, so memory binds them nowhere after the
+/// start; a market held to 4 GB would play a harder game than the
+/// baselines it is compared with. Sixteen times is more than the CPU
+/// reservations ever let onto a host. Under [`Memory::Enforced`] the
+/// bidders' hosts have the 4 GB every policy is held to.
 pub const ADMITTED_MEMORY_FACTOR: u64 = 16;
+
+/// The memory a bidder's host of `ram_mb` has under `rule`, MiB.
+fn bidder_memory_mib(ram_mb: u32, rule: Memory) -> u64 {
+    match rule {
+        Memory::Cloudsim => u64::from(ram_mb) * ADMITTED_MEMORY_FACTOR,
+        Memory::Enforced => u64::from(ram_mb),
+    }
+}
 
 /// Where the market's policy and ledgers come from.
 #[derive(Debug, Clone)]
@@ -357,7 +368,7 @@ fn scenario(dc: &Datacenter, setup: &MarketSetup) -> Result<Scenario, Consolidat
         .map(|(i, h)| HostSpec {
             name: format!("h{}", i + 1),
             cpus: cpus(h.model.total_mips()),
-            memory_mib: u64::from(h.model.ram_mb) * ADMITTED_MEMORY_FACTOR,
+            memory_mib: bidder_memory_mib(h.model.ram_mb, dc.memory),
             network_mbps: (h.model.bandwidth_kbps / 1000.0) as u64,
             policy: policy.clone(),
             protocols: None,

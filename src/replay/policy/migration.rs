@@ -1,8 +1,8 @@
 //! CloudSim's dynamic consolidation (Beloglazov and Buyya, 2012), every
 //! step:
 //!
-//! 1. overloaded hosts (by the [`Overload`] detector) shed the VM quickest
-//!    to copy (least memory) until they are no longer overloaded;
+//! 1. overloaded hosts (by the [`Overload`] detector) shed the VM the
+//!    [`Selection`] policy picks until they are no longer overloaded;
 //! 2. those VMs, largest demand first, go to the host whose draw grows
 //!    least (power-aware best fit decreasing), never an overloaded one;
 //! 3. the least used hosts, one after another, try to move all their VMs
@@ -18,17 +18,26 @@
 //! evacuation receives no VM later in the same step.
 
 use super::overload::Overload;
+use super::selection::Selection;
+use super::selection::rs::Stream;
 use super::{Consolidation, ConsolidationError, Datacenter, Migration};
 
-/// Dynamic consolidation with a given overload detector and
-/// minimum-migration-time selection.
+/// Dynamic consolidation with a given overload detector and VM selection.
 pub struct Dynamic {
     overload: Overload,
+    selection: Selection,
+    /// Draws of the random selection.
+    stream: Stream,
 }
 
 impl Dynamic {
-    pub fn new(overload: Overload) -> Dynamic {
-        Dynamic { overload }
+    /// `seed` feeds random selection; the other policies draw nothing.
+    pub fn new(overload: Overload, selection: Selection, seed: u64) -> Dynamic {
+        Dynamic {
+            overload,
+            selection,
+            stream: Stream::new(seed),
+        }
     }
 
     /// The host whose draw grows least by taking `vm`, among those not
@@ -75,25 +84,11 @@ impl Dynamic {
         over
     }
 
-    /// The VM of `host` quickest to copy: least memory, first in list order.
-    fn quickest_to_move(dc: &Datacenter, host: usize) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        for &v in &dc.hosts[host].vms {
-            if dc.vms[v].in_migration {
-                continue;
-            }
-            if best.is_none_or(|b| dc.vms[v].kind.ram_mb < dc.vms[b].kind.ram_mb) {
-                best = Some(v);
-            }
-        }
-        best
-    }
-
     /// Step 1: what overloaded hosts shed (taken off them in the plan).
-    fn shed(&self, dc: &mut Datacenter, overloaded: &[usize]) -> Vec<usize> {
+    fn shed(&mut self, dc: &mut Datacenter, overloaded: &[usize]) -> Vec<usize> {
         let mut shed = Vec::new();
         for &host in overloaded {
-            while let Some(vm) = Self::quickest_to_move(dc, host) {
+            while let Some(vm) = self.selection.pick(dc, host, &mut self.stream) {
                 shed.push(vm);
                 dc.plan_remove(host, vm);
                 if !self.overload.is_overloaded(dc, host) {

@@ -3,7 +3,7 @@
 //!
 //! - [`dvfs`]: first fit, never migrates (hosts only slow down when idle);
 //! - [`migration`]: CloudSim's dynamic consolidation: an overload detector
-//!   ([`overload`]), minimum-migration-time VM selection, power-aware
+//!   ([`overload`]), a VM selection policy ([`selection`]), power-aware
 //!   best-fit-decreasing placement, and evacuation of under-used hosts;
 //! - [`market`]: no central policy: a bidder on every host.
 //!
@@ -14,6 +14,7 @@ pub mod dvfs;
 pub mod market;
 pub mod migration;
 pub mod overload;
+pub mod selection;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,8 @@ use thiserror::Error;
 
 use super::datacenter::Datacenter;
 use market::MarketSetup;
+use overload::Overload;
+use selection::Selection;
 
 /// One migration to start: the VM and the host it goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +94,9 @@ pub trait Consolidation {
 pub enum PolicyName {
     /// `dvfs`: no migration.
     Dvfs,
-    /// `thr-mmt-<threshold>`: overloaded above a fixed utilisation.
-    Threshold(f64),
-    /// `lr-mmt-<safety>`: overloaded when local regression predicts
-    /// `safety` x utilisation >= 1 next step.
-    LocalRegression(f64),
-    /// `mad-mmt-<safety>`: overloaded above 1 - safety x the median
-    /// absolute deviation of recent utilisation.
-    MedianAbsoluteDeviation(f64),
+    /// `<detector>-<selection>-<parameter>`: CloudSim's dynamic
+    /// consolidation, e.g. `thr-mmt-0.8`, `lr-mc-1.2`, `iqr-mmt-1.5`.
+    Dynamic(Overload, Selection),
     /// `market`: a bidder on every host.
     Market,
 }
@@ -106,7 +104,7 @@ pub enum PolicyName {
 /// A policy name the replay does not know.
 #[derive(Debug, Error, PartialEq)]
 #[error(
-    "unknown policy `{0}`: expected dvfs, market, thr-mmt-<threshold>, lr-mmt-<safety> or mad-mmt-<safety> (e.g. thr-mmt-0.8, lr-mmt-1.2, mad-mmt-2.5)"
+    "unknown policy `{0}`: expected dvfs, market or <detector>-<selection>-<parameter> with detector thr, lr, mad or iqr and selection mmt, mc, rs or mu (e.g. thr-mmt-0.8, lr-mc-1.2, iqr-mmt-1.5)"
 )]
 pub struct UnknownPolicy(pub String);
 
@@ -120,17 +118,15 @@ impl FromStr for PolicyName {
             "market" => return Ok(PolicyName::Market),
             _ => {}
         }
-        let (prefix, parameter) = text.rsplit_once('-').ok_or_else(unknown)?;
+        let (name, parameter) = text.rsplit_once('-').ok_or_else(unknown)?;
+        let (detector, selection) = name.split_once('-').ok_or_else(unknown)?;
         let value: f64 = parameter.parse().map_err(|_| unknown())?;
         if !value.is_finite() || value <= 0.0 {
             return Err(unknown());
         }
-        match prefix {
-            "thr-mmt" => Ok(PolicyName::Threshold(value)),
-            "lr-mmt" => Ok(PolicyName::LocalRegression(value)),
-            "mad-mmt" => Ok(PolicyName::MedianAbsoluteDeviation(value)),
-            _ => Err(unknown()),
-        }
+        let overload = Overload::from_code(detector, value).ok_or_else(unknown)?;
+        let selection = Selection::from_code(selection).ok_or_else(unknown)?;
+        Ok(PolicyName::Dynamic(overload, selection))
     }
 }
 
@@ -139,32 +135,30 @@ impl fmt::Display for PolicyName {
         match self {
             PolicyName::Dvfs => write!(f, "dvfs"),
             PolicyName::Market => write!(f, "market"),
-            PolicyName::Threshold(t) => write!(f, "thr-mmt-{t}"),
-            PolicyName::LocalRegression(s) => write!(f, "lr-mmt-{s}"),
-            PolicyName::MedianAbsoluteDeviation(s) => write!(f, "mad-mmt-{s}"),
+            PolicyName::Dynamic(overload, selection) => {
+                let (detector, parameter) = overload.code();
+                write!(f, "{detector}-{}-{parameter}", selection.code())
+            }
         }
     }
 }
 
 impl PolicyName {
-    /// The policy itself, for the cluster of `dc`; the market's bidders
-    /// start on `market`'s policy and ledgers.
+    /// The policy itself, for the cluster of `dc`; `seed` feeds random
+    /// selection; the market's bidders start on `market`'s policy and
+    /// ledgers.
     pub fn build(
         self,
         dc: &Datacenter,
+        seed: u64,
         market: &MarketSetup,
     ) -> Result<Box<dyn Consolidation>, ConsolidationError> {
-        use overload::Overload;
         Ok(match self {
             PolicyName::Dvfs => Box::new(dvfs::Dvfs),
             PolicyName::Market => Box::new(market::Market::start(dc, market)?),
-            PolicyName::Threshold(t) => Box::new(migration::Dynamic::new(Overload::Threshold(t))),
-            PolicyName::LocalRegression(s) => {
-                Box::new(migration::Dynamic::new(Overload::LocalRegression(s)))
+            PolicyName::Dynamic(overload, selection) => {
+                Box::new(migration::Dynamic::new(overload, selection, seed))
             }
-            PolicyName::MedianAbsoluteDeviation(s) => Box::new(migration::Dynamic::new(
-                Overload::MedianAbsoluteDeviation(s),
-            )),
         })
     }
 }
@@ -175,11 +169,29 @@ mod tests {
 
     #[test]
     fn names_parse_and_print_back() {
-        for name in ["dvfs", "market", "thr-mmt-0.8", "lr-mmt-1.2", "mad-mmt-2.5"] {
+        for name in [
+            "dvfs",
+            "market",
+            "thr-mmt-0.8",
+            "lr-mmt-1.2",
+            "mad-mmt-2.5",
+            "lr-mc-1.2",
+            "lr-rs-1.2",
+            "lr-mu-1.2",
+            "iqr-mmt-1.5",
+        ] {
             let parsed: PolicyName = name.parse().unwrap_or(PolicyName::Dvfs);
             assert_eq!(parsed.to_string(), name);
         }
-        assert!("markets".parse::<PolicyName>().is_err());
-        assert!("thr-mmt-x".parse::<PolicyName>().is_err());
+        for bad in [
+            "markets",
+            "thr-mmt-x",
+            "lr-xx-1.2",
+            "xx-mmt-1.2",
+            "mmt-1.2",
+            "lr-mc-0",
+        ] {
+            assert!(bad.parse::<PolicyName>().is_err(), "{bad}");
+        }
     }
 }

@@ -1,14 +1,16 @@
 //! Overload detectors: when a host must shed VMs.
 
 use super::Datacenter;
+use crate::replay::stats::median;
 
 /// Utilisation the adaptive detectors fall back to while a host has too
 /// little history (CloudSim's fallback policy).
 const FALLBACK_THRESHOLD: f64 = 0.7;
 /// Samples local regression fits.
 const REGRESSION_WINDOW: usize = 10;
-/// Samples the median absolute deviation needs.
-const MAD_MINIMUM: usize = 12;
+/// Samples the robust detectors (MAD, IQR) need: 12, "suggested as a
+/// safe value" in CloudSim.
+const ROBUST_MINIMUM: usize = 12;
 
 /// How a host is judged overloaded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,9 +22,33 @@ pub enum Overload {
     LocalRegression(f64),
     /// Demand above 1 - safety x median absolute deviation of history.
     MedianAbsoluteDeviation(f64),
+    /// Demand above 1 - safety x interquartile range of history.
+    InterQuartileRange(f64),
 }
 
 impl Overload {
+    /// The detector named `code` (`thr`, `lr`, `mad`, `iqr`) with its
+    /// parameter.
+    pub fn from_code(code: &str, parameter: f64) -> Option<Overload> {
+        match code {
+            "thr" => Some(Overload::Threshold(parameter)),
+            "lr" => Some(Overload::LocalRegression(parameter)),
+            "mad" => Some(Overload::MedianAbsoluteDeviation(parameter)),
+            "iqr" => Some(Overload::InterQuartileRange(parameter)),
+            _ => None,
+        }
+    }
+
+    /// Its name on the command line and its parameter.
+    pub fn code(&self) -> (&'static str, f64) {
+        match *self {
+            Overload::Threshold(t) => ("thr", t),
+            Overload::LocalRegression(s) => ("lr", s),
+            Overload::MedianAbsoluteDeviation(s) => ("mad", s),
+            Overload::InterQuartileRange(s) => ("iqr", s),
+        }
+    }
+
     /// Whether `host` is overloaded with the VMs it holds in the plan.
     pub fn is_overloaded(&self, dc: &Datacenter, host: usize) -> bool {
         let share = dc.requested_share(host);
@@ -33,15 +59,30 @@ impl Overload {
                 None => self.is_overloaded_without_history(share),
             },
             Overload::MedianAbsoluteDeviation(safety) => {
-                let h = history(dc, host);
-                // The history up to its last non-zero value (CloudSim's
-                // `countNonZeroBeginning`), zeros in between included.
-                if h.len() >= MAD_MINIMUM {
-                    share > 1.0 - safety * mad(&h)
-                } else {
-                    self.is_overloaded_without_history(share)
-                }
+                self.above_robust_threshold(dc, host, share, |h| safety * mad(h))
             }
+            Overload::InterQuartileRange(safety) => {
+                self.above_robust_threshold(dc, host, share, |h| safety * iqr(h))
+            }
+        }
+    }
+
+    /// Whether `share` is above 1 - `margin` of the host's history, or
+    /// above the fallback threshold while the history is short.
+    fn above_robust_threshold(
+        &self,
+        dc: &Datacenter,
+        host: usize,
+        share: f64,
+        margin: impl Fn(&[f64]) -> f64,
+    ) -> bool {
+        // The history up to its last non-zero value (CloudSim's
+        // `countNonZeroBeginning`), zeros in between included.
+        let h = history(dc, host);
+        if h.len() >= ROBUST_MINIMUM {
+            share > 1.0 - margin(&h)
+        } else {
+            self.is_overloaded_without_history(share)
         }
     }
 
@@ -96,18 +137,20 @@ fn regression_forecast(history: &[f64]) -> Option<f64> {
     Some(intercept + slope * (n + 1.0))
 }
 
-fn median(values: &[f64]) -> f64 {
+/// The interquartile range as CloudSim takes it: the values at ranks
+/// round(n + 1) / 4 and round(3 (n + 1) / 4) of the sorted sample.
+fn iqr(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n == 0 {
-        return 0.0;
-    }
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
+    let rank = |q: f64| {
+        // A rank within 1..=n for n >= 1: the cast cannot wrap.
+        let r = (q * (sorted.len() + 1) as f64).round() as usize;
+        sorted
+            .get(r.clamp(1, sorted.len().max(1)) - 1)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    rank(0.75) - rank(0.25)
 }
 
 fn mad(values: &[f64]) -> f64 {
@@ -130,8 +173,17 @@ mod tests {
     }
 
     #[test]
+    fn iqr_takes_cloudsims_ranks() {
+        // n = 12: ranks round(3.25) = 3 and round(9.75) = 10.
+        let values: Vec<f64> = (1..=12).rev().map(f64::from).collect();
+        assert_eq!(iqr(&values), 10.0 - 3.0);
+        // n = 13: ranks round(3.5) = 4 and round(10.5) = 11 (halves up).
+        let values: Vec<f64> = (1..=13).map(f64::from).collect();
+        assert_eq!(iqr(&values), 11.0 - 4.0);
+    }
+
+    #[test]
     fn mad_of_a_small_sample() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert!((mad(&[1.0, 2.0, 3.0, 4.0, 10.0]) - 1.0).abs() < 1e-12);
     }
 }
