@@ -11,7 +11,6 @@
 //! NATS or listen for metrics, which a running daemon on the same host
 //! would hold.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use market::bus::{Credentials, NatsConfig};
@@ -282,22 +281,25 @@ impl Report {
         }
     }
 
+    /// The period, how VMs leave, and what the host tells observers.
     fn rest(&mut self, config: &DaemonConfig) {
-        let mut line = format!("every {} ms", config.agent.period_ms);
-        let _ = match &config.migration {
-            Migration::Handoff => write!(line, "; VMs leave by the hand-off"),
-            Migration::Live {
-                destination_uri, ..
-            } => write!(line, "; VMs leave by live migration to {destination_uri}"),
-        };
-        let _ = match &config.events {
-            Some(_) => write!(line, "; events published for `market watch`"),
-            None => write!(line, "; no events published"),
-        };
-        let _ = match config.metrics_listen {
-            Some(address) => write!(line, "; metrics at http://{address}/metrics"),
-            None => write!(line, "; no metrics endpoint"),
-        };
-        self.line(line);
+        let parts = [
+            format!("every {} ms", config.agent.period_ms),
+            match &config.migration {
+                Migration::Handoff => "VMs leave by the hand-off".to_string(),
+                Migration::Live {
+                    destination_uri, ..
+                } => format!("VMs leave by live migration to {destination_uri}"),
+            },
+            match &config.events {
+                Some(_) => "events published for `market watch`".to_string(),
+                None => "no events published".to_string(),
+            },
+            match config.metrics_listen {
+                Some(address) => format!("metrics at http://{address}/metrics"),
+                None => "no metrics endpoint".to_string(),
+            },
+        ];
+        self.line(parts.join("; "));
     }
 }
