@@ -352,7 +352,10 @@ fn print_table(day: &str, outcomes: &[Outcome], walls: &[f64]) -> Result<(), Out
     };
     outln!(
         "day {day}: {} VMs on {} hosts ({} not placed), memory rule {}",
-        first.vms, first.hosts, first.unplaced_vms, first.memory
+        first.vms,
+        first.hosts,
+        first.unplaced_vms,
+        first.memory
     )?;
     outln!(
         "{:<14} {:>11} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>8} {:>7}",
