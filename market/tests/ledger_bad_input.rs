@@ -206,7 +206,7 @@ async fn a_ledger_that_found_its_disk_full_fails_later_writes_as_full_only() {
     // met the full disk by the end.
     for attempt in 0..16 {
         let mut trade = filled.trade.clone();
-        trade.trade_id = market::ledger::TradeId::new(&format!("again-{attempt}")).unwrap();
+        trade.trade_id = market::ledger::TradeId::new(format!("again-{attempt}")).unwrap();
         let err = a.record_agreed(&trade).await.unwrap_err();
         assert!(
             matches!(err, LedgerError::Full { .. }),
