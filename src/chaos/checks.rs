@@ -65,36 +65,37 @@ impl VmWatch {
         let mut missing = BTreeSet::new();
         for uuid in &self.known {
             let hosts = at.get(uuid).map(Vec::as_slice).unwrap_or_default();
-            match hosts {
+            let broken = match hosts {
                 [] if strict || self.missing.contains(uuid) => {
-                    violations.push(format!("VM {uuid} runs on no host"));
+                    Some(format!("VM {uuid} runs on no host"))
                 }
                 [] => {
                     missing.insert(uuid.clone());
+                    None
                 }
                 [_] => {
                     self.doubled.remove(uuid);
+                    None
                 }
                 many => {
                     let since = *self.doubled.entry(uuid.clone()).or_insert(now);
-                    if strict || now.duration_since(since) > DOUBLED_FOR_AT_MOST {
-                        violations.push(format!(
+                    (strict || now.duration_since(since) > DOUBLED_FOR_AT_MOST).then(|| {
+                        format!(
                             "VM {uuid} runs on {} hosts: {}",
                             many.len(),
                             many.join(", ")
-                        ));
-                    }
+                        )
+                    })
                 }
+            };
+            // Once per VM while the zone runs; at the end, everything.
+            if let Some(broken) = broken
+                && (strict || self.reported.insert(uuid.clone()))
+            {
+                violations.push(broken);
             }
         }
         self.missing = missing;
-        // Once per VM while the zone runs; at the end, everything.
-        if !strict {
-            violations.retain(|v| {
-                let uuid = v.split_whitespace().nth(1).unwrap_or_default().to_owned();
-                self.reported.insert(uuid)
-            });
-        }
         Ok(violations)
     }
 }

@@ -225,6 +225,13 @@ impl Host {
     }
 }
 
+impl Drop for Host {
+    fn drop(&mut self) {
+        // A campaign that stops on an error leaves no bidder behind.
+        self.kill();
+    }
+}
+
 /// Sends signal `name` (`STOP`, `CONT`, `TERM`) to process `pid`, through
 /// the shell's `kill`: no package beyond sh, and by process id only.
 pub fn signal(pid: u32, name: &str) {
@@ -289,7 +296,7 @@ impl Zone {
         rng: &mut Rng,
     ) -> Result<Host, ChaosError> {
         let disk = LedgerDisk::mount(dir.join("ledgers").join(name))?;
-        let host = Host {
+        let mut host = Host {
             name: name.to_owned(),
             config: dir.join(format!("{name}.toml")),
             state_file: dir.join(format!("{name}.sim.json")),
@@ -309,11 +316,8 @@ impl Zone {
         let policy = dir.join(format!("{name}.policy.toml"));
         write(&policy, &policy_text(rng))?;
         write(&host.config, &self.config_text(&host, index, &policy, true))?;
-        let quiet_config = self.config_text(&host, index, &policy, false);
-        Ok(Host {
-            quiet_config,
-            ..host
-        })
+        host.quiet_config = self.config_text(&host, index, &policy, false);
+        Ok(host)
     }
 
     /// A host's configuration; without `trading`, it plays `placement`
