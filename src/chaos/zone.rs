@@ -108,8 +108,32 @@ impl LedgerDisk {
 }
 
 impl Drop for LedgerDisk {
+    /// Unmounts the tmpfs and keeps the ledger where the summary's
+    /// violations name it: copied aside, then moved back under the mount
+    /// point once the tmpfs is gone. Best effort: nothing is left to report
+    /// a failure to.
     fn drop(&mut self) {
+        let aside = self.dir.with_extension("kept");
+        let _ = std::fs::create_dir_all(&aside);
+        let files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| *path != self.filler())
+            .collect();
+        for path in &files {
+            if let Some(name) = path.file_name() {
+                let _ = std::fs::copy(path, aside.join(name));
+            }
+        }
         let _ = Command::new("umount").arg("--lazy").arg(&self.dir).status();
+        for path in &files {
+            if let Some(name) = path.file_name() {
+                let _ = std::fs::rename(aside.join(name), path);
+            }
+        }
+        let _ = std::fs::remove_dir(&aside);
     }
 }
 

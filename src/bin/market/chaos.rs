@@ -38,8 +38,8 @@ pub struct ChaosArgs {
     /// The bidder executable; default: `bidder` next to this `market`.
     #[arg(long, value_name = "PATH")]
     bidder: Option<PathBuf>,
-    /// Where the zone's files go (kept afterwards: logs, ledgers' copies,
-    /// state files); default: a new directory under the system's temp dir.
+    /// Where the zone's files go (kept afterwards: logs, ledgers, state
+    /// files); default: a new directory under the system's temp dir.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
