@@ -7,6 +7,7 @@
 //! and the tests. [`output`] is how the binaries print on stdout, so that a
 //! command ends quietly when its reader goes away.
 
+pub mod chaos;
 pub mod output;
 pub mod replay;
 pub mod simulate;

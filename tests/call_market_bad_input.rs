@@ -190,7 +190,18 @@ async fn a_rogue_trader_s_orders_are_refused_and_the_zone_still_trades() {
 
 /// An auctioneer whose clear fills every trader that ordered with a trade
 /// moving one of the VMs listed to host zz, which is not in its round.
-fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>) -> Components {
+/// What a rogue auctioneer's clearing gives the traders it names.
+#[derive(Clone, Copy)]
+enum Clearing {
+    /// Each lister sells its first VM to `zz`, a host outside the round.
+    ToOutsider,
+    /// `hp2` sells its first VM to `hp1`, a trade told to `hp1` alone: the
+    /// seller never records it, as a seller killed (or whose disk is full)
+    /// when the results go out; the trade is then called off.
+    SellerNeverTold,
+}
+
+fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>, clearing: Clearing) -> Components {
     let mut c = Components::new();
     let keep = Arc::clone(&listed);
     c.register_fn("catalogue", &[In, In, Out, Out], move |args| {
@@ -207,24 +218,31 @@ fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>) -> Components {
     c.register_fn("clear", &[In, In, Out, Out], move |args| {
         let listings = listed.lock().unwrap().clone();
         let mut results = Vec::new();
+        let mut trades = Vec::new();
         for posted in args[1].as_list().unwrap() {
             let trader = posted.args()[0].clone();
             let name = trader.to_string();
+            let (seller, buyer) = match clearing {
+                Clearing::ToOutsider => (name.clone(), "zz".to_owned()),
+                Clearing::SellerNeverTold => ("hp2".to_owned(), "hp1".to_owned()),
+            };
+            let told = matches!(clearing, Clearing::ToOutsider) || name == buyer;
             let Some(vm) = listings
                 .iter()
                 .filter_map(|l| read_listed(l).ok())
-                .find(|l| l.trader == name)
+                .find(|l| l.trader == seller)
                 .and_then(|l| l.listing.vms.first().cloned())
+                .filter(|_| told)
             else {
                 results.push(Term::apply("result", vec![trader, Term::atom("none")]));
                 continue;
             };
             let filled = Filled {
-                clearing_id: format!("rogue-{name}"),
+                clearing_id: format!("rogue-{seller}"),
                 legs: vec![LegTerms {
-                    trade_id: format!("rogue-{name}.1"),
-                    from: name.clone(),
-                    to: "zz".into(),
+                    trade_id: format!("rogue-{seller}.1"),
+                    from: seller.clone(),
+                    to: buyer.clone(),
                     uuid: vm.uuid.clone(),
                     name: vm.name.clone(),
                     reserved: vm.reserved,
@@ -233,12 +251,25 @@ fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>) -> Components {
             };
             let fill = Term::apply("fill", vec![filled.to_term(), Term::Int(i64::MAX / 2)]);
             results.push(Term::apply("result", vec![trader, fill]));
+            if matches!(clearing, Clearing::SellerNeverTold) {
+                // The auctioneer settles it: the seller's record never
+                // comes, so it calls the trade off with its parties.
+                let parties = Term::list(vec![Term::atom(&seller), Term::atom(&buyer)]);
+                let legs = Term::list(vec![Term::apply(
+                    "leg",
+                    vec![Term::Int(1), Term::atom(&seller)],
+                )]);
+                trades.push(Term::apply(
+                    "trade",
+                    vec![Term::string(&filled.clearing_id), parties, legs],
+                ));
+            }
         }
         Ok(vec![
             args[0].clone(),
             args[1].clone(),
             Term::list(results),
-            Term::list(vec![]),
+            Term::list(trades),
         ])
     });
     c.register_fn("leads", &[In], |_| Ok(vec![]));
@@ -261,7 +292,7 @@ async fn a_result_naming_a_host_outside_the_round_is_declined_and_nothing_is_rec
     let peer = rogue_peer(&server.url()).await;
     let model = model();
     let listed = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let components = rogue_auctioneer(Arc::clone(&listed));
+    let components = rogue_auctioneer(Arc::clone(&listed), Clearing::ToOutsider);
     let deadline = Instant::now() + Duration::from_secs(60);
     while refused(&daemons, "trade") < 2 {
         assert!(Instant::now() < deadline, "{}", logs(&daemons));
@@ -308,6 +339,85 @@ async fn a_result_naming_a_host_outside_the_round_is_declined_and_nothing_is_rec
         ] {
             assert!(trades_in(&d.ledger, state).await.is_empty(), "{}", d.name);
         }
+    }
+    hp1.stop();
+    hp2.stop();
+}
+
+/// Found by `market chaos` (seed 1): a call-market leg whose seller never
+/// recorded it (killed, or its ledger's disk full, when the results went
+/// out) stayed agreed in the buyer's ledger for good once the auctioneer
+/// called the trade off (`not_recorded`): the buyer waited for the seller
+/// to end it, and the seller, with no record of it, never would. Here the
+/// auctioneer tells the buyer alone: the buyer records the leg, the seller
+/// never does, the trade is called off, and the buyer rolls its leg back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let (hp1, hp2) = two_hosts(
+        dir.path(),
+        &server.url(),
+        (WANTS_MEMORY, &[]),
+        (GIVES_ALL, &[1]),
+    );
+    let daemons = [&hp1, &hp2];
+    let peer = rogue_peer(&server.url()).await;
+    let model = model();
+    let listed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let components = rogue_auctioneer(Arc::clone(&listed), Clearing::SellerNeverTold);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorded = |t: &market::ledger::TradeRecord| t.terms.trade_id.as_str() == "rogue-hp2.1";
+    while !hp1
+        .log()
+        .contains("trade=rogue-hp2.1 kind=\"clearing_agreed\"")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "hp1 never recorded the leg:\n{}",
+            logs(&daemons)
+        );
+        let recruitment = Recruitment {
+            role: "trader".into(),
+            within_ms: 500,
+        };
+        let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
+            continue;
+        };
+        let round = recruited.interaction.id.to_string();
+        let role = |traders: Vec<Term>| {
+            Term::apply(
+                "auctioneer",
+                vec![
+                    Term::string(&round),
+                    Term::Int(0),
+                    Term::list(traders),
+                    Term::Int(2000),
+                    Term::Int(2000),
+                ],
+            )
+        };
+        let _ = recruited.run(&peer, &model, role, &components).await;
+    }
+    // The call-off reached hp1 with the round's end: its leg ended too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !trades_in(&hp1.ledger, TradeState::RolledBack)
+        .await
+        .iter()
+        .any(recorded)
+    {
+        let agreed = trades_in(&hp1.ledger, TradeState::Agreed).await;
+        assert!(
+            Instant::now() < deadline,
+            "hp1's leg is not rolled back (agreed: {}):\n{}",
+            agreed.iter().any(recorded),
+            logs(&daemons)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The seller never heard of it.
+    for state in TradeState::ALL {
+        assert!(!trades_in(&hp2.ledger, state).await.iter().any(recorded));
     }
     hp1.stop();
     hp2.stop();

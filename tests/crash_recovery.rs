@@ -77,15 +77,23 @@ async fn crash_fixture_child() {
             let mut trade = terms("crash-place", "ops", "b", &[&vm(1, VM_MIB)], PRICE);
             trade.kind = market::ledger::TradeKind::Placement;
             let xml = vm(1, VM_MIB).to_xml("test");
-            let outcome = bidder::migration::placement::place(&ledger_b, &b, &trade, &xml, None)
-                .await
-                .unwrap();
+            let outcome = bidder::migration::placement::place(
+                &ledger_b,
+                &b,
+                &trade,
+                &xml,
+                None,
+                &Default::default(),
+            )
+            .await
+            .unwrap();
             println!("EXECUTED {outcome:?}");
         }
         "recover-placement" => {
-            let resolved = bidder::migration::placement::recover(&ledger_b, &b)
-                .await
-                .unwrap();
+            let resolved =
+                bidder::migration::placement::recover(&ledger_b, &b, &Default::default())
+                    .await
+                    .unwrap();
             println!("RECOVERED {resolved:?}");
         }
         "migrate" => {

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, WORKLOAD_NAMESPACE};
+use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, with_workload};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::{MigrationStep, STEP_TARGET};
 use bourse::simulate::scenario::Scenario;
@@ -44,15 +44,7 @@ fn scenario(name: &str) -> Scenario {
 /// Each VM's domain definition as `market simulate` writes it, with its
 /// workload in the metadata.
 fn domain_xml(spec: &DomainSpec, cpu_load: f64) -> String {
-    let xml = spec.to_xml("test");
-    let workload = format!("<bw:workload xmlns:bw='{WORKLOAD_NAMESPACE}' cpu='{cpu_load}'/>");
-    match xml.find("</metadata>") {
-        Some(at) => format!("{}{workload}{}", &xml[..at], &xml[at..]),
-        None => xml.replace(
-            "</domain>",
-            &format!("<metadata>{workload}</metadata></domain>"),
-        ),
-    }
+    with_workload(&spec.to_xml("test"), cpu_load)
 }
 
 /// VM `index`'s domain, as `market simulate`'s world defines it.

@@ -9,6 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use bidder::hypervisor::{DomainState, Hypervisor};
+use bidder::migration::placement::{self, Placing};
 use bidder::migration::{Destination, Outcome};
 use bidder::migration::{Recovery, RecoveryError};
 use market::ledger::{Ledger, MigrationMethod, TradeState, TradeTerms};
@@ -121,4 +122,42 @@ async fn recovery_leaves_trades_of_other_hosts_and_other_peers_alone() {
         state_of(&la, &elsewhere.trade_id).await.0,
         TradeState::Agreed
     );
+}
+
+/// Found by `market chaos` (seed 2): recovery runs every period, and it
+/// took a placement a call was carrying out, recorded but not yet
+/// started, for one a crash interrupted: it removed the domain the call
+/// then started (the VM ran nowhere, the placement settled). A placement
+/// held by the call carrying it out is left alone; once the call let it
+/// go, the same state is recovered as a crash's.
+#[tokio::test]
+async fn recovery_leaves_alone_a_placement_being_carried_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = simulated_host(dir.path(), "b", 4096);
+    let ledger = ledger(dir.path(), "b").await;
+    let spec = vm(1, 512);
+    let mut trade = terms("placing-1", "ops", "b", &[&spec], 1000);
+    trade.kind = market::ledger::TradeKind::Placement;
+    // The call's first two steps: recorded, defined, not yet started.
+    ledger.record_agreed(&trade).await.unwrap();
+    host.define(&spec.to_xml("test")).unwrap();
+    let placing = Placing::default();
+    let held = placing.hold(&trade.trade_id);
+    let resolved = placement::recover(&ledger, &host, &placing).await.unwrap();
+    assert!(resolved.is_empty(), "{resolved:?}");
+    assert_eq!(
+        state_of(&ledger, &trade.trade_id).await.0,
+        TradeState::Agreed
+    );
+    assert_eq!(defined_on(&[&host], &spec.uuid), ["b"]);
+    // The call ended without a word (its host would have crashed): the
+    // next recovery finishes it as a crash's.
+    drop(held);
+    let resolved = placement::recover(&ledger, &host, &placing).await.unwrap();
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(
+        state_of(&ledger, &trade.trade_id).await.0,
+        TradeState::RolledBack
+    );
+    assert!(defined_on(&[&host], &spec.uuid).is_empty());
 }

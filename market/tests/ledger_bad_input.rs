@@ -171,3 +171,46 @@ async fn a_full_disk_fails_the_step_and_writes_nothing_of_it() {
     a.record_agreed(&filled.trade).await.unwrap();
     a.settle(&filled.trade.trade_id).await.unwrap();
 }
+
+/// Found by `market chaos` (seed 2): once a write had found the disk full,
+/// the same ledger refused every later write with "attempted to call
+/// begin_with at non-zero transaction depth", full disk or not, until the
+/// daemon restarted: SQLite rolls a transaction back by itself on
+/// SQLITE_FULL, sqlx's ROLLBACK then fails, and the connection went back
+/// to the pool still counting a transaction open. Here each later attempt,
+/// on the same open ledger, must fail as full, and nothing else.
+#[tokio::test]
+async fn a_ledger_that_found_its_disk_full_fails_later_writes_as_full_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_path(dir.path(), "host-a");
+    let a = open(dir.path(), "host-a").await;
+    let pool = raw(&path).await;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    a.close().await;
+    let options = LedgerOptions {
+        max_pages: Some(u32::try_from(pages).unwrap() + 6),
+        ..LedgerOptions::default()
+    };
+    let a = Ledger::open(&path, "host-a", &options).await.unwrap();
+    let filled = fill(&a, 500).await.expect("the quota was never reached");
+    assert!(
+        matches!(filled.error, LedgerError::Full { .. }),
+        "{}",
+        filled.error
+    );
+    // More attempts than the pool has connections: every one of them has
+    // met the full disk by the end.
+    for attempt in 0..16 {
+        let mut trade = filled.trade.clone();
+        trade.trade_id = market::ledger::TradeId::new(format!("again-{attempt}")).unwrap();
+        let err = a.record_agreed(&trade).await.unwrap_err();
+        assert!(
+            matches!(err, LedgerError::Full { .. }),
+            "attempt {attempt}: {err}"
+        );
+    }
+}

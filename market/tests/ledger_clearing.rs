@@ -155,6 +155,64 @@ async fn legs_that_differ_or_are_missing_are_reported() {
     );
 }
 
+/// Found by `market chaos` (seed 1): in a chain whose seller of a leg
+/// never recorded it, the leg's buyer rolls its copy back when the
+/// auctioneer calls the clearing off (bidder's call-market party); the
+/// other parties roll back theirs. Nothing moved: the audit is clean,
+/// where it reported the rolled-back leg as missing from its seller.
+#[tokio::test]
+async fn a_chain_a_seller_never_recorded_called_off_by_the_others_audits_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        open(dir.path(), "a").await,
+        open(dir.path(), "b").await,
+        open(dir.path(), "c").await,
+    );
+    // a -> c, then b -> a: b (killed, its disk full) never records.
+    let chain = ClearingTerms {
+        clearing_id: "round-3-0".into(),
+        legs: vec![
+            terms("round-3-0.1", "a", "c", "web3", 5),
+            terms("round-3-0.2", "b", "a", "db3", 5),
+        ],
+    };
+    a.record_clearing(&chain).await.unwrap();
+    c.record_clearing(&chain).await.unwrap();
+    for (ledger, leg) in [
+        (&a, "round-3-0.1"),
+        (&c, "round-3-0.1"),
+        (&a, "round-3-0.2"),
+    ] {
+        let leg = TradeId::new(leg).unwrap();
+        ledger
+            .roll_back(&leg, "called off: not_recorded")
+            .await
+            .unwrap();
+    }
+    let report = audit(&snapshot(&[&a, &b, &c]).await);
+    assert!(report.is_consistent(), "{:#?}", report.discrepancies);
+    assert!(report.in_flight.is_empty(), "{:#?}", report.in_flight);
+    // While a's copy was still agreed, it was in flight: what the
+    // campaign saw, as `market audit --no-in-flight` does.
+    let d = open(dir.path(), "d").await;
+    let e = open(dir.path(), "e").await;
+    let pair = ClearingTerms {
+        clearing_id: "round-4-0".into(),
+        legs: vec![terms("round-4-0.1", "e", "d", "web4", 5)],
+    };
+    d.record_clearing(&pair).await.unwrap();
+    let report = audit(&snapshot(&[&d, &e]).await);
+    assert_eq!(report.in_flight.len(), 1, "{:#?}", report.in_flight);
+    assert!(
+        report
+            .discrepancies
+            .iter()
+            .any(|x| matches!(x, Discrepancy::MissingCounterpart { .. })),
+        "an agreed leg its seller lacks is still reported: {:#?}",
+        report.discrepancies
+    );
+}
+
 #[tokio::test]
 async fn a_clearing_is_refused_whole_when_it_conflicts_or_names_another_host() {
     let dir = tempfile::tempdir().unwrap();

@@ -291,6 +291,8 @@ pub(crate) struct Inner {
     pricing: tokio::sync::Mutex<()>,
     /// Its call-market rounds: whose turn, and its part in each.
     call_market: Mutex<double_auction::State>,
+    /// The placements it carries out now, which recovery leaves alone.
+    placing: migration::placement::Placing,
     /// Woken whenever the host leaves a call-market round, for whoever
     /// waits to join the next one.
     round_left: tokio::sync::Notify,
@@ -373,6 +375,7 @@ impl Agent {
                 hysteresis: Mutex::new(hysteresis),
                 pricing: tokio::sync::Mutex::new(()),
                 call_market: Mutex::new(double_auction::State::default()),
+                placing: migration::placement::Placing::default(),
                 round_left: tokio::sync::Notify::new(),
                 sampled_ms: std::sync::atomic::AtomicI64::new(0),
             }),
@@ -405,6 +408,11 @@ impl Agent {
     /// way: their legs wait for their turn, and recovery leaves them be.
     pub fn in_hand(&self) -> std::collections::BTreeSet<TradeId> {
         self.inner.call_market().in_hand()
+    }
+
+    /// The placements it carries out now: recovery leaves them alone.
+    pub fn placing(&self) -> &migration::placement::Placing {
+        &self.inner.placing
     }
 
     /// Starts answering invitations, for every protocol the role its kind
@@ -805,13 +813,20 @@ impl Inner {
     /// placement before the domain is defined (`migration::placement`).
     pub(crate) async fn place(&self, terms: &TradeTerms, xml: &str) -> Result<Outcome, AgentError> {
         let events = self.events.as_ref();
-        migration::placement::place(&self.ledger, &self.hypervisor, terms, xml, events)
-            .await
-            .map_err(|e| AgentError::Trade {
-                host: self.identity.name.clone(),
-                trade: terms.trade_id.to_string(),
-                reason: e.to_string(),
-            })
+        migration::placement::place(
+            &self.ledger,
+            &self.hypervisor,
+            terms,
+            xml,
+            events,
+            &self.placing,
+        )
+        .await
+        .map_err(|e| AgentError::Trade {
+            host: self.identity.name.clone(),
+            trade: terms.trade_id.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// Runs the migration workflow for `terms`, of which this host is the

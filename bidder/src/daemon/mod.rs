@@ -52,6 +52,7 @@ use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use crate::hypervisor::{Hypervisor, HypervisorError};
 use crate::migration::Recovery;
+use crate::migration::placement::Placing;
 use crate::migration::recovery::Resolution;
 use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
@@ -179,6 +180,7 @@ pub async fn run(
         reach.as_ref(),
         events.as_ref(),
         &BTreeSet::new(),
+        &Placing::default(),
     )
     .await;
     let running = Running {
@@ -342,6 +344,7 @@ impl Running {
             self.reach.as_ref(),
             events,
             &in_hand,
+            self.agent.placing(),
         )
         .await
         {
@@ -429,7 +432,8 @@ fn round_label(round: &Initiative) -> &'static str {
 
 /// Crash recovery (`crate::migration::recovery`) of every unfinished trade this host
 /// is the source of, destination by destination, but those `in_hand` (legs
-/// a call-market round still carries out). True when none is left: only
+/// a call-market round still carries out), and of every placement but
+/// those `carried_out` holds (a placement call still carries them out). True when none is left: only
 /// then does the host trade as manager, so a VM whose trade is unresolved
 /// is never offered again.
 async fn recover(
@@ -438,6 +442,7 @@ async fn recover(
     reach: &dyn Reach,
     events: Option<&Publisher>,
     in_hand: &BTreeSet<TradeId>,
+    carried_out: &Placing,
 ) -> bool {
     let unfinished = match ledger.unfinished_trades().await {
         Ok(trades) => trades,
@@ -451,7 +456,7 @@ async fn recover(
         .iter()
         .any(|t| t.terms.kind == TradeKind::Placement);
     if placing {
-        match crate::migration::placement::recover(ledger, hypervisor).await {
+        match crate::migration::placement::recover(ledger, hypervisor, carried_out).await {
             Ok(resolved) => report_recovered(ledger, events, "(placement)", resolved).await,
             Err(e) => {
                 tracing::error!(error = %e, "recovery of a placement did not finish; no trading as manager until it does");

@@ -58,6 +58,21 @@ pub struct DomainLoad {
 /// does. libvirt keeps and ignores the element.
 pub const WORKLOAD_NAMESPACE: &str = "urn:bourse:workload:1";
 
+/// `xml` with a `<bourse:workload>` of `cpu` (busy fraction of each vCPU)
+/// in its `<metadata>`: how a simulated guest is given its load, by
+/// `market chaos` and by the tests that define domains as `market
+/// simulate`'s world does.
+pub fn with_workload(xml: &str, cpu: f64) -> String {
+    let workload = format!("<bw:workload xmlns:bw='{WORKLOAD_NAMESPACE}' cpu='{cpu}'/>");
+    match xml.find("</metadata>") {
+        Some(at) => format!("{}{workload}{}", &xml[..at], &xml[at..]),
+        None => xml.replace(
+            "</domain>",
+            &format!("<metadata>{workload}</metadata></domain>"),
+        ),
+    }
+}
+
 /// A simulated host.
 #[derive(Debug)]
 pub struct SimulatedHypervisor {

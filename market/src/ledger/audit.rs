@@ -469,6 +469,18 @@ fn check_clearings(
     }
 }
 
+/// A leg of a clearing its counterparty never recorded, rolled back
+/// without moving: the clearing was never agreed (as for `LegMissing`),
+/// and the party that recorded it called it off. Not a missing
+/// counterpart: nothing moved, no credits did.
+fn never_agreed_leg(snapshot: &LedgerSnapshot, trade: &TradeRecord) -> bool {
+    trade.state == TradeState::RolledBack
+        && snapshot
+            .legs
+            .iter()
+            .any(|leg| leg.trade_id == trade.terms.trade_id)
+}
+
 fn check_side(snapshot: &LedgerSnapshot, trade: &TradeRecord, report: &mut AuditReport) {
     if trade.terms.side_of(&snapshot.owner) != Some(trade.our_side) {
         report.discrepancies.push(Discrepancy::WrongSide {
@@ -491,6 +503,9 @@ fn check_counterpart(
 ) {
     let id = &trade.terms.trade_id;
     let Some(theirs) = other.trades.iter().find(|t| &t.terms.trade_id == id) else {
+        if never_agreed_leg(snapshot, trade) {
+            return;
+        }
         report.discrepancies.push(Discrepancy::MissingCounterpart {
             trade_id: id.clone(),
             ledger: snapshot.label.clone(),

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection, Row, SqlitePool};
 
 pub use attempt::{AttemptOutcome, MigrationAttempt, MigrationMethod};
 pub use clearing::{ClearingTerms, LegRecord};
@@ -225,6 +225,14 @@ async fn connect(
     }
     SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
+        // A connection that comes back still counting a transaction open
+        // is closed, not pooled: on SQLITE_FULL (a full disk, the page
+        // quota) SQLite rolls the transaction back by itself, sqlx's own
+        // ROLLBACK then fails and leaves its count at one, and every later
+        // transaction on that connection would be refused ("begin_with at
+        // non-zero transaction depth"). Closing it also ends any
+        // transaction left open; the pool opens a fresh connection.
+        .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(connect)
         .await
         .map_err(|e| LedgerError::from_sqlx(path, e))

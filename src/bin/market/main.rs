@@ -9,6 +9,7 @@
 //! exit 141 for every command alike (`bourse::output::exit_code`).
 
 mod audit;
+mod chaos;
 mod connect;
 mod ledger;
 mod manual;
@@ -65,6 +66,10 @@ enum Command {
     /// Watch a zone live: hosts, trades, totals, from the events every
     /// host publishes (see docs/operations.md, "Watching a zone").
     Watch(watch::WatchArgs),
+    /// Run a fault campaign over a zone of bidders on simulated hosts and
+    /// a 3-node NATS cluster; exit 1 on any violated invariant, naming the
+    /// seed that replays it (see docs/reliability.md). Needs root.
+    Chaos(chaos::ChaosArgs),
     /// Write the manual pages of market and of every subcommand into a
     /// directory (the Debian package ships them).
     Man(manual::ManArgs),
@@ -91,6 +96,7 @@ async fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Place(args) => place::run(*args).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Chaos(args) => chaos::run(args).await,
         Command::Man(args) => manual::man(args),
         Command::Completions(args) => manual::completions(args),
     };

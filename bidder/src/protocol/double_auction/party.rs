@@ -454,6 +454,10 @@ async fn carry_leg(inner: &Inner, clearing_id: &str, k: i64) -> Result<Outcome, 
     Ok(outcome)
 }
 
+/// Why an auctioneer calls a trade off when a party did not record it in
+/// time (`call-market.lcc`, `settle`): then none of its legs has moved.
+const NOT_RECORDED: &str = "not_recorded";
+
 /// The trade this host recorded in `round` is off (if it is `clearing`,
 /// when that names one): each leg it is the source of that did not move is
 /// rolled back in both ledgers, and the room it held for a VM that is not
@@ -475,14 +479,26 @@ pub(crate) async fn call_off(inner: &Inner, round: &str, clearing: Option<&str>,
                 tracing::error!(host = %me, trade = %trade_id, error = %e, "cannot call the leg off; recovery will");
             }
         } else if leg.to == me {
-            let settled = inner
+            let state = inner
                 .ledger()
                 .trade(&trade_id)
                 .await
                 .ok()
                 .flatten()
-                .is_some_and(|t| t.state == TradeState::Settled);
-            if !settled {
+                .map(|t| t.state);
+            // Called off because a party did not record the trade, it never
+            // moved; its seller may be that party (killed, its disk full),
+            // and then nobody else would ever end this leg, which recovery
+            // (the seller's) does not know of: the buyer ends its record.
+            // A seller that did record calls it off too and finds it
+            // already rolled back here.
+            if state == Some(TradeState::Agreed) && why == NOT_RECORDED {
+                let reason = format!("called off: {why}");
+                if let Err(e) = inner.ledger().roll_back(&trade_id, &reason).await {
+                    tracing::error!(host = %me, trade = %trade_id, error = %e, "cannot roll back the leg it was to receive");
+                }
+            }
+            if state != Some(TradeState::Settled) {
                 inner.release(&leg.uuid);
             }
         }
