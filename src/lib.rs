@@ -5,10 +5,12 @@
 //! the watcher's view through the same code path as the CLI. It sits above
 //! `bidder` (it runs agents), so no crate depends on it but the binaries
 //! and the tests. [`output`] is how the binaries print on stdout, so that a
-//! command ends quietly when its reader goes away.
+//! command ends quietly when its reader goes away; [`rng`] is the seeded
+//! generator every simulation and campaign draws from.
 
 pub mod chaos;
 pub mod output;
 pub mod replay;
+pub mod rng;
 pub mod simulate;
 pub mod watch;

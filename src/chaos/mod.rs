@@ -5,13 +5,12 @@
 //!
 //! The engine lives in the library so that tests drive the code the CLI
 //! runs. Everything random (workloads, policies, faults, their moments,
-//! the rogue peer's messages) comes from one [`rng::Rng`] of the seed; the
+//! the rogue peer's messages) comes from one [`crate::rng::Rng`] of the seed; the
 //! processes' own timing is not, so a seed replays the same faults in the
 //! same order, not the same interleaving to the millisecond.
 
 mod checks;
 mod faults;
-mod rng;
 mod rogue;
 mod zone;
 
@@ -25,9 +24,9 @@ use bidder::hypervisor::HypervisorError;
 use market::bus::{BusError, LocalServerError};
 use market::ledger::LedgerError;
 
+use crate::rng::Rng;
 pub use faults::FaultKind;
 use faults::Recovery;
-use rng::Rng;
 use rogue::Rogue;
 use zone::{OPERATOR, WINDOW_MS, ZONE, Zone, ZoneSetup};
 

@@ -11,8 +11,8 @@ use market::bus::{Bus, NatsBus, NatsConfig};
 use tokio::sync::mpsc;
 
 use super::ChaosError;
-use super::rng::Rng;
 use super::zone::{ROGUE, ZONE, Zone};
+use crate::rng::Rng;
 
 /// How many messages one burst sends.
 const BURST: usize = 20;

@@ -16,7 +16,7 @@ use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use market::bus::LocalNatsServer;
 
 use super::ChaosError;
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// The zone's name on the bus.
 pub const ZONE: &str = "chaos";

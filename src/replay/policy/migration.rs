@@ -19,15 +19,15 @@
 
 use super::overload::Overload;
 use super::selection::Selection;
-use super::selection::rs::Stream;
 use super::{Consolidation, ConsolidationError, Datacenter, Migration};
+use crate::rng::Rng;
 
 /// Dynamic consolidation with a given overload detector and VM selection.
 pub struct Dynamic {
     overload: Overload,
     selection: Selection,
     /// Draws of the random selection.
-    stream: Stream,
+    stream: Rng,
 }
 
 impl Dynamic {
@@ -36,7 +36,7 @@ impl Dynamic {
         Dynamic {
             overload,
             selection,
-            stream: Stream::new(seed),
+            stream: Rng::new(seed),
         }
     }
 

@@ -16,7 +16,7 @@ pub mod mu;
 pub mod rs;
 
 use super::Datacenter;
-use rs::Stream;
+use crate::rng::Rng;
 
 /// A VM selection policy, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl Selection {
     }
 
     /// The VM `host` should shed next (`stream` feeds random selection).
-    pub fn pick(self, dc: &Datacenter, host: usize, stream: &mut Stream) -> Option<usize> {
+    pub fn pick(self, dc: &Datacenter, host: usize, stream: &mut Rng) -> Option<usize> {
         match self {
             Selection::MinimumMigrationTime => mmt::select(dc, host),
             Selection::MaximumCorrelation => mc::select(dc, host),

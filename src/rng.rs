@@ -1,11 +1,13 @@
-//! The campaign's one source of chance: SplitMix64 seeded with `--seed`,
-//! so the same seed draws the same workloads, faults and moments.
+//! The one source of chance of the simulations and the campaigns:
+//! SplitMix64 from a seed, so the same seed draws the same numbers on
+//! every machine. `market replay`'s random VM selection (`rs`) and
+//! `market chaos`'s workloads, faults and moments draw from it.
 //! Hand-written: a dozen lines need no dependency, and its sequence cannot
 //! change under us with a crate's new version.
 
 use std::time::Duration;
 
-/// A deterministic generator of the campaign's draws.
+/// A deterministic generator of a seed's draws.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
@@ -24,9 +26,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A number in `0..n` (`n` above 0).
+    /// A number in `0..n` (`n` above 0), each as likely: the high bits of
+    /// a 64 x 64-bit product, without the bias of a remainder.
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        let wide = u128::from(self.next_u64()) * n.max(1) as u128;
+        // Below n, which is a usize: the cast cannot truncate.
+        (wide >> 64) as usize
     }
 
     /// A fraction in `[low, high)`.
@@ -40,8 +45,8 @@ impl Rng {
         Duration::from_secs_f64(self.between(low.as_secs_f64(), high.as_secs_f64()))
     }
 
-    /// A generator of its own for another user of the seed (the rogue
-    /// peer), so that its draws do not shift the schedule's.
+    /// A generator of its own for another user of the seed (the chaos
+    /// campaign's rogue peer), so that its draws do not shift the others'.
     pub fn fork(&mut self) -> Rng {
         Rng(self.next_u64())
     }
@@ -55,7 +60,7 @@ mod tests {
     fn a_seed_draws_the_same_sequence_and_another_seed_another() {
         let draws = |seed| {
             let mut rng = Rng::new(seed);
-            (0..5).map(|_| rng.below(1000)).collect::<Vec<_>>()
+            (0..20).map(|_| rng.below(1000)).collect::<Vec<_>>()
         };
         assert_eq!(draws(7), draws(7));
         assert_ne!(draws(7), draws(8));
@@ -68,6 +73,18 @@ mod tests {
             assert!(rng.below(3) < 3);
             let x = rng.between(0.2, 0.4);
             assert!((0.2..0.4).contains(&x), "{x}");
+        }
+    }
+
+    #[test]
+    fn draws_cover_the_range_evenly() {
+        let mut rng = Rng::new(42);
+        let mut seen = [0u32; 5];
+        for _ in 0..50_000 {
+            seen[rng.below(5)] += 1;
+        }
+        for count in seen {
+            assert!((9_500..10_500).contains(&count), "{seen:?}");
         }
     }
 }
