@@ -492,6 +492,19 @@ impl Campaign<'_> {
     /// Ends every fault, restarts the zone so that no host trades any
     /// more and each recovers its unfinished trades, waits until nothing
     /// is in flight, stops every bidder cleanly and checks it all.
+    /// Stops host `h` with SIGTERM; anything but a clean exit is a
+    /// violation.
+    fn stop_cleanly(&mut self, h: usize) {
+        let host = &mut self.zone.hosts[h];
+        let stopped = host.stop();
+        let name = host.name.clone();
+        if !matches!(stopped, Some(status) if status.success()) {
+            self.violate(vec![format!(
+                "bidder {name} did not stop cleanly on SIGTERM ({stopped:?})"
+            )]);
+        }
+    }
+
     async fn quiet_end(mut self) -> Result<Summary, ChaosError> {
         if let Some(mut placement) = self.placement.take() {
             // Its outcome is in the winner's ledger; wait for it to say.
@@ -503,14 +516,7 @@ impl Campaign<'_> {
         self.recover(far)?;
         self.check_exits();
         for h in 0..self.zone.hosts.len() {
-            let host = &mut self.zone.hosts[h];
-            let stopped = host.stop();
-            let name = host.name.clone();
-            if !matches!(stopped, Some(status) if status.success()) {
-                self.violate(vec![format!(
-                    "bidder {name} did not stop cleanly on SIGTERM ({stopped:?})"
-                )]);
-            }
+            self.stop_cleanly(h);
             let host = &mut self.zone.hosts[h];
             host.go_quiet()?;
             host.start(&self.settings.bidder)?;
@@ -525,14 +531,7 @@ impl Campaign<'_> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         for h in 0..self.zone.hosts.len() {
-            let host = &mut self.zone.hosts[h];
-            let stopped = host.stop();
-            let name = host.name.clone();
-            if !matches!(stopped, Some(status) if status.success()) {
-                self.violate(vec![format!(
-                    "bidder {name} did not stop cleanly on SIGTERM ({stopped:?})"
-                )]);
-            }
+            self.stop_cleanly(h);
         }
         let found = self.vms.sweep(&self.zone.hosts, true)?;
         self.violate(found);
