@@ -199,6 +199,11 @@ enum Clearing {
     /// seller never records it, as a seller killed (or whose disk is full)
     /// when the results go out; the trade is then called off.
     SellerNeverTold,
+    /// As `SellerNeverTold`, but nobody calls the trade off (the
+    /// auctioneer killed once the results went out, or its call-off sent
+    /// while the buyer was down): the buyer's part ends at its deadline,
+    /// 2 s on, with the leg still agreed.
+    NobodyCallsOff,
 }
 
 fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>, clearing: Clearing) -> Components {
@@ -224,7 +229,9 @@ fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>, clearing: Clearing
             let name = trader.to_string();
             let (seller, buyer) = match clearing {
                 Clearing::ToOutsider => (name.clone(), "zz".to_owned()),
-                Clearing::SellerNeverTold => ("hp2".to_owned(), "hp1".to_owned()),
+                Clearing::SellerNeverTold | Clearing::NobodyCallsOff => {
+                    ("hp2".to_owned(), "hp1".to_owned())
+                }
             };
             let told = matches!(clearing, Clearing::ToOutsider) || name == buyer;
             let Some(vm) = listings
@@ -249,7 +256,11 @@ fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>, clearing: Clearing
                     price: Credits(1),
                 }],
             };
-            let fill = Term::apply("fill", vec![filled.to_term(), Term::Int(i64::MAX / 2)]);
+            let until = match clearing {
+                Clearing::NobodyCallsOff => now_ms() + 2_000,
+                _ => i64::MAX / 2,
+            };
+            let fill = Term::apply("fill", vec![filled.to_term(), Term::Int(until)]);
             results.push(Term::apply("result", vec![trader, fill]));
             if matches!(clearing, Clearing::SellerNeverTold) {
                 // The auctioneer settles it: the seller's record never
@@ -421,4 +432,109 @@ async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called
     }
     hp1.stop();
     hp2.stop();
+}
+
+/// The same leg, but nobody calls the trade off: the auctioneer is gone
+/// once the results are out (or its call-off came while the buyer was
+/// down), and the buyer's part ends at its deadline with the leg agreed.
+/// Recovery is the seller's, and the seller has no record: the buyer,
+/// once its roles' lifetime has passed, asks the seller, which records
+/// the leg rolled back so that it can never start, and the buyer ends its
+/// own the same way. Found by `market chaos` (seed 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_its_seller_never_recorded_and_nobody_called_off_is_ended_by_asking_the_seller() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let (hp1, hp2) = two_hosts(
+        dir.path(),
+        &server.url(),
+        (WANTS_MEMORY, &[]),
+        (GIVES_ALL, &[1]),
+    );
+    let daemons = [&hp1, &hp2];
+    let peer = rogue_peer(&server.url()).await;
+    let model = model();
+    let listed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let components = rogue_auctioneer(Arc::clone(&listed), Clearing::NobodyCallsOff);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let leg = |t: &market::ledger::TradeRecord| t.terms.trade_id.as_str() == "rogue-hp2.1";
+    while !hp1
+        .log()
+        .contains("trade=rogue-hp2.1 kind=\"clearing_agreed\"")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "hp1 never recorded the leg:\n{}",
+            logs(&daemons)
+        );
+        let recruitment = Recruitment {
+            role: "trader".into(),
+            within_ms: 500,
+        };
+        let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
+            continue;
+        };
+        let round = recruited.interaction.id.to_string();
+        let role = |traders: Vec<Term>| {
+            Term::apply(
+                "auctioneer",
+                vec![
+                    Term::string(&round),
+                    Term::Int(0),
+                    Term::list(traders),
+                    Term::Int(2000),
+                    Term::Int(2000),
+                ],
+            )
+        };
+        let _ = recruited.run(&peer, &model, role, &components).await;
+    }
+    // Nobody called it off: the leg stays agreed at hp1 while its part
+    // and its roles' lifetime run (about 18 s with these settings).
+    assert!(
+        trades_in(&hp1.ledger, TradeState::Agreed)
+            .await
+            .iter()
+            .any(leg),
+        "{}",
+        logs(&daemons)
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ended = loop {
+        let rolled_back = trades_in(&hp1.ledger, TradeState::RolledBack).await;
+        if let Some(ended) = rolled_back.into_iter().find(|t| leg(t)) {
+            break ended;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hp1's leg is not rolled back:\n{}",
+            logs(&daemons)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        ended.reason.as_deref(),
+        Some(bidder::migration::UNRECORDED_BY_SELLER)
+    );
+    // The seller now holds it too, rolled back: a record that comes
+    // late finds it ended.
+    let at_seller = trades_in(&hp2.ledger, TradeState::RolledBack).await;
+    assert!(at_seller.iter().any(leg), "{}", logs(&daemons));
+    let ledgers = [hp1.ledger.clone(), hp2.ledger.clone()];
+    hp1.stop();
+    hp2.stop();
+    let mut snapshots = Vec::new();
+    for ledger in &ledgers {
+        snapshots.push(market::ledger::Ledger::snapshot_file(ledger).await.unwrap());
+    }
+    let report = market::ledger::audit::audit(&snapshots);
+    assert!(report.is_consistent(), "{report:?}");
+    assert!(report.in_flight.is_empty(), "{report:?}");
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
 }

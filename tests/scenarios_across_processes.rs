@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor, with_workload};
+use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor, with_workload};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::{MigrationStep, STEP_TARGET};
 use bourse::simulate::scenario::Scenario;
@@ -44,7 +44,8 @@ fn scenario(name: &str) -> Scenario {
 /// Each VM's domain definition as `market simulate` writes it, with its
 /// workload in the metadata.
 fn domain_xml(spec: &DomainSpec, cpu_load: f64) -> String {
-    with_workload(&spec.to_xml("test"), cpu_load)
+    with_workload(&spec.to_xml("test"), &DomainLoad::steady(cpu_load))
+        .expect("a definition DomainSpec writes is well formed")
 }
 
 /// VM `index`'s domain, as `market simulate`'s world defines it.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bidder::hypervisor::simulated::{
-    Capacity, DomainLoad, SimulatedHypervisor, WORKLOAD_NAMESPACE,
+    self, Capacity, DomainLoad, SimulatedHypervisor, Swing, WORKLOAD_NAMESPACE,
 };
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor, HypervisorError};
 
@@ -69,6 +69,7 @@ fn the_clock_accrues_cpu_time_bytes_and_load() {
         cpu_utilisation: 0.5,
         rx_bytes_per_s: 1000,
         tx_bytes_per_s: 10,
+        swing: None,
     };
     h.set_load(&spec.uuid, load).unwrap();
     h.advance(Duration::from_secs(10)).unwrap();
@@ -209,4 +210,83 @@ fn a_host_following_the_wall_clock_accrues_as_time_passes() {
     let after = h.find(&spec.uuid).unwrap().unwrap().cpu_time_ns;
     // Two busy vCPUs for at least 50 ms.
     assert!(after - before >= 100_000_000, "{before} -> {after}");
+}
+
+#[test]
+fn a_swinging_workload_follows_the_host_clock_and_travels_with_the_guest() {
+    let capacity = Capacity {
+        cpus: 4,
+        memory_mib: 4096,
+    };
+    let (a, b) = (
+        SimulatedHypervisor::in_memory("a", capacity),
+        SimulatedHypervisor::in_memory("b", capacity),
+    );
+    let spec = vm(1, 256);
+    a.define(&spec.to_xml("test")).unwrap();
+    a.start(&spec.uuid).unwrap();
+    let load = DomainLoad {
+        swing: Some(Swing {
+            amplitude: 0.4,
+            period_s: 40.0,
+            phase: 0.0,
+        }),
+        ..DomainLoad::steady(0.5)
+    };
+    // A definition that declares no workload keeps none: simulations
+    // drive such guests' loads themselves.
+    a.set_load(&spec.uuid, load).unwrap();
+    assert!(
+        !a.domain_xml(&spec.uuid)
+            .unwrap()
+            .contains(WORKLOAD_NAMESPACE)
+    );
+
+    let declared =
+        simulated::with_workload(&spec.to_xml("test"), &DomainLoad::steady(0.1)).unwrap();
+    a.define(&declared).unwrap();
+    a.set_load(&spec.uuid, load).unwrap();
+    // A quarter of a wave: the crest, 0.9 of each of 2 vCPUs.
+    a.advance(Duration::from_secs(10)).unwrap();
+    assert!((a.host_stats().unwrap().load_average[0] - 1.8).abs() < 1e-9);
+    // Half a wave more: the trough, 0.1.
+    a.advance(Duration::from_secs(20)).unwrap();
+    assert!((a.host_stats().unwrap().load_average[0] - 0.2).abs() < 1e-9);
+
+    // The new load went into the definition a hand-off copies, once.
+    let xml = a.domain_xml(&spec.uuid).unwrap();
+    assert_eq!(xml.matches(WORKLOAD_NAMESPACE).count(), 1, "{xml}");
+    b.define(&xml).unwrap();
+    b.start(&spec.uuid).unwrap();
+    b.advance(Duration::from_secs(10)).unwrap();
+    assert!((b.host_stats().unwrap().load_average[0] - 1.8).abs() < 1e-9);
+}
+
+#[test]
+fn a_swing_without_a_length_or_out_of_range_is_refused() {
+    let h = SimulatedHypervisor::in_memory(
+        "h",
+        Capacity {
+            cpus: 4,
+            memory_mib: 4096,
+        },
+    );
+    for attributes in [
+        "cpu='0.5' swing='0.2'",
+        "cpu='0.5' swing='1.5' period_s='10'",
+        "cpu='0.5' swing='0.2' period_s='0'",
+        "cpu='0.5' swing='0.2' period_s='10' phase='soon'",
+    ] {
+        let xml = vm(1, 256).to_xml("test").replace(
+            "</domain>",
+            &format!(
+                "<metadata><w:workload xmlns:w='{WORKLOAD_NAMESPACE}' {attributes}/></metadata></domain>"
+            ),
+        );
+        let err = h.define(&xml).unwrap_err();
+        assert!(
+            matches!(err, HypervisorError::BadXml { .. }),
+            "{attributes}: {err}"
+        );
+    }
 }

@@ -440,7 +440,8 @@ impl Campaign<'_> {
         std::fs::create_dir_all(&dir).map_err(|e| ChaosError::io("create", &dir, e))?;
         let n = self.placed + self.not_placed;
         let file = dir.join(format!("p{n}.xml"));
-        let xml = zone::domain_xml(&uuid, &format!("p{n}"), self.rng.between(0.05, 0.95));
+        let load = zone::random_load(&mut self.rng);
+        let xml = zone::domain_xml(&uuid, &format!("p{n}"), &load)?;
         std::fs::write(&file, xml).map_err(|e| ChaosError::io("write", &file, e))?;
         let log_path = self.settings.dir.join("place.log");
         let log = File::options()

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor, with_workload};
+use bidder::hypervisor::simulated::{
+    Capacity, DomainLoad, SimulatedHypervisor, Swing, with_workload,
+};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use market::bus::LocalNatsServer;
 
@@ -239,11 +241,7 @@ impl Host {
     pub fn change_workloads(&self, rng: &mut Rng) -> Result<(), ChaosError> {
         let hv = self.hypervisor()?;
         for domain in hv.domains()? {
-            let load = DomainLoad {
-                cpu_utilisation: rng.between(0.05, 0.95),
-                ..DomainLoad::default()
-            };
-            hv.set_load(&domain.uuid, load)?;
+            hv.set_load(&domain.uuid, random_load(rng))?;
         }
         Ok(())
     }
@@ -333,7 +331,7 @@ impl Zone {
         let hv = host.hypervisor()?;
         for n in 0..1 + rng.below(4) {
             let uuid = random_uuid(rng);
-            let xml = domain_xml(&uuid, &format!("{name}-vm{n}"), rng.between(0.05, 0.95));
+            let xml = domain_xml(&uuid, &format!("{name}-vm{n}"), &random_load(rng))?;
             let defined = hv.define(&xml)?;
             hv.start(&defined)?;
         }
@@ -388,8 +386,23 @@ impl Zone {
     }
 }
 
-/// A domain of 1 vCPU and 512 MiB named `name` running at `cpu`.
-pub fn domain_xml(uuid: &DomainUuid, name: &str, cpu: f64) -> String {
+/// A guest's load: a mean busy fraction and a wave around it, each
+/// guest's of its own amplitude, length and phase, so that the hosts'
+/// loads keep crossing their policies' thresholds and the zone keeps
+/// trading for as long as a campaign runs.
+pub fn random_load(rng: &mut Rng) -> DomainLoad {
+    DomainLoad {
+        swing: Some(Swing {
+            amplitude: rng.between(0.15, 0.45),
+            period_s: rng.between(20.0, 90.0),
+            phase: rng.between(0.0, 1.0),
+        }),
+        ..DomainLoad::steady(rng.between(0.2, 0.8))
+    }
+}
+
+/// A domain of 1 vCPU and 512 MiB named `name` running at `load`.
+pub fn domain_xml(uuid: &DomainUuid, name: &str, load: &DomainLoad) -> Result<String, ChaosError> {
     let spec = DomainSpec {
         uuid: uuid.clone(),
         name: name.to_owned(),
@@ -398,7 +411,7 @@ pub fn domain_xml(uuid: &DomainUuid, name: &str, cpu: f64) -> String {
         interfaces: Vec::new(),
         group: None,
     };
-    with_workload(&spec.to_xml("test"), cpu)
+    Ok(with_workload(&spec.to_xml("test"), load)?)
 }
 
 /// A version 4 UUID from `rng`: the same seed names the same VMs.

@@ -410,6 +410,20 @@ impl Agent {
         self.inner.call_market().in_hand()
     }
 
+    /// How long a role this host plays may run at most: a trade it
+    /// agreed longer ago than this, that no role holds, is one nobody
+    /// will carry out any more.
+    pub fn role_lifetime(&self) -> Duration {
+        let round_window = self
+            .protocols
+            .iter()
+            .filter(|p| p.kind() == Kind::DoubleAuction)
+            .map(|p| p.settings().window_ms)
+            .max()
+            .unwrap_or_default();
+        self.inner.config.lifetime(round_window)
+    }
+
     /// The placements it carries out now: recovery leaves them alone.
     pub fn placing(&self) -> &migration::placement::Placing {
         &self.inner.placing
@@ -434,15 +448,7 @@ impl Agent {
                 },
             })
             .collect();
-        let round_window = self
-            .protocols
-            .iter()
-            .filter(|p| p.kind() == Kind::DoubleAuction)
-            .map(|p| p.settings().window_ms)
-            .max()
-            .unwrap_or_default();
-        let lifetime = self.inner.config.lifetime(round_window);
-        Participant::new(self.peer.clone(), offers, lifetime)
+        Participant::new(self.peer.clone(), offers, self.role_lifetime())
             .start()
             .await
             .map_err(|source| AgentError::Bus {

@@ -38,7 +38,7 @@ use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
 use market::host::HostId;
-use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeId, TradeKind};
+use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeId, TradeKind, TradeState};
 use market::policy::Policy;
 use market::runtime::Peer;
 use market::wire::WireLimits;
@@ -53,7 +53,7 @@ use crate::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use crate::hypervisor::{Hypervisor, HypervisorError};
 use crate::migration::Recovery;
 use crate::migration::placement::Placing;
-use crate::migration::recovery::Resolution;
+use crate::migration::recovery::{self, Resolution};
 use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
 };
@@ -350,6 +350,7 @@ impl Running {
         {
             return;
         }
+        self.end_unrecorded_purchases(&in_hand).await;
         if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
             tracing::warn!(error = %e, "cannot sample the host");
             return;
@@ -493,11 +494,61 @@ async fn recover(
     clear
 }
 
-/// Counts, logs and publishes the trades recovery finished.
+impl Running {
+    /// The buyer's part of recovery: every trade this host is the buyer
+    /// of, still agreed longer than any role runs and held by none, is
+    /// put to its seller, and ended as the seller ended it
+    /// ([`recovery::end_unrecorded_purchase`]). Recovery is otherwise the
+    /// seller's; this ends the trades a seller never recorded.
+    async fn end_unrecorded_purchases(&self, in_hand: &BTreeSet<TradeId>) {
+        let unfinished = match self.ledger.unfinished_trades().await {
+            Ok(trades) => trades,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read unfinished trades");
+                return;
+            }
+        };
+        let lifetime = i64::try_from(self.agent.role_lifetime().as_millis()).unwrap_or(i64::MAX);
+        let before = self.clock.now_ms().saturating_sub(lifetime);
+        let stale = unfinished.iter().filter(|t| {
+            t.our_side == Side::Buyer
+                && t.state == TradeState::Agreed
+                && t.terms.kind == TradeKind::Migration
+                && t.agreed_at_ms < before
+                && !in_hand.contains(&t.terms.trade_id)
+        });
+        for trade in stale {
+            let seller = trade.terms.seller.as_str();
+            let Some(peer) = self.reach.peer(seller) else {
+                tracing::error!(
+                    seller,
+                    "a trade bought from a host that is not a valid bus name"
+                );
+                continue;
+            };
+            match recovery::end_unrecorded_purchase(&self.ledger, &peer, trade).await {
+                Ok(Some(outcome)) => {
+                    let resolved = vec![Resolution {
+                        trade_id: trade.terms.trade_id.clone(),
+                        outcome,
+                    }];
+                    report_recovered(&self.ledger, self.events.as_ref(), seller, resolved).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(trade = %trade.terms.trade_id, seller, error = %e, "cannot ask the seller how a trade bought from it ended; asking again next period");
+                }
+            }
+        }
+    }
+}
+
+/// Counts, logs and publishes the trades recovery finished with `peer`
+/// (the other party of each).
 async fn report_recovered(
     ledger: &Ledger,
     events: Option<&Publisher>,
-    destination: &str,
+    peer: &str,
     resolved: Vec<Resolution>,
 ) {
     for r in resolved {
@@ -507,7 +558,7 @@ async fn report_recovered(
             Outcome::RolledBack { .. } => "rolled_back",
         };
         metrics::counter!("bourse_recovered_trades_total", "outcome" => label).increment(1);
-        tracing::info!(trade = %r.trade_id, destination, outcome = ?r.outcome, "unfinished trade recovered");
+        tracing::info!(trade = %r.trade_id, peer, outcome = ?r.outcome, "unfinished trade recovered");
         if let Some(events) = events {
             events::recovered(events, ledger, &r).await;
         }

@@ -41,12 +41,52 @@ pub struct Capacity {
 /// How busy a simulated domain is while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DomainLoad {
-    /// Busy fraction of each vCPU, 0.0 to 1.0.
+    /// Busy fraction of each vCPU, 0.0 to 1.0 (the mean, when it swings).
     pub cpu_utilisation: f64,
     /// Bytes per second the guest receives, spread over its interfaces.
     pub rx_bytes_per_s: u64,
     /// Bytes per second the guest sends, spread over its interfaces.
     pub tx_bytes_per_s: u64,
+    /// How the busy fraction moves over time; none: it stays put.
+    #[serde(default)]
+    pub swing: Option<Swing>,
+}
+
+/// A busy fraction that rises and falls as a sine wave around
+/// [`DomainLoad::cpu_utilisation`], as a service's daily load does: what
+/// keeps long-running zones (`market chaos`) crossing their policies'
+/// thresholds without anyone touching the guests. The wave is a function
+/// of the host's clock, so every host a guest moves to agrees on where in
+/// its wave it is.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Swing {
+    /// How far either side of the mean it goes; the result is clamped to
+    /// 0.0 to 1.0.
+    pub amplitude: f64,
+    /// The length of one wave, seconds (more than 0).
+    pub period_s: f64,
+    /// Where in its wave the guest is at clock 0, as a fraction of a
+    /// period (0.0 to 1.0).
+    pub phase: f64,
+}
+
+impl DomainLoad {
+    /// A guest busy at `cpu` all the time, with no network traffic.
+    pub fn steady(cpu: f64) -> DomainLoad {
+        DomainLoad {
+            cpu_utilisation: cpu,
+            ..DomainLoad::default()
+        }
+    }
+
+    /// The busy fraction of each vCPU when the host's clock reads `clock`.
+    pub fn cpu_at(&self, clock: Duration) -> f64 {
+        let swing = self.swing.map_or(0.0, |s| {
+            let turns = clock.as_secs_f64() / s.period_s + s.phase;
+            s.amplitude * (std::f64::consts::TAU * turns).sin()
+        });
+        (self.cpu_utilisation + swing).clamp(0.0, 1.0)
+    }
 }
 
 /// The namespace of a simulated guest's workload in its domain's
@@ -58,19 +98,53 @@ pub struct DomainLoad {
 /// does. libvirt keeps and ignores the element.
 pub const WORKLOAD_NAMESPACE: &str = "urn:bourse:workload:1";
 
-/// `xml` with a `<bourse:workload>` of `cpu` (busy fraction of each vCPU)
-/// in its `<metadata>`: how a simulated guest is given its load, by
-/// `market chaos` and by the tests that define domains as `market
-/// simulate`'s world does.
-pub fn with_workload(xml: &str, cpu: f64) -> String {
-    let workload = format!("<bw:workload xmlns:bw='{WORKLOAD_NAMESPACE}' cpu='{cpu}'/>");
-    match xml.find("</metadata>") {
-        Some(at) => format!("{}{workload}{}", &xml[..at], &xml[at..]),
-        None => xml.replace(
-            "</domain>",
-            &format!("<metadata>{workload}</metadata></domain>"),
-        ),
+/// `xml` with `load` as the `<bourse:workload>` of its `<metadata>`, in
+/// place of any it had: how a simulated guest is given its load, by
+/// `market chaos`, by [`SimulatedHypervisor::set_load`] (so that the new
+/// load travels with the guest) and by the tests that define domains as
+/// `market simulate`'s world does.
+pub fn with_workload(xml: &str, load: &DomainLoad) -> Result<String, HypervisorError> {
+    let mut attributes = format!(
+        "cpu='{}' rx_bytes_per_s='{}' tx_bytes_per_s='{}'",
+        load.cpu_utilisation, load.rx_bytes_per_s, load.tx_bytes_per_s
+    );
+    if let Some(swing) = load.swing {
+        attributes += &format!(
+            " swing='{}' period_s='{}' phase='{}'",
+            swing.amplitude, swing.period_s, swing.phase
+        );
     }
+    let workload = format!("<bw:workload xmlns:bw='{WORKLOAD_NAMESPACE}' {attributes}/>");
+    let doc = roxmltree::Document::parse(xml).map_err(|e| HypervisorError::BadXml {
+        detail: e.to_string(),
+    })?;
+    let root = doc.root_element();
+    if let Some(old) = metadata_element(&root, WORKLOAD_NAMESPACE, "workload") {
+        let range = old.range();
+        return Ok(format!(
+            "{}{workload}{}",
+            &xml[..range.start],
+            &xml[range.end..]
+        ));
+    }
+    let (element, text) = match root.children().find(|n| n.has_tag_name("metadata")) {
+        Some(metadata) => (metadata.range(), workload.clone()),
+        None => (root.range(), format!("<metadata>{workload}</metadata>")),
+    };
+    let inside = &xml[element.clone()];
+    Ok(match inside.rfind("</") {
+        // Before the element's closing tag.
+        Some(at) if !inside.ends_with("/>") => {
+            let at = element.start + at;
+            format!("{}{text}{}", &xml[..at], &xml[at..])
+        }
+        // An empty `<metadata/>`.
+        _ => format!(
+            "{}<metadata>{workload}</metadata>{}",
+            &xml[..element.start],
+            &xml[element.end..]
+        ),
+    })
 }
 
 /// A simulated host.
@@ -90,6 +164,12 @@ struct HostState {
     host: String,
     capacity: Capacity,
     domains: BTreeMap<DomainUuid, SimDomain>,
+    /// The host's clock, which [`Swing`]s follow: time since the start of
+    /// a simulation, or since the Unix epoch for a host following the wall
+    /// clock (so that hosts of a zone agree). Absent in files written
+    /// before loads swung.
+    #[serde(default)]
+    clock: Duration,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -124,6 +204,12 @@ impl SimulatedHypervisor {
     /// daemon configured with `hypervisor = "simulated://PATH"` runs.
     pub fn following_wall_clock(mut self) -> SimulatedHypervisor {
         self.wall = Some(Mutex::new(std::time::Instant::now()));
+        // A clock before 1970 is a broken host; its guests' waves then
+        // start from 0, which harms nothing.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.lock().clock = since_epoch;
         self
     }
 
@@ -178,21 +264,32 @@ impl SimulatedHypervisor {
         })
     }
 
-    /// Sets how busy a domain is from now on.
+    /// Sets how busy a domain is from now on. A domain whose definition
+    /// declares its workload gets the new one written there too, so that
+    /// it travels with the guest; a simulation that drives its guests'
+    /// loads itself defines them without one, and their definitions stay
+    /// as they were.
     pub fn set_load(&self, uuid: &DomainUuid, load: DomainLoad) -> Result<(), HypervisorError> {
         self.change(|state| {
-            state.domain_mut(uuid)?.load = load;
+            let domain = state.domain_mut(uuid)?;
+            if domain.xml.contains(WORKLOAD_NAMESPACE) {
+                domain.xml = with_workload(&domain.xml, &load)?;
+            }
+            domain.load = load;
             Ok(())
         })
     }
 
     /// Moves the host's clock: every running domain accrues CPU time and
-    /// interface bytes at its [`DomainLoad`].
+    /// interface bytes at its [`DomainLoad`] (a swinging one at its value
+    /// halfway through `elapsed`).
     pub fn advance(&self, elapsed: Duration) -> Result<(), HypervisorError> {
         self.change(|state| {
+            let midway = state.clock + elapsed / 2;
             for domain in state.domains.values_mut().filter(|d| d.running) {
-                domain.accrue(elapsed);
+                domain.accrue(elapsed, midway);
             }
+            state.clock += elapsed;
             Ok(())
         })
     }
@@ -228,6 +325,7 @@ impl HostState {
             host: host.to_string(),
             capacity,
             domains: BTreeMap::new(),
+            clock: Duration::ZERO,
         }
     }
 
@@ -300,10 +398,8 @@ impl SimDomain {
         }
     }
 
-    fn accrue(&mut self, elapsed: Duration) {
-        let ns = elapsed.as_nanos() as f64
-            * f64::from(self.vcpus)
-            * self.load.cpu_utilisation.clamp(0.0, 1.0);
+    fn accrue(&mut self, elapsed: Duration, midway: Duration) {
+        let ns = elapsed.as_nanos() as f64 * f64::from(self.vcpus) * self.load.cpu_at(midway);
         self.cpu_time_ns = self.cpu_time_ns.saturating_add(ns as u64);
         let devices = self.interfaces.len() as u64;
         if devices > 0 {
@@ -451,7 +547,7 @@ impl Hypervisor for SimulatedHypervisor {
             .domains
             .values()
             .filter(|d| d.running)
-            .map(|d| f64::from(d.vcpus) * d.load.cpu_utilisation.clamp(0.0, 1.0))
+            .map(|d| f64::from(d.vcpus) * d.load.cpu_at(state.clock))
             .fold(0.0, |load, busy| load + busy);
         Ok(HostStats {
             load_average: [demand; 3],
@@ -528,5 +624,47 @@ fn workload(xml: &str) -> Result<Option<DomainLoad>, HypervisorError> {
         cpu_utilisation: cpu,
         rx_bytes_per_s: rate("rx_bytes_per_s")?,
         tx_bytes_per_s: rate("tx_bytes_per_s")?,
+        swing: swing(&element)?,
+    }))
+}
+
+/// The [`Swing`] of a `<bourse:workload>`: none without `swing`; with it,
+/// `period_s` is required and more than 0, `phase` defaults to 0.
+fn swing(element: &roxmltree::Node<'_, '_>) -> Result<Option<Swing>, HypervisorError> {
+    let number = |name: &str| -> Result<Option<f64>, HypervisorError> {
+        element
+            .attribute(name)
+            .map(|text| {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| HypervisorError::BadXml {
+                        detail: format!("<bourse:workload> {name}: {text:?} is not a number"),
+                    })
+            })
+            .transpose()
+    };
+    let bad = |detail: &str| HypervisorError::BadXml {
+        detail: format!("<bourse:workload> {detail}"),
+    };
+    let Some(amplitude) = number("swing")? else {
+        return Ok(None);
+    };
+    if !(0.0..=1.0).contains(&amplitude) {
+        return Err(bad(&format!(
+            "swing must be between 0 and 1, not {amplitude}"
+        )));
+    }
+    let period_s = number("period_s")?.ok_or_else(|| bad("swing needs period_s"))?;
+    if period_s <= 0.0 {
+        return Err(bad(&format!(
+            "period_s must be more than 0, not {period_s}"
+        )));
+    }
+    let phase = number("phase")?.unwrap_or(0.0);
+    Ok(Some(Swing {
+        amplitude,
+        period_s,
+        phase,
     }))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use market::ledger::{Ledger, LedgerError, MigrationMethod, TradeId, TradeState, TradeTerms};
 
-use super::peer::{HandoffAck, Peer, PeerError, TradeStatus};
+use super::peer::{HandoffAck, Peer, PeerError, TradeStatus, UNRECORDED_BY_SELLER};
 use super::step::{self, MigrationStep};
 use crate::hypervisor::{
     DomainSpec, DomainState, DomainUuid, Hypervisor, HypervisorError, blocking,
@@ -237,5 +237,27 @@ impl Peer for Destination {
             .await
             .map(drop)
             .map_err(|e| self.unavailable(&e))
+    }
+
+    async fn seller_status(&self, terms: &TradeTerms) -> Result<TradeStatus, PeerError> {
+        if terms.seller != self.ledger.owner() {
+            return Err(self.refused(format!(
+                "trade {} is sold by {}, not by this host",
+                terms.trade_id, terms.seller
+            )));
+        }
+        if let Some(status) = self.trade_status(&terms.trade_id).await? {
+            return Ok(status);
+        }
+        // Recorded, then rolled back at once: a record that comes later
+        // (the clearing's results, delayed) finds the trade already ended.
+        self.agree(terms).await?;
+        self.roll_back(&terms.trade_id, UNRECORDED_BY_SELLER)
+            .await?;
+        tracing::info!(trade = %terms.trade_id, buyer = %terms.buyer, "a trade its buyer asked about was never recorded here; rolled back");
+        Ok(TradeStatus {
+            state: TradeState::RolledBack,
+            reason: Some(UNRECORDED_BY_SELLER.to_string()),
+        })
     }
 }

@@ -38,6 +38,10 @@ impl Peer for PeerLink {
         each!(self, p => p.agree(terms).await)
     }
 
+    async fn seller_status(&self, terms: &TradeTerms) -> Result<TradeStatus, PeerError> {
+        each!(self, p => p.seller_status(terms).await)
+    }
+
     async fn attempt_started(
         &self,
         trade_id: &TradeId,

@@ -39,7 +39,7 @@ use market::ledger::{
 
 pub use destination::Destination;
 pub use link::PeerLink;
-pub use peer::{HandoffAck, Peer, PeerError, TradeStatus};
+pub use peer::{HandoffAck, Peer, PeerError, TradeStatus, UNRECORDED_BY_SELLER};
 pub use recovery::{Recovery, RecoveryError};
 pub use remote::{BusEndpoint, BusPeer, CallPolicy, DestinationService};
 pub use step::{MigrationStep, STEP_TARGET};

@@ -117,4 +117,22 @@ pub trait Peer: Send + Sync {
         trade_id: &TradeId,
         reason: &str,
     ) -> impl Future<Output = Result<(), PeerError>> + Send;
+
+    /// The one call the other way round, asked of a trade's *seller* by
+    /// its buyer: how the seller's ledger holds the trade. A seller with
+    /// no record of it first records it rolled back
+    /// ([`UNRECORDED_BY_SELLER`]), so that it can never start afterwards,
+    /// then answers so. What a buyer left holding a trade needs when
+    /// nobody else would end it: a call-market leg whose seller never
+    /// recorded it, called off while the buyer was down (recovery is the
+    /// seller's, and such a seller has nothing to recover).
+    fn seller_status(
+        &self,
+        terms: &TradeTerms,
+    ) -> impl Future<Output = Result<TradeStatus, PeerError>> + Send;
 }
+
+/// The reason a seller records for a trade its buyer asked about and it
+/// had never recorded ([`Peer::seller_status`]).
+pub const UNRECORDED_BY_SELLER: &str =
+    "called off: its buyer asked about it, and its seller had never recorded it";

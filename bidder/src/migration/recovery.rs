@@ -266,3 +266,33 @@ impl<P: Peer> Recovery<P> {
         })
     }
 }
+
+/// The buyer's part of recovery, for one trade this host is the buyer of
+/// and still holds agreed, long after anybody could still carry it out
+/// (the caller decides when): asks the seller how it holds the trade
+/// ([`Peer::seller_status`]) and, when the seller ended it without moving
+/// anything (or never recorded it, and now has, rolled back), ends it here
+/// the same way. A seller that still holds it unfinished will recover it
+/// itself; then nothing changes here (`None`).
+pub async fn end_unrecorded_purchase<P: Peer>(
+    ledger: &Ledger,
+    seller: &P,
+    trade: &TradeRecord,
+) -> Result<Option<Outcome>, RecoveryError> {
+    let trade_id = &trade.terms.trade_id;
+    let status = seller.seller_status(&trade.terms).await?;
+    let reason = status
+        .reason
+        .unwrap_or_else(|| format!("its seller's ledger says {}", status.state));
+    match status.state {
+        TradeState::RolledBack => {
+            ledger.roll_back(trade_id, &reason).await?;
+            Ok(Some(Outcome::RolledBack { reason }))
+        }
+        TradeState::Failed => {
+            ledger.fail(trade_id, &reason).await?;
+            Ok(Some(Outcome::Failed { reason }))
+        }
+        TradeState::Agreed | TradeState::Migrating | TradeState::Settled => Ok(None),
+    }
+}

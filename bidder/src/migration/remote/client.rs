@@ -152,6 +152,28 @@ impl BusPeer {
     }
 }
 
+impl BusPeer {
+    /// Sends a request answered with a trade's status.
+    async fn status(&self, request: PeerRequest) -> Result<Option<TradeStatus>, PeerError> {
+        match self.call(request).await? {
+            PeerReply::Status(None) => Ok(None),
+            PeerReply::Status(Some(status)) => {
+                let state = TradeState::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == status.state)
+                    .ok_or_else(|| {
+                        self.unavailable(format!("unknown trade state {:?}", status.state))
+                    })?;
+                Ok(Some(TradeStatus {
+                    state,
+                    reason: status.reason,
+                }))
+            }
+            other => Err(self.unexpected(&other)),
+        }
+    }
+}
+
 impl Peer for BusPeer {
     fn host(&self) -> &str {
         self.to.as_str()
@@ -204,22 +226,13 @@ impl Peer for BusPeer {
         let request = PeerRequest::TradeStatus {
             trade_id: trade_id.to_string(),
         };
-        match self.call(request).await? {
-            PeerReply::Status(None) => Ok(None),
-            PeerReply::Status(Some(status)) => {
-                let state = TradeState::ALL
-                    .into_iter()
-                    .find(|s| s.as_str() == status.state)
-                    .ok_or_else(|| {
-                        self.unavailable(format!("unknown trade state {:?}", status.state))
-                    })?;
-                Ok(Some(TradeStatus {
-                    state,
-                    reason: status.reason,
-                }))
-            }
-            other => Err(self.unexpected(&other)),
-        }
+        self.status(request).await
+    }
+
+    async fn seller_status(&self, terms: &TradeTerms) -> Result<TradeStatus, PeerError> {
+        self.status(PeerRequest::SellerStatus(terms.into()))
+            .await?
+            .ok_or_else(|| self.unavailable("the seller answered that it holds no record"))
     }
 
     async fn locate(&self, uuid: &DomainUuid) -> Result<Option<DomainState>, PeerError> {

@@ -97,9 +97,19 @@ impl DestinationService {
         self.send(reply_to, &envelope.sender, reply).await;
     }
 
-    /// Only a trade's source may record or change it here.
+    /// Only a trade's source may record or change it here; only its buyer
+    /// may ask its seller how it holds it.
     async fn authorise(&self, sender: &HostName, request: &PeerRequest) -> Result<(), String> {
         let me = self.endpoint.me.as_str();
+        if let PeerRequest::SellerStatus(terms) = request {
+            if terms.buyer != sender.as_str() || terms.seller != me {
+                return Err(format!(
+                    "{sender} cannot ask {me} about a trade from {} to {}",
+                    terms.seller, terms.buyer
+                ));
+            }
+            return Ok(());
+        }
         if let PeerRequest::Agree(terms) = request {
             if terms.seller != sender.as_str() || terms.buyer != me {
                 return Err(format!(
@@ -183,6 +193,13 @@ impl DestinationService {
             PeerRequest::RollBack { trade_id, reason } => {
                 d.roll_back(&id(trade_id)?, reason).await?;
                 PeerReply::Done
+            }
+            PeerRequest::SellerStatus(terms) => {
+                let status = d.seller_status(&terms.to_terms().map_err(refused)?).await?;
+                PeerReply::Status(Some(WireStatus {
+                    state: status.state.as_str().to_string(),
+                    reason: status.reason,
+                }))
             }
         })
     }

@@ -183,6 +183,8 @@ pub enum PeerRequest {
         /// Why.
         reason: String,
     },
+    /// [`Peer::seller_status`]: from a trade's buyer to its seller.
+    SellerStatus(WireTerms),
 }
 
 impl PeerRequest {
@@ -198,13 +200,14 @@ impl PeerRequest {
             PeerRequest::Settle { .. } => "settle",
             PeerRequest::Fail { .. } => "fail",
             PeerRequest::RollBack { .. } => "roll_back",
+            PeerRequest::SellerStatus(_) => "seller_status",
         }
     }
 
     /// The trade the request is about, if any.
     pub(super) fn trade(&self) -> Option<&str> {
         match self {
-            PeerRequest::Agree(terms) => Some(&terms.trade_id),
+            PeerRequest::Agree(terms) | PeerRequest::SellerStatus(terms) => Some(&terms.trade_id),
             PeerRequest::AttemptStarted { trade_id, .. }
             | PeerRequest::ReceiveDomains { trade_id, .. }
             | PeerRequest::TradeStatus { trade_id }
