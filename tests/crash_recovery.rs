@@ -34,6 +34,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use bidder::migration::Recovery;
+use bidder::migration::carrying::InHand;
 use bidder::migration::{Destination, Executor, Method, MigrationStep, STEP_TARGET};
 use market::credits::Credits;
 use market::ledger::TradeState;
@@ -90,10 +91,9 @@ async fn crash_fixture_child() {
             println!("EXECUTED {outcome:?}");
         }
         "recover-placement" => {
-            let resolved =
-                bidder::migration::placement::recover(&ledger_b, &b, &Default::default())
-                    .await
-                    .unwrap();
+            let resolved = bidder::migration::placement::recover(&ledger_b, &b, &InHand::nothing())
+                .await
+                .unwrap();
             println!("RECOVERED {resolved:?}");
         }
         "migrate" => {

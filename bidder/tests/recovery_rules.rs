@@ -9,7 +9,8 @@ mod support;
 use std::sync::Arc;
 
 use bidder::hypervisor::{DomainState, Hypervisor};
-use bidder::migration::placement::{self, Placing};
+use bidder::migration::carrying::{Carrying, InHand};
+use bidder::migration::placement;
 use bidder::migration::{Destination, Outcome};
 use bidder::migration::{Recovery, RecoveryError};
 use market::ledger::{Ledger, MigrationMethod, TradeState, TradeTerms};
@@ -141,9 +142,13 @@ async fn recovery_leaves_alone_a_placement_being_carried_out() {
     // The call's first two steps: recorded, defined, not yet started.
     ledger.record_agreed(&trade).await.unwrap();
     host.define(&spec.to_xml("test")).unwrap();
-    let placing = Placing::default();
-    let held = placing.hold(&trade.trade_id);
-    let resolved = placement::recover(&ledger, &host, &placing).await.unwrap();
+    let carrying = Carrying::default();
+    let in_hand = {
+        let carrying = carrying.clone();
+        InHand::new(move |id| carrying.holds(id))
+    };
+    let held = carrying.hold(&trade.trade_id);
+    let resolved = placement::recover(&ledger, &host, &in_hand).await.unwrap();
     assert!(resolved.is_empty(), "{resolved:?}");
     assert_eq!(
         state_of(&ledger, &trade.trade_id).await.0,
@@ -153,7 +158,7 @@ async fn recovery_leaves_alone_a_placement_being_carried_out() {
     // The call ended without a word (its host would have crashed): the
     // next recovery finishes it as a crash's.
     drop(held);
-    let resolved = placement::recover(&ledger, &host, &placing).await.unwrap();
+    let resolved = placement::recover(&ledger, &host, &in_hand).await.unwrap();
     assert_eq!(resolved.len(), 1, "{resolved:?}");
     assert_eq!(
         state_of(&ledger, &trade.trade_id).await.0,

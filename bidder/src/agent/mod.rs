@@ -291,8 +291,9 @@ pub(crate) struct Inner {
     pricing: tokio::sync::Mutex<()>,
     /// Its call-market rounds: whose turn, and its part in each.
     call_market: Mutex<double_auction::State>,
-    /// The placements it carries out now, which recovery leaves alone.
-    placing: migration::placement::Placing,
+    /// The trades and placements it carries out now, which recovery
+    /// leaves alone.
+    carrying: migration::carrying::Carrying,
     /// Woken whenever the host leaves a call-market round, for whoever
     /// waits to join the next one.
     round_left: tokio::sync::Notify,
@@ -375,7 +376,7 @@ impl Agent {
                 hysteresis: Mutex::new(hysteresis),
                 pricing: tokio::sync::Mutex::new(()),
                 call_market: Mutex::new(double_auction::State::default()),
-                placing: migration::placement::Placing::default(),
+                carrying: migration::carrying::Carrying::default(),
                 round_left: tokio::sync::Notify::new(),
                 sampled_ms: std::sync::atomic::AtomicI64::new(0),
             }),
@@ -404,10 +405,15 @@ impl Agent {
         &self.protocols
     }
 
-    /// The trades this host recorded in a call-market round still under
-    /// way: their legs wait for their turn, and recovery leaves them be.
-    pub fn in_hand(&self) -> std::collections::BTreeSet<TradeId> {
-        self.inner.call_market().in_hand()
+    /// What this host's roles carry out now, read live
+    /// ([`migration::carrying`]): the trades and placements they carry
+    /// out, and the legs of a call-market round still under way, which
+    /// wait for their turn. Recovery leaves them be.
+    pub fn in_hand(&self) -> migration::carrying::InHand {
+        let inner = Arc::clone(&self.inner);
+        migration::carrying::InHand::new(move |trade_id| {
+            inner.carrying.holds(trade_id) || inner.call_market().holds(trade_id)
+        })
     }
 
     /// How long a role this host plays may run at most: a trade it
@@ -422,11 +428,6 @@ impl Agent {
             .max()
             .unwrap_or_default();
         self.inner.config.lifetime(round_window)
-    }
-
-    /// The placements it carries out now: recovery leaves them alone.
-    pub fn placing(&self) -> &migration::placement::Placing {
-        &self.inner.placing
     }
 
     /// Starts answering invitations, for every protocol the role its kind
@@ -825,7 +826,7 @@ impl Inner {
             terms,
             xml,
             events,
-            &self.placing,
+            &self.carrying,
         )
         .await
         .map_err(|e| AgentError::Trade {
@@ -851,6 +852,7 @@ impl Inner {
             Some(events) => executor.publishing(events.clone()),
             None => executor,
         };
+        let _held = self.carrying.hold(&terms.trade_id);
         executor
             .execute(terms)
             .await

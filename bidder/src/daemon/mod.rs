@@ -38,7 +38,7 @@ use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
 use market::host::HostId;
-use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeId, TradeKind, TradeState};
+use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeKind, TradeState};
 use market::policy::Policy;
 use market::runtime::Peer;
 use market::wire::WireLimits;
@@ -52,7 +52,7 @@ use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use crate::hypervisor::{Hypervisor, HypervisorError};
 use crate::migration::Recovery;
-use crate::migration::placement::Placing;
+use crate::migration::carrying::InHand;
 use crate::migration::recovery::{self, Resolution};
 use crate::migration::{
     BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
@@ -179,8 +179,7 @@ pub async fn run(
         &hypervisor,
         reach.as_ref(),
         events.as_ref(),
-        &BTreeSet::new(),
-        &Placing::default(),
+        &InHand::nothing(),
     )
     .await;
     let running = Running {
@@ -344,7 +343,6 @@ impl Running {
             self.reach.as_ref(),
             events,
             &in_hand,
-            self.agent.placing(),
         )
         .await
         {
@@ -431,19 +429,19 @@ fn round_label(round: &Initiative) -> &'static str {
     }
 }
 
-/// Crash recovery (`crate::migration::recovery`) of every unfinished trade this host
-/// is the source of, destination by destination, but those `in_hand` (legs
-/// a call-market round still carries out), and of every placement but
-/// those `carried_out` holds (a placement call still carries them out). True when none is left: only
-/// then does the host trade as manager, so a VM whose trade is unresolved
-/// is never offered again.
+/// Crash recovery (`crate::migration::recovery`) of every unfinished
+/// trade this host is the source of, destination by destination, and of
+/// every placement, but those `in_hand` holds when recovery comes to them
+/// (a live role carries them out: a trade or placement being carried out,
+/// a leg of a call-market round still under way). True when none is
+/// left: only then does the host trade as manager, so a VM whose trade is
+/// unresolved is never offered again.
 async fn recover(
     ledger: &Ledger,
     hypervisor: &Arc<dyn Hypervisor>,
     reach: &dyn Reach,
     events: Option<&Publisher>,
-    in_hand: &BTreeSet<TradeId>,
-    carried_out: &Placing,
+    in_hand: &InHand,
 ) -> bool {
     let unfinished = match ledger.unfinished_trades().await {
         Ok(trades) => trades,
@@ -457,7 +455,7 @@ async fn recover(
         .iter()
         .any(|t| t.terms.kind == TradeKind::Placement);
     if placing {
-        match crate::migration::placement::recover(ledger, hypervisor, carried_out).await {
+        match crate::migration::placement::recover(ledger, hypervisor, in_hand).await {
             Ok(resolved) => report_recovered(ledger, events, "(placement)", resolved).await,
             Err(e) => {
                 tracing::error!(error = %e, "recovery of a placement did not finish; no trading as manager until it does");
@@ -500,7 +498,7 @@ impl Running {
     /// put to its seller, and ended as the seller ended it
     /// ([`recovery::end_unrecorded_purchase`]). Recovery is otherwise the
     /// seller's; this ends the trades a seller never recorded.
-    async fn end_unrecorded_purchases(&self, in_hand: &BTreeSet<TradeId>) {
+    async fn end_unrecorded_purchases(&self, in_hand: &InHand) {
         let unfinished = match self.ledger.unfinished_trades().await {
             Ok(trades) => trades,
             Err(e) => {
@@ -515,7 +513,7 @@ impl Running {
                 && t.state == TradeState::Agreed
                 && t.terms.kind == TradeKind::Migration
                 && t.agreed_at_ms < before
-                && !in_hand.contains(&t.terms.trade_id)
+                && !in_hand.holds(&t.terms.trade_id)
         });
         for trade in stale {
             let seller = trade.terms.seller.as_str();

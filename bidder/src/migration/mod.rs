@@ -21,6 +21,7 @@
 //! A placement (a new VM, no source host) runs the destination's half
 //! alone: [`placement`].
 
+pub mod carrying;
 mod destination;
 mod handoff;
 mod link;

@@ -24,10 +24,11 @@
 //! Each step is published as a trade event (`crate::events`) by this host,
 //! the buyer: a placement's seller is the operator, who publishes nothing.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use market::ledger::{Ledger, TradeId, TradeKind, TradeState, TradeTerms};
+
+use super::carrying::{Carrying, InHand};
 
 use super::destination::Destination;
 use super::recovery::{RecoveryError, Resolution};
@@ -36,66 +37,26 @@ use super::{MigrationError, Outcome, vm_uuids};
 use crate::events::{Lifecycle, Publisher};
 use crate::hypervisor::{DomainSpec, DomainUuid, Hypervisor, blocking};
 
-/// The placements this host is carrying out now. Recovery runs every
-/// period as well as at start; it must leave these to the call carrying
-/// them out: one recorded but not yet started looks, in the ledger and on
-/// the hypervisor, exactly like one a crash interrupted, and recovery
-/// would remove the domain the call is about to start, or has just
-/// started (a VM lost: found by `market chaos`).
-#[derive(Debug, Clone, Default)]
-pub struct Placing(Arc<Mutex<BTreeSet<TradeId>>>);
-
-impl Placing {
-    /// Whether `trade_id` is being carried out now.
-    pub fn holds(&self, trade_id: &TradeId) -> bool {
-        self.lock().contains(trade_id)
-    }
-
-    /// Holds `trade_id` until the guard is dropped.
-    pub fn hold(&self, trade_id: &TradeId) -> Held {
-        self.lock().insert(trade_id.clone());
-        Held {
-            placing: self.clone(),
-            trade_id: trade_id.clone(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<TradeId>> {
-        // A set of ids cannot be left half-changed by a panic.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A placement held in [`Placing`] while it lives.
-#[derive(Debug)]
-pub struct Held {
-    placing: Placing,
-    trade_id: TradeId,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.placing.lock().remove(&self.trade_id);
-    }
-}
-
 /// Carries out a placement this host won: `terms` (kind placement, this
 /// host the buyer, one VM) and the domain's XML, reporting its steps
 /// through `events`. Safe to call again for a placement already recorded:
-/// a final one is reported as it ended. It is held in `placing` from
+/// a final one is reported as it ended. It is held in `carrying` from
 /// before it is recorded until it has ended, so that [`recover`] leaves it
-/// alone.
+/// alone: one recorded but not yet started looks, in the ledger and on
+/// the hypervisor, exactly like one a crash interrupted, and recovery
+/// would remove the domain the call is about to start (a VM lost: found
+/// by `market chaos`).
 pub async fn place(
     ledger: &Ledger,
     hypervisor: &Arc<dyn Hypervisor>,
     terms: &TradeTerms,
     xml: &str,
     events: Option<&Publisher>,
-    placing: &Placing,
+    carrying: &Carrying,
 ) -> Result<Outcome, MigrationError> {
     let trade_id = &terms.trade_id;
     let uuid = placed_vm(ledger, terms, xml)?;
-    let _held = placing.hold(trade_id);
+    let _held = carrying.hold(trade_id);
     let mut lifecycle = Lifecycle::new(events, terms);
     step::timed(
         trade_id,
@@ -191,18 +152,18 @@ async fn roll_back(
 }
 
 /// Finishes every placement this host's ledger shows unfinished (see the
-/// module documentation for the rule), but those `placing` holds: a
+/// module documentation for the rule), but those `in_hand` holds: a
 /// placement is held before it is recorded, so one read here unfinished
 /// and not held (checked after the read) is one no call carries out.
 pub async fn recover(
     ledger: &Ledger,
     hypervisor: &Arc<dyn Hypervisor>,
-    placing: &Placing,
+    in_hand: &InHand,
 ) -> Result<Vec<Resolution>, RecoveryError> {
     let destination = Destination::new(ledger.clone(), Arc::clone(hypervisor));
     let mut resolved = Vec::new();
     for trade in ledger.unfinished_trades().await? {
-        if trade.terms.kind != TradeKind::Placement || placing.holds(&trade.terms.trade_id) {
+        if trade.terms.kind != TradeKind::Placement || in_hand.holds(&trade.terms.trade_id) {
             continue;
         }
         let trade_id = &trade.terms.trade_id;

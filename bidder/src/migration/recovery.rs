@@ -28,12 +28,12 @@
 //! Recovery can itself be interrupted and run again: every step re-checks
 //! the hosts and the ledger calls are idempotent.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use market::ledger::{Ledger, LedgerError, Side, TradeId, TradeRecord, TradeState};
 
 use crate::hypervisor::{DomainState, DomainUuid, Hypervisor, HypervisorError, blocking};
+use crate::migration::carrying::InHand;
 use crate::migration::step::{self, MigrationStep};
 use crate::migration::{MigrationError, Outcome, Peer, PeerError, TradeStatus, vm_uuids};
 
@@ -87,9 +87,8 @@ pub struct Recovery<P> {
     ledger: Ledger,
     hypervisor: Arc<dyn Hypervisor>,
     peer: P,
-    /// Trades a live role still carries out (legs of a call-market trade
-    /// waiting for their turn): not recovery's to finish.
-    spare: BTreeSet<TradeId>,
+    /// Trades a live role carries out now: not recovery's to finish.
+    in_hand: InHand,
 }
 
 impl<P: Peer> Recovery<P> {
@@ -100,13 +99,14 @@ impl<P: Peer> Recovery<P> {
             ledger,
             hypervisor,
             peer,
-            spare: BTreeSet::new(),
+            in_hand: InHand::nothing(),
         }
     }
 
-    /// Leaves `trades` alone: a live role carries them out.
-    pub fn sparing(mut self, trades: BTreeSet<TradeId>) -> Recovery<P> {
-        self.spare = trades;
+    /// Leaves alone what `in_hand` holds when it comes to it: a live role
+    /// carries those out.
+    pub fn sparing(mut self, in_hand: InHand) -> Recovery<P> {
+        self.in_hand = in_hand;
         self
     }
 
@@ -117,7 +117,7 @@ impl<P: Peer> Recovery<P> {
         for trade in self.ledger.unfinished_trades().await? {
             if trade.our_side != Side::Seller
                 || trade.terms.destination() != self.peer.host()
-                || self.spare.contains(&trade.terms.trade_id)
+                || self.in_hand.holds(&trade.terms.trade_id)
             {
                 continue;
             }

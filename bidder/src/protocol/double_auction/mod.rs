@@ -41,7 +41,7 @@ pub mod rotation;
 pub mod terms;
 mod trader;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use market::ledger::TradeId;
 
@@ -95,15 +95,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// The legs of trades this host recorded in a round still under way:
-    /// recovery leaves them to the round.
-    pub(crate) fn in_hand(&self) -> BTreeSet<TradeId> {
+    /// Whether `trade_id` is a leg of a trade this host recorded in a
+    /// round still under way: recovery leaves it to the round.
+    pub(crate) fn holds(&self, trade_id: &TradeId) -> bool {
         self.parts
             .values()
             .filter_map(Part::recorded)
             .flat_map(|filled| filled.legs.iter())
-            .filter_map(|leg| TradeId::new(&leg.trade_id).ok())
-            .collect()
+            .any(|leg| leg.trade_id == trade_id.as_str())
     }
 
     /// Whether a rotation has just started: it listens for a round before
