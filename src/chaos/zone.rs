@@ -33,10 +33,10 @@ pub const CAPACITY: Capacity = Capacity {
     memory_mib: 8192,
 };
 /// The trading period of every host (the call market needs one period).
-pub const PERIOD_MS: u64 = 1000;
+pub const PERIOD_MS: u64 = 700;
 /// How long contractors and traders have to answer a call: a bidder
 /// SIGSTOPped longer than this misses a whole call.
-pub const WINDOW_MS: u64 = 800;
+pub const WINDOW_MS: u64 = 500;
 /// The size of each ledger's tmpfs: room for a long campaign's trades,
 /// small enough to fill in a moment.
 const LEDGER_DISK: &str = "size=32m";
@@ -394,7 +394,7 @@ pub fn random_load(rng: &mut Rng) -> DomainLoad {
     DomainLoad {
         swing: Some(Swing {
             amplitude: rng.between(0.15, 0.45),
-            period_s: rng.between(20.0, 90.0),
+            period_s: rng.between(5.0, 20.0),
             phase: rng.between(0.0, 1.0),
         }),
         ..DomainLoad::steady(rng.between(0.2, 0.8))
