@@ -355,30 +355,20 @@ async fn a_result_naming_a_host_outside_the_round_is_declined_and_nothing_is_rec
     hp2.stop();
 }
 
-/// Found by `market chaos` (seed 1): a call-market leg whose seller never
-/// recorded it (killed, or its ledger's disk full, when the results went
-/// out) stayed agreed in the buyer's ledger for good once the auctioneer
-/// called the trade off (`not_recorded`): the buyer waited for the seller
-/// to end it, and the seller, with no record of it, never would. Here the
-/// auctioneer tells the buyer alone: the buyer records the leg, the seller
-/// never does, the trade is called off, and the buyer rolls its leg back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalNatsServer::start().unwrap();
-    let (hp1, hp2) = two_hosts(
-        dir.path(),
-        &server.url(),
-        (WANTS_MEMORY, &[]),
-        (GIVES_ALL, &[1]),
-    );
-    let daemons = [&hp1, &hp2];
+/// hp1 (which wants memory) and hp2 (which gives its VM), and rounds of a
+/// rogue auctioneer clearing `clearing` (hp2's VM to hp1, told to hp1
+/// alone) until hp1 has recorded the leg `rogue-hp2.1`.
+async fn leg_told_to_the_buyer_alone(
+    dir: &Path,
+    server: &LocalNatsServer,
+    clearing: Clearing,
+) -> (Daemon, Daemon) {
+    let (hp1, hp2) = two_hosts(dir, &server.url(), (WANTS_MEMORY, &[]), (GIVES_ALL, &[1]));
     let peer = rogue_peer(&server.url()).await;
     let model = model();
     let listed = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let components = rogue_auctioneer(Arc::clone(&listed), Clearing::SellerNeverTold);
+    let components = rogue_auctioneer(Arc::clone(&listed), clearing);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let recorded = |t: &market::ledger::TradeRecord| t.terms.trade_id.as_str() == "rogue-hp2.1";
     while !hp1
         .log()
         .contains("trade=rogue-hp2.1 kind=\"clearing_agreed\"")
@@ -386,7 +376,7 @@ async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called
         assert!(
             Instant::now() < deadline,
             "hp1 never recorded the leg:\n{}",
-            logs(&daemons)
+            logs(&[&hp1, &hp2])
         );
         let recruitment = Recruitment {
             role: "trader".into(),
@@ -410,6 +400,24 @@ async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called
         };
         let _ = recruited.run(&peer, &model, role, &components).await;
     }
+    (hp1, hp2)
+}
+
+/// Found by `market chaos` (seed 1): a call-market leg whose seller never
+/// recorded it (killed, or its ledger's disk full, when the results went
+/// out) stayed agreed in the buyer's ledger for good once the auctioneer
+/// called the trade off (`not_recorded`): the buyer waited for the seller
+/// to end it, and the seller, with no record of it, never would. Here the
+/// auctioneer tells the buyer alone: the buyer records the leg, the seller
+/// never does, the trade is called off, and the buyer rolls its leg back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let (hp1, hp2) =
+        leg_told_to_the_buyer_alone(dir.path(), &server, Clearing::SellerNeverTold).await;
+    let daemons = [&hp1, &hp2];
+    let recorded = |t: &market::ledger::TradeRecord| t.terms.trade_id.as_str() == "rogue-hp2.1";
     // The call-off reached hp1 with the round's end: its leg ended too.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !trades_in(&hp1.ledger, TradeState::RolledBack)
@@ -445,50 +453,10 @@ async fn a_leg_its_seller_never_recorded_is_rolled_back_by_the_buyer_when_called
 async fn a_leg_its_seller_never_recorded_and_nobody_called_off_is_ended_by_asking_the_seller() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
-    let (hp1, hp2) = two_hosts(
-        dir.path(),
-        &server.url(),
-        (WANTS_MEMORY, &[]),
-        (GIVES_ALL, &[1]),
-    );
+    let (hp1, hp2) =
+        leg_told_to_the_buyer_alone(dir.path(), &server, Clearing::NobodyCallsOff).await;
     let daemons = [&hp1, &hp2];
-    let peer = rogue_peer(&server.url()).await;
-    let model = model();
-    let listed = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let components = rogue_auctioneer(Arc::clone(&listed), Clearing::NobodyCallsOff);
-    let deadline = Instant::now() + Duration::from_secs(60);
     let leg = |t: &market::ledger::TradeRecord| t.terms.trade_id.as_str() == "rogue-hp2.1";
-    while !hp1
-        .log()
-        .contains("trade=rogue-hp2.1 kind=\"clearing_agreed\"")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "hp1 never recorded the leg:\n{}",
-            logs(&daemons)
-        );
-        let recruitment = Recruitment {
-            role: "trader".into(),
-            within_ms: 500,
-        };
-        let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
-            continue;
-        };
-        let round = recruited.interaction.id.to_string();
-        let role = |traders: Vec<Term>| {
-            Term::apply(
-                "auctioneer",
-                vec![
-                    Term::string(&round),
-                    Term::Int(0),
-                    Term::list(traders),
-                    Term::Int(2000),
-                    Term::Int(2000),
-                ],
-            )
-        };
-        let _ = recruited.run(&peer, &model, role, &components).await;
-    }
     // Nobody called it off: the leg stays agreed at hp1 while its part
     // and its roles' lifetime run (about 18 s with these settings).
     assert!(

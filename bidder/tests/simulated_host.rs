@@ -163,16 +163,21 @@ fn with_workload(spec: &DomainSpec, cpu: &str) -> String {
     )
 }
 
-#[test]
-fn a_workload_in_the_metadata_travels_with_the_definition() {
+/// Hosts `a` and `b`, of 4 cores and 4 GiB each.
+fn two_hosts() -> (SimulatedHypervisor, SimulatedHypervisor) {
     let capacity = Capacity {
         cpus: 4,
         memory_mib: 4096,
     };
-    let (a, b) = (
+    (
         SimulatedHypervisor::in_memory("a", capacity),
         SimulatedHypervisor::in_memory("b", capacity),
-    );
+    )
+}
+
+#[test]
+fn a_workload_in_the_metadata_travels_with_the_definition() {
+    let (a, b) = two_hosts();
     let spec = vm(1, 256);
     a.define(&with_workload(&spec, "0.5")).unwrap();
     a.start(&spec.uuid).unwrap();
@@ -214,14 +219,7 @@ fn a_host_following_the_wall_clock_accrues_as_time_passes() {
 
 #[test]
 fn a_swinging_workload_follows_the_host_clock_and_travels_with_the_guest() {
-    let capacity = Capacity {
-        cpus: 4,
-        memory_mib: 4096,
-    };
-    let (a, b) = (
-        SimulatedHypervisor::in_memory("a", capacity),
-        SimulatedHypervisor::in_memory("b", capacity),
-    );
+    let (a, b) = two_hosts();
     let spec = vm(1, 256);
     a.define(&spec.to_xml("test")).unwrap();
     a.start(&spec.uuid).unwrap();
