@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::sync::Locked;
 use crate::term::{Symbol, Term};
 
 /// A peer's name in an interaction: an atom in the model (`a(bidder, h1)`).
@@ -83,9 +84,7 @@ impl Hub {
         // A panic while holding this lock cannot leave the map half-updated
         // (every critical section is one insert or one clone), so a poisoned
         // lock is still usable.
-        self.peers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.peers.locked()
     }
 }
 

@@ -60,5 +60,6 @@ pub mod interp;
 pub mod models;
 pub mod pretty;
 pub mod stdlib;
+pub mod sync;
 pub mod syntax;
 pub mod term;

@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lcc::interp::Clock;
+use lcc::sync::Locked;
 use market::bus::BusError;
 use market::credits::Credits;
 use market::host::{Host, HostId};
@@ -578,23 +579,17 @@ impl Inner {
     fn usage(&self) -> std::sync::MutexGuard<'_, Usage> {
         // Usage is plain data replaced field by field; a panic elsewhere
         // cannot leave it half-written.
-        self.usage
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.usage.locked()
     }
 
     fn holds(&self) -> std::sync::MutexGuard<'_, Holds> {
         // One map insert or remove at a time: never half-written.
-        self.holds
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.holds.locked()
     }
 
     fn hysteresis(&self) -> std::sync::MutexGuard<'_, Hysteresis> {
         // Plain counters, replaced whole.
-        self.hysteresis
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.hysteresis.locked()
     }
 
     /// The host's name.
@@ -624,9 +619,7 @@ impl Inner {
 
     pub(crate) fn call_market(&self) -> std::sync::MutexGuard<'_, double_auction::State> {
         // Maps and options, each change made whole under the lock.
-        self.call_market
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.call_market.locked()
     }
 
     /// The trading period the host was last sampled in.
@@ -698,18 +691,12 @@ impl Inner {
 
     /// Marks `uuid` as offered; false when it already is.
     pub(crate) fn start_giving(&self, uuid: &DomainUuid) -> bool {
-        self.giving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uuid.clone())
+        self.giving.locked().insert(uuid.clone())
     }
 
     /// The offer of `uuid` is over.
     pub(crate) fn stop_giving(&self, uuid: &DomainUuid) {
-        self.giving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(uuid);
+        self.giving.locked().remove(uuid);
     }
 
     /// The UUID of a VM running here, by its market id.

@@ -196,7 +196,12 @@ impl Hypervisor for LibvirtHypervisor {
     fn start(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
         let domain = self.expect(uuid)?;
         if self.state_of(&domain, uuid)?.is_active() {
-            return Err(self.wrong_state(uuid, DomainState::Running, "start"));
+            return Err(HypervisorError::wrong_state(
+                &self.host,
+                uuid,
+                DomainState::Running,
+                "start",
+            ));
         }
         domain
             .create()
@@ -206,7 +211,12 @@ impl Hypervisor for LibvirtHypervisor {
     fn destroy(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
         let domain = self.expect(uuid)?;
         if !self.state_of(&domain, uuid)?.is_active() {
-            return Err(self.wrong_state(uuid, DomainState::ShutOff, "destroy"));
+            return Err(HypervisorError::wrong_state(
+                &self.host,
+                uuid,
+                DomainState::ShutOff,
+                "destroy",
+            ));
         }
         domain
             .destroy()
@@ -220,7 +230,9 @@ impl Hypervisor for LibvirtHypervisor {
         // adapter refuses like the simulated host does.
         let state = self.state_of(&domain, uuid)?;
         if state.is_active() {
-            return Err(self.wrong_state(uuid, state, "undefine"));
+            return Err(HypervisorError::wrong_state(
+                &self.host, uuid, state, "undefine",
+            ));
         }
         domain
             .undefine()
@@ -306,21 +318,5 @@ fn abort_job(domain: &Domain) -> Result<bool, virt::error::Error> {
         Err(virt::error::Error::last_error())
     } else {
         Ok(true)
-    }
-}
-
-impl LibvirtHypervisor {
-    fn wrong_state(
-        &self,
-        uuid: &DomainUuid,
-        state: DomainState,
-        operation: &'static str,
-    ) -> HypervisorError {
-        HypervisorError::WrongState {
-            host: self.host.clone(),
-            uuid: uuid.clone(),
-            state,
-            operation,
-        }
     }
 }

@@ -237,6 +237,23 @@ pub enum HypervisorError {
     Task(String),
 }
 
+impl HypervisorError {
+    /// Host `host` cannot do `operation` to `uuid`, which is in `state`.
+    pub fn wrong_state(
+        host: &str,
+        uuid: &DomainUuid,
+        state: DomainState,
+        operation: &'static str,
+    ) -> HypervisorError {
+        HypervisorError::WrongState {
+            host: host.to_string(),
+            uuid: uuid.clone(),
+            state,
+            operation,
+        }
+    }
+}
+
 /// The operations a bidder performs on its own host.
 ///
 /// Both implementations keep libvirt's rules: `define` of a UUID that is

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use lcc::sync::Locked;
 use market::vm::PlacementGroup;
 
 use super::domain_xml::metadata_element;
@@ -219,7 +220,7 @@ impl SimulatedHypervisor {
             return Ok(());
         };
         let elapsed = {
-            let mut last = wall.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = wall.locked();
             let now = std::time::Instant::now();
             let elapsed = now.duration_since(*last);
             *last = now;
@@ -297,9 +298,7 @@ impl SimulatedHypervisor {
     fn lock(&self) -> MutexGuard<'_, HostState> {
         // A panic while holding the lock cannot leave the state half-changed:
         // `change` mutates a copy and swaps it in.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.locked()
     }
 
     /// Applies `edit` to a copy of the state, persists the copy, then makes
@@ -342,20 +341,6 @@ impl HostState {
         HypervisorError::NoSuchDomain {
             host: self.host.clone(),
             uuid: uuid.clone(),
-        }
-    }
-
-    fn wrong_state(
-        &self,
-        uuid: &DomainUuid,
-        state: DomainState,
-        operation: &'static str,
-    ) -> HypervisorError {
-        HypervisorError::WrongState {
-            host: self.host.clone(),
-            uuid: uuid.clone(),
-            state,
-            operation,
         }
     }
 
@@ -493,7 +478,12 @@ impl Hypervisor for SimulatedHypervisor {
             let host = state.host.clone();
             let domain = state.domain(uuid)?;
             if domain.running {
-                return Err(state.wrong_state(uuid, DomainState::Running, "start"));
+                return Err(HypervisorError::wrong_state(
+                    &state.host,
+                    uuid,
+                    DomainState::Running,
+                    "start",
+                ));
             }
             if domain.memory_kib > free_kib {
                 return Err(HypervisorError::InsufficientMemory {
@@ -513,7 +503,12 @@ impl Hypervisor for SimulatedHypervisor {
     fn destroy(&self, uuid: &DomainUuid) -> Result<(), HypervisorError> {
         self.change(|state| {
             if !state.domain(uuid)?.running {
-                return Err(state.wrong_state(uuid, DomainState::ShutOff, "destroy"));
+                return Err(HypervisorError::wrong_state(
+                    &state.host,
+                    uuid,
+                    DomainState::ShutOff,
+                    "destroy",
+                ));
             }
             let domain = state.domain_mut(uuid)?;
             domain.running = false;
@@ -530,7 +525,12 @@ impl Hypervisor for SimulatedHypervisor {
             if state.domain(uuid)?.running {
                 // libvirt would make it transient; the market never relies on
                 // that, and a simulation that does is a bug worth seeing.
-                return Err(state.wrong_state(uuid, DomainState::Running, "undefine"));
+                return Err(HypervisorError::wrong_state(
+                    &state.host,
+                    uuid,
+                    DomainState::Running,
+                    "undefine",
+                ));
             }
             state.domains.remove(uuid);
             Ok(())

@@ -11,8 +11,9 @@
 //! not held is one nobody carries out.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
+use lcc::sync::Locked;
 use market::ledger::TradeId;
 
 /// The trades this host carries out now, each held while a [`Held`] for
@@ -23,22 +24,17 @@ pub struct Carrying(Arc<Mutex<BTreeSet<TradeId>>>);
 impl Carrying {
     /// Whether `trade_id` is being carried out now.
     pub fn holds(&self, trade_id: &TradeId) -> bool {
-        self.lock().contains(trade_id)
+        self.0.locked().contains(trade_id)
     }
 
     /// Holds `trade_id` until the guard is dropped (also when the task
     /// carrying it out is cancelled).
     pub fn hold(&self, trade_id: &TradeId) -> Held {
-        self.lock().insert(trade_id.clone());
+        self.0.locked().insert(trade_id.clone());
         Held {
             carrying: self.clone(),
             trade_id: trade_id.clone(),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<TradeId>> {
-        // A set of ids cannot be left half-changed by a panic.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -51,7 +47,7 @@ pub struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.carrying.lock().remove(&self.trade_id);
+        self.carrying.0.locked().remove(&self.trade_id);
     }
 }
 

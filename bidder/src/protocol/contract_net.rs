@@ -26,6 +26,7 @@
 use std::sync::{Arc, Mutex};
 
 use lcc::component::{Components, Failure};
+use lcc::sync::Locked;
 use lcc::term::Term;
 use market::credits::Credits;
 use market::mechanism::contract_net::{self as mechanism, AwardRule};
@@ -177,7 +178,7 @@ fn manager(inner: Arc<Inner>, round: Arc<Round>) -> Components {
         let (inner, round) = (Arc::clone(&inner), Arc::clone(&round));
         async move {
             let ended = outcome(&inner, &round, &args).await?;
-            *round.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(ended);
+            *round.ended.locked() = Some(ended);
             Ok(vec![])
         }
     });
@@ -305,7 +306,7 @@ async fn offer_vm(
         .run(play.peer, model, role, &components)
         .await
         .map_err(|source| play.interaction_error(protocol, source))?;
-    let ended = round.ended.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let ended = round.ended.locked().take();
     Ok(ended.unwrap_or(Initiative::NoTrade {
         vm: vm.name.clone(),
         report: "the interaction ended without an outcome".into(),

@@ -27,6 +27,7 @@
 use std::sync::{Arc, Mutex};
 
 use lcc::component::{Components, Failure};
+use lcc::sync::Locked;
 use lcc::term::Term;
 use market::credits::Credits;
 use market::ledger::{ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
@@ -439,7 +440,7 @@ pub async fn operate(
         )
     };
     recruited.run(peer, model, role, &components).await?;
-    let ended = call.ended.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let ended = call.ended.locked().take();
     let (answers, ended) = ended.unwrap_or_else(|| {
         let reason = "the call ended without a conclusion".to_string();
         (vec![], Ended::Refused { reason })
@@ -455,7 +456,7 @@ fn operator(call: Arc<Call>) -> Components {
     components.register_fn(CONCLUDE.name, CONCLUDE.modes, move |args| {
         let answers = read_answers(&args[1]).map_err(Failure::broken)?;
         let ended = conclude(&call, &answers, &args[2], &args[3], &args[4]);
-        *call.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some((answers, ended));
+        *call.ended.locked() = Some((answers, ended));
         Ok(vec![])
     });
     components

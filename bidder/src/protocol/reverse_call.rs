@@ -25,6 +25,7 @@
 use std::sync::{Arc, Mutex};
 
 use lcc::component::{Components, Failure};
+use lcc::sync::Locked;
 use lcc::term::Term;
 use market::credits::Credits;
 use market::host::HostId;
@@ -195,7 +196,7 @@ fn buyer(inner: Arc<Inner>, call: Arc<Call>) -> Components {
     });
     components.register_fn(RESULT.name, RESULT.modes, move |args| {
         let ended = result(&inner, &call, args);
-        *call.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(ended);
+        *call.ended.locked() = Some(ended);
         Ok(vec![])
     });
     components
@@ -243,7 +244,7 @@ async fn choose(inner: &Inner, call: &Call, args: &[Term]) -> Result<Vec<Term>, 
     inner.hold_until_arrival(uuid.clone(), vm);
     inner.expect(uuid, &task.used);
     tracing::debug!(host = %inner.name(), seller = %name, vm = %task.name, %price, rule = ?call.rule, "chose");
-    *call.chosen.lock().unwrap_or_else(|p| p.into_inner()) = Some((name.clone(), task.clone()));
+    *call.chosen.locked() = Some((name.clone(), task.clone()));
     Ok(vec![
         args[0].clone(),
         args[1].clone(),
@@ -257,11 +258,7 @@ async fn choose(inner: &Inner, call: &Call, args: &[Term]) -> Result<Vec<Term>, 
 /// frees the room held for it.
 fn result(inner: &Inner, call: &Call, args: &[Term]) -> Initiative {
     let report = args[3].to_string();
-    let chosen = call
-        .chosen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let chosen = call.chosen.locked().clone();
     match (report.as_str(), chosen, read_credits(&args[2])) {
         ("done", Some((seller, task)), Some(price)) => Initiative::Traded(TradeReport {
             trade_id: call.trade_id.clone(),
@@ -336,7 +333,7 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
         .run(play.peer, protocol.model(), role, &components)
         .await
         .map_err(|source| play.interaction_error(protocol, source))?;
-    let ended = call.ended.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let ended = call.ended.locked().take();
     Ok(ended.unwrap_or(Initiative::NoTrade {
         vm: String::new(),
         report: "the interaction ended without a result".into(),

@@ -2,31 +2,14 @@
 //! leaves the least room (sum of remaining shares), ties to the earlier
 //! host. Often packs tighter than first fit on mixed sizes.
 
-use super::{Item, Packing, decreasing, fits};
+use super::{Item, Packing, place_on_best};
 use crate::resources::Resources;
 
 /// Packs `items` onto hosts of the given capacities.
 pub fn pack(items: &[Item], capacities: &[Resources]) -> Packing {
-    let mut packing = Packing::empty(capacities.len());
-    for item in decreasing(items, capacities) {
-        let best = (0..capacities.len())
-            .filter(|&h| fits(&packing.load[h], &item, &capacities[h]))
-            .map(|h| {
-                let after = packing.load[h].saturating_add(&item.1);
-                (
-                    capacities[h]
-                        .saturating_sub(&after)
-                        .share_sum(&capacities[h]),
-                    h,
-                )
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        match best {
-            Some((_, h)) => packing.place(&item, h),
-            None => packing.unplaced.push(item.0),
-        }
-    }
-    packing
+    place_on_best(items, capacities, |after, capacity| {
+        capacity.saturating_sub(after).share_sum(capacity)
+    })
 }
 
 #[cfg(test)]

@@ -3,30 +3,14 @@
 //! classic longest-processing-time rule, in several dimensions: the
 //! yardstick for agility's "even loading".
 
-use super::{Item, Packing, decreasing, fits};
+use super::{Item, Packing, place_on_best};
 use crate::resources::Resources;
 
 /// Spreads `items` over hosts of the given capacities.
 pub fn spread(items: &[Item], capacities: &[Resources]) -> Packing {
-    let mut packing = Packing::empty(capacities.len());
-    for item in decreasing(items, capacities) {
-        let best = (0..capacities.len())
-            .filter(|&h| fits(&packing.load[h], &item, &capacities[h]))
-            .map(|h| {
-                (
-                    packing.load[h]
-                        .saturating_add(&item.1)
-                        .dominant_share(&capacities[h]),
-                    h,
-                )
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        match best {
-            Some((_, h)) => packing.place(&item, h),
-            None => packing.unplaced.push(item.0),
-        }
-    }
-    packing
+    place_on_best(items, capacities, |after, capacity| {
+        after.dominant_share(capacity)
+    })
 }
 
 #[cfg(test)]

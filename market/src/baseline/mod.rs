@@ -83,6 +83,33 @@ fn decreasing(items: &[Item], capacities: &[Resources]) -> Vec<Item> {
     sorted.into_iter().map(|(_, it)| it).collect()
 }
 
+/// Places `items`, largest first ([`decreasing`]), each on the host it
+/// fits that `score`s lowest once it holds the item (`score(load after,
+/// capacity)`), ties to the earlier host; an item no host fits is left
+/// unplaced. The loop of every "best host" heuristic: each says only what
+/// "best" means.
+fn place_on_best(
+    items: &[Item],
+    capacities: &[Resources],
+    score: impl Fn(&Resources, &Resources) -> f64,
+) -> Packing {
+    let mut packing = Packing::empty(capacities.len());
+    for item in decreasing(items, capacities) {
+        let best = (0..capacities.len())
+            .filter(|&h| fits(&packing.load[h], &item, &capacities[h]))
+            .map(|h| {
+                let after = packing.load[h].saturating_add(&item.1);
+                (score(&after, &capacities[h]), h)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        match best {
+            Some((_, h)) => packing.place(&item, h),
+            None => packing.unplaced.push(item.0),
+        }
+    }
+    packing
+}
+
 fn largest(capacities: &[Resources], d: Dimension) -> u64 {
     capacities.iter().map(|c| c.get(d)).max().unwrap_or(0)
 }

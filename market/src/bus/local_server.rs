@@ -12,8 +12,10 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use lcc::sync::Locked;
 
 /// The executable started: Debian's package installs it on the PATH.
 const EXECUTABLE: &str = "nats-server";
@@ -126,7 +128,7 @@ impl LocalNatsServer {
             // stderr; the thread ends when the server does.
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut log = log.locked();
                     if log.len() == LOG_LINES {
                         log.pop_front();
                     }
@@ -165,7 +167,7 @@ impl LocalNatsServer {
 
     /// The server's recent log lines.
     pub fn log(&self) -> String {
-        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = self.log.locked();
         log.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 

@@ -13,12 +13,13 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
+use lcc::sync::Locked;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -154,9 +155,7 @@ impl Router {
     fn lock(&self) -> MutexGuard<'_, Subscriptions> {
         // Routing never panics while holding the lock; if something else
         // did, the map itself is still consistent.
-        self.subscriptions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.subscriptions.locked()
     }
 
     /// Delivers `message` and returns how many subscriptions and queue

@@ -25,18 +25,10 @@ impl Ledger {
     /// The trade with this id, if recorded.
     pub async fn trade(&self, trade_id: &TradeId) -> Result<Option<TradeRecord>, LedgerError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TRADE_COLUMNS} FROM trades WHERE trade_id = ?1"
-        )))
-        .bind(trade_id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| self.err(e))?
-        else {
-            return Ok(None);
-        };
-        let vms = self.vms_of(&mut conn, trade_id).await?;
-        self.decode_trade(&row, vms).map(Some)
+        let found = self
+            .select_trades(&mut conn, "trade_id = ?1", &[trade_id.as_str()])
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     /// Every trade, in the order they were recorded; only those in `state`
@@ -66,23 +58,56 @@ impl Ledger {
     }
 
     async fn trades_in(&self, states: &[TradeState]) -> Result<Vec<TradeRecord>, LedgerError> {
+        let placeholders: Vec<String> = (1..=states.len()).map(|i| format!("?{i}")).collect();
+        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let condition = format!("state IN ({})", placeholders.join(", "));
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TRADE_COLUMNS} FROM trades ORDER BY rowid"
-        )))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut vms = self.all_vms(&mut conn).await?;
-        let mut out = Vec::new();
-        for row in &rows {
-            let id: String = row.try_get("trade_id").map_err(|e| self.err(e))?;
-            let record = self.decode_trade(row, vms.remove(&id).unwrap_or_default())?;
-            if states.contains(&record.state) {
-                out.push(record);
-            }
+        self.select_trades(&mut conn, &condition, &names).await
+    }
+
+    /// The trades the SQL `condition` on `trades` selects (its `?1`, `?2`,
+    /// ... bound to `binds`), in the order they were recorded, each with
+    /// its VMs: the one query behind every read of trades. Recovery reads
+    /// the unfinished ones every period, so the condition is applied by
+    /// SQLite (`trades_by_state`), not to every trade ever recorded.
+    async fn select_trades(
+        &self,
+        conn: &mut SqliteConnection,
+        condition: &str,
+        binds: &[&str],
+    ) -> Result<Vec<TradeRecord>, LedgerError> {
+        let mut trades = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TRADE_COLUMNS} FROM trades WHERE {condition} ORDER BY rowid"
+        )));
+        let mut vms = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT trade_id, vm_uuid, vm_name FROM trade_vms
+             WHERE trade_id IN (SELECT trade_id FROM trades WHERE {condition})
+             ORDER BY trade_id, position"
+        )));
+        for value in binds {
+            trades = trades.bind(*value);
+            vms = vms.bind(*value);
         }
-        Ok(out)
+        let rows = trades
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let vm_rows = vms.fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
+        let mut vms: BTreeMap<String, Vec<VmRef>> = BTreeMap::new();
+        for row in &vm_rows {
+            let id: String = row.try_get("trade_id").map_err(|e| self.err(e))?;
+            let vm = VmRef {
+                uuid: row.try_get("vm_uuid").map_err(|e| self.err(e))?,
+                name: row.try_get("vm_name").map_err(|e| self.err(e))?,
+            };
+            vms.entry(id).or_default().push(vm);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("trade_id").map_err(|e| self.err(e))?;
+                self.decode_trade(row, vms.remove(&id).unwrap_or_default())
+            })
+            .collect()
     }
 
     /// The migration attempts of a trade, first to last.
@@ -154,64 +179,10 @@ impl Ledger {
         conn: &mut SqliteConnection,
         trade_id: &TradeId,
     ) -> Result<Option<TradeTerms>, LedgerError> {
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TRADE_COLUMNS} FROM trades WHERE trade_id = ?1"
-        )))
-        .bind(trade_id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| self.err(e))?
-        else {
-            return Ok(None);
-        };
-        let vms = self.vms_of(conn, trade_id).await?;
-        Ok(Some(self.decode_trade(&row, vms)?.terms))
-    }
-
-    async fn vms_of(
-        &self,
-        conn: &mut SqliteConnection,
-        trade_id: &TradeId,
-    ) -> Result<Vec<VmRef>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT vm_uuid, vm_name FROM trade_vms WHERE trade_id = ?1 ORDER BY position",
-        )
-        .bind(trade_id.as_str())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|row| {
-                Ok(VmRef {
-                    uuid: row.try_get("vm_uuid")?,
-                    name: row.try_get("vm_name")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
-    }
-
-    /// Every trade's VMs, by trade id, in one query.
-    async fn all_vms(
-        &self,
-        conn: &mut SqliteConnection,
-    ) -> Result<BTreeMap<String, Vec<VmRef>>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT trade_id, vm_uuid, vm_name FROM trade_vms ORDER BY trade_id, position",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut out: BTreeMap<String, Vec<VmRef>> = BTreeMap::new();
-        for row in &rows {
-            let id: String = row.try_get("trade_id").map_err(|e| self.err(e))?;
-            let vm = VmRef {
-                uuid: row.try_get("vm_uuid").map_err(|e| self.err(e))?,
-                name: row.try_get("vm_name").map_err(|e| self.err(e))?,
-            };
-            out.entry(id).or_default().push(vm);
-        }
-        Ok(out)
+        let found = self
+            .select_trades(conn, "trade_id = ?1", &[trade_id.as_str()])
+            .await?;
+        Ok(found.into_iter().next().map(|record| record.terms))
     }
 
     fn decode_trade(&self, row: &SqliteRow, vms: Vec<VmRef>) -> Result<TradeRecord, LedgerError> {

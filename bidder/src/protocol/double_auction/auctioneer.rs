@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use lcc::sync::Locked;
 use tokio::task::JoinHandle;
 
 use lcc::component::{Components, Failure};
@@ -53,7 +54,7 @@ struct Held {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Each holds plain values replaced whole.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.locked()
 }
 
 /// Holds the round of this period if it is this host's turn: `None` when
