@@ -40,6 +40,13 @@ impl VmWatch {
         self.known.insert(uuid);
     }
 
+    /// A VM its tenant ended: it runs nowhere from now on, rightly.
+    pub fn retire(&mut self, uuid: &str) {
+        self.known.remove(uuid);
+        self.missing.remove(uuid);
+        self.doubled.remove(uuid);
+    }
+
     /// How many VMs the zone holds.
     pub fn count(&self) -> usize {
         self.known.len()

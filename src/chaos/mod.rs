@@ -14,15 +14,15 @@ mod faults;
 mod rogue;
 mod zone;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bidder::hypervisor::HypervisorError;
+use bidder::hypervisor::{Hypervisor, HypervisorError};
 use market::bus::{BusError, LocalServerError};
-use market::ledger::LedgerError;
+use market::ledger::{Ledger, LedgerError};
 
 use crate::rng::Rng;
 pub use faults::FaultKind;
@@ -39,8 +39,14 @@ const SWEEP_EVERY: Duration = Duration::from_secs(2);
 const WORKLOAD_EVERY: Duration = Duration::from_secs(4);
 /// How often `market place` is asked for a new VM.
 const PLACE_EVERY: Duration = Duration::from_secs(3);
-/// VMs per host at most, counting placements: the zone stays able to move.
-const VMS_PER_HOST: usize = 5;
+/// `market place` is asked for VMs while the zone holds fewer than this
+/// many a host (each host has 4 cores, a VM 1 vCPU): a zone with room
+/// left to move VMs into.
+const PLACE_BELOW_PER_HOST: f64 = 2.5;
+/// A workload change also ends one of its host's VMs (its tenant deleted
+/// it) while the zone holds at least this many a host: VMs come and go,
+/// and the zone never fills.
+const END_FROM_PER_HOST: f64 = 2.0;
 /// How long the quiet zone has to finish every trade once faults stop.
 const QUIET_WITHIN: Duration = Duration::from_secs(120);
 
@@ -143,6 +149,8 @@ pub struct Summary {
     pub not_placed: usize,
     /// Hosts whose workloads were changed (each by a clean restart).
     pub workload_changes: usize,
+    /// VMs ended by their tenant at a workload change.
+    pub vms_ended: usize,
     pub violations: Vec<Violation>,
 }
 
@@ -190,6 +198,7 @@ pub async fn run(settings: &Settings, progress: impl FnMut(&Tick)) -> Result<Sum
         placed: 0,
         not_placed: 0,
         workload_changes: 0,
+        vms_ended: 0,
     };
     campaign.vms.sweep(&campaign.zone.hosts, false)?;
     let outcome = campaign.faults_for_a_while(&rogue, progress).await;
@@ -228,6 +237,7 @@ struct Campaign<'a> {
     placed: usize,
     not_placed: usize,
     workload_changes: usize,
+    vms_ended: usize,
 }
 
 impl Campaign<'_> {
@@ -256,7 +266,7 @@ impl Campaign<'_> {
                 next_fault = now + self.rng.duration(every / 2, every * 3 / 2);
             }
             if now >= next_workload {
-                self.change_a_workload()?;
+                self.change_a_workload().await?;
                 next_workload = now
                     + self
                         .rng
@@ -407,9 +417,9 @@ impl Campaign<'_> {
     }
 
     /// Changes the loads of one host's VMs: its daemon is stopped cleanly
-    /// (one process owns a state file), the loads drawn anew, the daemon
-    /// started again.
-    fn change_a_workload(&mut self) -> Result<(), ChaosError> {
+    /// (one process owns a state file), the loads drawn anew, one of its
+    /// VMs ended while the zone is full enough, the daemon started again.
+    async fn change_a_workload(&mut self) -> Result<(), ChaosError> {
         let Some(h) = self.idle_host() else {
             return Ok(());
         };
@@ -423,6 +433,11 @@ impl Campaign<'_> {
             );
             self.violate(vec![what]);
         }
+        let full = self.vms.count() as f64 >= self.zone.hosts.len() as f64 * END_FROM_PER_HOST;
+        if full && let Some(uuid) = self.end_a_vm(h).await? {
+            self.vms.retire(&uuid);
+            self.vms_ended += 1;
+        }
         let host = &mut self.zone.hosts[h];
         host.change_workloads(&mut self.rng)?;
         host.start(&self.settings.bidder)?;
@@ -430,9 +445,33 @@ impl Campaign<'_> {
         Ok(())
     }
 
+    /// Ends one VM of host `h` (its daemon down), as its tenant would: one
+    /// no trade of its ledger has unfinished and no other host runs, so
+    /// that nothing moving is taken away under a trade.
+    async fn end_a_vm(&mut self, h: usize) -> Result<Option<String>, ChaosError> {
+        let host = &self.zone.hosts[h];
+        let ledger = Ledger::snapshot_file(&host.ledger)
+            .await
+            .map_err(|source| ChaosError::Ledger {
+                path: host.ledger.clone(),
+                source,
+            })?;
+        let mut busy: BTreeSet<String> = ledger
+            .trades
+            .iter()
+            .filter(|t| !t.state.is_final())
+            .flat_map(|t| t.terms.vms.iter().map(|vm| vm.uuid.clone()))
+            .collect();
+        for (_, other) in self.zone.hosts.iter().enumerate().filter(|(i, _)| *i != h) {
+            let running = other.hypervisor()?.domains()?;
+            busy.extend(running.into_iter().map(|d| d.uuid.to_string()));
+        }
+        self.zone.hosts[h].end_a_vm(&mut self.rng, &busy)
+    }
+
     /// Asks `market place`, as the operator, for a new VM of a random load.
     fn place(&mut self) -> Result<(), ChaosError> {
-        if self.vms.count() >= self.zone.hosts.len() * VMS_PER_HOST {
+        if self.vms.count() as f64 >= self.zone.hosts.len() as f64 * PLACE_BELOW_PER_HOST {
             return Ok(());
         }
         let uuid = zone::random_uuid(&mut self.rng);
@@ -547,6 +586,7 @@ impl Campaign<'_> {
             placed: self.placed,
             not_placed: self.not_placed,
             workload_changes: self.workload_changes,
+            vms_ended: self.vms_ended,
             violations: self.violations,
         })
     }

@@ -236,6 +236,30 @@ impl Host {
         lines[lines.len().saturating_sub(5)..].join("\n")
     }
 
+    /// Destroys and undefines one running VM of its simulated host, drawn
+    /// from `rng` among those not in `busy` (the daemon must be down); its
+    /// UUID, or none when every VM is busy.
+    pub fn end_a_vm(
+        &self,
+        rng: &mut Rng,
+        busy: &BTreeSet<String>,
+    ) -> Result<Option<String>, ChaosError> {
+        let hv = self.hypervisor()?;
+        let free: Vec<DomainUuid> = hv
+            .domains()?
+            .into_iter()
+            .filter(|d| d.state.is_active() && !busy.contains(d.uuid.as_str()))
+            .map(|d| d.uuid)
+            .collect();
+        if free.is_empty() {
+            return Ok(None);
+        }
+        let uuid = &free[rng.below(free.len())];
+        hv.destroy(uuid)?;
+        hv.undefine(uuid)?;
+        Ok(Some(uuid.to_string()))
+    }
+
     /// Gives every VM on its simulated host a new load drawn from `rng`
     /// (the daemon must be down: one process owns a state file).
     pub fn change_workloads(&self, rng: &mut Rng) -> Result<(), ChaosError> {

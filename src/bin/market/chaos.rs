@@ -121,9 +121,10 @@ fn print_summary(summary: &Summary) -> Result<ExitCode, OutputError> {
         outln!("  {protocol:<16} {n}")?;
     }
     outln!(
-        "placements: {} placed, {} not placed; workload changes: {}",
+        "placements: {} placed, {} not placed; VMs ended: {}; workload changes: {}",
         summary.placed,
         summary.not_placed,
+        summary.vms_ended,
         summary.workload_changes
     )?;
     let faults: usize = summary.faults.values().sum();
