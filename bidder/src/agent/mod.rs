@@ -208,7 +208,7 @@ pub enum Initiative {
         /// The VM offered.
         vm: String,
         /// `no_proposals`, `no_award`, `silent`, `failed(..)`.
-        report: String,
+        report: crate::protocol::terms::Report,
     },
     /// A trade was agreed and carried out (or failed while moving).
     Traded(TradeReport),

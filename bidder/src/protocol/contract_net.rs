@@ -36,7 +36,7 @@ use market::vm::Vm;
 use market::wire::Interaction;
 
 use super::Protocol;
-use super::terms::{Task, read_credits, text};
+use super::terms::{Report, Task, read_credits, text};
 use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
 use crate::agent::{AgentError, Agreed, Initiative, Inner, Play};
 use crate::hypervisor::DomainUuid;
@@ -198,8 +198,8 @@ fn award(round: &Round, args: &[Term]) -> Result<Vec<Term>, Failure> {
 /// the trade.
 async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<Initiative, Failure> {
     let task = Task::from_term(&args[0])?;
-    let report = args[3].to_string();
-    if report != "done" {
+    let report = Report::read(&args[3]);
+    if report != Report::Done {
         tracing::info!(host = %inner.name(), vm = %task.name, %report, "no trade");
         return Ok(Initiative::NoTrade {
             vm: task.name,
@@ -309,6 +309,6 @@ async fn offer_vm(
     let ended = round.ended.locked().take();
     Ok(ended.unwrap_or(Initiative::NoTrade {
         vm: vm.name.clone(),
-        report: "the interaction ended without an outcome".into(),
+        report: Report::Missing,
     }))
 }

@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use super::Protocol;
 use super::contract_net::{offer_priced, perform};
-use super::terms::{Task, compound, read_credits, text};
+use super::terms::{Report, Task, compound, read_credits, text};
 use super::vocabulary::{CONCLUDE, PICK, QUOTE, RELEASE, START};
 use crate::agent::Inner;
 use crate::hypervisor::DomainSpec;
@@ -503,15 +503,11 @@ fn conclude(
 ) -> Ended {
     let host = text(winner).unwrap_or_default();
     let pays = read_credits(pays).unwrap_or_default();
-    match (report.functor().map(|f| f.as_str()), report.args()) {
-        (Some("started"), []) => Ended::Started { host, pays },
-        (Some("failed"), [why]) => Ended::Failed {
-            host,
-            pays,
-            reason: text(why).unwrap_or_else(|| why.to_string()),
-        },
-        (Some("silent"), []) => Ended::Silent { host, pays },
-        _ => Ended::Refused {
+    match Report::read(report) {
+        Report::Started => Ended::Started { host, pays },
+        Report::Failed(reason) => Ended::Failed { host, pays, reason },
+        Report::Silent => Ended::Silent { host, pays },
+        Report::Done | Report::Other(_) | Report::Missing => Ended::Refused {
             reason: refusal(call, answers),
         },
     }

@@ -35,7 +35,7 @@ use market::runtime::{self, InitiateError, Recruitment};
 use market::valuation::Valuer;
 
 use super::Protocol;
-use super::terms::{Task, bundle, compound, read_bundle, read_credits, text};
+use super::terms::{Report, Task, bundle, compound, read_bundle, read_credits, text};
 use super::vocabulary::{CHOOSE, GIVE, HAND_OVER, RESULT, WITHDRAW};
 use crate::agent::{AgentError, Agreed, Initiative, Inner, Play, TradeReport};
 use crate::migration::Outcome;
@@ -257,10 +257,10 @@ async fn choose(inner: &Inner, call: &Call, args: &[Term]) -> Result<Vec<Term>, 
 /// How the call ended, for the initiator's report; a VM that is not coming
 /// frees the room held for it.
 fn result(inner: &Inner, call: &Call, args: &[Term]) -> Initiative {
-    let report = args[3].to_string();
+    let report = Report::read(&args[3]);
     let chosen = call.chosen.locked().clone();
-    match (report.as_str(), chosen, read_credits(&args[2])) {
-        ("done", Some((seller, task)), Some(price)) => Initiative::Traded(TradeReport {
+    match (&report, chosen, read_credits(&args[2])) {
+        (Report::Done, Some((seller, task)), Some(price)) => Initiative::Traded(TradeReport {
             trade_id: call.trade_id.clone(),
             protocol: call.protocol.clone(),
             vm: task.name,
@@ -271,7 +271,7 @@ fn result(inner: &Inner, call: &Call, args: &[Term]) -> Initiative {
         }),
         (_, chosen, _) => {
             if let Some((_, task)) = &chosen
-                && report != "silent"
+                && report != Report::Silent
                 && let Some(uuid) = task.uuid()
             {
                 inner.release(&uuid);
@@ -336,6 +336,6 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
     let ended = call.ended.locked().take();
     Ok(ended.unwrap_or(Initiative::NoTrade {
         vm: String::new(),
-        report: "the interaction ended without a result".into(),
+        report: Report::Missing,
     }))
 }

@@ -7,6 +7,7 @@
 //! | credits | an integer of micro-credits |
 //! | a host, a VM's UUID or name | an atom or a string |
 //! | a VM for a price | [`Task`]: `task(Uuid, Name, Group, Reserved, Used, Reserve)` |
+//! | how an interaction or a step ended | [`Report`]: `done`, `started`, `silent`, `failed(Why)`, or another word |
 
 use lcc::component::Failure;
 use lcc::term::Term;
@@ -75,6 +76,57 @@ pub fn text(term: &Term) -> Option<String> {
     match term {
         Term::Str(s) | Term::Atom(s) => Some(s.as_str().to_string()),
         _ => None,
+    }
+}
+
+/// How an interaction, or one step of it, ended: the report a model
+/// passes to a host's components (`outcome`, `result`, `leg_ended`,
+/// `concluded`, `conclude`), read in one place so that every kind
+/// matches on the same words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// `done`: the trade, or the step, was carried out.
+    Done,
+    /// `started`: a placed VM runs at the winner.
+    Started,
+    /// `silent`: the party that had to answer did not, in time.
+    Silent,
+    /// `failed(Why)`: the party said why it could not.
+    Failed(String),
+    /// Any other word a model ends with (`no_proposals`, `no_award`,
+    /// `called_off(leg_failed)`, ...): no trade, for that reason, in the
+    /// model's words.
+    Other(String),
+    /// None: the interaction ended before its last step passed one.
+    Missing,
+}
+
+impl Report {
+    /// The report `term` is.
+    pub fn read(term: &Term) -> Report {
+        match text(term).as_deref() {
+            Some("done") => return Report::Done,
+            Some("started") => return Report::Started,
+            Some("silent") => return Report::Silent,
+            _ => {}
+        }
+        match (term.functor().map(|f| f.as_str()), term.args()) {
+            (Some("failed"), [why]) => Report::Failed(text(why).unwrap_or_else(|| why.to_string())),
+            _ => Report::Other(term.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Report::Done => f.write_str("done"),
+            Report::Started => f.write_str("started"),
+            Report::Silent => f.write_str("silent"),
+            Report::Failed(why) => write!(f, "failed({why})"),
+            Report::Other(word) => f.write_str(word),
+            Report::Missing => f.write_str("the interaction ended without a report"),
+        }
     }
 }
 

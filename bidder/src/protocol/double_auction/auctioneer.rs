@@ -24,7 +24,7 @@ use super::{AUCTIONEER, TRADER, round_span_ms};
 use crate::agent::{AgentError, Initiative, Inner, Play, TradeReport, vm_id};
 use crate::migration::Outcome;
 use crate::protocol::Protocol;
-use crate::protocol::terms::{compound, text};
+use crate::protocol::terms::{Report, compound, text};
 use crate::protocol::vocabulary::{CARRY, CATALOGUE, CLEAR, CONCLUDED, LEADS, LEG_ENDED, READY};
 
 /// The auctioneer's own orders being made.
@@ -50,11 +50,6 @@ struct Held {
     legs: Mutex<BTreeMap<(String, i64), Term>>,
     /// How each trade ended.
     concluded: Mutex<BTreeMap<String, String>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Each holds plain values replaced whole.
-    m.locked()
 }
 
 /// Holds the round of this period if it is this host's turn: `None` when
@@ -155,16 +150,14 @@ pub(crate) async fn hold(
 
 /// How every leg of every trade ended, as the auctioneer heard it.
 fn reports(held: &Held) -> Vec<TradeReport> {
-    let (legs, concluded) = (lock(&held.legs), lock(&held.concluded));
+    let (legs, concluded) = (held.legs.locked(), held.concluded.locked());
     let mut out = Vec::new();
-    for filled in lock(&held.trades).iter() {
+    for filled in held.trades.locked().iter() {
         for (k, leg) in (1..).zip(&filled.legs) {
-            let heard = legs
-                .get(&(filled.clearing_id.clone(), k))
-                .map(Term::to_string);
-            let outcome = match heard.as_deref() {
-                Some("done") => Outcome::Settled,
-                Some(failed) if failed.starts_with("failed") => Outcome::Failed {
+            let heard = legs.get(&(filled.clearing_id.clone(), k)).map(Report::read);
+            let outcome = match heard {
+                Some(Report::Done) => Outcome::Settled,
+                Some(failed @ Report::Failed(_)) => Outcome::Failed {
                     reason: failed.to_string(),
                 },
                 _ => Outcome::RolledBack {
@@ -226,7 +219,7 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
             return Err(Failure::broken(format!("not a trade and leg: {args:?}")));
         };
         tracing::info!(clearing = %id, leg = k, report = %args[3], "leg ended");
-        lock(&ending.legs).insert((id, *k), args[3].clone());
+        ending.legs.locked().insert((id, *k), args[3].clone());
         Ok(vec![])
     });
     let (concluding, ended) = (Arc::clone(&inner), Arc::clone(&held));
@@ -234,12 +227,12 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
         let (inner, held) = (Arc::clone(&concluding), Arc::clone(&ended));
         async move {
             let id = text(&args[1]).ok_or_else(|| Failure::broken("a trade id"))?;
-            let report = args[2].to_string();
-            if report != "done" {
-                party::call_off(&inner, &held.round, Some(&id), &report).await;
+            let report = Report::read(&args[2]);
+            if report != Report::Done {
+                party::call_off(&inner, &held.round, Some(&id), &report.to_string()).await;
             }
             tracing::info!(host = %inner.name(), clearing = %id, %report, "trade concluded");
-            lock(&held.concluded).insert(id, report);
+            held.concluded.locked().insert(id, report.to_string());
             Ok(vec![])
         }
     });
@@ -254,13 +247,13 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
 /// traders start theirs: in hand when the last order comes in, instead of
 /// computed after it, in the time the round takes to clear.
 fn order_own(inner: &Arc<Inner>, held: &Held) {
-    let catalogue = lock(&held.catalogue).clone();
+    let catalogue = held.catalogue.locked().clone();
     if !catalogue.iter().any(|l| l.trader == inner.name()) {
         return; // it listed nothing: it sits its own round out
     }
     let (inner, round) = (Arc::clone(inner), held.round.clone());
     let task = tokio::spawn(async move { party::orders(&inner, &round, &catalogue).await });
-    *lock(&held.own_orders) = Some(task);
+    *held.own_orders.locked() = Some(task);
 }
 
 /// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
@@ -269,7 +262,7 @@ fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fai
     let listings = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken("listings are a list"))?;
-    let mut catalogue = lock(&held.catalogue);
+    let mut catalogue = held.catalogue.locked();
     let mut seen: BTreeSet<_> = catalogue
         .iter()
         .flat_map(|l| l.listing.vms.iter().map(|vm| vm_id(&vm.uuid)))
@@ -342,7 +335,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
     let posted = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken("orders are a list"))?;
-    let catalogue = lock(&held.catalogue).clone();
+    let catalogue = held.catalogue.locked().clone();
     let index: BTreeMap<&str, u32> = (0..)
         .zip(&catalogue)
         .map(|(i, l)| (l.trader.as_str(), i))
@@ -378,7 +371,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
             }
         }
     }
-    let own = lock(&held.own_orders).take();
+    let own = held.own_orders.locked().take();
     if let Some(&me) = index.get(inner.name())
         && let Some(own) = own
         && let Ok(Ok(own)) = own.await
@@ -447,7 +440,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
         .iter()
         .map(|t| settle_term(t, inner.name()))
         .collect();
-    *lock(&held.trades) = filled;
+    *held.trades.locked() = filled;
     Ok(vec![
         args[0].clone(),
         args[1].clone(),
