@@ -221,7 +221,7 @@ pub enum Initiative {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TradeReport {
     /// The shared trade id.
-    pub trade_id: String,
+    pub trade_id: TradeId,
     /// The protocol it was agreed in.
     pub protocol: String,
     /// The VM's domain name.
@@ -242,7 +242,7 @@ pub struct TradeReport {
 #[derive(Debug, Clone)]
 pub(crate) struct Agreed {
     /// The trade id both parties record (the interaction's id).
-    pub trade_id: String,
+    pub trade_id: TradeId,
     /// The protocol's name.
     pub protocol: String,
     /// The hash of the model it was agreed by.
@@ -853,7 +853,7 @@ impl Inner {
             .ok_or_else(|| self.trade_error(trade, format!("no way to reach {host}'s workflow")))
     }
 
-    fn trade_error(&self, trade: &str, reason: String) -> AgentError {
+    pub(crate) fn trade_error(&self, trade: &str, reason: String) -> AgentError {
         AgentError::Trade {
             host: self.identity.name.clone(),
             trade: trade.to_string(),
@@ -881,12 +881,10 @@ impl Inner {
     /// before anything moves, the migration workflow moves the VM, and the
     /// ledgers record how it ended.
     pub(crate) async fn carry_out(&self, agreed: Agreed) -> Result<TradeReport, AgentError> {
-        let interaction_id = agreed.trade_id.clone();
         let terms = TradeTerms {
-            trade_id: TradeId::new(&interaction_id)
-                .map_err(|e| self.trade_error(&interaction_id, e.to_string()))?,
+            interaction_id: agreed.trade_id.to_string(),
+            trade_id: agreed.trade_id,
             kind: TradeKind::Migration,
-            interaction_id: interaction_id.clone(),
             protocol: ProtocolRef {
                 name: agreed.protocol.clone(),
                 hash: agreed.model_hash.clone(),
@@ -906,7 +904,7 @@ impl Inner {
             price = %terms.price, protocol = %agreed.protocol, ?outcome, "trade carried out"
         );
         Ok(TradeReport {
-            trade_id: terms.trade_id.to_string(),
+            trade_id: terms.trade_id,
             protocol: agreed.protocol,
             vm: agreed.vm_name,
             from: terms.seller,

@@ -29,6 +29,7 @@ use lcc::component::{Components, Failure};
 use lcc::sync::Locked;
 use lcc::term::Term;
 use market::credits::Credits;
+use market::ledger::TradeId;
 use market::mechanism::contract_net::{self as mechanism, AwardRule};
 use market::runtime::{self, InitiateError, Model, Recruitment};
 use market::valuation::Valuer;
@@ -212,7 +213,8 @@ async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<Initiati
         .ok_or_else(|| Failure::broken(format!("price {} is not credits", args[2])))?;
     let report = inner
         .carry_out(Agreed {
-            trade_id: round.interaction.id.to_string(),
+            trade_id: TradeId::new(round.interaction.id.to_string())
+                .map_err(|e| Failure::broken(e.to_string()))?,
             protocol: round.protocol.clone(),
             model_hash: round.interaction.model.to_string(),
             vm_uuid: task.uuid,

@@ -29,6 +29,7 @@ use lcc::sync::Locked;
 use lcc::term::Term;
 use market::credits::Credits;
 use market::host::HostId;
+use market::ledger::TradeId;
 use market::mechanism::contract_net::{self as mechanism, AwardRule, Proposal};
 use market::resources::Resources;
 use market::runtime::{self, InitiateError, Recruitment};
@@ -78,9 +79,11 @@ pub(crate) fn seller(inner: Arc<Inner>, protocol: &Protocol) -> Components {
         let (inner, protocol, model_hash) = (Arc::clone(&handing), name.clone(), hash.clone());
         async move {
             let task = Task::from_term(&args[0])?;
-            let (Some(pays), Some(trade_id), Some(buyer)) =
-                (read_credits(&args[1]), text(&args[2]), text(&args[3]))
-            else {
+            let (Some(pays), Some(trade_id), Some(buyer)) = (
+                read_credits(&args[1]),
+                text(&args[2]).and_then(|id| TradeId::new(id).ok()),
+                text(&args[3]),
+            ) else {
                 return Err(Failure::no(format!(
                     "not a price, trade and buyer: {args:?}"
                 )));
@@ -147,7 +150,7 @@ async fn hand_over(
     inner: &Inner,
     task: &Task,
     pays: Credits,
-    trade_id: String,
+    trade_id: TradeId,
     buyer: String,
     protocol: String,
     model_hash: String,
@@ -179,7 +182,7 @@ async fn hand_over(
 
 /// The buyer's side of one call: what it chose, and how the call ended.
 struct Call {
-    trade_id: String,
+    trade_id: TradeId,
     protocol: String,
     rule: AwardRule,
     chosen: Mutex<Option<(String, Task)>>,
@@ -308,7 +311,10 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
     };
     let rule = protocol.settings().award;
     let call = Arc::new(Call {
-        trade_id: recruited.interaction.id.to_string(),
+        trade_id: TradeId::new(recruited.interaction.id.to_string()).map_err(|e| {
+            play.inner
+                .trade_error(&recruited.interaction.id.to_string(), e.to_string())
+        })?,
         protocol: protocol.name().to_string(),
         rule,
         chosen: Mutex::new(None),
@@ -316,7 +322,7 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
     });
     let components = buyer(Arc::clone(inner), Arc::clone(&call));
     let (window, grace) = (play.config.window_ms, play.config.grace_ms);
-    let trade = Term::string(&call.trade_id);
+    let trade = Term::string(call.trade_id.as_str());
     let role = |sellers: Vec<Term>| {
         Term::apply(
             BUYER,

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use lcc::component::{Components, Failure};
 use lcc::term::Term;
 use market::host::HostId;
-use market::ledger::ProtocolRef;
+use market::ledger::{ProtocolRef, TradeId};
 use market::mechanism::double_auction::clear as clear_round;
 use market::mechanism::{ClearingRules, HostSlot, Order, OrderId, Round, Trade, VmSlot};
 use market::runtime::{self, InitiateError, Recruitment};
@@ -167,8 +167,13 @@ fn reports(held: &Held) -> Vec<TradeReport> {
                         .unwrap_or_else(|| "not carried out".into()),
                 },
             };
+            // Ids this auctioneer gave; one that is not a trade id was
+            // never recorded by anybody, and there is nothing to report.
+            let Ok(trade_id) = TradeId::new(&leg.trade_id) else {
+                continue;
+            };
             out.push(TradeReport {
-                trade_id: leg.trade_id.clone(),
+                trade_id,
                 protocol: held.protocol.name.clone(),
                 vm: leg.name.clone(),
                 from: leg.from.clone(),
