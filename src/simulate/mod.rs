@@ -65,7 +65,7 @@ use market::resources::Resources;
 use market::runtime::Peer;
 use market::wire::WireLimits;
 
-use self::report::{HostPoint, PlacementRecord, Report, RoundRecord, Stop, TradeRecord};
+use self::report::{HostPoint, PlacementRecord, Report, RoundRecord, RoundTrade, Stop};
 use self::scenario::Scenario;
 use self::world::{SimVm, World, WorldError};
 
@@ -339,7 +339,7 @@ async fn sequential_round(
     agents: &[Agent],
     world: &World,
     published: &AtomicU64,
-) -> Result<Vec<TradeRecord>, SimulateError> {
+) -> Result<Vec<RoundTrade>, SimulateError> {
     let mut made = Vec::new();
     for agent in agents {
         let start = CountingBus::read(published);
@@ -348,7 +348,7 @@ async fn sequential_round(
             world.follow_workloads()?;
         }
         let messages = CountingBus::read(published) - start;
-        made.extend(traded.into_iter().map(|trade| TradeRecord {
+        made.extend(traded.into_iter().map(|trade| RoundTrade {
             round,
             messages,
             trade,
@@ -366,13 +366,13 @@ pub(crate) async fn concurrent_round(
     agents: &[Agent],
     world: &World,
     published: &AtomicU64,
-) -> Result<Vec<TradeRecord>, SimulateError> {
+) -> Result<Vec<RoundTrade>, SimulateError> {
     let start = CountingBus::read(published);
     let outcomes = futures::future::join_all(agents.iter().map(Agent::take_initiative)).await;
     let messages = CountingBus::read(published) - start;
     let mut made = Vec::new();
     for outcome in outcomes {
-        made.extend(traded(outcome?).into_iter().map(|trade| TradeRecord {
+        made.extend(traded(outcome?).into_iter().map(|trade| RoundTrade {
             round,
             messages,
             trade,
@@ -587,7 +587,7 @@ pub(crate) async fn sample_all(agents: &[Agent], now_ms: i64) -> Result<(), Simu
 async fn snapshot(
     round: u32,
     agents: &[Agent],
-    trades: Vec<TradeRecord>,
+    trades: Vec<RoundTrade>,
     messages: u64,
 ) -> Result<RoundRecord, SimulateError> {
     let mut hosts = Vec::new();
