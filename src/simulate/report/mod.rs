@@ -9,7 +9,6 @@
 //!
 //! The report reads as text ([`fmt::Display`]) or as one JSON object
 //! ([`Report::to_json`], `market simulate --json`) for scripts and CI.
-
 //!
 //! Four files: what a run records round by round (`records.rs`), the
 //! comparison with the baselines and every check (`checks.rs`), how the
