@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use market::bus::subject::Token;
+use market::mechanism::Pricing;
 use serde::Deserialize;
 
 use super::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
@@ -40,9 +41,11 @@ pub struct ProtocolFile {
     /// The award rule of a call.
     #[serde(default)]
     pub award: Option<market::mechanism::contract_net::AwardRule>,
-    /// How a call market prices its trades.
+    /// How a call market prices its trades (a [`Pricing`]'s name, read
+    /// by [`Pricing::parse`] so that an old spelling is named in a
+    /// warning).
     #[serde(default)]
-    pub pricing: Option<market::mechanism::Pricing>,
+    pub pricing: Option<String>,
     /// How long a call market's traders have to list and to order (ms).
     #[serde(default)]
     pub window_ms: Option<i64>,
@@ -149,7 +152,7 @@ impl Selection<'_> {
                 "award",
                 file.award.is_some() && call_market,
                 "a call market has no award: its trades are priced by `pricing` \
-                 (\"equal_split\" or \"trade_reduction\")"
+                 (\"equal-split\" or \"trade-reduction\")"
                     .to_string(),
             ),
             (
@@ -179,6 +182,21 @@ impl Selection<'_> {
                 "must be above 0",
             ));
         }
+        let pricing = match file.pricing.as_deref() {
+            None => Pricing::default(),
+            Some(text) => {
+                let key = format!("{table_key}.pricing");
+                let names: Vec<String> =
+                    Pricing::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
+                let (pricing, old) = Pricing::parse(text).ok_or_else(|| {
+                    ConfigProblem::value(&key, text, format!("must be {}", names.join(" or ")))
+                })?;
+                if old {
+                    tracing::warn!(key, old = text, new = %pricing, "an old spelling, still read: write \"{pricing}\"");
+                }
+                pricing
+            }
+        };
         let model = match &file.model {
             Some(path) => ModelSource::File(self.base.join(path)),
             None => ModelSource::Shipped(kind.shipped_model()),
@@ -189,7 +207,7 @@ impl Selection<'_> {
             model,
             settings: Settings {
                 award: file.award.unwrap_or_default(),
-                pricing: file.pricing.unwrap_or_default(),
+                pricing,
                 window_ms: file.window_ms.unwrap_or(Settings::ROUND_WINDOW_MS),
             },
         })
@@ -266,7 +284,7 @@ mod tests {
     fn a_call_market_takes_its_pricing_and_window() {
         let protocols = resolve(
             &["double-auction"],
-            "[double-auction]\npricing = \"trade_reduction\"\nwindow_ms = 750",
+            "[double-auction]\npricing = \"trade-reduction\"\nwindow_ms = 750",
         )
         .unwrap();
         assert_eq!(protocols[0].kind(), Kind::DoubleAuction);
@@ -275,6 +293,29 @@ mod tests {
         assert_eq!(settings.window_ms, 750);
         let shipped = resolve(&["double-auction"], "").unwrap();
         assert_eq!(shipped[0].settings().window_ms, Settings::ROUND_WINDOW_MS);
+    }
+
+    #[test]
+    fn an_old_spelling_of_a_pricing_rule_still_loads_and_a_wrong_one_is_refused() {
+        let old = resolve(
+            &["double-auction"],
+            "[double-auction]\npricing = \"trade_reduction\"",
+        )
+        .unwrap();
+        assert_eq!(
+            old[0].settings().pricing,
+            market::mechanism::Pricing::TradeReduction
+        );
+        let (key, reason) = resolve(
+            &["double-auction"],
+            "[double-auction]\npricing = \"halves\"",
+        )
+        .unwrap_err();
+        assert_eq!(key, "protocol.double-auction.pricing");
+        assert!(
+            reason.contains("\"equal-split\" or \"trade-reduction\""),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -297,7 +338,7 @@ mod tests {
         assert_eq!(key, "protocol.contract-net.window_ms");
         let (key, _) = resolve(
             &["contract-net"],
-            "[contract-net]\npricing = \"equal_split\"",
+            "[contract-net]\npricing = \"equal-split\"",
         )
         .unwrap_err();
         assert_eq!(key, "protocol.contract-net.pricing");

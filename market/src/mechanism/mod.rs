@@ -196,25 +196,53 @@ pub struct Round {
 
 /// How prices are set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Pricing {
     /// Every trade's surplus is split equally among its orders
     /// ([`pricing`]): individually rational and exactly budget balanced.
     #[default]
+    #[serde(alias = "equal_split")]
     EqualSplit,
     /// Plain bid/ask trades clear at the second-highest bid for the VM and
     /// only when that covers the ask ([`trade_reduction`]); packages still
     /// split equally.
+    #[serde(alias = "trade_reduction")]
     TradeReduction,
+}
+
+impl Pricing {
+    /// Every rule, as configuration files write it (kebab-case, as every
+    /// other value is: `first-price`, `double-auction`).
+    pub const ALL: [(&'static str, Pricing); 2] = [
+        ("equal-split", Pricing::EqualSplit),
+        ("trade-reduction", Pricing::TradeReduction),
+    ];
+
+    /// The spellings of files written before the names were kebab-case:
+    /// still read, and the reader warns with the new one.
+    const OLD: [(&'static str, Pricing); 2] = [
+        ("equal_split", Pricing::EqualSplit),
+        ("trade_reduction", Pricing::TradeReduction),
+    ];
+
+    /// The rule `text` names, and whether it is an old spelling.
+    pub fn parse(text: &str) -> Option<(Pricing, bool)> {
+        let find =
+            |table: &[(&str, Pricing)]| table.iter().find(|(n, _)| *n == text).map(|(_, p)| *p);
+        find(&Pricing::ALL)
+            .map(|p| (p, false))
+            .or_else(|| find(&Pricing::OLD).map(|p| (p, true)))
+    }
 }
 
 impl std::fmt::Display for Pricing {
     /// As configuration files write it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Pricing::EqualSplit => "equal_split",
-            Pricing::TradeReduction => "trade_reduction",
-        })
+        let name = Pricing::ALL
+            .iter()
+            .find(|(_, p)| p == self)
+            .map_or("?", |(n, _)| n);
+        f.write_str(name)
     }
 }
 

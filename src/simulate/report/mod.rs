@@ -7,7 +7,7 @@
 //! the ledgers audit consistent with no trade left in flight, and every VM
 //! runs on exactly one host. A run passes when every check holds.
 //!
-//! The report reads as text ([`fmt::Display`]) or as one JSON object
+//! The report reads as text ([`std::fmt::Display`]) or as one JSON object
 //! ([`Report::to_json`], `market simulate --json`) for scripts and CI.
 //!
 //! Four files: what a run records round by round (`records.rs`), the
