@@ -20,7 +20,7 @@ use market::host::HostId;
 use market::ledger::{Ledger, LedgerOptions};
 use market::policy::Policy;
 use market::resources::Resources;
-use market::runtime::Peer;
+use market::runtime::Endpoint;
 use market::wire::WireLimits;
 
 const POLICY: &str = r#"
@@ -126,7 +126,7 @@ async fn cluster() -> Cluster {
             policy: Policy::from_toml(POLICY).unwrap(),
             hypervisor: Arc::clone(&hosts[i]) as Arc<dyn Hypervisor>,
             ledger: ledgers[i].clone(),
-            peer: Peer {
+            peer: Endpoint {
                 bus: Arc::new(bus.clone()),
                 space: SubjectSpace::in_zone(Token::new("t").unwrap()),
                 me: Token::new(*name).unwrap(),

@@ -62,7 +62,7 @@ use market::ledger::{
     Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeState, TradeTerms, VmRef,
 };
 use market::resources::Resources;
-use market::runtime::{Invitation, Model, Offer, Participant, Peer};
+use market::runtime::{Endpoint, Invitation, Model, Offer, Participant};
 use market::wire::{WireLimits, decode};
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
@@ -508,7 +508,7 @@ async fn slow_contractor(url: &str) -> tokio::task::JoinHandle<()> {
     });
     components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
-    let peer = Peer {
+    let peer = Endpoint {
         bus: Arc::new(
             NatsBus::connect(&NatsConfig::new([url], "s"))
                 .await

@@ -24,7 +24,7 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::ledger::TradeState;
-use market::runtime::{self, Model, Offer, Participant, Peer, Recruitment};
+use market::runtime::{self, Endpoint, Model, Offer, Participant, Recruitment};
 use market::wire::WireLimits;
 
 /// vm1 of daemon_support's test-driver nodes.
@@ -55,11 +55,11 @@ fn model() -> Model {
     .unwrap()
 }
 
-async fn rogue_peer(url: &str) -> Peer {
+async fn rogue_peer(url: &str) -> Endpoint {
     let bus = NatsBus::connect(&NatsConfig::new([url], "rogue"))
         .await
         .unwrap();
-    Peer {
+    Endpoint {
         bus: Arc::new(bus) as Arc<dyn Bus>,
         space: SubjectSpace::in_zone(Token::new(daemon_support::ZONE).unwrap()),
         me: Token::new("rogue").unwrap(),

@@ -31,7 +31,7 @@ use lcc::term::Term;
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::ledger::TradeState;
-use market::runtime::{self, Model, Peer, Recruitment};
+use market::runtime::{self, Endpoint, Model, Recruitment};
 use market::wire::{WireLimits, decode};
 
 /// How long the seller waits for each answer (`daemon_support`'s
@@ -88,7 +88,7 @@ async fn recovery_leaves_alone_a_trade_its_seller_is_handing_over() {
     // Every migration request the seller sends the rogue, never answered.
     let mut requests = bus.subscribe(&space.migrate_to(&me)).await.unwrap();
     bus.sync().await.unwrap();
-    let peer = Peer {
+    let peer = Endpoint {
         bus: Arc::clone(&bus),
         space,
         me,

@@ -27,8 +27,7 @@ use bidder::hypervisor::libvirt::LibvirtHypervisor;
 use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::{
-    BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Executor, Method, Outcome,
-    Peer, PeerLink,
+    BusPeer, CallPolicy, Destination, DestinationService, Executor, Method, Outcome, Peer, PeerLink,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcc::interp::TokioClock;
@@ -39,6 +38,7 @@ use market::ledger::{
     Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeTerms, VmRef,
 };
 use market::resources::Resources;
+use market::runtime::Endpoint;
 use market::wire::WireLimits;
 
 const NODE_XML: &str = "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
@@ -117,7 +117,7 @@ async fn over_bus(
     a.define(&guest().to_xml("test")).expect("define");
     a.start(&guest().uuid).expect("start");
     let [bus_a, bus_b] = endpoints;
-    let endpoint = |bus: Arc<dyn Bus>, me: &str| BusEndpoint {
+    let endpoint = |bus: Arc<dyn Bus>, me: &str| Endpoint {
         bus,
         space: SubjectSpace::in_zone(Token::new("bench").expect("token")),
         me: Token::new(me).expect("token"),
@@ -138,7 +138,7 @@ async fn over_bus(
         .await
         .expect("service");
     }
-    let link = |e: &BusEndpoint, to: &str| {
+    let link = |e: &Endpoint, to: &str| {
         PeerLink::Bus(BusPeer::new(
             e.clone(),
             Token::new(to).expect("token"),

@@ -15,14 +15,15 @@ use std::time::Duration;
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::remote::wire::{PeerCall, PeerReply, PeerRequest, WireTerms};
 use bidder::migration::{
-    BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Executor, Method,
-    MigrationError, Outcome, PeerError, PeerLink, Recovery,
+    BusPeer, CallPolicy, Destination, DestinationService, Executor, Method, MigrationError,
+    Outcome, PeerError, PeerLink, Recovery,
 };
 use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, BusError, MemoryBus};
 use market::credits::Credits;
 use market::ledger::{Ledger, TradeState, TradeTerms};
+use market::runtime::Endpoint;
 use market::wire::{Envelope, WireLimits, decode, encode};
 use support::*;
 use tokio::sync::watch;
@@ -32,8 +33,8 @@ fn space() -> SubjectSpace {
     SubjectSpace::in_zone(Token::new("z").unwrap())
 }
 
-fn endpoint(bus: &MemoryBus, me: &str) -> BusEndpoint {
-    BusEndpoint {
+fn endpoint(bus: &MemoryBus, me: &str) -> Endpoint {
+    Endpoint {
         bus: Arc::new(bus.clone()),
         space: space(),
         me: Token::new(me).unwrap(),

@@ -37,7 +37,7 @@ use flood_support::{
 use lcc::interp::{RoleInstance, TokioClock};
 use lcc::term::{Symbol, Term};
 use market::bus::LocalNatsServer;
-use market::runtime::{BusChannel, Model, Peer};
+use market::runtime::{BusChannel, Endpoint, Model};
 use market::wire::{Interaction, InteractionId, WireLimits};
 use tokio::sync::watch;
 
@@ -53,7 +53,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// `peer`'s channel in `interaction`.
-async fn open(peer: &Peer, interaction: Interaction) -> BusChannel {
+async fn open(peer: &Endpoint, interaction: Interaction) -> BusChannel {
     BusChannel::open(
         Arc::clone(&peer.bus),
         space(),
@@ -69,8 +69,8 @@ async fn open(peer: &Peer, interaction: Interaction) -> BusChannel {
 /// which one); the time of the manager's role.
 async fn round(
     model: &Model,
-    manager_peer: &Peer,
-    contractors: &[(Peer, i64)],
+    manager_peer: &Endpoint,
+    contractors: &[(Endpoint, i64)],
     under_way: &watch::Sender<Option<InteractionId>>,
 ) -> Duration {
     let interaction = Interaction {

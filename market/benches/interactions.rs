@@ -35,7 +35,7 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, CountingBus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
-use market::runtime::{BusChannel, Model, Offer, Participant, Peer, Recruitment, recruit};
+use market::runtime::{BusChannel, Endpoint, Model, Offer, Participant, Recruitment, recruit};
 use market::wire::{Interaction, InteractionId, WireLimits};
 
 const CONTRACTORS: usize = 100;
@@ -250,7 +250,7 @@ fn double_auction_setup(trades: &Arc<AtomicU64>) -> Setup {
 /// `RECRUIT_MS`), then playing its role. The participants stop after it.
 async fn recruited_round(transport: &Transport, model: &Model, setup: Setup) {
     let space = SubjectSpace::in_zone(Token::new("bench").unwrap());
-    let peer = |i: usize, name: &str| Peer {
+    let peer = |i: usize, name: &str| Endpoint {
         bus: transport.endpoint(i),
         space: space.clone(),
         me: Token::new(name).unwrap(),

@@ -301,12 +301,14 @@ mod recruitment {
     //! the model under the same name: it must not join.
 
     use super::*;
-    use market::runtime::{InitiateError, Model, Offer, Participant, Peer, Recruitment, recruit};
+    use market::runtime::{
+        Endpoint, InitiateError, Model, Offer, Participant, Recruitment, recruit,
+    };
 
     const RECRUIT_MS: i64 = 150;
 
-    fn peer(bus: Arc<dyn Bus>, me: &str) -> Peer {
-        Peer {
+    fn peer(bus: Arc<dyn Bus>, me: &str) -> Endpoint {
+        Endpoint {
             bus,
             space: SubjectSpace::in_zone(Token::new("test").unwrap()),
             me: Token::new(me).unwrap(),

@@ -18,7 +18,7 @@ use lcc::term::Term;
 use lcc_support::{Log, SAYS, Scenario, Timing, in_process, settle};
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{LocalNatsServer, NatsBus, NatsConfig};
-use market::runtime::{Offer, Participant, Peer, Recruitment, recruit};
+use market::runtime::{Endpoint, Offer, Participant, Recruitment, recruit};
 use market::wire::WireLimits;
 use tokio::sync::mpsc;
 
@@ -27,9 +27,9 @@ const TIMING: Timing = Timing {
     grace_ms: 500,
 };
 
-async fn peer(url: &str, me: &str) -> Peer {
+async fn peer(url: &str, me: &str) -> Endpoint {
     let config = NatsConfig::new([url], me);
-    Peer {
+    Endpoint {
         bus: Arc::new(NatsBus::connect(&config).await.unwrap()),
         space: SubjectSpace::in_zone(Token::new("procs").unwrap()),
         me: Token::new(me).unwrap(),

@@ -62,7 +62,7 @@ use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::policy::Classification;
 use market::resources::Resources;
-use market::runtime::Peer;
+use market::runtime::Endpoint;
 use market::wire::WireLimits;
 
 use self::report::{HostPoint, PlacementRecord, Report, RoundRecord, RoundTrade, Stop};
@@ -210,7 +210,7 @@ async fn trade(
     scenario: &Scenario,
     options: &Options,
     world: &World,
-    (agents, watched, operators): (&[Agent], &Watched, &BTreeMap<String, Peer>),
+    (agents, watched, operators): (&[Agent], &Watched, &BTreeMap<String, Endpoint>),
     published: &AtomicU64,
     progress: &mut impl FnMut(&RoundRecord),
 ) -> Result<Report, SimulateError> {
@@ -282,7 +282,7 @@ async fn place_arrivals(
     round: u32,
     scenario: &Scenario,
     world: &World,
-    operators: &BTreeMap<String, Peer>,
+    operators: &BTreeMap<String, Endpoint>,
     published: &AtomicU64,
 ) -> Result<Vec<PlacementRecord>, SimulateError> {
     let Some(protocol) = &scenario.placement else {
@@ -417,7 +417,7 @@ pub(crate) struct Started {
     /// Each host's events, in agent order.
     pub(crate) publishers: Vec<Publisher>,
     /// The endpoints arriving VMs are placed from, one per zone.
-    pub(crate) operators: BTreeMap<String, Peer>,
+    pub(crate) operators: BTreeMap<String, Endpoint>,
 }
 
 /// What observers hear about the hosts: a status of each after every round.
@@ -477,7 +477,7 @@ pub(crate) async fn start_agents(
         if started.operators.contains_key(host.zone()) {
             continue;
         }
-        let operator = Peer {
+        let operator = Endpoint {
             bus: Arc::new(CountingBus::new(
                 endpoint(options, &bus, scenario::OPERATOR).await?,
                 Arc::clone(published),
@@ -525,7 +525,7 @@ pub(crate) async fn start_agents(
             policy: policy.clone(),
             hypervisor: host.hypervisor.clone(),
             ledger,
-            peer: Peer {
+            peer: Endpoint {
                 bus: Arc::new(endpoint),
                 space: space.clone(),
                 me,

@@ -47,7 +47,7 @@ use market::ledger::{ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
 use market::policy::stability::Hysteresis;
 use market::policy::{Classification, Policy};
 use market::resources::{ResourceError, Resources};
-use market::runtime::{self, InitiateError, Participant, Peer};
+use market::runtime::{self, Endpoint, InitiateError, Participant};
 use market::vm::{Vm, VmId};
 use tokio::task::JoinHandle;
 
@@ -305,7 +305,7 @@ pub(crate) struct Inner {
 /// One host's bidder: observes, classifies, trades.
 pub struct Agent {
     inner: Arc<Inner>,
-    peer: Peer,
+    peer: Endpoint,
     protocols: Vec<Protocol>,
 }
 
@@ -320,7 +320,7 @@ pub struct AgentParts {
     /// Its ledger (owned by `identity.name`).
     pub ledger: market::ledger::Ledger,
     /// Its endpoint on the bus.
-    pub peer: Peer,
+    pub peer: Endpoint,
     /// The protocols it plays, in the order it tries them.
     pub protocols: Vec<Protocol>,
     /// How it reaches other hosts' migration workflow.
@@ -337,7 +337,7 @@ pub(crate) struct Play<'a> {
     /// The agent's shared state.
     pub inner: &'a Arc<Inner>,
     /// Its endpoint.
-    pub peer: &'a Peer,
+    pub peer: &'a Endpoint,
     /// Its timing.
     pub config: &'a AgentConfig,
 }

@@ -40,7 +40,7 @@ use market::bus::{Bus, BusError, NatsBus};
 use market::host::HostId;
 use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeKind, TradeState};
 use market::policy::Policy;
-use market::runtime::Peer;
+use market::runtime::Endpoint;
 use market::wire::WireLimits;
 use tokio::sync::watch;
 
@@ -55,7 +55,7 @@ use crate::migration::Recovery;
 use crate::migration::carrying::InHand;
 use crate::migration::recovery::{self, Resolution};
 use crate::migration::{
-    BusEndpoint, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
+    BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
 };
 
 /// Why the daemon could not start (once it runs, failures are logged and
@@ -99,7 +99,7 @@ pub enum DaemonError {
 
 /// Other hosts are other processes: reached over the bus.
 struct BusReach {
-    endpoint: BusEndpoint,
+    endpoint: Endpoint,
     calls: CallPolicy,
     migration: Migration,
 }
@@ -150,7 +150,7 @@ pub async fn run(
     let (hypervisor, ledger) = open_host(&config).await?;
     let bus: Arc<dyn Bus> = Arc::new(NatsBus::connect(&config.nats).await?);
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::system());
-    let endpoint = BusEndpoint {
+    let endpoint = Endpoint {
         bus: Arc::clone(&bus),
         space: config.space.clone(),
         me: config.host.clone(),
@@ -188,7 +188,7 @@ pub async fn run(
             policy,
             &hypervisor,
             &ledger,
-            &endpoint_peer(&reach),
+            &reach.endpoint,
             &reach,
             events.clone(),
         )?,
@@ -262,25 +262,13 @@ async fn open_hypervisor(config: &DaemonConfig) -> Result<Arc<dyn Hypervisor>, H
     .map_err(|e| HypervisorError::Task(e.to_string()))?
 }
 
-/// The LCC runtime's view of the endpoint the migration transport uses.
-fn endpoint_peer(reach: &BusReach) -> Peer {
-    let e = &reach.endpoint;
-    Peer {
-        bus: Arc::clone(&e.bus),
-        space: e.space.clone(),
-        me: e.me.clone(),
-        clock: Arc::clone(&e.clock),
-        limits: e.limits,
-    }
-}
-
 /// The host's agent, playing the configured protocols.
 fn agent(
     config: &DaemonConfig,
     policy: Policy,
     hypervisor: &Arc<dyn Hypervisor>,
     ledger: &Ledger,
-    peer: &Peer,
+    peer: &Endpoint,
     reach: &Arc<BusReach>,
     events: Option<Publisher>,
 ) -> Result<Agent, DaemonError> {

@@ -42,7 +42,7 @@ pub use destination::Destination;
 pub use link::PeerLink;
 pub use peer::{HandoffAck, Peer, PeerError, TradeStatus, UNRECORDED_BY_SELLER};
 pub use recovery::{Recovery, RecoveryError};
-pub use remote::{BusEndpoint, BusPeer, CallPolicy, DestinationService};
+pub use remote::{BusPeer, CallPolicy, DestinationService};
 pub use step::{MigrationStep, STEP_TARGET};
 
 use crate::events::{Lifecycle, Publisher};

@@ -33,7 +33,7 @@ use market::credits::Credits;
 use market::ledger::{ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
 use market::mechanism::contract_net::{self as mechanism, AwardRule};
 use market::resources::Resources;
-use market::runtime::{self, InitiateError, Peer, Recruitment};
+use market::runtime::{self, Endpoint, InitiateError, Recruitment};
 use serde::Serialize;
 
 use super::Protocol;
@@ -383,7 +383,7 @@ struct Call {
 /// name is the seller in the winner's ledger); the task's reserve is the
 /// least it accepts.
 pub async fn operate(
-    peer: &Peer,
+    peer: &Endpoint,
     protocol: &Protocol,
     task: &Task,
     domain: &str,

@@ -16,9 +16,9 @@ use lcc::interp::{Completion, RoleFailure, RoleInstance};
 use lcc::term::{Symbol, Term};
 
 use super::channel::BusChannel;
+use super::endpoint::Endpoint;
 use super::invitation::{Invitation, join};
 use super::model::Model;
-use super::peer::Peer;
 use crate::bus::BusError;
 use crate::bus::subject::{HostName, Route, Token};
 use crate::wire::{
@@ -64,7 +64,7 @@ pub struct Recruited {
 
 /// Publishes the invitation and collects joins.
 pub async fn recruit(
-    peer: &Peer,
+    peer: &Endpoint,
     model: &Model,
     recruitment: &Recruitment,
 ) -> Result<Recruited, InitiateError> {
@@ -151,7 +151,7 @@ impl Recruited {
     /// Plays the initial role, built from the players (as atoms), to its end.
     pub async fn run(
         self,
-        peer: &Peer,
+        peer: &Endpoint,
         model: &Model,
         role: impl FnOnce(Vec<Term>) -> Term,
         components: &Components,

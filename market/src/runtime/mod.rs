@@ -11,22 +11,22 @@
 //!   initial role with them ([`Recruited::run`]).
 //! - [`Participant`] (`participant.rs`): a host answers invitations for the
 //!   models and roles it offers, and plays them.
-//! - [`Peer`] (`peer.rs`): the bus endpoint, zone, name and clock these
+//! - [`Endpoint`] (`endpoint.rs`): the bus endpoint, zone, name and clock these
 //!   share.
 //!
 //! There is no directory and no central scheduler: invitations are
 //! published to whoever runs the model, and each host decides for itself.
 
 mod channel;
+mod endpoint;
 mod initiator;
 mod invitation;
 mod model;
 mod participant;
-mod peer;
 
 pub use channel::BusChannel;
+pub use endpoint::Endpoint;
 pub use initiator::{InitiateError, Recruited, Recruitment, recruit};
 pub use invitation::{Invitation, join};
 pub use model::{Model, ModelError};
 pub use participant::{Offer, Participant, PlayError};
-pub use peer::Peer;

@@ -21,9 +21,9 @@ use lcc::term::{Symbol, Term};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::channel::BusChannel;
+use super::endpoint::Endpoint;
 use super::invitation::{Invitation, join};
 use super::model::Model;
-use super::peer::Peer;
 use crate::bus::subject::{HostName, Route};
 use crate::bus::{BusError, Message};
 use crate::wire::{Decoder, Envelope, Interaction, InteractionId, Rejection, record_drop};
@@ -51,14 +51,14 @@ pub enum PlayError {
 
 /// Answers invitations for its offers.
 pub struct Participant {
-    peer: Peer,
+    peer: Endpoint,
     offers: Vec<Offer>,
     lifetime: Duration,
 }
 
 impl Participant {
     /// `lifetime` bounds each role instance this host plays.
-    pub fn new(peer: Peer, offers: Vec<Offer>, lifetime: Duration) -> Self {
+    pub fn new(peer: Endpoint, offers: Vec<Offer>, lifetime: Duration) -> Self {
         Self {
             peer,
             offers,
@@ -167,7 +167,7 @@ impl Participant {
 
 /// Joins and plays one role instance.
 async fn play(
-    peer: &Peer,
+    peer: &Endpoint,
     offer: &Offer,
     interaction: Interaction,
     initiator: &HostName,

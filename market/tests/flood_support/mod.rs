@@ -21,7 +21,7 @@ use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
-use market::runtime::{Invitation, Model, Offer, Participant, Peer};
+use market::runtime::{Endpoint, Invitation, Model, Offer, Participant};
 use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
 use tokio::task::JoinHandle;
 
@@ -108,7 +108,7 @@ pub const LCC_PER_HOST: usize = 150;
 /// and what it sent: bad invitations (each reaches every host) and bad
 /// LCC messages (each reaches one host).
 pub struct Attacker {
-    peer: Peer,
+    peer: Endpoint,
     garbage: Garbage,
     invite_subject: String,
     invitation: Bytes,
@@ -117,7 +117,7 @@ pub struct Attacker {
 }
 
 impl Attacker {
-    pub fn new(peer: Peer) -> Self {
+    pub fn new(peer: Endpoint) -> Self {
         let invite_subject = space().subject(&Route::Invite {
             model: Token::new("contract-net").unwrap(),
             from: peer.me.clone(),
@@ -191,8 +191,8 @@ pub fn contract_net() -> Model {
 }
 
 /// `me` on a connection of its own to the server at `url`.
-pub async fn peer(url: &str, me: &str) -> Peer {
-    Peer {
+pub async fn peer(url: &str, me: &str) -> Endpoint {
+    Endpoint {
         bus: Arc::new(NatsBus::connect(&NatsConfig::new([url], me)).await.unwrap()),
         space: space(),
         me: Token::new(me).unwrap(),
@@ -236,7 +236,7 @@ pub fn manager_components(outcomes: &Arc<Mutex<Vec<String>>>) -> Components {
 /// for contract-net invitations all the time as a contractor (the
 /// manager's host too, for others' rounds): the manager's peer, the
 /// contractors' peers with what they pay, and the listeners.
-pub async fn serve_zone(url: &str) -> (Peer, Vec<(Peer, i64)>, Vec<JoinHandle<()>>) {
+pub async fn serve_zone(url: &str) -> (Endpoint, Vec<(Endpoint, i64)>, Vec<JoinHandle<()>>) {
     let manager = peer(url, MANAGER).await;
     let mut contractors = Vec::new();
     for (name, pays) in CONTRACTORS {

@@ -23,7 +23,7 @@ use market::bus::subject::{HostName, SubjectSpace, Token};
 use market::bus::{Bus, BusError};
 use market::credits::Credits;
 use market::mechanism::contract_net::AwardRule;
-use market::runtime::{InitiateError, Peer};
+use market::runtime::{Endpoint, InitiateError};
 use market::vm::{GroupRule, PlacementGroup};
 use market::wire::WireLimits;
 
@@ -186,7 +186,7 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
     let me = operator_name(args)?;
     let bus = Arc::new(args.connect.bus(&format!("market-place-{me}")).await?);
     let mut refusals = bus.server_errors();
-    let peer = Peer {
+    let peer = Endpoint {
         bus: Arc::clone(&bus) as Arc<dyn Bus>,
         space: SubjectSpace::new(args.prefix.clone(), args.zone.clone()),
         me,

@@ -12,10 +12,10 @@ use market::ledger::{MigrationMethod, TradeId, TradeState, TradeTerms};
 use market::wire::{Envelope, Rejection, decode, encode, record_drop};
 use tokio::time::Instant;
 
-use super::BusEndpoint;
 use super::wire::{PeerCall, PeerReply, PeerRequest};
 use crate::hypervisor::{DomainState, DomainUuid};
 use crate::migration::peer::{HandoffAck, Peer, PeerError, TradeStatus};
+use market::runtime::Endpoint;
 
 /// How a [`BusPeer`] waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl Default for CallPolicy {
 /// replays and who may ask: [`super`]).
 #[derive(Clone)]
 pub struct BusPeer {
-    endpoint: BusEndpoint,
+    endpoint: Endpoint,
     to: HostName,
     policy: CallPolicy,
     sequence: Arc<AtomicU64>,
@@ -53,7 +53,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 impl BusPeer {
     /// Calls on host `to` through `endpoint`.
-    pub fn new(endpoint: BusEndpoint, to: HostName, policy: CallPolicy) -> BusPeer {
+    pub fn new(endpoint: Endpoint, to: HostName, policy: CallPolicy) -> BusPeer {
         BusPeer {
             endpoint,
             to,

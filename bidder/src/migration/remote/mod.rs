@@ -43,28 +43,5 @@ mod client;
 mod server;
 pub mod wire;
 
-use std::sync::Arc;
-
-use lcc::interp::Clock;
-use market::bus::Bus;
-use market::bus::subject::{HostName, SubjectSpace};
-use market::wire::WireLimits;
-
 pub use client::{BusPeer, CallPolicy};
 pub use server::DestinationService;
-
-/// This host's endpoint on the bus: what [`BusPeer`] calls through and
-/// [`DestinationService`] answers on.
-#[derive(Clone)]
-pub struct BusEndpoint {
-    /// The bus.
-    pub bus: Arc<dyn Bus>,
-    /// The zone's subjects.
-    pub space: SubjectSpace,
-    /// This host.
-    pub me: HostName,
-    /// The clock deadlines are written in.
-    pub clock: Arc<dyn Clock>,
-    /// Envelope size limit.
-    pub limits: WireLimits,
-}

@@ -12,16 +12,16 @@ use market::wire::{Decoder, Envelope, Rejection, encode, record_drop};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::BusEndpoint;
 use super::wire::{PeerCall, PeerReply, PeerRequest, WireStatus, trade_id};
 use crate::hypervisor::DomainUuid;
 use crate::migration::destination::Destination;
 use crate::migration::peer::{Peer, PeerError};
+use market::runtime::Endpoint;
 
 /// Answers the migration requests addressed to this host with its
 /// [`Destination`].
 pub struct DestinationService {
-    endpoint: BusEndpoint,
+    endpoint: Endpoint,
     destination: Destination,
     ledger: Ledger,
     sequence: AtomicU64,
@@ -30,7 +30,7 @@ pub struct DestinationService {
 impl DestinationService {
     /// The service of the host owning `ledger`; `destination` must be built
     /// on the same ledger.
-    pub fn new(endpoint: BusEndpoint, destination: Destination, ledger: Ledger) -> Self {
+    pub fn new(endpoint: Endpoint, destination: Destination, ledger: Ledger) -> Self {
         DestinationService {
             endpoint,
             destination,

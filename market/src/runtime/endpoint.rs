@@ -1,4 +1,4 @@
-//! [`Peer`]: what a host needs to take part in interactions over the bus.
+//! [`Endpoint`]: what a host needs to take part in interactions over the bus.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use crate::wire::WireLimits;
 /// role instances read (hosts of a zone agree on wall-clock milliseconds
 /// for `until` deadlines), and the envelope size limit.
 #[derive(Clone)]
-pub struct Peer {
+pub struct Endpoint {
     pub bus: Arc<dyn Bus>,
     pub space: SubjectSpace,
     pub me: HostName,
