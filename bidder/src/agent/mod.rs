@@ -170,15 +170,33 @@ pub enum AgentError {
         source: BusError,
     },
     /// An agreed trade could not be carried out.
-    #[error("host {host}: trade {trade}: {reason}")]
+    #[error("host {host}: trade {trade}: {source}")]
     Trade {
         /// The host.
         host: String,
-        /// The trade id.
+        /// The trade id, as the interaction named it.
         trade: String,
-        /// Why.
-        reason: String,
+        /// Why (boxed: the workflow's errors are large, and agent errors
+        /// travel through every call of the loop).
+        source: Box<TradeFailure>,
     },
+}
+
+/// Why a trade this host carries out could not be.
+#[derive(Debug, thiserror::Error)]
+pub enum TradeFailure {
+    /// The migration workflow, or a placement, failed.
+    #[error(transparent)]
+    Migration(#[from] migration::MigrationError),
+    /// Calling a leg off failed.
+    #[error(transparent)]
+    Recovery(#[from] migration::RecoveryError),
+    /// The buyer's side of the workflow cannot be reached from here.
+    #[error("no way to reach {0}'s workflow")]
+    Unreachable(String),
+    /// The interaction's id is not a trade id.
+    #[error(transparent)]
+    Id(#[from] market::ledger::LedgerError),
 }
 
 /// What one attempt to trade as initiator came to.
@@ -816,11 +834,7 @@ impl Inner {
             &self.carrying,
         )
         .await
-        .map_err(|e| AgentError::Trade {
-            host: self.identity.name.clone(),
-            trade: terms.trade_id.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| self.trade_error(terms.trade_id.as_str(), e))
     }
 
     /// Runs the migration workflow for `terms`, of which this host is the
@@ -843,21 +857,22 @@ impl Inner {
         executor
             .execute(terms)
             .await
-            .map_err(|e| self.trade_error(trade, e.to_string()))
+            .map_err(|e| self.trade_error(trade, e))
     }
 
     /// How this host's workflow reaches `host`, for trade `trade`.
     fn peer_of(&self, host: &str, trade: &str) -> Result<PeerLink, AgentError> {
         self.reach
             .peer(host)
-            .ok_or_else(|| self.trade_error(trade, format!("no way to reach {host}'s workflow")))
+            .ok_or_else(|| self.trade_error(trade, TradeFailure::Unreachable(host.to_string())))
     }
 
-    pub(crate) fn trade_error(&self, trade: &str, reason: String) -> AgentError {
+    /// Trade `trade` of this host failed.
+    pub(crate) fn trade_error(&self, trade: &str, source: impl Into<TradeFailure>) -> AgentError {
         AgentError::Trade {
             host: self.identity.name.clone(),
             trade: trade.to_string(),
-            reason,
+            source: Box::new(source.into()),
         }
     }
 
@@ -874,7 +889,7 @@ impl Inner {
         migration::Recovery::new(self.ledger.clone(), Arc::clone(&self.hypervisor), peer)
             .call_off(trade_id, why)
             .await
-            .map_err(|e| self.trade_error(trade_id.as_str(), e.to_string()))
+            .map_err(|e| self.trade_error(trade_id.as_str(), e))
     }
 
     /// Carries out a trade this host sold: both ledgers record the terms

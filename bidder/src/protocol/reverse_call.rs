@@ -313,7 +313,7 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
     let call = Arc::new(Call {
         trade_id: TradeId::new(recruited.interaction.id.to_string()).map_err(|e| {
             play.inner
-                .trade_error(&recruited.interaction.id.to_string(), e.to_string())
+                .trade_error(&recruited.interaction.id.to_string(), e)
         })?,
         protocol: protocol.name().to_string(),
         rule,
