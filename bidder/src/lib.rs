@@ -9,8 +9,13 @@
 //! - [`agent`]: the trading loop of one host (observe, classify with
 //!   hysteresis, hold capacity for open offers, carry trades out).
 //! - [`protocol`]: the protocols a host plays by configuration, each one
-//!   unit of model, roles, components and mechanism (contract-net), and
-//!   the component vocabulary models may call.
+//!   unit of model, roles, components and mechanism (contract net, the
+//!   reverse call, the call market, placement), the component vocabulary
+//!   models may call, and how market values and reports travel in terms.
+//! - [`migration`]: carrying a trade out once both ledgers hold it (the
+//!   hand-off or a live migration, placements), over the bus between
+//!   daemons or in one process, and crash recovery, which leaves alone
+//!   the trades a live role holds ([`migration::carrying`]).
 //! - [`events`]: what a host publishes for observers (its status every
 //!   period, its trades' lifecycle), through a bounded queue that never
 //!   holds trading up.
