@@ -824,10 +824,7 @@ async fn a_swap_s_auctioneer_killed_at_every_leg_step() {
     }
 }
 
-// Ignored until the open bug of docs/reliability.md ("A chain's second
-// leg left agreed") is fixed: it failed once in four runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent: a chain's second leg can be left agreed by both its parties (docs/reliability.md, Open); run with --ignored --exact"]
 async fn a_chain_s_parties_and_auctioneer_killed_at_every_leg_step() {
     for victim in [
         Victim::FirstSource,
