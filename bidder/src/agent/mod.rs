@@ -439,14 +439,31 @@ impl Agent {
     /// agreed longer ago than this, that no role holds, is one nobody
     /// will carry out any more.
     pub fn role_lifetime(&self) -> Duration {
-        let round_window = self
-            .protocols
+        self.inner.config.lifetime(self.round_window_ms())
+    }
+
+    /// The longest listing window of the call markets it plays (0: none).
+    fn round_window_ms(&self) -> i64 {
+        self.protocols
             .iter()
             .filter(|p| p.kind() == Kind::DoubleAuction)
             .map(|p| p.settings().window_ms)
             .max()
-            .unwrap_or_default();
-        self.inner.config.lifetime(round_window)
+            .unwrap_or_default()
+    }
+
+    /// The host is stopping: it joins no more call-market rounds and plays
+    /// the one it is in to its end, as trader too (for a round's span at
+    /// most), so that it leaves none of the legs it recorded agreed behind
+    /// it. Call it before aborting the task [`Agent::serve`] returned.
+    pub async fn play_out_rounds(&self) {
+        // A round it is in began before now: it ends within its span.
+        let window = self.inner.config.window_ms.max(self.round_window_ms());
+        let span = double_auction::round_span_ms(window, self.inner.config.grace_ms);
+        let by_ms = self.inner.now_ms().saturating_add(span);
+        if !double_auction::play_out(&self.inner, by_ms).await {
+            tracing::warn!(host = %self.name(), "the call-market round it is in did not end in time; what it recorded there is left to recovery");
+        }
     }
 
     /// Starts answering invitations, for every protocol the role its kind

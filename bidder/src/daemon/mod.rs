@@ -17,7 +17,8 @@
 //!         the state it acts on is overloaded, one call as manager in the
 //!         first protocol that trades, carried out by the migration
 //!         workflow
-//! stop:   (SIGTERM, ctrl-c) the round in hand and the migration request in
+//! stop:   (SIGTERM, ctrl-c) the round in hand, the call-market round it
+//!         trades in (it joins no other) and the migration request in
 //!         hand finish; then the daemon leaves the bus and closes its ledger
 //! ```
 //!
@@ -208,6 +209,9 @@ pub async fn run(
     tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period(), "bidder ready");
     running.trade(config.period(), shutdown).await;
     tracing::info!(host = %config.host, "stopping");
+    // A call-market round it trades in is played out first: cut short, it
+    // would leave the legs it recorded agreed (in its peers' ledgers too).
+    running.agent.play_out_rounds().await;
     contractor.abort();
     // The request in hand is finished before the service returns.
     let _ = stop.send(true);

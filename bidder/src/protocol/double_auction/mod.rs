@@ -46,6 +46,7 @@ use std::collections::BTreeMap;
 use market::ledger::TradeId;
 
 pub(crate) use auctioneer::hold;
+pub(crate) use party::play_out;
 pub use rotation::Rotation;
 pub(crate) use trader::trader;
 
@@ -92,6 +93,8 @@ pub(crate) struct State {
     busy: Option<String>,
     /// The host's part in each round it is in, by round id.
     parts: BTreeMap<String, Part>,
+    /// The host is stopping: it joins no new round ([`party::play_out`]).
+    stopping: bool,
 }
 
 impl State {

@@ -60,6 +60,9 @@ pub(crate) async fn list(
     loop {
         let free = free_by(inner, by_ms).await;
         let mut state = inner.call_market();
+        if state.stopping {
+            return Err(Failure::no("the host is stopping"));
+        }
         match &state.busy {
             None => {
                 state.busy = Some(round.to_string());
@@ -111,6 +114,24 @@ pub(crate) async fn free_by(inner: &Inner, by_ms: i64) -> bool {
             () = inner.sleep_until(by_ms) => {}
         }
     }
+}
+
+/// The host is stopping: it joins no new round, and plays the one it is
+/// in to its end (each leg it recorded moved or called off) or until
+/// `by_ms` of the peers' clock. Whether it is in none. A role cut short
+/// instead would leave every leg it recorded agreed, in its ledger and in
+/// its peers', until it is back and they are recovered.
+pub(crate) async fn play_out(inner: &Inner, by_ms: i64) -> bool {
+    let round = {
+        let mut state = inner.call_market();
+        state.stopping = true;
+        state.busy.clone()
+    };
+    let Some(round) = round else {
+        return true;
+    };
+    tracing::info!(host = %inner.name(), %round, "stopping: plays the round it is in to its end");
+    free_by(inner, by_ms).await
 }
 
 /// The host's listing; its VMs are marked as being given.
