@@ -507,9 +507,11 @@ fn conclude(
         Report::Started => Ended::Started { host, pays },
         Report::Failed(reason) => Ended::Failed { host, pays, reason },
         Report::Silent => Ended::Silent { host, pays },
-        Report::Done | Report::Other(_) | Report::Missing => Ended::Refused {
-            reason: refusal(call, answers),
-        },
+        Report::Done | Report::CalledOff(_) | Report::Other(_) | Report::Missing => {
+            Ended::Refused {
+                reason: refusal(call, answers),
+            }
+        }
     }
 }
 

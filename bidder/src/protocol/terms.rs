@@ -93,6 +93,9 @@ pub enum Report {
     Silent,
     /// `failed(Why)`: the party said why it could not.
     Failed(String),
+    /// `called_off(Why)`: the trade was called off, for that reason
+    /// (`not_recorded`, `leg_failed`, `leg_silent`).
+    CalledOff(String),
     /// Any other word a model ends with (`no_proposals`, `no_award`,
     /// `called_off(leg_failed)`, ...): no trade, for that reason, in the
     /// model's words.
@@ -112,6 +115,9 @@ impl Report {
         }
         match (term.functor().map(|f| f.as_str()), term.args()) {
             (Some("failed"), [why]) => Report::Failed(text(why).unwrap_or_else(|| why.to_string())),
+            (Some("called_off"), [why]) => {
+                Report::CalledOff(text(why).unwrap_or_else(|| why.to_string()))
+            }
             _ => Report::Other(term.to_string()),
         }
     }
@@ -124,6 +130,7 @@ impl std::fmt::Display for Report {
             Report::Started => f.write_str("started"),
             Report::Silent => f.write_str("silent"),
             Report::Failed(why) => write!(f, "failed({why})"),
+            Report::CalledOff(why) => write!(f, "called_off({why})"),
             Report::Other(word) => f.write_str(word),
             Report::Missing => f.write_str("the interaction ended without a report"),
         }
@@ -226,6 +233,27 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An auctioneer's own part of a trade called off ends with the
+    /// reason inside `called_off(..)`: read whole, `not_recorded` did not
+    /// reach its buyer's rule, and an auctioneer that bought a leg whose
+    /// seller never recorded it kept the leg agreed (found by the chain's
+    /// kill test, docs/reliability.md).
+    #[test]
+    fn a_report_reads_the_reason_a_trade_was_called_off() {
+        let called_off = Term::apply("called_off", vec![Term::atom("not_recorded")]);
+        assert_eq!(
+            Report::read(&called_off),
+            Report::CalledOff("not_recorded".into())
+        );
+        assert_eq!(Report::read(&Term::atom("done")), Report::Done);
+        let failed = Term::apply("failed", vec![Term::string("no room")]);
+        assert_eq!(Report::read(&failed), Report::Failed("no room".into()));
+        assert_eq!(
+            Report::read(&Term::atom("no_award")),
+            Report::Other("no_award".into())
+        );
+    }
 
     #[test]
     fn a_task_reads_back_as_written() {

@@ -233,8 +233,17 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
         async move {
             let id = text(&args[1]).ok_or_else(|| Failure::broken("a trade id"))?;
             let report = Report::read(&args[2]);
-            if report != Report::Done {
-                party::call_off(&inner, &held.round, Some(&id), &report.to_string()).await;
+            // Its own part of the trade ends as any party's does, for the
+            // reason the trade was called off (`not_recorded` tells a
+            // buyer its seller never recorded the leg).
+            match &report {
+                Report::Done => {}
+                Report::CalledOff(why) => {
+                    party::call_off(&inner, &held.round, Some(&id), why).await;
+                }
+                other => {
+                    party::call_off(&inner, &held.round, Some(&id), &other.to_string()).await;
+                }
             }
             tracing::info!(host = %inner.name(), clearing = %id, %report, "trade concluded");
             held.concluded.locked().insert(id, report.to_string());
