@@ -627,3 +627,67 @@ fn a_domain_whose_group_is_not_a_valid_name_stops_the_daemon_at_start() {
     assert!(stderr.contains("two words"), "{stderr}");
     assert!(!stderr.contains("bidder ready"), "{stderr}");
 }
+
+/// Found by `market chaos` (seed 2026): a bidder stopped with SIGTERM
+/// while it started, before it listened for signals, died of the signal
+/// instead of stopping cleanly. It now listens before anything else: here
+/// its configuration is a FIFO that nobody has written yet, so the daemon
+/// waits in reading it; SIGTERM comes once the daemon catches it (its
+/// `SigCgt` in /proc), then the configuration is written, and the daemon
+/// must start, see the request and exit 0.
+#[test]
+fn sigterm_while_the_daemon_starts_stops_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    // A configuration as the tests write it, taken from a first run.
+    let first = Daemon::start(dir.path(), &server.url(), "a", 1, WANTS_MEMORY, &[]);
+    first.stop();
+    let text = std::fs::read_to_string(dir.path().join("a.toml")).unwrap();
+    let fifo = dir.path().join("a.fifo.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let log = std::fs::File::create(dir.path().join("a.starting.log")).unwrap();
+    let mut bidder = Command::new(env!("CARGO_BIN_EXE_bidder"))
+        .arg("--config")
+        .arg(&fifo)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let pid = bidder.id();
+    // The step: it catches SIGTERM (bit 15 - 1 of SigCgt) while it waits
+    // for its configuration.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << 14) != 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon does not catch SIGTERM while it starts (SigCgt {caught:x})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::fs::write(&fifo, text).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = bidder.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(dir.path().join("a.starting.log")).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("shutdown requested"), "{log}");
+}

@@ -74,13 +74,6 @@ fn main() -> ExitCode {
         // Colours only for a person at a terminal, not in journald or files.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = match bidder::daemon::DaemonConfig::load(&path) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("bidder: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -88,16 +81,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Listening from the start, and apart from the loop, so a signal is
-    // logged when it arrives and one during start-up is not lost.
+    // Listening before anything else, and apart from the loop: a signal
+    // that comes while the daemon starts (its configuration read, its
+    // ledger opened) is not lost, and does not kill it before it can stop
+    // cleanly; it is logged when it arrives.
+    let signals = runtime.block_on(async { Signals::listen() });
     let (requested, stop) = tokio::sync::oneshot::channel();
     runtime.spawn(async move {
-        shutdown().await;
+        signals.any().await;
         let _ = requested.send(());
     });
     let stopped = async {
         // An error means the listener is gone: stop rather than run blind.
         let _ = stop.await;
+    };
+    let config = match bidder::daemon::DaemonConfig::load(&path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bidder: {e}");
+            return ExitCode::from(2);
+        }
     };
     match runtime.block_on(bidder::daemon::run(config, stopped)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,21 +160,46 @@ fn print(bytes: &[u8]) -> ExitCode {
 }
 
 /// Resolves at SIGTERM (what service managers send) or ctrl-c.
-async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+/// SIGTERM and SIGINT (ctrl-c), each listened for from the moment
+/// [`Signals::listen`] returns.
+struct Signals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs both handlers now (inside the runtime).
+    fn listen() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with ctrl-c");
-                std::future::pending::<()>().await;
+                tracing::warn!(error = %e, "cannot watch {name}");
+                None
             }
+        };
+        Signals {
+            terminate: watch(SignalKind::terminate(), "SIGTERM"),
+            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
-    tracing::info!("shutdown requested: finishing the round in hand");
+
+    /// Resolves at the first of either signal.
+    async fn any(mut self) {
+        tokio::select! {
+            () = received(self.terminate.as_mut()) => {}
+            () = received(self.interrupt.as_mut()) => {}
+        }
+        tracing::info!("shutdown requested: finishing the round in hand");
+    }
+}
+
+/// Resolves when `signal` arrives; never, for one not watched.
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
