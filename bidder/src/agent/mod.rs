@@ -724,8 +724,26 @@ impl Inner {
         self.usage().expect(uuid, used);
     }
 
-    /// Marks `uuid` as offered; false when it already is.
-    pub(crate) fn start_giving(&self, uuid: &DomainUuid) -> bool {
+    /// Marks `uuid` as offered; false when it already is, or when a
+    /// trade this host's ledger holds unfinished names it: a VM still
+    /// arriving runs here before its purchase settles, and sold on then
+    /// it would be lost or doubled if the purchase were rolled back (found
+    /// by `market chaos`: a leg sold a VM whose arrival had not settled).
+    pub(crate) async fn start_giving(&self, uuid: &DomainUuid) -> bool {
+        match self.ledger.unfinished_trades().await {
+            Ok(trades) => {
+                let named = |t: &market::ledger::TradeRecord| {
+                    t.terms.vms.iter().any(|vm| vm.uuid == uuid.as_str())
+                };
+                if trades.iter().any(named) {
+                    return false;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(host = %self.name(), vm = %uuid, error = %e, "cannot read unfinished trades; not offering the VM");
+                return false;
+            }
+        }
         self.giving.locked().insert(uuid.clone())
     }
 

@@ -246,7 +246,7 @@ pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initi
     let Ok(domain) = DomainUuid::parse(&uuid) else {
         return Ok(Initiative::NothingToOffer);
     };
-    if !inner.start_giving(&domain) {
+    if !inner.start_giving(&domain).await {
         // Offered in a reverse call under way: not twice at once.
         return Ok(Initiative::NothingToOffer);
     }

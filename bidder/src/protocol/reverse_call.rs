@@ -138,7 +138,7 @@ async fn give(inner: &Inner, room: &Resources) -> Result<Task, Failure> {
     }
     let (_, task) = best.ok_or_else(|| Failure::no("no VM to give into that room"))?;
     let (uuid, _) = task.vm()?;
-    if !inner.start_giving(&uuid) {
+    if !inner.start_giving(&uuid).await {
         return Err(Failure::no(format!("{} is offered elsewhere", task.name)));
     }
     Ok(task)

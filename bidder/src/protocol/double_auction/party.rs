@@ -157,7 +157,7 @@ async fn listing(inner: &Inner) -> Result<Listing, Failure> {
         else {
             continue;
         };
-        if !inner.start_giving(&uuid) {
+        if !inner.start_giving(&uuid).await {
             continue; // offered in a call under way
         }
         vms.push(ListedVm {
