@@ -32,16 +32,22 @@ pub struct VmWatch {
     doubled: BTreeMap<String, Instant>,
     /// VMs already reported, so a violation is reported once.
     reported: BTreeSet<String>,
+    /// VMs their tenants ended: no longer watched.
+    ended: BTreeSet<String>,
 }
 
 impl VmWatch {
-    /// A VM `market place` reported as placed: it must run somewhere.
+    /// A VM `market place` reported as placed: it must run somewhere,
+    /// unless its tenant has ended it since.
     pub fn expect(&mut self, uuid: String) {
-        self.known.insert(uuid);
+        if !self.ended.contains(&uuid) {
+            self.known.insert(uuid);
+        }
     }
 
     /// A VM its tenant ended: it runs nowhere from now on, rightly.
     pub fn retire(&mut self, uuid: &str) {
+        self.ended.insert(uuid.to_string());
         self.known.remove(uuid);
         self.missing.remove(uuid);
         self.doubled.remove(uuid);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bidder::hypervisor::{Hypervisor, HypervisorError};
 use market::bus::{BusError, LocalServerError};
-use market::ledger::{Ledger, LedgerError};
+use market::ledger::LedgerError;
 
 use crate::rng::Rng;
 pub use faults::FaultKind;
@@ -446,22 +446,18 @@ impl Campaign<'_> {
     }
 
     /// Ends one VM of host `h` (its daemon down), as its tenant would: one
-    /// no trade of its ledger has unfinished and no other host runs, so
-    /// that nothing moving is taken away under a trade.
+    /// that no unfinished trade of any host names, no other host runs and
+    /// no placement under way starts, so that nothing moving or being
+    /// reported is taken away.
     async fn end_a_vm(&mut self, h: usize) -> Result<Option<String>, ChaosError> {
-        let host = &self.zone.hosts[h];
-        let ledger = Ledger::snapshot_file(&host.ledger)
-            .await
-            .map_err(|source| ChaosError::Ledger {
-                path: host.ledger.clone(),
-                source,
-            })?;
-        let mut busy: BTreeSet<String> = ledger
-            .trades
+        let mut busy: BTreeSet<String> = checks::snapshots(&self.zone.hosts)
+            .await?
             .iter()
+            .flat_map(|ledger| &ledger.trades)
             .filter(|t| !t.state.is_final())
             .flat_map(|t| t.terms.vms.iter().map(|vm| vm.uuid.clone()))
             .collect();
+        busy.extend(self.placement.iter().map(|p| p.uuid.clone()));
         for (_, other) in self.zone.hosts.iter().enumerate().filter(|(i, _)| *i != h) {
             let running = other.hypervisor()?.domains()?;
             busy.extend(running.into_iter().map(|d| d.uuid.to_string()));
