@@ -307,37 +307,9 @@ async fn a_daemon_recovers_its_unfinished_trade_before_it_trades() {
     let dir = tempfile::tempdir().unwrap();
     // What a crash of a's daemon right after "attempt recorded" leaves in
     // its ledger: the trade migrating, vm1 still running at a.
-    let terms = TradeTerms {
-        trade_id: TradeId::new("interrupted-1").unwrap(),
-        kind: market::ledger::TradeKind::Migration,
-        interaction_id: "interrupted-1".into(),
-        protocol: ProtocolRef {
-            name: "contract-net".into(),
-            hash: "0".repeat(64),
-        },
-        seller: "a".into(),
-        buyer: "b".into(),
-        vms: vec![VmRef {
-            uuid: "6695eb01-f6a4-4304-89aa-97f2502e1901".into(),
-            name: "vm1".into(),
-        }],
-        resources: Resources {
-            cpu_millicores: 1000,
-            memory_mib: 512,
-            network_mbps: 0,
-        },
-        price: Credits(-1),
-    };
+    let terms = vm1_trade("interrupted-1", "a", "b", -1);
     let ledger_a = dir.path().join("a.ledger.sqlite");
-    let before = Ledger::open(&ledger_a, "a", &LedgerOptions::default())
-        .await
-        .unwrap();
-    before.record_agreed(&terms).await.unwrap();
-    before
-        .start_migration(&terms.trade_id, 1, MigrationMethod::Handoff)
-        .await
-        .unwrap();
-    before.close().await;
+    left_migrating(&ledger_a, "a", &terms).await;
 
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
@@ -702,37 +674,9 @@ fn sigterm_while_the_daemon_starts_stops_it_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_still_arriving_is_not_sold_on() {
     let dir = tempfile::tempdir().unwrap();
-    let terms = TradeTerms {
-        trade_id: TradeId::new("arriving-1").unwrap(),
-        kind: market::ledger::TradeKind::Migration,
-        interaction_id: "arriving-1".into(),
-        protocol: ProtocolRef {
-            name: "contract-net".into(),
-            hash: "0".repeat(64),
-        },
-        seller: "gone".into(),
-        buyer: "a".into(),
-        vms: vec![VmRef {
-            uuid: "6695eb01-f6a4-4304-89aa-97f2502e1901".into(),
-            name: "vm1".into(),
-        }],
-        resources: Resources {
-            cpu_millicores: 1000,
-            memory_mib: 512,
-            network_mbps: 0,
-        },
-        price: Credits(1),
-    };
+    let terms = vm1_trade("arriving-1", "gone", "a", 1);
     let ledger_a = dir.path().join("a.ledger.sqlite");
-    let before = Ledger::open(&ledger_a, "a", &LedgerOptions::default())
-        .await
-        .unwrap();
-    before.record_agreed(&terms).await.unwrap();
-    before
-        .start_migration(&terms.trade_id, 1, MigrationMethod::Handoff)
-        .await
-        .unwrap();
-    before.close().await;
+    left_migrating(&ledger_a, "a", &terms).await;
 
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
@@ -754,4 +698,43 @@ async fn a_vm_still_arriving_is_not_sold_on() {
             }
         }
     }
+}
+
+/// A contract-net trade of the test driver's vm1 from `seller` to `buyer`.
+fn vm1_trade(id: &str, seller: &str, buyer: &str, price: i64) -> TradeTerms {
+    TradeTerms {
+        trade_id: TradeId::new(id).unwrap(),
+        kind: market::ledger::TradeKind::Migration,
+        interaction_id: id.into(),
+        protocol: ProtocolRef {
+            name: "contract-net".into(),
+            hash: "0".repeat(64),
+        },
+        seller: seller.into(),
+        buyer: buyer.into(),
+        vms: vec![VmRef {
+            uuid: "6695eb01-f6a4-4304-89aa-97f2502e1901".into(),
+            name: "vm1".into(),
+        }],
+        resources: Resources {
+            cpu_millicores: 1000,
+            memory_mib: 512,
+            network_mbps: 0,
+        },
+        price: Credits(price),
+    }
+}
+
+/// What a crash right after "attempt recorded" leaves in `owner`'s ledger
+/// at `path`: `terms` migrating.
+async fn left_migrating(path: &Path, owner: &str, terms: &TradeTerms) {
+    let ledger = Ledger::open(path, owner, &LedgerOptions::default())
+        .await
+        .unwrap();
+    ledger.record_agreed(terms).await.unwrap();
+    ledger
+        .start_migration(&terms.trade_id, 1, MigrationMethod::Handoff)
+        .await
+        .unwrap();
+    ledger.close().await;
 }
