@@ -423,6 +423,10 @@ impl Campaign<'_> {
         let Some(h) = self.idle_host() else {
             return Ok(());
         };
+        // Stopped cleanly only once it is up: the next change may take it.
+        if !self.zone.hosts[h].is_ready() {
+            return Ok(());
+        }
         let host = &mut self.zone.hosts[h];
         let stopped = host.stop();
         if !matches!(stopped, Some(status) if status.success()) {
@@ -532,6 +536,12 @@ impl Campaign<'_> {
     /// violation.
     fn stop_cleanly(&mut self, h: usize) {
         let host = &mut self.zone.hosts[h];
+        // One just started (recovered from a fault) is let come up first:
+        // see `Host::is_ready`.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while host.child.is_some() && !host.is_ready() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let stopped = host.stop();
         let name = host.name.clone();
         if !matches!(stopped, Some(status) if status.success()) {

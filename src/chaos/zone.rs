@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -151,6 +151,10 @@ pub struct Host {
     /// Its configuration for the quiet end: it plays `placement` alone, so
     /// it starts no trade, and recovers and answers its peers as ever.
     quiet_config: String,
+    /// Where its log stood when its daemon was last started, and whether
+    /// that daemon has said it is ready since.
+    started_at: u64,
+    ready: bool,
 }
 
 impl Host {
@@ -176,6 +180,8 @@ impl Host {
             .append(true)
             .open(&self.log)
             .map_err(|e| ChaosError::io("open", &self.log, e))?;
+        self.started_at = log.metadata().map_or(0, |m| m.len());
+        self.ready = false;
         let child = Command::new(program)
             .arg("--config")
             .arg(&self.config)
@@ -187,6 +193,22 @@ impl Host {
             .map_err(|e| ChaosError::io("start", program, e))?;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// Whether its daemon has said it is ready since it was last started:
+    /// one SIGTERMed before it listens for signals dies of the signal, as
+    /// any process would, which says nothing of how it stops.
+    pub fn is_ready(&mut self) -> bool {
+        if !self.ready {
+            let mut since = String::new();
+            if let Ok(mut log) = File::open(&self.log)
+                && log.seek(SeekFrom::Start(self.started_at)).is_ok()
+            {
+                let _ = log.read_to_string(&mut since);
+            }
+            self.ready = since.contains("bidder ready");
+        }
+        self.ready
     }
 
     /// The process id of its running daemon.
@@ -351,6 +373,8 @@ impl Zone {
             disk,
             child: None,
             quiet_config: String::new(),
+            started_at: 0,
+            ready: false,
         };
         let hv = host.hypervisor()?;
         for n in 0..1 + rng.below(4) {
