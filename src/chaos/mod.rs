@@ -462,7 +462,8 @@ impl Campaign<'_> {
             .flat_map(|t| t.terms.vms.iter().map(|vm| vm.uuid.clone()))
             .collect();
         busy.extend(self.placement.iter().map(|p| p.uuid.clone()));
-        for (_, other) in self.zone.hosts.iter().enumerate().filter(|(i, _)| *i != h) {
+        let others = self.zone.hosts.iter().enumerate().filter(|(i, _)| *i != h);
+        for other in others.map(|(_, host)| host) {
             let running = other.hypervisor()?.domains()?;
             busy.extend(running.into_iter().map(|d| d.uuid.to_string()));
         }

@@ -125,9 +125,15 @@ impl AgentConfig {
     /// (two windows of `round_window_ms`, then results, records and a
     /// grace for each of its legs).
     fn lifetime(&self, round_window_ms: i64) -> Duration {
-        let window = self.window_ms.max(round_window_ms);
-        let ms = self.recruit_ms + double_auction::round_span_ms(window, self.grace_ms);
+        let ms = self.recruit_ms + self.round_span_ms(round_window_ms);
         Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + Duration::from_secs(5)
+    }
+
+    /// How long a call-market round runs at most, with listing windows of
+    /// `round_window_ms` (or the calls' own window, if longer).
+    fn round_span_ms(&self, round_window_ms: i64) -> i64 {
+        let window = self.window_ms.max(round_window_ms);
+        double_auction::round_span_ms(window, self.grace_ms)
     }
 }
 
@@ -458,8 +464,7 @@ impl Agent {
     /// it. Call it before aborting the task [`Agent::serve`] returned.
     pub async fn play_out_rounds(&self) {
         // A round it is in began before now: it ends within its span.
-        let window = self.inner.config.window_ms.max(self.round_window_ms());
-        let span = double_auction::round_span_ms(window, self.inner.config.grace_ms);
+        let span = self.inner.config.round_span_ms(self.round_window_ms());
         let by_ms = self.inner.now_ms().saturating_add(span);
         if !double_auction::play_out(&self.inner, by_ms).await {
             tracing::warn!(host = %self.name(), "the call-market round it is in did not end in time; what it recorded there is left to recovery");
