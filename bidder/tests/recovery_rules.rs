@@ -166,3 +166,52 @@ async fn recovery_leaves_alone_a_placement_being_carried_out() {
     );
     assert!(defined_on(&[&host], &spec.uuid).is_empty());
 }
+
+/// Found by `market chaos` (seed 2027): the source handed its VM over,
+/// removed its copy and had the destination settle, and then its own
+/// `settle` failed (its ledger disk was full). The trade stayed migrating
+/// at the source. By the time recovery ran, the destination had sold the
+/// VM on, and recovery found it at neither host and decided nothing. The
+/// destination settles only after the source removed its copy, so its
+/// settled record is the hand-off's commit: the source settles too, and
+/// touches no VM, whatever has become of it since.
+#[tokio::test]
+async fn a_trade_its_destination_settled_is_settled_at_the_source_wherever_the_vm_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (libvirt_host(dir.path(), "a"), libvirt_host(dir.path(), "b"));
+    let (la, lb) = (ledger(dir.path(), "a").await, ledger(dir.path(), "b").await);
+    // Sold on by b: the VM runs at neither host.
+    let sold_on = vm(4, 256);
+    let first = terms("t-sold-on", "a", "b", &[&sold_on], 7);
+    // Sold on, then bought back by a: it runs at a again, legitimately.
+    let came_back = vm(5, 256);
+    let second = terms("t-came-back", "a", "b", &[&came_back], 5);
+    a.define(&came_back.to_xml("test")).unwrap();
+    a.start(&came_back.uuid).unwrap();
+    for trade in [&first, &second] {
+        migrating_in_both(&la, &lb, trade).await;
+        lb.settle(&trade.trade_id).await.unwrap();
+    }
+
+    let resolved = recovery(&a, &b, &la, &lb).run().await.unwrap();
+
+    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    assert!(
+        resolved.iter().all(|r| r.outcome == Outcome::Settled),
+        "{resolved:?}"
+    );
+    for trade in [&first, &second] {
+        for ledger in [&la, &lb] {
+            assert_eq!(
+                state_of(ledger, &trade.trade_id).await.0,
+                TradeState::Settled
+            );
+        }
+    }
+    assert_eq!(
+        a.find(&came_back.uuid).unwrap().unwrap().state,
+        DomainState::Running,
+        "a VM that came back is not a leftover of the hand-off"
+    );
+    assert!(audit_of(&[&la, &lb]).await.is_consistent());
+}

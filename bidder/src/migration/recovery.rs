@@ -11,7 +11,11 @@
 //! leave one running twice):
 //!
 //! 1. **Agreed, no attempt**: nothing moved. Roll back in both ledgers.
-//! 2. **Migrating**: ask both hypervisors where each VM is.
+//! 2. **Migrating, settled at the destination**: the hand-off committed
+//!    (the destination settles only after the source removed its copies;
+//!    the source's own `settle` failed after that). Settle the source's
+//!    ledger and touch no VM: whatever runs here now arrived later.
+//! 3. **Migrating**: ask both hypervisors where each VM is.
 //!    - every VM runs at the destination → **roll forward**: remove the
 //!      source's leftover copies (destroy, undefine), settle both ledgers.
 //!      The destination running them is the hand-off's commit point.
@@ -133,7 +137,7 @@ impl<P: Peer> Recovery<P> {
 
     /// Calls off one trade this host is the source of, while it runs: one
     /// that did not begin to move ends in both ledgers with `why` (as rule
-    /// 1), one that began is finished from where its VMs are (rule 2), one
+    /// 1), one that began is finished by rules 2 and 3, one
     /// that already ended is left as it is (`None`).
     pub async fn call_off(
         &self,
@@ -167,6 +171,10 @@ impl<P: Peer> Recovery<P> {
         if trade.state == TradeState::Agreed {
             let reason = "the source restarted before the migration began";
             return self.end_without_moving(trade_id, at_peer, reason).await;
+        }
+        if at_peer.as_ref().map(|s| s.state) == Some(TradeState::Settled) {
+            self.ledger.settle(trade_id).await?;
+            return Ok(Outcome::Settled);
         }
         let mut places = Vec::new();
         for uuid in vm_uuids(&trade.terms)? {
