@@ -20,7 +20,7 @@ use super::config::{ConfigError, DaemonConfig, Migration, simulated_state};
 use super::{load_policy, open_hypervisor};
 use crate::hypervisor::DomainState;
 use crate::problem::ConfigProblem;
-use crate::protocol::{Kind, Protocol};
+use crate::protocol::{Initiates, Protocol, Setting};
 
 /// What `bidder --check` found.
 #[derive(Debug, Default)]
@@ -254,21 +254,18 @@ impl Report {
     fn protocols(&mut self, protocols: &[Protocol]) {
         for protocol in protocols {
             let kind = protocol.kind();
-            let (starts, answers) = kind.roles();
-            let when = match kind.initiates_when() {
-                Some(state) => format!("starts {starts} when {state:?}").to_lowercase(),
-                None if kind == Kind::Placement => format!("{starts} is `market place`'s"),
-                None => format!("starts {starts} in its turn every period"),
+            let [starts, answers] = kind.roles().map(|role| role.name);
+            let when = match kind.initiates() {
+                Initiates::When(state) => format!("starts {starts} when {state:?}").to_lowercase(),
+                Initiates::ByTurn => format!("starts {starts} in its turn every period"),
+                Initiates::Never => format!("{starts} is someone else's (`market place`)"),
             };
             let settings = protocol.settings();
-            let priced = match kind {
-                Kind::ContractNet | Kind::ReverseCall => format!(", award {}", settings.award),
-                Kind::DoubleAuction => format!(
-                    ", pricing {}, window {} ms",
-                    settings.pricing, settings.window_ms
-                ),
-                Kind::Placement => String::new(),
-            };
+            let priced: String = Setting::ALL
+                .into_iter()
+                .filter(|setting| kind.refuses(*setting).is_none())
+                .map(|setting| format!(", {} {}", setting.key(), settings.show(setting)))
+                .collect();
             // Peers compare the whole hash; its start tells models apart
             // for a person comparing hosts.
             let hash = protocol.model().hash().to_string();

@@ -25,7 +25,9 @@ use market::bus::subject::Token;
 use market::mechanism::Pricing;
 use serde::Deserialize;
 
-use super::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
+use super::{
+    CONTRACT_NET, ModelSource, PLACEMENT, Protocol, ProtocolConfig, Setting, Settings, kind, kinds,
+};
 use crate::problem::{ConfigProblem, Problems};
 
 /// One `[protocol.<name>]` table as written.
@@ -70,8 +72,8 @@ pub struct Selection<'a> {
 /// contract net and answers placements of new VMs.
 pub fn default_names() -> Vec<String> {
     vec![
-        Kind::ContractNet.name().to_string(),
-        Kind::Placement.name().to_string(),
+        CONTRACT_NET.name().to_string(),
+        PLACEMENT.name().to_string(),
     ]
 }
 
@@ -111,21 +113,21 @@ impl Selection<'_> {
         let file = self.settings.get(name).cloned().unwrap_or_default();
         let token = Token::new(name).map_err(|e| ConfigProblem::at(key, e.to_string()))?;
         let kind = match &file.kind {
-            Some(kind) => Kind::parse(kind).ok_or_else(|| {
+            Some(named) => kind(named).ok_or_else(|| {
                 ConfigProblem::value(
                     format!("{table_key}.kind"),
-                    kind,
-                    format!("unknown kind: the bidder plays {}", kinds()),
+                    named,
+                    format!("unknown kind: the bidder plays {}", kind_names()),
                 )
             })?,
-            None => Kind::parse(name).ok_or_else(|| {
+            None => kind(name).ok_or_else(|| {
                 let reason = if file.model.is_some() {
-                    format!("a model of your own needs `kind` ({})", kinds())
+                    format!("a model of your own needs `kind` ({})", kind_names())
                 } else {
                     format!(
                         "unknown protocol {name:?}: bourse ships {}; for a model of your own \
                          add [{table_key}] with `model` and `kind`",
-                        kinds()
+                        kind_names()
                     )
                 };
                 let at = if file.model.is_some() {
@@ -138,42 +140,20 @@ impl Selection<'_> {
         };
         // A key of one kind's settings on another kind would be read and
         // ignored: refused, with what that kind is settled by.
-        let call_market = kind == Kind::DoubleAuction;
-        let other = kind.name();
-        let misplaced = [
-            (
-                "award",
-                file.award.is_some() && kind == Kind::Placement,
-                "a placement's award rule is the operator's (`market place --award`); \
-                 a host only answers"
-                    .to_string(),
-            ),
-            (
-                "award",
-                file.award.is_some() && call_market,
-                "a call market has no award: its trades are priced by `pricing` \
-                 (\"equal-split\" or \"trade-reduction\")"
-                    .to_string(),
-            ),
-            (
-                "pricing",
-                file.pricing.is_some() && !call_market,
-                format!(
-                    "`pricing` is a call market's (kind \"double-auction\"); a {other} call \
-                     is priced by `award`"
-                ),
-            ),
-            (
-                "window_ms",
-                file.window_ms.is_some() && !call_market,
-                format!(
-                    "`window_ms` is a call market's (kind \"double-auction\"); a {other} call \
-                     is timed by `trading.window_ms`"
-                ),
-            ),
-        ];
-        if let Some((key, _, reason)) = misplaced.into_iter().find(|(_, refused, _)| *refused) {
-            return Err(ConfigProblem::at(format!("{table_key}.{key}"), reason));
+        let set = |setting| match setting {
+            Setting::Award => file.award.is_some(),
+            Setting::Pricing => file.pricing.is_some(),
+            Setting::WindowMs => file.window_ms.is_some(),
+        };
+        let misplaced = Setting::ALL
+            .into_iter()
+            .filter(|setting| set(*setting))
+            .find_map(|setting| Some((setting, kind.refuses(setting)?)));
+        if let Some((setting, reason)) = misplaced {
+            return Err(ConfigProblem::at(
+                format!("{table_key}.{}", setting.key()),
+                reason,
+            ));
         }
         if let Some(ms) = file.window_ms.filter(|ms| *ms <= 0) {
             return Err(ConfigProblem::value(
@@ -237,8 +217,8 @@ pub fn check_unused(
     }
 }
 
-fn kinds() -> String {
-    Kind::ALL
+fn kind_names() -> String {
+    kinds()
         .iter()
         .map(|k| k.name())
         .collect::<Vec<_>>()
@@ -268,7 +248,7 @@ mod tests {
     #[test]
     fn the_shipped_protocol_needs_no_table_and_takes_its_award_rule() {
         let protocols = resolve(&["contract-net"], "").unwrap();
-        assert_eq!(protocols[0].kind(), Kind::ContractNet);
+        assert_eq!(protocols[0].kind(), CONTRACT_NET);
         let second = resolve(
             &["contract-net"],
             "[contract-net]\naward = \"second-price\"",
@@ -287,7 +267,7 @@ mod tests {
             "[double-auction]\npricing = \"trade-reduction\"\nwindow_ms = 750",
         )
         .unwrap();
-        assert_eq!(protocols[0].kind(), Kind::DoubleAuction);
+        assert_eq!(protocols[0].kind(), super::super::DOUBLE_AUCTION);
         let settings = protocols[0].settings();
         assert_eq!(settings.pricing, market::mechanism::Pricing::TradeReduction);
         assert_eq!(settings.window_ms, 750);

@@ -39,8 +39,13 @@ use market::wire::Interaction;
 use super::Protocol;
 use super::terms::{Report, Task, read_credits, text};
 use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
-use crate::agent::{AgentError, Agreed, Initiative, Inner, Play};
+use crate::agent::{
+    AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role,
+    Setting,
+};
 use crate::hypervisor::DomainUuid;
+use futures::future::BoxFuture;
+use market::policy::Classification;
 
 /// The role an overloaded host starts.
 pub const MANAGER: &str = "manager";
@@ -48,7 +53,7 @@ pub const MANAGER: &str = "manager";
 pub const CONTRACTOR: &str = "contractor";
 
 /// The components a host provides as contractor.
-pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
+pub(crate) fn contractor(inner: Arc<HostContext>) -> Components {
     let mut components = Components::new();
     let offering = Arc::clone(&inner);
     components.register_async(OFFER.name, OFFER.modes, move |args| {
@@ -91,14 +96,14 @@ pub(crate) fn contractor(inner: Arc<Inner>) -> Components {
 /// What this host pays to take the task's VM, holding the capacity until
 /// `award_by`; checked and held under the agent's pricing lock, so two
 /// calls never both get the same room.
-async fn offer(inner: &Inner, task: &Task, award_by: i64) -> Result<Credits, Failure> {
+async fn offer(inner: &HostContext, task: &Task, award_by: i64) -> Result<Credits, Failure> {
     let _pricing = inner.pricing().await;
     offer_priced(inner, task, award_by).await
 }
 
 /// [`offer`] for a caller that holds the pricing lock.
 pub(super) async fn offer_priced(
-    inner: &Inner,
+    inner: &HostContext,
     task: &Task,
     award_by: i64,
 ) -> Result<Credits, Failure> {
@@ -116,7 +121,11 @@ pub(super) async fn offer_priced(
 
 /// Commits to take the VM at `pays`: re-valued against the host as it is
 /// now (less this task's own hold), then held until it arrives.
-pub(super) async fn perform(inner: &Inner, task: &Task, pays: Credits) -> Result<(), Failure> {
+pub(super) async fn perform(
+    inner: &HostContext,
+    task: &Task,
+    pays: Credits,
+) -> Result<(), Failure> {
     let (uuid, vm) = task.vm()?;
     let _pricing = inner.pricing().await;
     let checked = async {
@@ -144,7 +153,7 @@ pub(super) async fn perform(inner: &Inner, task: &Task, pays: Credits) -> Result
 /// comes; a host whose utility rises the fuller it gets (power saving)
 /// would otherwise offer what only the fuller host is worth, and fail the
 /// award once the other holds are gone.
-async fn value_now(inner: &Inner, uuid: &DomainUuid, vm: &Vm) -> Result<Credits, Failure> {
+async fn value_now(inner: &HostContext, uuid: &DomainUuid, vm: &Vm) -> Result<Credits, Failure> {
     let broken = |e: &dyn std::fmt::Display| Failure::broken(e.to_string());
     let held = inner
         .view_with_holds(Some(uuid))
@@ -171,7 +180,7 @@ struct Round {
 }
 
 /// The components a host provides as manager of one round.
-fn manager(inner: Arc<Inner>, round: Arc<Round>) -> Components {
+fn manager(inner: Arc<HostContext>, round: Arc<Round>) -> Components {
     let mut components = Components::new();
     let deciding = Arc::clone(&round);
     components.register_fn(AWARD.name, AWARD.modes, move |args| award(&deciding, args));
@@ -197,7 +206,7 @@ fn award(round: &Round, args: &[Term]) -> Result<Vec<Term>, Failure> {
 
 /// Ends the manager's round: on `done`, the agent records and carries out
 /// the trade.
-async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<Initiative, Failure> {
+async fn outcome(inner: &HostContext, round: &Round, args: &[Term]) -> Result<Initiative, Failure> {
     let task = Task::from_term(&args[0])?;
     let report = Report::read(&args[3]);
     if report != Report::Done {
@@ -231,7 +240,7 @@ async fn outcome(inner: &Inner, round: &Round, args: &[Term]) -> Result<Initiati
 /// One call as manager: offer the VM whose departure helps the host most,
 /// recruit contractors, run the model, and return how it ended.
 pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initiative, AgentError> {
-    let inner = play.inner;
+    let inner = play.host;
     let host = inner.view().await?;
     let valuer = Valuer::new(inner.policy(), &host).map_err(|e| inner.resource_error(e))?;
     let Some(offer) = valuer.best_offer() else {
@@ -264,7 +273,7 @@ async fn offer_vm(
     uuid: String,
     reserve: Credits,
 ) -> Result<Initiative, AgentError> {
-    let inner = play.inner;
+    let inner = play.host;
     let task = Task {
         uuid,
         name: vm.name.clone(),
@@ -313,4 +322,62 @@ async fn offer_vm(
         vm: vm.name.clone(),
         report: Report::Missing,
     }))
+}
+
+/// Contract net, as a kind: an overloaded host starts `manager`, every
+/// host answers as `contractor`.
+pub struct ContractNet;
+
+impl ProtocolKind for ContractNet {
+    fn name(&self) -> &'static str {
+        "contract-net"
+    }
+
+    fn shipped_model(&self) -> lcc::models::Shipped {
+        lcc::models::CONTRACT_NET
+    }
+
+    fn roles(&self) -> [Role; 2] {
+        [
+            Role {
+                name: MANAGER,
+                parameters: 4,
+                signatures: &[AWARD, OUTCOME],
+            },
+            Role {
+                name: CONTRACTOR,
+                parameters: 0,
+                signatures: &[OFFER, PERFORM, RELEASE],
+            },
+        ]
+    }
+
+    fn initiates(&self) -> Initiates {
+        Initiates::When(Classification::Overloaded)
+    }
+
+    fn refuses(&self, setting: Setting) -> Option<String> {
+        super::not_a_call_market(self.name(), setting)
+    }
+
+    fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
+        Arc::new(Calls(host))
+    }
+}
+
+/// A host's part in contract net: it keeps no state of its own.
+struct Calls(Arc<HostContext>);
+
+impl KindPlay for Calls {
+    fn respond(&self, _protocol: &Protocol) -> Components {
+        contractor(Arc::clone(&self.0))
+    }
+
+    fn initiate<'a>(
+        &'a self,
+        play: &'a Play<'a>,
+        protocol: &'a Protocol,
+    ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
+        Box::pin(async move { manage(play, protocol).await.map(Some) })
+    }
 }

@@ -40,9 +40,12 @@ use super::Protocol;
 use super::contract_net::{offer_priced, perform};
 use super::terms::{Report, Task, compound, read_credits, text};
 use super::vocabulary::{CONCLUDE, PICK, QUOTE, RELEASE, START};
-use crate::agent::Inner;
+use crate::agent::{
+    AgentError, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role, Setting,
+};
 use crate::hypervisor::DomainSpec;
 use crate::migration::Outcome;
+use futures::future::BoxFuture;
 
 /// The role the operator starts.
 pub const OPERATOR: &str = "operator";
@@ -179,7 +182,7 @@ impl Answer {
 }
 
 /// The components a host provides as `host` of `protocol`.
-pub(crate) fn host(inner: Arc<Inner>, protocol: &Protocol) -> Components {
+pub(crate) fn host(inner: Arc<HostContext>, protocol: &Protocol) -> Components {
     let mut components = Components::new();
     let quoting = Arc::clone(&inner);
     components.register_async(QUOTE.name, QUOTE.modes, move |args| {
@@ -240,7 +243,11 @@ pub(crate) fn host(inner: Arc<Inner>, protocol: &Protocol) -> Components {
 /// What this host answers: checked for presence, priced and held under
 /// the agent's pricing lock, so two placements of one name, or two VMs
 /// for one room, are never both offered.
-async fn quote(inner: &Inner, placement: &Placement, award_by: i64) -> Result<Answer, Failure> {
+async fn quote(
+    inner: &HostContext,
+    placement: &Placement,
+    award_by: i64,
+) -> Result<Answer, Failure> {
     if let Some(why) = placement.mismatch() {
         return Ok(Answer::Refused { why });
     }
@@ -264,7 +271,7 @@ async fn quote(inner: &Inner, placement: &Placement, award_by: i64) -> Result<An
 /// Takes the VM at `pays` (re-valued now, as contract net's winner does)
 /// and starts it through the placement workflow.
 async fn start(
-    inner: &Inner,
+    inner: &HostContext,
     placement: &Placement,
     pays: Credits,
     operator: &str,
@@ -571,6 +578,71 @@ fn read_answers(term: &Term) -> Result<Vec<HostAnswer>, String> {
         .collect::<Result<Vec<_>, String>>()?;
     answers.reverse();
     Ok(answers)
+}
+
+/// Placement, as a kind: an operator starts `operator` ([`operate`]),
+/// every host that plays it answers as `host`; a host never starts it.
+pub struct PlacementKind;
+
+impl ProtocolKind for PlacementKind {
+    fn name(&self) -> &'static str {
+        "placement"
+    }
+
+    fn shipped_model(&self) -> lcc::models::Shipped {
+        lcc::models::PLACEMENT
+    }
+
+    fn roles(&self) -> [Role; 2] {
+        [
+            Role {
+                name: OPERATOR,
+                parameters: 4,
+                signatures: &[PICK, CONCLUDE],
+            },
+            Role {
+                name: HOST,
+                parameters: 0,
+                signatures: &[QUOTE, START, RELEASE],
+            },
+        ]
+    }
+
+    fn initiates(&self) -> Initiates {
+        Initiates::Never
+    }
+
+    fn refuses(&self, setting: Setting) -> Option<String> {
+        match setting {
+            Setting::Award => Some(
+                "a placement's award rule is the operator's (`market place --award`); \
+                 a host only answers"
+                    .to_string(),
+            ),
+            other => super::not_a_call_market(self.name(), other),
+        }
+    }
+
+    fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
+        Arc::new(Hosting(host))
+    }
+}
+
+/// A host's part in placements: it answers, and starts nothing.
+struct Hosting(Arc<HostContext>);
+
+impl KindPlay for Hosting {
+    fn respond(&self, protocol: &Protocol) -> Components {
+        host(Arc::clone(&self.0), protocol)
+    }
+
+    fn initiate<'a>(
+        &'a self,
+        _play: &'a Play<'a>,
+        _protocol: &'a Protocol,
+    ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 #[cfg(test)]

@@ -38,8 +38,13 @@ use market::valuation::Valuer;
 use super::Protocol;
 use super::terms::{Report, Task, bundle, compound, read_bundle, read_credits, text};
 use super::vocabulary::{CHOOSE, GIVE, HAND_OVER, RESULT, WITHDRAW};
-use crate::agent::{AgentError, Agreed, Initiative, Inner, Play, TradeReport};
+use crate::agent::{
+    AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role,
+    Setting, TradeReport,
+};
 use crate::migration::Outcome;
+use futures::future::BoxFuture;
+use market::policy::Classification;
 
 /// The role an underloaded host starts.
 pub const BUYER: &str = "buyer";
@@ -58,7 +63,7 @@ fn read_room(term: &Term) -> Result<Resources, Failure> {
 }
 
 /// The components a host provides as seller of `protocol`.
-pub(crate) fn seller(inner: Arc<Inner>, protocol: &Protocol) -> Components {
+pub(crate) fn seller(inner: Arc<HostContext>, protocol: &Protocol) -> Components {
     let mut components = Components::new();
     let giving = Arc::clone(&inner);
     components.register_async(GIVE.name, GIVE.modes, move |args| {
@@ -110,7 +115,7 @@ pub(crate) fn seller(inner: Arc<Inner>, protocol: &Protocol) -> Components {
 
 /// Of this host's VMs that fit `room` and are not offered elsewhere, the
 /// one its policy asks least for.
-async fn give(inner: &Inner, room: &Resources) -> Result<Task, Failure> {
+async fn give(inner: &HostContext, room: &Resources) -> Result<Task, Failure> {
     let host = inner
         .view()
         .await
@@ -147,7 +152,7 @@ async fn give(inner: &Inner, room: &Resources) -> Result<Task, Failure> {
 /// Sells the task's VM to `buyer`: both ledgers, then the move. Holds only
 /// when the VM moved.
 async fn hand_over(
-    inner: &Inner,
+    inner: &HostContext,
     task: &Task,
     pays: Credits,
     trade_id: TradeId,
@@ -190,7 +195,7 @@ struct Call {
 }
 
 /// The components a host provides as buyer of one call.
-fn buyer(inner: Arc<Inner>, call: Arc<Call>) -> Components {
+fn buyer(inner: Arc<HostContext>, call: Arc<Call>) -> Components {
     let mut components = Components::new();
     let (choosing, deciding) = (Arc::clone(&inner), Arc::clone(&call));
     components.register_async(CHOOSE.name, CHOOSE.modes, move |args| {
@@ -207,7 +212,7 @@ fn buyer(inner: Arc<Inner>, call: Arc<Call>) -> Components {
 
 /// `choose(+Room, +Offers, -Winner, -Task, -Pays)`: every offer valued under
 /// this host's policy, the mechanism deciding on the surplus each leaves.
-async fn choose(inner: &Inner, call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
+async fn choose(inner: &HostContext, call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let offers = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken(format!("offers {} are not a list", args[1])))?;
@@ -259,7 +264,7 @@ async fn choose(inner: &Inner, call: &Call, args: &[Term]) -> Result<Vec<Term>, 
 
 /// How the call ended, for the initiator's report; a VM that is not coming
 /// frees the room held for it.
-fn result(inner: &Inner, call: &Call, args: &[Term]) -> Initiative {
+fn result(inner: &HostContext, call: &Call, args: &[Term]) -> Initiative {
     let report = Report::read(&args[3]);
     let chosen = call.chosen.locked().clone();
     match (&report, chosen, read_credits(&args[2])) {
@@ -291,7 +296,7 @@ fn result(inner: &Inner, call: &Call, args: &[Term]) -> Initiative {
 /// One reverse call: announce the room this host has free, recruit
 /// sellers, run the model, and return how it ended.
 pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiative, AgentError> {
-    let inner = play.inner;
+    let inner = play.host;
     let host = inner.view_with_holds(None).await?;
     let reserved = Resources::checked_sum(host.vms.iter().map(|vm| &vm.reserved))
         .map_err(|e| inner.resource_error(e))?;
@@ -312,7 +317,7 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
     let rule = protocol.settings().award;
     let call = Arc::new(Call {
         trade_id: TradeId::new(recruited.interaction.id.to_string()).map_err(|e| {
-            play.inner
+            play.host
                 .trade_error(&recruited.interaction.id.to_string(), e)
         })?,
         protocol: protocol.name().to_string(),
@@ -344,4 +349,62 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
         vm: String::new(),
         report: Report::Missing,
     }))
+}
+
+/// The reverse call, as a kind: an underloaded host starts `buyer`, every
+/// host answers as `seller`.
+pub struct ReverseCall;
+
+impl ProtocolKind for ReverseCall {
+    fn name(&self) -> &'static str {
+        "reverse-call"
+    }
+
+    fn shipped_model(&self) -> lcc::models::Shipped {
+        lcc::models::REVERSE_CALL
+    }
+
+    fn roles(&self) -> [Role; 2] {
+        [
+            Role {
+                name: BUYER,
+                parameters: 5,
+                signatures: &[CHOOSE, RESULT],
+            },
+            Role {
+                name: SELLER,
+                parameters: 0,
+                signatures: &[GIVE, HAND_OVER, WITHDRAW],
+            },
+        ]
+    }
+
+    fn initiates(&self) -> Initiates {
+        Initiates::When(Classification::Underloaded)
+    }
+
+    fn refuses(&self, setting: Setting) -> Option<String> {
+        super::not_a_call_market(self.name(), setting)
+    }
+
+    fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
+        Arc::new(Calls(host))
+    }
+}
+
+/// A host's part in the reverse call: it keeps no state of its own.
+struct Calls(Arc<HostContext>);
+
+impl KindPlay for Calls {
+    fn respond(&self, protocol: &Protocol) -> Components {
+        seller(Arc::clone(&self.0), protocol)
+    }
+
+    fn initiate<'a>(
+        &'a self,
+        play: &'a Play<'a>,
+        protocol: &'a Protocol,
+    ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
+        Box::pin(async move { call(play, protocol).await.map(Some) })
+    }
 }

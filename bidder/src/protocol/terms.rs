@@ -15,6 +15,7 @@ use market::credits::Credits;
 use market::resources::Resources;
 use market::vm::{GroupRule, PlacementGroup, Vm};
 
+pub use crate::agent::Report;
 use crate::hypervisor::DomainUuid;
 
 /// `bundle(Cpu, Mem, Net)`.
@@ -79,33 +80,9 @@ pub fn text(term: &Term) -> Option<String> {
     }
 }
 
-/// How an interaction, or one step of it, ended: the report a model
-/// passes to a host's components (`outcome`, `result`, `leg_ended`,
-/// `concluded`, `conclude`), read in one place so that every kind
-/// matches on the same words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
-    /// `done`: the trade, or the step, was carried out.
-    Done,
-    /// `started`: a placed VM runs at the winner.
-    Started,
-    /// `silent`: the party that had to answer did not, in time.
-    Silent,
-    /// `failed(Why)`: the party said why it could not.
-    Failed(String),
-    /// `called_off(Why)`: the trade was called off, for that reason
-    /// (`not_recorded`, `leg_failed`, `leg_silent`).
-    CalledOff(String),
-    /// Any other word a model ends with (`no_proposals`, `no_award`,
-    /// `called_off(leg_failed)`, ...): no trade, for that reason, in the
-    /// model's words.
-    Other(String),
-    /// None: the interaction ended before its last step passed one.
-    Missing,
-}
-
 impl Report {
-    /// The report `term` is.
+    /// The report `term` is (read here, where every value is read from
+    /// terms).
     pub fn read(term: &Term) -> Report {
         match text(term).as_deref() {
             Some("done") => return Report::Done,
@@ -119,20 +96,6 @@ impl Report {
                 Report::CalledOff(text(why).unwrap_or_else(|| why.to_string()))
             }
             _ => Report::Other(term.to_string()),
-        }
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Report::Done => f.write_str("done"),
-            Report::Started => f.write_str("started"),
-            Report::Silent => f.write_str("silent"),
-            Report::Failed(why) => write!(f, "failed({why})"),
-            Report::CalledOff(why) => write!(f, "called_off({why})"),
-            Report::Other(word) => f.write_str(word),
-            Report::Missing => f.write_str("the interaction ended without a report"),
         }
     }
 }

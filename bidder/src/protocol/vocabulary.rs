@@ -7,23 +7,9 @@
 //! that the model lacks with E0117. docs/lcc.md ("The bidder's
 //! components") is this table for protocol authors.
 
-use lcc::ast::Mode::{self, In, Out};
-use lcc::component::{Components, Failure};
-use lcc::diagnostic::{Code, Diagnostic};
+use lcc::ast::Mode::{In, Out};
 
-use super::Kind;
-
-/// One component: its name, its arguments' modes, the role that may call
-/// it, and what it computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Signature {
-    /// The constraint's name.
-    pub name: &'static str,
-    /// One mode per argument (`+` bound by the caller, `-` bound by it).
-    pub modes: &'static [Mode],
-    /// What it answers, for people.
-    pub meaning: &'static str,
-}
+pub use crate::agent::Signature;
 
 /// `offer(+Task, +AwardBy, -Pays)`.
 pub const OFFER: Signature = Signature {
@@ -265,114 +251,17 @@ pub const LEAVE: Signature = Signature {
     meaning: "a trader's: the round is over for it; what it listed may be offered again",
 };
 
-/// The role a host starts, its parameters, and the components it
-/// provides to it; then the same for the role it answers. (A placement's
-/// initiating role is the operator's, played by `market place`.)
-pub fn roles(kind: Kind) -> [(&'static str, usize, &'static [Signature]); 2] {
-    match kind {
-        Kind::ContractNet => [
-            (super::contract_net::MANAGER, 4, &[AWARD, OUTCOME]),
-            (
-                super::contract_net::CONTRACTOR,
-                0,
-                &[OFFER, PERFORM, RELEASE],
-            ),
-        ],
-        Kind::ReverseCall => [
-            (super::reverse_call::BUYER, 5, &[CHOOSE, RESULT]),
-            (super::reverse_call::SELLER, 0, &[GIVE, HAND_OVER, WITHDRAW]),
-        ],
-        Kind::DoubleAuction => [
-            (
-                super::double_auction::AUCTIONEER,
-                5,
-                &[LEADS, CATALOGUE, CLEAR, READY, LEG_ENDED, CONCLUDED, CARRY],
-            ),
-            (
-                super::double_auction::TRADER,
-                0,
-                &[LIST_FOR, ORDERS_FOR, RECORD, CARRY, CALLED_OFF, LEAVE],
-            ),
-        ],
-        Kind::Placement => [
-            (super::placement::OPERATOR, 4, &[PICK, CONCLUDE]),
-            (super::placement::HOST, 0, &[QUOTE, START, RELEASE]),
-        ],
-    }
-}
-
-/// What keeps the bidder from playing `model` as `kind`: a role of the
-/// kind that no clause defines with that many parameters (E0117), a
-/// component its roles call that the bidder does not provide to that role
-/// (E0112), or one whose modes do not fit (E0116).
-pub fn missing(kind: Kind, model: &lcc::ast::Model) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for (role, parameters, signatures) in roles(kind) {
-        let defined = model.clauses.iter().any(|clause| {
-            clause.head.name() == Some(role) && parameter_count(&clause.head.role) == parameters
-        });
-        if !defined {
-            out.push(missing_role(kind, role, parameters));
-            continue;
-        }
-        out.extend(lcc::check::missing_components(
-            model,
-            &placeholders(signatures),
-            &[role],
-        ));
-    }
-    out
-}
-
-fn parameter_count(role: &lcc::ast::Term) -> usize {
-    match &role.kind {
-        lcc::ast::TermKind::Compound(_, args) => args.len(),
-        _ => 0,
-    }
-}
-
-fn missing_role(kind: Kind, role: &str, parameters: usize) -> Diagnostic {
-    let head = if parameters == 0 {
-        format!("a({role}, Id)")
-    } else {
-        let names: Vec<String> = (1..=parameters).map(|i| format!("P{i}")).collect();
-        format!("a({role}({}), Id)", names.join(", "))
-    };
-    Diagnostic::new(
-        Code::MissingRole,
-        format!(
-            "a bidder plays {} models as `{role}` with {parameters} parameter(s), \
-             and no clause defines that role",
-            kind.name()
-        ),
-        lcc::ast::Span::new(0, 0),
-    )
-    .with_hint(format!(
-        "add a clause `{head} :: ...` (docs/lcc.md, The bidder's components)"
-    ))
-}
-
-/// A registry with the signatures only: what the checker compares a
-/// model's calls against.
-fn placeholders(signatures: &[Signature]) -> Components {
-    let mut components = Components::new();
-    for signature in signatures {
-        components.register_fn(signature.name, signature.modes, |_| {
-            Err(Failure::broken("a signature, not a component"))
-        });
-    }
-    components
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use lcc::diagnostic::Code;
+
+    use crate::protocol::{CONTRACT_NET, SHIPPED};
 
     #[test]
     fn every_kind_s_shipped_model_needs_nothing_the_bidder_lacks() {
-        for kind in Kind::ALL {
+        for kind in SHIPPED {
             let model = lcc::syntax::parse(kind.shipped_model().source).unwrap();
-            assert!(missing(kind, &model).is_empty(), "{}", kind.name());
+            assert!(kind.missing(&model).is_empty(), "{}", kind.name());
         }
     }
 
@@ -383,7 +272,7 @@ mod tests {
                       a(manager(T, Cs, W, G), M) :: cfp(T) => a(contractor, C)\n\
                       a(contractor, C) :: cfp(T) <= a(manager, M) then null <- guess(T, P)\n";
         let model = lcc::syntax::parse(source).unwrap();
-        let found = missing(Kind::ContractNet, &model);
+        let found = CONTRACT_NET.missing(&model);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].code, Code::MissingComponent);
         let rendered = found[0].render("sealed.lcc", source);
@@ -392,7 +281,7 @@ mod tests {
         let source = "r(manager, initial)\nr(contractor, necessary)\n\
                       a(manager(T), M) :: cfp(T) => a(contractor, C)\n\
                       a(contractor, C) :: cfp(T) <= a(manager, M)\n";
-        let found = missing(Kind::ContractNet, &lcc::syntax::parse(source).unwrap());
+        let found = CONTRACT_NET.missing(&lcc::syntax::parse(source).unwrap());
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].code, Code::MissingRole);
     }

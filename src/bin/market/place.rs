@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bidder::hypervisor::{DomainSpec, DomainUuid, HypervisorError};
 use bidder::protocol::placement::{self, Answer, CallReport, CallTiming, Ended};
 use bidder::protocol::terms::Task;
-use bidder::protocol::{Kind, ModelSource, Protocol, ProtocolConfig, Settings};
+use bidder::protocol::{ModelSource, PLACEMENT, Protocol, ProtocolConfig, Settings};
 use bourse::outln;
 use bourse::output::OutputError;
 use clap::Args;
@@ -173,10 +173,10 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
     let (task, domain) = vm_of(args)?;
     let protocol = Protocol::load(ProtocolConfig {
         name: args.protocol.clone(),
-        kind: Kind::Placement,
+        kind: PLACEMENT,
         model: match &args.model {
             Some(path) => ModelSource::File(path.clone()),
-            None => ModelSource::Shipped(Kind::Placement.shipped_model()),
+            None => ModelSource::Shipped(PLACEMENT.shipped_model()),
         },
         settings: Settings {
             award: args.award,

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bidder::protocol::Kind;
+use bidder::protocol::{self, Kind};
 use bourse::output::OutputError;
 use bourse::{out, outln};
 use clap::Subcommand;
@@ -84,8 +84,8 @@ fn read(path: &Path) -> Result<String, Outcome> {
 }
 
 fn parse_kind(name: &str) -> Result<Kind, String> {
-    Kind::parse(name).ok_or_else(|| {
-        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+    protocol::kind(name).ok_or_else(|| {
+        let kinds: Vec<&str> = protocol::kinds().iter().map(|k| k.name()).collect();
         format!("unknown kind {name:?}: a bidder plays {}", kinds.join(", "))
     })
 }
@@ -95,7 +95,7 @@ fn parse_kind(name: &str) -> Result<Kind, String> {
 fn diagnose(source: &str, kind: Option<Kind>) -> Vec<lcc::diagnostic::Diagnostic> {
     let mut diagnostics = check_source(source);
     if let (Some(kind), Ok(model)) = (kind, lcc::syntax::parse(source)) {
-        diagnostics.extend(bidder::protocol::vocabulary::missing(kind, &model));
+        diagnostics.extend(kind.missing(&model));
     }
     diagnostics
 }

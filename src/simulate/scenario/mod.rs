@@ -79,7 +79,7 @@ use std::path::{Path, PathBuf};
 
 use bidder::problem::{ConfigProblem, lines};
 use bidder::protocol::config::{Selection, check_unused};
-use bidder::protocol::{Kind, Protocol};
+use bidder::protocol::{self, Protocol};
 use market::policy::{Policy, PolicyError};
 use market::vm::PlacementGroup;
 
@@ -291,7 +291,7 @@ fn placement_protocol(
     protocols
         .iter()
         .flatten()
-        .find(|p| p.kind() == Kind::Placement)
+        .find(|p| p.kind() == protocol::PLACEMENT)
         .cloned()
         .map(Some)
         .ok_or_else(|| {

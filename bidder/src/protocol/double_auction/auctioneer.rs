@@ -17,11 +17,12 @@ use market::mechanism::{ClearingRules, HostSlot, Order, OrderId, Round, Trade, V
 use market::runtime::{self, InitiateError, Recruitment};
 use market::vm::VmId;
 
+use super::CallMarket;
 use super::party;
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Posted, catalogue_term, read_listed};
 use super::trader::{carry, protocol_ref, refused};
 use super::{AUCTIONEER, TRADER, round_span_ms};
-use crate::agent::{AgentError, Initiative, Inner, Play, TradeReport, vm_id};
+use crate::agent::{AgentError, Initiative, Play, TradeReport, vm_id};
 use crate::migration::Outcome;
 use crate::protocol::Protocol;
 use crate::protocol::terms::{Report, compound, text};
@@ -56,10 +57,10 @@ struct Held {
 /// it is not.
 pub(crate) async fn hold(
     play: &Play<'_>,
+    inner: &Arc<CallMarket>,
     protocol: &Protocol,
 ) -> Result<Option<Initiative>, AgentError> {
-    let inner = play.inner;
-    let seq = inner.period();
+    let seq = inner.host.period();
     if !inner.due_round(protocol.name().as_str(), seq) {
         return Ok(None);
     }
@@ -68,7 +69,7 @@ pub(crate) async fn hold(
     // first: held now, its round would go on without its own orders. It
     // holds the round only if it is still its turn then.
     let span = round_span_ms(window, grace);
-    party::free_by(inner, inner.now_ms().saturating_add(span)).await;
+    party::free_by(inner, inner.host.now_ms().saturating_add(span)).await;
     if !inner.due_round(protocol.name().as_str(), seq) {
         return Ok(None);
     }
@@ -86,21 +87,21 @@ pub(crate) async fn hold(
         Err(source) => return Err(play.interaction_error(protocol, source)),
     };
     let round = recruited.interaction.id.to_string();
-    let mut roster = vec![inner.name().to_string()];
+    let mut roster = vec![inner.host.name().to_string()];
     roster.extend(recruited.players.iter().map(|p| p.to_string()));
     let leads = !first || inner.holds_first_round(protocol.name().as_str(), seq, &roster[1..]);
     let own = if leads {
         inner.heard_round(protocol.name().as_str(), seq, &roster);
-        tracing::info!(host = %inner.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
+        tracing::info!(host = %inner.host.name(), %round, seq, traders = roster.len() - 1, protocol = %protocol.name(), "holds a call-market round");
         // Called into another round while it recruited, it lists itself
         // once that one ends for it.
-        let list_by = inner.now_ms().saturating_add(window / 2);
+        let list_by = inner.host.now_ms().saturating_add(window / 2);
         party::list(inner, &round, roster, list_by).await.ok()
     } else {
-        tracing::debug!(host = %inner.name(), %round, seq, "leaves the first round to the first host by name");
+        tracing::debug!(host = %inner.host.name(), %round, seq, "leaves the first round to the first host by name");
         None
     };
-    let started = inner.now_ms();
+    let started = inner.host.now_ms();
     let held = Arc::new(Held {
         round: round.clone(),
         leads,
@@ -113,7 +114,7 @@ pub(crate) async fn hold(
         catalogue: Mutex::new(
             own.into_iter()
                 .map(|listing| Listed {
-                    trader: inner.name().to_string(),
+                    trader: inner.host.name().to_string(),
                     listing,
                 })
                 .collect(),
@@ -187,7 +188,7 @@ fn reports(held: &Held) -> Vec<TradeReport> {
 }
 
 /// The components a host provides as auctioneer of one round.
-fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
+fn auctioneer(inner: Arc<CallMarket>, held: Arc<Held>) -> Components {
     let mut components = Components::new();
     let leading = Arc::clone(&held);
     components.register_fn(LEADS.name, LEADS.modes, move |_| {
@@ -245,7 +246,7 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
                     party::call_off(&inner, &held.round, Some(&id), &other.to_string()).await;
                 }
             }
-            tracing::info!(host = %inner.name(), clearing = %id, %report, "trade concluded");
+            tracing::info!(host = %inner.host.name(), clearing = %id, %report, "trade concluded");
             held.concluded.locked().insert(id, report.to_string());
             Ok(vec![])
         }
@@ -260,9 +261,9 @@ fn auctioneer(inner: Arc<Inner>, held: Arc<Held>) -> Components {
 /// Starts the auctioneer's own orders as the catalogue is shown, when the
 /// traders start theirs: in hand when the last order comes in, instead of
 /// computed after it, in the time the round takes to clear.
-fn order_own(inner: &Arc<Inner>, held: &Held) {
+fn order_own(inner: &Arc<CallMarket>, held: &Held) {
     let catalogue = held.catalogue.locked().clone();
-    if !catalogue.iter().any(|l| l.trader == inner.name()) {
+    if !catalogue.iter().any(|l| l.trader == inner.host.name()) {
         return; // it listed nothing: it sits its own round out
     }
     let (inner, round) = (Arc::clone(inner), held.round.clone());
@@ -272,7 +273,7 @@ fn order_own(inner: &Arc<Inner>, held: &Held) {
 
 /// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
 /// read, from traders of the round, of VMs nobody else listed.
-fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+fn catalogue(inner: &CallMarket, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let listings = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken("listings are a list"))?;
@@ -290,7 +291,7 @@ fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fai
             Ok(listed) if listed.trader == from => listed,
             Ok(_) | Err(_) => {
                 refused(
-                    inner.name(),
+                    inner.host.name(),
                     "listing",
                     &from,
                     &format!("does not read: {term}"),
@@ -302,7 +303,7 @@ fn catalogue(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fai
             let fresh = seen.insert(vm_id(&vm.uuid));
             if !fresh {
                 refused(
-                    inner.name(),
+                    inner.host.name(),
                     "listing",
                     &from,
                     &format!("{} is listed twice", vm.uuid),
@@ -344,7 +345,7 @@ fn market_of(catalogue: &[Listed]) -> Round {
 }
 
 /// `clear(+Round, +Orders, -Results, -Trades)`.
-async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+async fn clear(inner: &CallMarket, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let started = std::time::Instant::now();
     let posted = args[1]
         .as_list()
@@ -361,7 +362,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
             compound(term, "posted", 2).and_then(|a| Some((text(&a[0])?, a[1].as_list()?)))
         else {
             refused(
-                inner.name(),
+                inner.host.name(),
                 "order",
                 "?",
                 &format!("does not read: {term}"),
@@ -371,7 +372,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
         ordered.push(from.clone());
         let Some(&host) = index.get(from.as_str()) else {
             refused(
-                inner.name(),
+                inner.host.name(),
                 "order",
                 &from,
                 "orders from a trader that listed nothing",
@@ -381,12 +382,12 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
         for order in orders {
             match Posted::from_term(order) {
                 Ok(posted) => push_order(&mut market, host, &posted),
-                Err(why) => refused(inner.name(), "order", &from, &why),
+                Err(why) => refused(inner.host.name(), "order", &from, &why),
             }
         }
     }
     let own = held.own_orders.locked().take();
-    if let Some(&me) = index.get(inner.name())
+    if let Some(&me) = index.get(inner.host.name())
         && let Some(own) = own
         && let Ok(Ok(own)) = own.await
     {
@@ -399,7 +400,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
     let clearing_ms = started.elapsed().as_millis() - collected_ms;
     for (order, why) in &cleared.rejected {
         let from = trader_of(&market, &catalogue, *order);
-        refused(inner.name(), "order", &from, &why.to_string());
+        refused(inner.host.name(), "order", &from, &why.to_string());
     }
     for set in &cleared.unordered {
         let hosts: Vec<String> = set
@@ -407,7 +408,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
             .map(|o| trader_of(&market, &catalogue, *o))
             .collect();
         refused(
-            inner.name(),
+            inner.host.name(),
             "package",
             &hosts.join(", "),
             "no order of its legs keeps every host within its capacity on the way",
@@ -424,16 +425,16 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
         let mine = trade
             .legs
             .iter()
-            .any(|l| l.from == inner.name() || l.to == inner.name());
+            .any(|l| l.from == inner.host.name() || l.to == inner.host.name());
         if mine && let Err(why) = party::take_part(inner, &held.protocol, &held.round, &trade).await
         {
-            tracing::info!(host = %inner.name(), clearing = %trade.clearing_id, %why, "declines its own trade");
+            tracing::info!(host = %inner.host.name(), clearing = %trade.clearing_id, %why, "declines its own trade");
             continue;
         }
         filled.push(trade);
     }
     tracing::info!(
-        host = %inner.name(), round = %held.round, orders = market.orders.len(),
+        host = %inner.host.name(), round = %held.round, orders = market.orders.len(),
         trades = filled.len(), surplus = %cleared.total_surplus, collected_ms, clearing_ms,
         recorded_ms = started.elapsed().as_millis(), "cleared"
     );
@@ -452,7 +453,7 @@ async fn clear(inner: &Inner, held: &Held, args: &[Term]) -> Result<Vec<Term>, F
         .collect();
     let trades = filled
         .iter()
-        .map(|t| settle_term(t, inner.name()))
+        .map(|t| settle_term(t, inner.host.name()))
         .collect();
     *held.trades.locked() = filled;
     Ok(vec![

@@ -42,13 +42,24 @@ pub mod terms;
 mod trader;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
+use lcc::component::Components;
+use lcc::sync::Locked;
 use market::ledger::TradeId;
 
-pub(crate) use auctioneer::hold;
-pub(crate) use party::play_out;
+use super::Protocol;
+use super::vocabulary::{
+    CALLED_OFF, CARRY, CATALOGUE, CLEAR, CONCLUDED, LEADS, LEAVE, LEG_ENDED, LIST_FOR, ORDERS_FOR,
+    READY, RECORD,
+};
+use crate::agent::{
+    AgentConfig, AgentError, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind,
+    Role, Setting,
+};
+
 pub use rotation::Rotation;
-pub(crate) use trader::trader;
 
 use party::Part;
 
@@ -119,5 +130,148 @@ impl State {
         self.rotations
             .entry(protocol.to_string())
             .or_insert_with(|| Rotation::new(me))
+    }
+}
+
+/// The call market, as a kind: every period the host whose turn it is
+/// starts `auctioneer`, every host answers as `trader`.
+pub struct DoubleAuction;
+
+impl ProtocolKind for DoubleAuction {
+    fn name(&self) -> &'static str {
+        "double-auction"
+    }
+
+    fn shipped_model(&self) -> lcc::models::Shipped {
+        lcc::models::CALL_MARKET
+    }
+
+    fn roles(&self) -> [Role; 2] {
+        [
+            Role {
+                name: AUCTIONEER,
+                parameters: 5,
+                signatures: &[LEADS, CATALOGUE, CLEAR, READY, LEG_ENDED, CONCLUDED, CARRY],
+            },
+            Role {
+                name: TRADER,
+                parameters: 0,
+                signatures: &[LIST_FOR, ORDERS_FOR, RECORD, CARRY, CALLED_OFF, LEAVE],
+            },
+        ]
+    }
+
+    fn initiates(&self) -> Initiates {
+        Initiates::ByTurn
+    }
+
+    fn refuses(&self, setting: Setting) -> Option<String> {
+        match setting {
+            Setting::Award => Some(
+                "a call market has no award: its trades are priced by `pricing` \
+                 (\"equal-split\" or \"trade-reduction\")"
+                    .to_string(),
+            ),
+            Setting::Pricing | Setting::WindowMs => None,
+        }
+    }
+
+    fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
+        Arc::new(Rounds(Arc::new(CallMarket {
+            host,
+            state: Mutex::new(State::default()),
+            round_left: tokio::sync::Notify::new(),
+        })))
+    }
+}
+
+/// A host's call-market state, shared by its auctioneer and trader roles
+/// in every call-market protocol it plays.
+pub(crate) struct CallMarket {
+    /// The host.
+    pub(crate) host: Arc<HostContext>,
+    /// Its rounds: whose turn, and its part in each.
+    state: Mutex<State>,
+    /// Woken whenever the host leaves a round, for whoever waits to join
+    /// the next one.
+    round_left: tokio::sync::Notify,
+}
+
+impl CallMarket {
+    pub(crate) fn call_market(&self) -> std::sync::MutexGuard<'_, State> {
+        // Maps and options, each change made whole under the lock.
+        self.state.locked()
+    }
+
+    /// Notified whenever the host leaves a call-market round.
+    pub(crate) fn round_left(&self) -> &tokio::sync::Notify {
+        &self.round_left
+    }
+
+    /// Whether it is this host's turn to hold `protocol`'s round of
+    /// period `seq`.
+    pub(crate) fn due_round(&self, protocol: &str, seq: u64) -> bool {
+        self.call_market()
+            .rotation(protocol, self.host.name())
+            .due(seq)
+    }
+
+    /// Whether `protocol`'s rotation has heard no round yet.
+    pub(crate) fn first_round_due(&self, protocol: &str) -> bool {
+        self.call_market()
+            .rotation(protocol, self.host.name())
+            .listening()
+    }
+
+    /// Whether this host, due for its first round of `protocol` (heard no
+    /// round), holds round `seq` among the `players` it recruited
+    /// ([`Rotation::first_round`]).
+    pub(crate) fn holds_first_round(&self, protocol: &str, seq: u64, players: &[String]) -> bool {
+        self.call_market()
+            .rotation(protocol, self.host.name())
+            .first_round(seq, players.iter().cloned())
+    }
+
+    /// A round of `protocol` was heard: period `seq`, among `roster`.
+    pub(crate) fn heard_round(&self, protocol: &str, seq: u64, roster: &[String]) {
+        self.call_market()
+            .rotation(protocol, self.host.name())
+            .heard(seq, roster.iter().cloned());
+    }
+}
+
+/// A host's part in the call market, as the agent plays it.
+struct Rounds(Arc<CallMarket>);
+
+impl KindPlay for Rounds {
+    fn respond(&self, protocol: &Protocol) -> Components {
+        trader::trader(Arc::clone(&self.0), protocol)
+    }
+
+    fn initiate<'a>(
+        &'a self,
+        play: &'a Play<'a>,
+        protocol: &'a Protocol,
+    ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
+        Box::pin(auctioneer::hold(play, &self.0, protocol))
+    }
+
+    fn holds(&self, trade_id: &TradeId) -> bool {
+        self.0.call_market().holds(trade_id)
+    }
+
+    fn listening(&self) -> bool {
+        self.0.call_market().listening()
+    }
+
+    /// A round's span, with listing windows of the protocol's
+    /// `window_ms` (or the calls' own window, if longer).
+    fn span_ms(&self, protocol: &Protocol, config: &AgentConfig) -> i64 {
+        let window = config.window_ms.max(protocol.settings().window_ms);
+        round_span_ms(window, config.grace_ms)
+    }
+
+    fn play_out(&self, by_ms: i64) -> BoxFuture<'_, bool> {
+        Box::pin(party::play_out(&self.0, by_ms))
     }
 }

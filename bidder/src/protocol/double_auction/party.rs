@@ -15,9 +15,10 @@ use market::resources::Resources;
 use market::valuation::Valuer;
 use market::vm::{Vm, VmId};
 
+use super::CallMarket;
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Listing, Posted};
 use super::{BEST_BIDS, BEST_PACKAGES, LISTED_VMS, WANTED_VMS};
-use crate::agent::{Inner, vm_id};
+use crate::agent::vm_id;
 use crate::hypervisor::DomainUuid;
 use crate::migration::Outcome;
 
@@ -52,7 +53,7 @@ fn broken(e: impl std::fmt::Display) -> Failure {
 /// A host still in another round waits for it to end until `by_ms` of the
 /// peers' clock ([`free_by`]); does not hold when it is in one then.
 pub(crate) async fn list(
-    inner: &Inner,
+    inner: &CallMarket,
     round: &str,
     roster: Vec<String>,
     by_ms: i64,
@@ -98,7 +99,7 @@ pub(crate) async fn list(
 /// often still carrying it out when the next round calls; joining it once
 /// they are done, instead of passing, is what lets them trade from the
 /// state that trade left (and keeps the others from trading without them).
-pub(crate) async fn free_by(inner: &Inner, by_ms: i64) -> bool {
+pub(crate) async fn free_by(inner: &CallMarket, by_ms: i64) -> bool {
     loop {
         let left = inner.round_left().notified();
         tokio::pin!(left);
@@ -106,12 +107,12 @@ pub(crate) async fn free_by(inner: &Inner, by_ms: i64) -> bool {
         if inner.call_market().busy.is_none() {
             return true;
         }
-        if inner.now_ms() >= by_ms {
+        if inner.host.now_ms() >= by_ms {
             return false;
         }
         tokio::select! {
             () = left => {}
-            () = inner.sleep_until(by_ms) => {}
+            () = inner.host.sleep_until(by_ms) => {}
         }
     }
 }
@@ -121,7 +122,7 @@ pub(crate) async fn free_by(inner: &Inner, by_ms: i64) -> bool {
 /// `by_ms` of the peers' clock. Whether it is in none. A role cut short
 /// instead would leave every leg it recorded agreed, in its ledger and in
 /// its peers', until it is back and they are recovered.
-pub(crate) async fn play_out(inner: &Inner, by_ms: i64) -> bool {
+pub(crate) async fn play_out(inner: &CallMarket, by_ms: i64) -> bool {
     let round = {
         let mut state = inner.call_market();
         state.stopping = true;
@@ -130,16 +131,16 @@ pub(crate) async fn play_out(inner: &Inner, by_ms: i64) -> bool {
     let Some(round) = round else {
         return true;
     };
-    tracing::info!(host = %inner.name(), %round, "stopping: plays the round it is in to its end");
+    tracing::info!(host = %inner.host.name(), %round, "stopping: plays the round it is in to its end");
     free_by(inner, by_ms).await
 }
 
 /// The host's listing; its VMs are marked as being given.
-async fn listing(inner: &Inner) -> Result<Listing, Failure> {
-    let running = inner.view().await.map_err(broken)?;
-    let held = inner.with_holds(running.clone(), None);
-    let slot = HostSlot::of(&held, inner.policy()).map_err(broken)?;
-    let valuer = Valuer::new(inner.policy(), &held).map_err(broken)?;
+async fn listing(inner: &CallMarket) -> Result<Listing, Failure> {
+    let running = inner.host.view().await.map_err(broken)?;
+    let held = inner.host.with_holds(running.clone(), None);
+    let slot = HostSlot::of(&held, inner.host.policy()).map_err(broken)?;
+    let valuer = Valuer::new(inner.host.policy(), &held).map_err(broken)?;
     let mut asks: Vec<(Credits, &Vm)> = running
         .vms
         .iter()
@@ -152,12 +153,13 @@ async fn listing(inner: &Inner) -> Result<Listing, Failure> {
             break;
         }
         let Some(uuid) = inner
+            .host
             .uuid_of(vm.id)
             .and_then(|u| DomainUuid::parse(&u).ok())
         else {
             continue;
         };
-        if !inner.start_giving(&uuid).await {
+        if !inner.host.start_giving(&uuid).await {
             continue; // offered in a call under way
         }
         vms.push(ListedVm {
@@ -178,16 +180,16 @@ async fn listing(inner: &Inner) -> Result<Listing, Failure> {
 /// This host's orders for the VMs of `catalogue`, at its true valuation,
 /// the best of each kind kept. Does not hold when it has none.
 pub(crate) async fn orders(
-    inner: &Inner,
+    inner: &CallMarket,
     round: &str,
     catalogue: &[Listed],
 ) -> Result<Vec<Posted>, Failure> {
-    let me = inner.name();
+    let me = inner.host.name();
     let listed: Vec<ListedVm> = part(inner, round, |p| p.listed.clone())?;
-    let host = inner.view_with_holds(None).await.map_err(broken)?;
-    let valuer = Valuer::new(inner.policy(), &host).map_err(broken)?;
+    let host = inner.host.view_with_holds(None).await.map_err(broken)?;
+    let valuer = Valuer::new(inner.host.policy(), &host).map_err(broken)?;
     // Room for a VM, counting what giving its largest listed VM frees.
-    let slot = HostSlot::of(&host, inner.policy()).map_err(broken)?;
+    let slot = HostSlot::of(&host, inner.host.policy()).map_err(broken)?;
     let largest = listed
         .iter()
         .map(|vm| vm.reserved)
@@ -290,7 +292,7 @@ fn spread(me: &str, gives: Option<&str>, takes: Option<&str>) -> u64 {
 }
 
 /// Reads something of this host's part in `round`.
-fn part<T>(inner: &Inner, round: &str, read: impl FnOnce(&Part) -> T) -> Result<T, Failure> {
+fn part<T>(inner: &CallMarket, round: &str, read: impl FnOnce(&Part) -> T) -> Result<T, Failure> {
     let state = inner.call_market();
     state
         .parts
@@ -303,12 +305,12 @@ fn part<T>(inner: &Inner, round: &str, read: impl FnOnce(&Part) -> T) -> Result<
 /// then records every leg in its ledger in one transaction and holds room
 /// for the VM it takes. The error says why it declines.
 pub(crate) async fn take_part(
-    inner: &Inner,
+    inner: &CallMarket,
     protocol: &ProtocolRef,
     round: &str,
     filled: &Filled,
 ) -> Result<(), String> {
-    let me = inner.name().to_string();
+    let me = inner.host.name().to_string();
     let part = part(inner, round, Part::clone).map_err(|f| f.to_string())?;
     if let Some(leg) = filled
         .legs
@@ -364,12 +366,13 @@ pub(crate) async fn take_part(
         None => None,
     };
     let worth = {
-        let _pricing = inner.pricing().await;
+        let _pricing = inner.host.pricing().await;
         let host = inner
+            .host
             .view_with_holds(None)
             .await
             .map_err(|e| e.to_string())?;
-        let valuer = Valuer::new(inner.policy(), &host).map_err(|e| e.to_string())?;
+        let valuer = Valuer::new(inner.host.policy(), &host).map_err(|e| e.to_string())?;
         valuer
             .package(given.as_ref().map(vm_id), taken_vm.as_ref())
             .map_err(|refusal| format!("its policy refuses the package now: {refusal}"))?
@@ -388,14 +391,14 @@ pub(crate) async fn take_part(
         }
     };
     set_recorded(Some(filled.clone()));
-    if let Err(e) = inner.ledger().record_clearing(&terms).await {
+    if let Err(e) = inner.host.ledger().record_clearing(&terms).await {
         set_recorded(None);
         return Err(format!("cannot record the trade: {e}"));
     }
     if let (Some(uuid), Some(vm)) = (taken, taken_vm) {
         let used = vm.used;
-        inner.hold_until_arrival(uuid.clone(), vm);
-        inner.expect(uuid, &used);
+        inner.host.hold_until_arrival(uuid.clone(), vm);
+        inner.host.expect(uuid, &used);
     }
     Ok(())
 }
@@ -435,18 +438,19 @@ fn clearing_terms(
 /// Carries out leg `k` (from 1) of clearing `clearing_id`, of which this
 /// host is the source, from the terms in its own ledger: `done` or
 /// `failed(Why)`.
-pub(crate) async fn carry(inner: &Inner, clearing_id: &str, k: i64) -> Term {
+pub(crate) async fn carry(inner: &CallMarket, clearing_id: &str, k: i64) -> Term {
     match carry_leg(inner, clearing_id, k).await {
         Ok(Outcome::Settled) => Term::atom("done"),
         Ok(Outcome::Failed { reason } | Outcome::RolledBack { reason }) | Err(reason) => {
-            tracing::warn!(host = %inner.name(), clearing = clearing_id, leg = k, %reason, "leg did not move");
+            tracing::warn!(host = %inner.host.name(), clearing = clearing_id, leg = k, %reason, "leg did not move");
             Term::apply("failed", vec![Term::string(&reason)])
         }
     }
 }
 
-async fn carry_leg(inner: &Inner, clearing_id: &str, k: i64) -> Result<Outcome, String> {
+async fn carry_leg(inner: &CallMarket, clearing_id: &str, k: i64) -> Result<Outcome, String> {
     let legs = inner
+        .host
         .ledger()
         .clearing(clearing_id)
         .await
@@ -456,22 +460,24 @@ async fn carry_leg(inner: &Inner, clearing_id: &str, k: i64) -> Result<Outcome, 
         .find(|l| i64::from(l.leg) == k)
         .ok_or_else(|| format!("this ledger lists no leg {k} of clearing {clearing_id}"))?;
     let record = inner
+        .host
         .ledger()
         .trade(&leg.trade_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("leg {} is not recorded here", leg.trade_id))?;
-    if record.terms.seller != inner.name() {
+    if record.terms.seller != inner.host.name() {
         return Err(format!(
             "leg {} leaves {}, not this host",
             leg.trade_id, record.terms.seller
         ));
     }
     let outcome = inner
+        .host
         .execute(&record.terms)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(host = %inner.name(), clearing = clearing_id, leg = k, vm = %leg.vm_uuid, to = %leg.buyer, ?outcome, "leg carried out");
+    tracing::info!(host = %inner.host.name(), clearing = clearing_id, leg = k, vm = %leg.vm_uuid, to = %leg.buyer, ?outcome, "leg carried out");
     Ok(outcome)
 }
 
@@ -483,24 +489,25 @@ const NOT_RECORDED: &str = "not_recorded";
 /// when that names one): each leg it is the source of that did not move is
 /// rolled back in both ledgers, and the room it held for a VM that is not
 /// coming is freed.
-pub(crate) async fn call_off(inner: &Inner, round: &str, clearing: Option<&str>, why: &str) {
+pub(crate) async fn call_off(inner: &CallMarket, round: &str, clearing: Option<&str>, why: &str) {
     let Some(filled) = part(inner, round, |p| p.recorded.clone()).ok().flatten() else {
         return;
     };
     if clearing.is_some_and(|id| id != filled.clearing_id) {
         return;
     }
-    let me = inner.name();
+    let me = inner.host.name();
     for leg in &filled.legs {
         let Ok(trade_id) = TradeId::new(&leg.trade_id) else {
             continue;
         };
         if leg.from == me {
-            if let Err(e) = inner.call_off_leg(&trade_id, &leg.to, why).await {
+            if let Err(e) = inner.host.call_off_leg(&trade_id, &leg.to, why).await {
                 tracing::error!(host = %me, trade = %trade_id, error = %e, "cannot call the leg off; recovery will");
             }
         } else if leg.to == me {
             let state = inner
+                .host
                 .ledger()
                 .trade(&trade_id)
                 .await
@@ -515,12 +522,12 @@ pub(crate) async fn call_off(inner: &Inner, round: &str, clearing: Option<&str>,
             // already rolled back here.
             if state == Some(TradeState::Agreed) && why == NOT_RECORDED {
                 let reason = format!("called off: {why}");
-                if let Err(e) = inner.ledger().roll_back(&trade_id, &reason).await {
+                if let Err(e) = inner.host.ledger().roll_back(&trade_id, &reason).await {
                     tracing::error!(host = %me, trade = %trade_id, error = %e, "cannot roll back the leg it was to receive");
                 }
             }
             if state != Some(TradeState::Settled) {
-                inner.release(&leg.uuid);
+                inner.host.release(&leg.uuid);
             }
         }
     }
@@ -528,7 +535,7 @@ pub(crate) async fn call_off(inner: &Inner, round: &str, clearing: Option<&str>,
 }
 
 /// The round is over for this host: what it listed may be offered again.
-pub(crate) fn leave(inner: &Inner, round: &str) {
+pub(crate) fn leave(inner: &CallMarket, round: &str) {
     let part = {
         let mut state = inner.call_market();
         if state.busy.as_deref() == Some(round) {
@@ -538,6 +545,6 @@ pub(crate) fn leave(inner: &Inner, round: &str) {
     };
     inner.round_left().notify_waiters();
     for vm in part.iter().flat_map(|p| &p.listed) {
-        inner.stop_giving(&vm.uuid);
+        inner.host.stop_giving(&vm.uuid);
     }
 }

@@ -8,9 +8,9 @@ use lcc::component::{Components, Failure};
 use lcc::term::Term;
 use market::ledger::ProtocolRef;
 
+use super::CallMarket;
 use super::party;
 use super::terms::{Filled, Posted, read_catalogue};
-use crate::agent::Inner;
 use crate::protocol::Protocol;
 use crate::protocol::terms::text;
 use crate::protocol::vocabulary::{CALLED_OFF, CARRY, LEAVE, LIST_FOR, ORDERS_FOR, RECORD};
@@ -36,7 +36,7 @@ pub(super) fn refused(host: &str, what: &'static str, from: &str, why: &str) {
 }
 
 /// The components a host provides as trader of `protocol`.
-pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
+pub(crate) fn trader(inner: Arc<CallMarket>, protocol: &Protocol) -> Components {
     let mut components = Components::new();
     let name = protocol.name().to_string();
     let listing = Arc::clone(&inner);
@@ -54,12 +54,12 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
             let roster: Vec<String> = roster.into_iter().filter_map(text).collect();
             inner.heard_round(&protocol, u64::try_from(*seq).unwrap_or_default(), &roster);
             // Half the time left to list in, so that a pass still arrives.
-            let now = inner.now_ms();
+            let now = inner.host.now_ms();
             let by_ms = now.saturating_add(list_by.saturating_sub(now) / 2);
             let listing = party::list(&inner, &round, roster, by_ms)
                 .await
                 .inspect_err(|why| {
-                    tracing::debug!(host = %inner.name(), %round, %why, "sits the round out");
+                    tracing::debug!(host = %inner.host.name(), %round, %why, "sits the round out");
                 })?;
             let mut out = args[..4].to_vec();
             out.push(listing.to_term());
@@ -72,11 +72,11 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
         async move {
             let round = round_of(&args[0])?;
             let catalogue = read_catalogue(&args[1]).map_err(|why| {
-                refused(inner.name(), "catalogue", "the auctioneer", &why);
+                refused(inner.host.name(), "catalogue", "the auctioneer", &why);
                 Failure::no(why)
             })?;
             let posted = party::orders(&inner, &round, &catalogue).await?;
-            tracing::debug!(host = %inner.name(), %round, orders = posted.len(), "posts its orders");
+            tracing::debug!(host = %inner.host.name(), %round, orders = posted.len(), "posts its orders");
             let terms = posted.iter().map(Posted::to_term).collect();
             Ok(vec![args[0].clone(), args[1].clone(), Term::list(terms)])
         }
@@ -87,18 +87,18 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
         let (inner, protocol) = (Arc::clone(&recording), reference.clone());
         async move {
             let round = round_of(&args[0])?;
-            tracing::debug!(host = %inner.name(), %round, "hears its trade");
+            tracing::debug!(host = %inner.host.name(), %round, "hears its trade");
             let recorded = match Filled::from_term(&args[1]) {
                 Ok(filled) => party::take_part(&inner, &protocol, &round, &filled).await,
                 Err(why) => Err(why),
             };
             match recorded {
                 Ok(()) => {
-                    tracing::info!(host = %inner.name(), %round, "recorded its trade");
+                    tracing::info!(host = %inner.host.name(), %round, "recorded its trade");
                     Ok(vec![])
                 }
                 Err(why) => {
-                    refused(inner.name(), "trade", "the auctioneer", &why);
+                    refused(inner.host.name(), "trade", "the auctioneer", &why);
                     Err(Failure::no(why))
                 }
             }
@@ -122,7 +122,7 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
     });
     components.register_fn(LEAVE.name, LEAVE.modes, move |args| {
         let round = round_of(&args[0])?;
-        tracing::debug!(host = %inner.name(), %round, why = %args[1], "leaves the round");
+        tracing::debug!(host = %inner.host.name(), %round, why = %args[1], "leaves the round");
         party::leave(&inner, &round);
         Ok(vec![])
     });
@@ -130,7 +130,7 @@ pub(crate) fn trader(inner: Arc<Inner>, protocol: &Protocol) -> Components {
 }
 
 /// `carry(+Round, +Id, +K, -Report)`, for traders and the auctioneer alike.
-pub(super) async fn carry(inner: &Inner, args: &[Term]) -> Result<Vec<Term>, Failure> {
+pub(super) async fn carry(inner: &CallMarket, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let (Some(id), Term::Int(k)) = (text(&args[1]), &args[2]) else {
         return Err(Failure::no(format!("not a trade and leg: {args:?}")));
     };
