@@ -430,7 +430,7 @@ struct Watched {
 impl Watched {
     async fn publish(&self, agents: &[Agent]) -> Result<(), SimulateError> {
         for (agent, publisher) in agents.iter().zip(&self.publishers) {
-            publisher.status(events::status(agent, publisher, self.period_ms).await?);
+            publisher.status(agent.status(publisher, self.period_ms).await?);
         }
         Ok(())
     }

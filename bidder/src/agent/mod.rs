@@ -46,6 +46,7 @@ mod usage;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use market::events::HostStatus;
 use market::host::Host;
 use market::policy::Classification;
 use market::policy::Policy;
@@ -283,6 +284,39 @@ impl Agent {
             .map_err(|source| self.inner.resource_error(source))?;
         self.inner.hysteresis().observe(observed);
         Ok(())
+    }
+
+    /// The status of the host now, for observers (`market watch`), for a
+    /// host trading every `period_ms` in `publisher`'s zone. Reads the host
+    /// once (domains and load) and asks the policy, as a sample does.
+    pub async fn status(
+        &self,
+        publisher: &Publisher,
+        period_ms: u64,
+    ) -> Result<HostStatus, AgentError> {
+        let host = self.view().await?;
+        let policy = self.policy();
+        let resource_error = |source| self.inner.resource_error(source);
+        let metrics = host.metrics().map_err(resource_error)?;
+        let state = policy
+            .state(&host, &metrics, None, None)
+            .map_err(resource_error)?;
+        Ok(HostStatus {
+            host: publisher.host().clone(),
+            zone: publisher.space().zone().clone(),
+            class: policy.classify(&state),
+            holding: self.is_holding(),
+            load_one: host.load_one,
+            reserved: metrics.reserved,
+            used: metrics.used,
+            capacity: host.capacity,
+            vm_count: u32::try_from(metrics.vm_count).unwrap_or(u32::MAX),
+            utility: policy.utility(&state),
+            protocols: self.protocols.iter().map(|p| p.name().clone()).collect(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            period_ms,
+            at_ms: publisher.now_ms(),
+        })
     }
 
     /// The host as the market sees it now.

@@ -48,7 +48,7 @@ use tokio::sync::watch;
 pub use config::{ConfigError, DaemonConfig, Events, Migration};
 
 use crate::agent::{Agent, AgentError, AgentParts, Identity, Initiative, Reach, TradeReport};
-use crate::events::{self, Publisher};
+use crate::events::Publisher;
 use crate::hypervisor::libvirt::LibvirtHypervisor;
 use crate::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use crate::hypervisor::{Hypervisor, HypervisorError};
@@ -56,7 +56,7 @@ use crate::migration::Recovery;
 use crate::migration::carrying::InHand;
 use crate::migration::recovery::{self, Resolution};
 use crate::migration::{
-    BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
+    self, BusPeer, CallPolicy, Destination, DestinationService, Method, Outcome, PeerLink,
 };
 
 /// Why the daemon could not start (once it runs, failures are logged and
@@ -367,7 +367,7 @@ impl Running {
             return;
         };
         let period_ms = u64::try_from(self.period.as_millis()).unwrap_or(u64::MAX);
-        match events::status(&self.agent, events, period_ms).await {
+        match self.agent.status(events, period_ms).await {
             Ok(status) => events.status(status),
             Err(e) => tracing::warn!(error = %e, "cannot read the host's status"),
         }
@@ -550,7 +550,7 @@ async fn report_recovered(
         metrics::counter!("bourse_recovered_trades_total", "outcome" => label).increment(1);
         tracing::info!(trade = %r.trade_id, peer, outcome = ?r.outcome, "unfinished trade recovered");
         if let Some(events) = events {
-            events::recovered(events, ledger, &r).await;
+            migration::recovered(events, ledger, &r).await;
         }
     }
 }

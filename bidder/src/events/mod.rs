@@ -9,18 +9,12 @@
 //! counted in `bourse_events_dropped_total{reason}`: a bus that is down
 //! costs events, not trades.
 //!
-//! - `publisher.rs`: the queue, the background task, the counters;
-//! - `status.rs`: a host's [`HostStatus`](market::events::HostStatus) from
-//!   its agent;
-//! - `lifecycle.rs`: the trade events the migration workflow reports at
-//!   each step (the one place trades are reported, for the daemon and the
-//!   simulator alike).
+//! - `publisher.rs`: the queue, the background task, the counters.
+//!
+//! What is published is made where it is known: a host's status by its
+//! agent (`Agent::status`), a trade's lifecycle by the migration workflow
+//! (`migration::lifecycle`).
 
-mod lifecycle;
 mod publisher;
-mod status;
 
-pub(crate) use lifecycle::Lifecycle;
-pub use lifecycle::recovered;
 pub use publisher::{DEFAULT_QUEUE, Publisher};
-pub use status::status;

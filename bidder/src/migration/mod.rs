@@ -24,6 +24,7 @@
 pub mod carrying;
 mod destination;
 mod handoff;
+mod lifecycle;
 mod link;
 mod live;
 mod peer;
@@ -39,14 +40,16 @@ use market::ledger::{
 };
 
 pub use destination::Destination;
+pub use lifecycle::recovered;
 pub use link::PeerLink;
 pub use peer::{HandoffAck, Peer, PeerError, TradeStatus, UNRECORDED_BY_SELLER};
 pub use recovery::{Recovery, RecoveryError};
 pub use remote::{BusPeer, CallPolicy, DestinationService};
 pub use step::{MigrationStep, STEP_TARGET};
 
-use crate::events::{Lifecycle, Publisher};
+use crate::events::Publisher;
 use crate::hypervisor::{DomainUuid, Hypervisor, HypervisorError, LiveTarget, blocking};
+use lifecycle::Lifecycle;
 
 /// How VMs move between this host and its peers.
 #[derive(Debug, Clone, PartialEq, Eq)]

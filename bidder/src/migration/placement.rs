@@ -34,8 +34,9 @@ use super::destination::Destination;
 use super::recovery::{RecoveryError, Resolution};
 use super::step::{self, MigrationStep};
 use super::{MigrationError, Outcome, vm_uuids};
-use crate::events::{Lifecycle, Publisher};
+use crate::events::Publisher;
 use crate::hypervisor::{DomainSpec, DomainUuid, Hypervisor, blocking};
+use crate::migration::lifecycle::Lifecycle;
 
 /// Carries out a placement this host won: `terms` (kind placement, this
 /// host the buyer, one VM) and the domain's XML, reporting its steps

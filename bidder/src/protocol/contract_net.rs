@@ -41,7 +41,7 @@ use super::terms::{Report, Task, read_credits, text};
 use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
 use crate::agent::{
     AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role,
-    Setting,
+    Setting, Signature,
 };
 use crate::hypervisor::DomainUuid;
 use futures::future::BoxFuture;
@@ -52,8 +52,9 @@ pub const MANAGER: &str = "manager";
 /// The role every host answers.
 pub const CONTRACTOR: &str = "contractor";
 
-/// The components a host provides as contractor.
-pub(crate) fn contractor(inner: Arc<HostContext>) -> Components {
+/// The components a host provides as contractor: a kind of one's own
+/// whose responders answer calls as contract net's do uses them too.
+pub fn contractor(inner: Arc<HostContext>) -> Components {
     let mut components = Components::new();
     let offering = Arc::clone(&inner);
     components.register_async(OFFER.name, OFFER.modes, move |args| {
@@ -176,14 +177,46 @@ struct Round {
     interaction: Interaction,
     protocol: String,
     rule: AwardRule,
+    decision: Decision,
     ended: Mutex<Option<Initiative>>,
 }
+
+/// How a call's manager chooses the winner: the component its model
+/// calls for it, `Name(+Task, +Proposals, -Winner, -Pays)`, and what that
+/// answers. Contract net awards by the protocol's rule ([`BY_AWARD_RULE`]);
+/// a kind of one's own may run the same call and choose otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    /// The component, as the model calls it.
+    pub signature: Signature,
+    /// Its answer: `[Task, Proposals, Winner, Pays]` from the arguments
+    /// (`Proposals` a list of `bid(Contractor, Pays)`), the task read, and
+    /// the protocol's award rule; fails (`Failure::no`) when no proposal
+    /// is acceptable.
+    pub decide: Decide,
+}
+
+/// A [`Decision`]'s answer.
+pub type Decide = fn(&Task, &[Term], AwardRule) -> Result<Vec<Term>, Failure>;
+
+/// Contract net's decision: `award` through the mechanism, with the
+/// task's reserve and the protocol's rule.
+pub const BY_AWARD_RULE: Decision = Decision {
+    signature: AWARD,
+    decide: award,
+};
 
 /// The components a host provides as manager of one round.
 fn manager(inner: Arc<HostContext>, round: Arc<Round>) -> Components {
     let mut components = Components::new();
     let deciding = Arc::clone(&round);
-    components.register_fn(AWARD.name, AWARD.modes, move |args| award(&deciding, args));
+    let decision = round.decision;
+    components.register_fn(decision.signature.name, decision.signature.modes, move |args| {
+        let task = Task::from_term(&args[0])?;
+        let answer = (deciding.decision.decide)(&task, args, deciding.rule)?;
+        tracing::debug!(vm = %task.name, winner = %answer[2], pays = %answer[3], rule = ?deciding.rule, "awarded");
+        Ok(answer)
+    });
     components.register_async(OUTCOME.name, OUTCOME.modes, move |args| {
         let (inner, round) = (Arc::clone(&inner), Arc::clone(&round));
         async move {
@@ -197,11 +230,8 @@ fn manager(inner: Arc<HostContext>, round: Arc<Round>) -> Components {
 
 /// `award(+Task, +Proposals, -Winner, -Pays)` through the mechanism, with
 /// the task's reserve and the protocol's rule.
-fn award(round: &Round, args: &[Term]) -> Result<Vec<Term>, Failure> {
-    let task = Task::from_term(&args[0])?;
-    let answer = mechanism::answer_award(args, task.reserve, round.rule)?;
-    tracing::debug!(vm = %task.name, winner = %answer[2], pays = %answer[3], rule = ?round.rule, "awarded");
-    Ok(answer)
+fn award(task: &Task, args: &[Term], rule: AwardRule) -> Result<Vec<Term>, Failure> {
+    mechanism::answer_award(args, task.reserve, rule)
 }
 
 /// Ends the manager's round: on `done`, the agent records and carries out
@@ -238,8 +268,13 @@ async fn outcome(inner: &HostContext, round: &Round, args: &[Term]) -> Result<In
 }
 
 /// One call as manager: offer the VM whose departure helps the host most,
-/// recruit contractors, run the model, and return how it ended.
-pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initiative, AgentError> {
+/// recruit contractors, run the model, let `decision` choose the winner,
+/// carry the trade out, and return how it ended.
+pub async fn manage(
+    play: &Play<'_>,
+    protocol: &Protocol,
+    decision: Decision,
+) -> Result<Initiative, AgentError> {
     let inner = play.host;
     let host = inner.view().await?;
     let valuer = Valuer::new(inner.policy(), &host).map_err(|e| inner.resource_error(e))?;
@@ -260,7 +295,7 @@ pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initi
         return Ok(Initiative::NothingToOffer);
     }
     // Nor offered to a reverse call while this call runs.
-    let round = offer_vm(play, protocol, vm, uuid, offer.ask).await;
+    let round = offer_vm(play, protocol, decision, vm, uuid, offer.ask).await;
     inner.stop_giving(&domain);
     round
 }
@@ -269,6 +304,7 @@ pub(crate) async fn manage(play: &Play<'_>, protocol: &Protocol) -> Result<Initi
 async fn offer_vm(
     play: &Play<'_>,
     protocol: &Protocol,
+    decision: Decision,
     vm: &Vm,
     uuid: String,
     reserve: Credits,
@@ -298,6 +334,7 @@ async fn offer_vm(
         interaction: recruited.interaction,
         protocol: protocol.name().to_string(),
         rule,
+        decision,
         ended: Mutex::new(None),
     });
     let components = manager(Arc::clone(inner), Arc::clone(&round));
@@ -378,6 +415,6 @@ impl KindPlay for Calls {
         play: &'a Play<'a>,
         protocol: &'a Protocol,
     ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
-        Box::pin(async move { manage(play, protocol).await.map(Some) })
+        Box::pin(async move { manage(play, protocol, BY_AWARD_RULE).await.map(Some) })
     }
 }

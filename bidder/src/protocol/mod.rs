@@ -38,7 +38,7 @@ use lcc::sync::Locked;
 
 pub use crate::agent::{
     Initiates, Kind, KindPlay, ModelSource, Play, Protocol, ProtocolConfig, ProtocolError,
-    ProtocolKind, Role, Setting, Settings,
+    ProtocolKind, Role, Setting, Settings, Signature,
 };
 pub use config::Selection;
 

@@ -9,7 +9,7 @@
 
 use lcc::ast::Mode::{In, Out};
 
-pub use crate::agent::Signature;
+use super::Signature;
 
 /// `offer(+Task, +AwardBy, -Pays)`.
 pub const OFFER: Signature = Signature {

@@ -6,8 +6,8 @@ use market::bus::subject::Token;
 use market::events::{TradeEvent, TradeState};
 use market::ledger::TradeTerms;
 
-use super::Publisher;
-use crate::migration::Outcome;
+use super::Outcome;
+use crate::events::Publisher;
 
 /// Follows one trade through [`crate::migration::Executor::execute`]: each
 /// step the workflow completes becomes one event, with the time since the
