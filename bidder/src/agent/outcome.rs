@@ -64,7 +64,7 @@ pub struct TradeReport {
     pub outcome: migration::Outcome,
 }
 
-/// A trade a protocol agreed, for [`Inner::carry_out`]: this host sells
+/// A trade a protocol agreed, for [`HostContext::carry_out`](super::HostContext::carry_out): this host sells
 /// the VM to `buyer` at `price`.
 #[derive(Debug, Clone)]
 pub struct Agreed {

@@ -13,10 +13,12 @@
 //!         -> answer every protocol's calls (contract-net: contractor)
 //! every period: recovery of anything left unfinished (the host does not
 //!         trade as manager while a trade of its own is unresolved),
-//!         sample (one observation for the policy's hysteresis), and when
-//!         the state it acts on is overloaded, one call as manager in the
-//!         first protocol that trades, carried out by the migration
-//!         workflow
+//!         sample (one observation for the policy's hysteresis), then
+//!         Agent::take_initiative: a call-market round when it is this
+//!         host's turn, and the initiating role of each protocol whose kind
+//!         starts in the state it acts on (contract net when overloaded,
+//!         the reverse call when underloaded), in order, until one trades;
+//!         what is agreed is carried out by the migration workflow
 //! stop:   (SIGTERM, ctrl-c) the round in hand, the call-market round it
 //!         trades in (it joins no other) and the migration request in
 //!         hand finish; then the daemon leaves the bus and closes its ledger
