@@ -59,7 +59,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Where the call market's auctioneer and traders log their steps.
-const TARGET: &str = "bidder::protocol::double_auction";
+const TARGET: &str = "bidder::protocol::call_market";
 /// Where every LCC message sent is traced (`sent`, with `what` it is).
 const SENT: &str = "market::runtime::channel";
 
@@ -70,10 +70,10 @@ const SENT: &str = "market::runtime::channel";
 fn scenario_text(hosts: usize) -> String {
     format!(
         r#"name = "call-market-{hosts}"
-protocols = ["double-auction"]
+protocols = ["call-market"]
 rounds = 3
 
-[protocol.double-auction]
+[protocol.call-market]
 window_ms = 30000
 
 [[host]]

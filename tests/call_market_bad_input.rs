@@ -1,6 +1,6 @@
 //! Bad input in a call market is refused, logged with the reason and
 //! counted, nothing of it moves, and the rounds go on: `bidder` daemons
-//! over a real nats-server playing `double-auction`, and a rogue peer on
+//! over a real nats-server playing `call-market`, and a rogue peer on
 //! the same zone that plays the model's roles with components of its own:
 //! as a trader it posts an order that does not read and one for a VM it
 //! does not run; as an auctioneer it sends a result naming a host outside
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bidder::protocol::double_auction::terms::{Filled, LegTerms, read_listed};
+use bidder::protocol::call_market::terms::{Filled, LegTerms, read_listed};
 use daemon_support::{Daemon, GIVES_ALL, Settings, WANTS_MEMORY, sample, trades_in};
 use lcc::ast::Mode::{In, Out};
 use lcc::component::{Components, Failure};
@@ -32,7 +32,7 @@ const VM1: &str = "6695eb01-f6a4-4304-89aa-97f2502e1901";
 
 fn settings() -> Settings {
     Settings {
-        keys: "protocols = [\"double-auction\"]".into(),
+        keys: "protocols = [\"call-market\"]".into(),
         ..Settings::default()
     }
 }
@@ -49,7 +49,7 @@ fn two_hosts(dir: &Path, url: &str, hp1: (&str, &[u8]), hp2: (&str, &[u8])) -> (
 /// The call-market model under the name the daemons play it by.
 fn model() -> Model {
     Model::load(
-        Token::new("double-auction").unwrap(),
+        Token::new("call-market").unwrap(),
         lcc::models::CALL_MARKET.source,
     )
     .unwrap()

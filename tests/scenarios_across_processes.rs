@@ -465,7 +465,7 @@ async fn seed002_scenarios_in_the_call_market() {
         "seed002-scenario3",
         "seed002-scenario4",
     ] {
-        across_processes_playing(name, &["double-auction"]).await;
+        across_processes_playing(name, &["call-market"]).await;
     }
 }
 
@@ -477,7 +477,7 @@ async fn consolidation_maintenance_and_anti_affinity_in_the_call_market() {
         "anti-affinity",
         "agility-same-cluster",
     ] {
-        across_processes_playing(name, &["double-auction"]).await;
+        across_processes_playing(name, &["call-market"]).await;
     }
 }
 
@@ -728,7 +728,7 @@ async fn killed_at(name: &str, moment: Moment, victim: Victim) {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     // Short windows: a party the auctioneer left waits less.
-    let tables = "[protocol.double-auction]\nwindow_ms = 500\n";
+    let tables = "[protocol.call-market]\nwindow_ms = 500\n";
     let (paused, pauses) = mpsc::channel();
     let mut daemons = Vec::new();
     let mut files = Vec::new();
@@ -882,7 +882,7 @@ async fn a_trader_stopped_after_recording_its_part_plays_the_round_out_before_it
     let scenario = scenario("chain-of-three");
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
-    let tables = "[protocol.double-auction]\nwindow_ms = 500\n";
+    let tables = "[protocol.call-market]\nwindow_ms = 500\n";
     let settings = |i: usize, command: Option<Launch>| Settings {
         period_ms: 5000,
         command,

@@ -510,12 +510,9 @@ fn generated_clusters_of_200_hosts_end_within_their_baselines() {
         ("generated-200-agility", &[][..]),
         (
             "generated-200-power-saving",
-            &["--protocols", "double-auction"][..],
+            &["--protocols", "call-market"][..],
         ),
-        (
-            "generated-200-agility",
-            &["--protocols", "double-auction"][..],
-        ),
+        ("generated-200-agility", &["--protocols", "call-market"][..]),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let run_dir = dir.path().join(format!("{name}-{}", more.len()));
@@ -812,7 +809,7 @@ fn playing(scenario: &str, protocols: &str, dir: &Path) -> PathBuf {
     let policies = repo().join("scenarios/policies/");
     let text = text
         .replace(
-            "protocols = [\"double-auction\"]",
+            "protocols = [\"call-market\"]",
             &format!("protocols = {protocols}"),
         )
         .replace("\"policies/", &format!("\"{}", policies.display()));
@@ -870,7 +867,7 @@ fn a_swap_and_a_chain_clear_as_one_trade_that_calls_cannot_make() {
 }
 
 /// Every shipped scenario played as a call market instead
-/// (`market simulate --protocols double-auction`, with `placement` where
+/// (`market simulate --protocols call-market`, with `placement` where
 /// VMs arrive) passes too, with the same fewest migrations, and in seed
 /// 002's no VM moves twice. (`two-calls-one-room` is about two calls in
 /// its one round: a call market's hosts listen a period before the first.)
@@ -878,17 +875,17 @@ fn a_swap_and_a_chain_clear_as_one_trade_that_calls_cannot_make() {
 fn every_shipped_scenario_passes_in_the_call_market_too() {
     let dir = tempfile::tempdir().unwrap();
     for (name, migrations, protocols) in [
-        ("seed002-scenario1", 3, "double-auction"),
-        ("seed002-scenario2", 2, "double-auction"),
-        ("seed002-scenario3", 3, "double-auction"),
-        ("seed002-scenario4", 4, "double-auction"),
-        ("anti-affinity", 1, "double-auction"),
-        ("power-saving-fill-me", 5, "double-auction"),
-        ("agility-same-cluster", 0, "double-auction"),
-        ("seed004-maintenance", 3, "double-auction"),
-        ("zones-power-saving", 3, "double-auction"),
-        ("power-saving-arrivals", 0, "double-auction,placement"),
-        ("agility-arrivals", 0, "double-auction,placement"),
+        ("seed002-scenario1", 3, "call-market"),
+        ("seed002-scenario2", 2, "call-market"),
+        ("seed002-scenario3", 3, "call-market"),
+        ("seed002-scenario4", 4, "call-market"),
+        ("anti-affinity", 1, "call-market"),
+        ("power-saving-fill-me", 5, "call-market"),
+        ("agility-same-cluster", 0, "call-market"),
+        ("seed004-maintenance", 3, "call-market"),
+        ("zones-power-saving", 3, "call-market"),
+        ("power-saving-arrivals", 0, "call-market,placement"),
+        ("agility-arrivals", 0, "call-market,placement"),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let run_dir = dir.path().join(name);
@@ -898,7 +895,7 @@ fn every_shipped_scenario_passes_in_the_call_market_too() {
         assert_eq!(json["audit"]["consistent"], true, "{name}");
         let trades = json["trades"].as_array().unwrap();
         for trade in trades {
-            assert_eq!(trade["trade"]["protocol"], "double-auction", "{name}");
+            assert_eq!(trade["trade"]["protocol"], "call-market", "{name}");
         }
         settled_each_vm_once_in_seed002(name, trades);
     }
@@ -910,7 +907,7 @@ fn every_shipped_scenario_passes_in_the_call_market_too() {
 #[test]
 fn a_swap_with_no_feasible_order_of_legs_is_refused_and_nothing_moves() {
     let dir = tempfile::tempdir().unwrap();
-    let file = playing("seed002-stuck-swap", r#"["double-auction"]"#, dir.path());
+    let file = playing("seed002-stuck-swap", r#"["call-market"]"#, dir.path());
     let text = std::fs::read_to_string(&file).unwrap();
     // hp1 full too: neither VM of a swap can go first.
     std::fs::write(
@@ -970,7 +967,7 @@ fn over_a_nats_server_the_call_market_ends_as_in_process() {
         let (code, json) = simulate_json_with(
             &file,
             &run_dir,
-            &["--protocols", "double-auction", "--nats", &url],
+            &["--protocols", "call-market", "--nats", &url],
         );
         assert_eq!(code, Some(0), "{name} over nats: {json:#}");
         assert_eq!(json["migrations"], migrations, "{name}: {json:#}");

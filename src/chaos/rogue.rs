@@ -34,7 +34,7 @@ impl Rogue {
             .iter()
             .map(|h| token(h))
             .collect::<Result<Vec<_>, _>>()?;
-        let models = ["contract-net", "reverse-call", "double-auction"]
+        let models = ["contract-net", "reverse-call", "call-market"]
             .into_iter()
             .map(token)
             .collect::<Result<Vec<_>, _>>()?;

@@ -396,8 +396,8 @@ impl Zone {
         let name = &host.name;
         let protocols = if trading {
             format!(
-                "protocols = [\"contract-net\", \"reverse-call\", \"double-auction\", \"placement\"]\n\
-                 [protocol.double-auction]\nwindow_ms = {WINDOW_MS}\n"
+                "protocols = [\"contract-net\", \"reverse-call\", \"call-market\", \"placement\"]\n\
+                 [protocol.call-market]\nwindow_ms = {WINDOW_MS}\n"
             )
         } else {
             "protocols = [\"placement\"]\n".to_owned()

@@ -26,7 +26,8 @@ use market::mechanism::Pricing;
 use serde::Deserialize;
 
 use super::{
-    CONTRACT_NET, ModelSource, PLACEMENT, Protocol, ProtocolConfig, Setting, Settings, kind, kinds,
+    CONTRACT_NET, ModelSource, PLACEMENT, Protocol, ProtocolConfig, Setting, Settings, kinds,
+    parse_kind,
 };
 use crate::problem::{ConfigProblem, Problems};
 
@@ -112,15 +113,15 @@ impl Selection<'_> {
         let table_key = format!("protocol.{name}");
         let file = self.settings.get(name).cloned().unwrap_or_default();
         let token = Token::new(name).map_err(|e| ConfigProblem::at(key, e.to_string()))?;
-        let kind = match &file.kind {
-            Some(named) => kind(named).ok_or_else(|| {
+        let (kind, old) = match &file.kind {
+            Some(named) => parse_kind(named).ok_or_else(|| {
                 ConfigProblem::value(
                     format!("{table_key}.kind"),
                     named,
                     format!("unknown kind: the bidder plays {}", kind_names()),
                 )
             })?,
-            None => kind(name).ok_or_else(|| {
+            None => parse_kind(name).ok_or_else(|| {
                 let reason = if file.model.is_some() {
                     format!("a model of your own needs `kind` ({})", kind_names())
                 } else {
@@ -138,6 +139,20 @@ impl Selection<'_> {
                 ConfigProblem::at(at, reason)
             })?,
         };
+        if old {
+            let at = if file.kind.is_some() {
+                format!("{table_key}.kind")
+            } else {
+                key.to_string()
+            };
+            tracing::warn!(
+                key = at,
+                new = kind.name(),
+                "an old name of a kind, still read: write \"{}\" (on every host of a zone \
+                 at once: hosts meet under a protocol's name)",
+                kind.name()
+            );
+        }
         // A key of one kind's settings on another kind would be read and
         // ignored: refused, with what that kind is settled by.
         let set = |setting| match setting {
@@ -263,35 +278,52 @@ mod tests {
     #[test]
     fn a_call_market_takes_its_pricing_and_window() {
         let protocols = resolve(
-            &["double-auction"],
-            "[double-auction]\npricing = \"trade-reduction\"\nwindow_ms = 750",
+            &["call-market"],
+            "[call-market]\npricing = \"trade-reduction\"\nwindow_ms = 750",
         )
         .unwrap();
-        assert_eq!(protocols[0].kind(), super::super::DOUBLE_AUCTION);
+        assert_eq!(protocols[0].kind(), super::super::CALL_MARKET);
         let settings = protocols[0].settings();
         assert_eq!(settings.pricing, market::mechanism::Pricing::TradeReduction);
         assert_eq!(settings.window_ms, 750);
-        let shipped = resolve(&["double-auction"], "").unwrap();
+        let shipped = resolve(&["call-market"], "").unwrap();
         assert_eq!(shipped[0].settings().window_ms, Settings::ROUND_WINDOW_MS);
+    }
+
+    #[test]
+    fn the_call_market_s_old_name_still_loads_as_its_kind() {
+        for (names, tables) in [
+            (["double-auction"], "[double-auction]\nwindow_ms = 750"),
+            (
+                ["mine"],
+                "[mine]\nkind = \"double-auction\"\nwindow_ms = 750",
+            ),
+        ] {
+            let protocols = resolve(&names, tables).unwrap();
+            assert_eq!(protocols[0].kind(), super::super::CALL_MARKET);
+            assert_eq!(
+                protocols[0].name().as_str(),
+                names[0],
+                "the name is the operator's"
+            );
+            assert_eq!(protocols[0].settings().window_ms, 750);
+        }
     }
 
     #[test]
     fn an_old_spelling_of_a_pricing_rule_still_loads_and_a_wrong_one_is_refused() {
         let old = resolve(
-            &["double-auction"],
-            "[double-auction]\npricing = \"trade_reduction\"",
+            &["call-market"],
+            "[call-market]\npricing = \"trade_reduction\"",
         )
         .unwrap();
         assert_eq!(
             old[0].settings().pricing,
             market::mechanism::Pricing::TradeReduction
         );
-        let (key, reason) = resolve(
-            &["double-auction"],
-            "[double-auction]\npricing = \"halves\"",
-        )
-        .unwrap_err();
-        assert_eq!(key, "protocol.double-auction.pricing");
+        let (key, reason) =
+            resolve(&["call-market"], "[call-market]\npricing = \"halves\"").unwrap_err();
+        assert_eq!(key, "protocol.call-market.pricing");
         assert!(
             reason.contains("\"equal-split\" or \"trade-reduction\""),
             "{reason}"
@@ -322,14 +354,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(key, "protocol.contract-net.pricing");
-        let (key, _) = resolve(
-            &["double-auction"],
-            "[double-auction]\naward = \"first-price\"",
-        )
-        .unwrap_err();
-        assert_eq!(key, "protocol.double-auction.award");
-        let (key, _) = resolve(&["double-auction"], "[double-auction]\nwindow_ms = 0").unwrap_err();
-        assert_eq!(key, "protocol.double-auction.window_ms");
+        let (key, _) =
+            resolve(&["call-market"], "[call-market]\naward = \"first-price\"").unwrap_err();
+        assert_eq!(key, "protocol.call-market.award");
+        let (key, _) = resolve(&["call-market"], "[call-market]\nwindow_ms = 0").unwrap_err();
+        assert_eq!(key, "protocol.call-market.window_ms");
         let (key, _) = resolve(&["contract-net", "contract-net"], "").unwrap_err();
         assert_eq!(key, "protocols[1]");
         assert!(

@@ -24,9 +24,9 @@
 //! [`ProtocolKind`] and is [`register`]ed (docs/lcc.md, "Adding a protocol
 //! kind").
 
+pub mod call_market;
 pub mod config;
 pub mod contract_net;
-pub mod double_auction;
 pub mod placement;
 pub mod reverse_call;
 pub mod terms;
@@ -47,12 +47,12 @@ pub const CONTRACT_NET: Kind = Kind::of(&contract_net::ContractNet);
 /// The reverse call: an underloaded host calls for a VM's seller.
 pub const REVERSE_CALL: Kind = Kind::of(&reverse_call::ReverseCall);
 /// The call market: a double auction among a zone's hosts, by turn.
-pub const DOUBLE_AUCTION: Kind = Kind::of(&double_auction::DoubleAuction);
+pub const CALL_MARKET: Kind = Kind::of(&call_market::CallMarket);
 /// Placement: an operator places a new VM.
 pub const PLACEMENT: Kind = Kind::of(&placement::PlacementKind);
 
 /// The kinds bourse ships.
-pub const SHIPPED: [Kind; 4] = [CONTRACT_NET, REVERSE_CALL, DOUBLE_AUCTION, PLACEMENT];
+pub const SHIPPED: [Kind; 4] = [CONTRACT_NET, REVERSE_CALL, CALL_MARKET, PLACEMENT];
 
 /// Kinds registered by the program that links the bidder library.
 static REGISTERED: Mutex<Vec<Kind>> = Mutex::new(Vec::new());
@@ -85,9 +85,23 @@ pub fn kinds() -> Vec<Kind> {
     SHIPPED.iter().chain(registered.iter()).copied().collect()
 }
 
+/// Names shipped kinds had before, still read: (old, new).
+const OLD_NAMES: [(&str, &str); 1] = [("double-auction", "call-market")];
+
 /// The kind called `name`.
 pub fn kind(name: &str) -> Option<Kind> {
-    kinds().into_iter().find(|k| k.name() == name)
+    parse_kind(name).map(|(kind, _)| kind)
+}
+
+/// The kind called `name`, and whether `name` is an old name of it, which
+/// a configuration still reads with a warning naming the new one.
+pub fn parse_kind(name: &str) -> Option<(Kind, bool)> {
+    let found = |name: &str| kinds().into_iter().find(|k| k.name() == name);
+    if let Some(kind) = found(name) {
+        return Some((kind, false));
+    }
+    let (_, new) = OLD_NAMES.iter().find(|(old, _)| *old == name)?;
+    found(new).map(|kind| (kind, true))
 }
 
 /// The reason [`ProtocolKind::refuses`] gives for a call market's
@@ -96,11 +110,11 @@ pub fn not_a_call_market(kind: &str, setting: Setting) -> Option<String> {
     match setting {
         Setting::Award => None,
         Setting::Pricing => Some(format!(
-            "`pricing` is a call market's (kind \"double-auction\"); a {kind} call \
+            "`pricing` is a call market's (kind \"call-market\"); a {kind} call \
              is priced by `award`"
         )),
         Setting::WindowMs => Some(format!(
-            "`window_ms` is a call market's (kind \"double-auction\"); a {kind} call \
+            "`window_ms` is a call market's (kind \"call-market\"); a {kind} call \
              is timed by `trading.window_ms`"
         )),
     }

@@ -58,7 +58,7 @@ pub struct SimulateArgs {
     nats: Option<String>,
     /// Every host plays these protocols instead of what the scenario says
     /// (comma-separated, tried in this order): the same cluster under
-    /// another protocol, e.g. `--protocols double-auction`. Scenarios with
+    /// another protocol, e.g. `--protocols call-market`. Scenarios with
     /// arriving VMs need `placement` among them.
     #[arg(long, value_name = "NAME,..", value_delimiter = ',')]
     protocols: Option<Vec<String>>,

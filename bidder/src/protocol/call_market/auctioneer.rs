@@ -17,7 +17,7 @@ use market::mechanism::{ClearingRules, HostSlot, Order, OrderId, Round, Trade, V
 use market::runtime::{self, InitiateError, Recruitment};
 use market::vm::VmId;
 
-use super::CallMarket;
+use super::Seat;
 use super::party;
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Posted, catalogue_term, read_listed};
 use super::trader::{carry, protocol_ref, refused};
@@ -57,7 +57,7 @@ struct Held {
 /// it is not.
 pub(crate) async fn hold(
     play: &Play<'_>,
-    inner: &Arc<CallMarket>,
+    inner: &Arc<Seat>,
     protocol: &Protocol,
 ) -> Result<Option<Initiative>, AgentError> {
     let seq = inner.host.period();
@@ -188,7 +188,7 @@ fn reports(held: &Held) -> Vec<TradeReport> {
 }
 
 /// The components a host provides as auctioneer of one round.
-fn auctioneer(inner: Arc<CallMarket>, held: Arc<Held>) -> Components {
+fn auctioneer(inner: Arc<Seat>, held: Arc<Held>) -> Components {
     let mut components = Components::new();
     let leading = Arc::clone(&held);
     components.register_fn(LEADS.name, LEADS.modes, move |_| {
@@ -261,7 +261,7 @@ fn auctioneer(inner: Arc<CallMarket>, held: Arc<Held>) -> Components {
 /// Starts the auctioneer's own orders as the catalogue is shown, when the
 /// traders start theirs: in hand when the last order comes in, instead of
 /// computed after it, in the time the round takes to clear.
-fn order_own(inner: &Arc<CallMarket>, held: &Held) {
+fn order_own(inner: &Arc<Seat>, held: &Held) {
     let catalogue = held.catalogue.locked().clone();
     if !catalogue.iter().any(|l| l.trader == inner.host.name()) {
         return; // it listed nothing: it sits its own round out
@@ -273,7 +273,7 @@ fn order_own(inner: &Arc<CallMarket>, held: &Held) {
 
 /// `catalogue(+Round, +Listings, -Catalogue, -Listers)`: the listings that
 /// read, from traders of the round, of VMs nobody else listed.
-fn catalogue(inner: &CallMarket, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+fn catalogue(inner: &Seat, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let listings = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken("listings are a list"))?;
@@ -345,7 +345,7 @@ fn market_of(catalogue: &[Listed]) -> Round {
 }
 
 /// `clear(+Round, +Orders, -Results, -Trades)`.
-async fn clear(inner: &CallMarket, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
+async fn clear(inner: &Seat, held: &Held, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let started = std::time::Instant::now();
     let posted = args[1]
         .as_list()

@@ -15,7 +15,7 @@ use market::resources::Resources;
 use market::valuation::Valuer;
 use market::vm::{Vm, VmId};
 
-use super::CallMarket;
+use super::Seat;
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Listing, Posted};
 use super::{BEST_BIDS, BEST_PACKAGES, LISTED_VMS, WANTED_VMS};
 use crate::agent::vm_id;
@@ -53,7 +53,7 @@ fn broken(e: impl std::fmt::Display) -> Failure {
 /// A host still in another round waits for it to end until `by_ms` of the
 /// peers' clock ([`free_by`]); does not hold when it is in one then.
 pub(crate) async fn list(
-    inner: &CallMarket,
+    inner: &Seat,
     round: &str,
     roster: Vec<String>,
     by_ms: i64,
@@ -99,7 +99,7 @@ pub(crate) async fn list(
 /// often still carrying it out when the next round calls; joining it once
 /// they are done, instead of passing, is what lets them trade from the
 /// state that trade left (and keeps the others from trading without them).
-pub(crate) async fn free_by(inner: &CallMarket, by_ms: i64) -> bool {
+pub(crate) async fn free_by(inner: &Seat, by_ms: i64) -> bool {
     loop {
         let left = inner.round_left().notified();
         tokio::pin!(left);
@@ -122,7 +122,7 @@ pub(crate) async fn free_by(inner: &CallMarket, by_ms: i64) -> bool {
 /// `by_ms` of the peers' clock. Whether it is in none. A role cut short
 /// instead would leave every leg it recorded agreed, in its ledger and in
 /// its peers', until it is back and they are recovered.
-pub(crate) async fn play_out(inner: &CallMarket, by_ms: i64) -> bool {
+pub(crate) async fn play_out(inner: &Seat, by_ms: i64) -> bool {
     let round = {
         let mut state = inner.call_market();
         state.stopping = true;
@@ -136,7 +136,7 @@ pub(crate) async fn play_out(inner: &CallMarket, by_ms: i64) -> bool {
 }
 
 /// The host's listing; its VMs are marked as being given.
-async fn listing(inner: &CallMarket) -> Result<Listing, Failure> {
+async fn listing(inner: &Seat) -> Result<Listing, Failure> {
     let running = inner.host.view().await.map_err(broken)?;
     let held = inner.host.with_holds(running.clone(), None);
     let slot = HostSlot::of(&held, inner.host.policy()).map_err(broken)?;
@@ -180,7 +180,7 @@ async fn listing(inner: &CallMarket) -> Result<Listing, Failure> {
 /// This host's orders for the VMs of `catalogue`, at its true valuation,
 /// the best of each kind kept. Does not hold when it has none.
 pub(crate) async fn orders(
-    inner: &CallMarket,
+    inner: &Seat,
     round: &str,
     catalogue: &[Listed],
 ) -> Result<Vec<Posted>, Failure> {
@@ -292,7 +292,7 @@ fn spread(me: &str, gives: Option<&str>, takes: Option<&str>) -> u64 {
 }
 
 /// Reads something of this host's part in `round`.
-fn part<T>(inner: &CallMarket, round: &str, read: impl FnOnce(&Part) -> T) -> Result<T, Failure> {
+fn part<T>(inner: &Seat, round: &str, read: impl FnOnce(&Part) -> T) -> Result<T, Failure> {
     let state = inner.call_market();
     state
         .parts
@@ -305,7 +305,7 @@ fn part<T>(inner: &CallMarket, round: &str, read: impl FnOnce(&Part) -> T) -> Re
 /// then records every leg in its ledger in one transaction and holds room
 /// for the VM it takes. The error says why it declines.
 pub(crate) async fn take_part(
-    inner: &CallMarket,
+    inner: &Seat,
     protocol: &ProtocolRef,
     round: &str,
     filled: &Filled,
@@ -438,7 +438,7 @@ fn clearing_terms(
 /// Carries out leg `k` (from 1) of clearing `clearing_id`, of which this
 /// host is the source, from the terms in its own ledger: `done` or
 /// `failed(Why)`.
-pub(crate) async fn carry(inner: &CallMarket, clearing_id: &str, k: i64) -> Term {
+pub(crate) async fn carry(inner: &Seat, clearing_id: &str, k: i64) -> Term {
     match carry_leg(inner, clearing_id, k).await {
         Ok(Outcome::Settled) => Term::atom("done"),
         Ok(Outcome::Failed { reason } | Outcome::RolledBack { reason }) | Err(reason) => {
@@ -448,7 +448,7 @@ pub(crate) async fn carry(inner: &CallMarket, clearing_id: &str, k: i64) -> Term
     }
 }
 
-async fn carry_leg(inner: &CallMarket, clearing_id: &str, k: i64) -> Result<Outcome, String> {
+async fn carry_leg(inner: &Seat, clearing_id: &str, k: i64) -> Result<Outcome, String> {
     let legs = inner
         .host
         .ledger()
@@ -489,7 +489,7 @@ const NOT_RECORDED: &str = "not_recorded";
 /// when that names one): each leg it is the source of that did not move is
 /// rolled back in both ledgers, and the room it held for a VM that is not
 /// coming is freed.
-pub(crate) async fn call_off(inner: &CallMarket, round: &str, clearing: Option<&str>, why: &str) {
+pub(crate) async fn call_off(inner: &Seat, round: &str, clearing: Option<&str>, why: &str) {
     let Some(filled) = part(inner, round, |p| p.recorded.clone()).ok().flatten() else {
         return;
     };
@@ -535,7 +535,7 @@ pub(crate) async fn call_off(inner: &CallMarket, round: &str, clearing: Option<&
 }
 
 /// The round is over for this host: what it listed may be offered again.
-pub(crate) fn leave(inner: &CallMarket, round: &str) {
+pub(crate) fn leave(inner: &Seat, round: &str) {
     let part = {
         let mut state = inner.call_market();
         if state.busy.as_deref() == Some(round) {

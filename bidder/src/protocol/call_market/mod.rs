@@ -135,11 +135,11 @@ impl State {
 
 /// The call market, as a kind: every period the host whose turn it is
 /// starts `auctioneer`, every host answers as `trader`.
-pub struct DoubleAuction;
+pub struct CallMarket;
 
-impl ProtocolKind for DoubleAuction {
+impl ProtocolKind for CallMarket {
     fn name(&self) -> &'static str {
-        "double-auction"
+        "call-market"
     }
 
     fn shipped_model(&self) -> lcc::models::Shipped {
@@ -177,7 +177,7 @@ impl ProtocolKind for DoubleAuction {
     }
 
     fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
-        Arc::new(Rounds(Arc::new(CallMarket {
+        Arc::new(Rounds(Arc::new(Seat {
             host,
             state: Mutex::new(State::default()),
             round_left: tokio::sync::Notify::new(),
@@ -185,9 +185,9 @@ impl ProtocolKind for DoubleAuction {
     }
 }
 
-/// A host's call-market state, shared by its auctioneer and trader roles
-/// in every call-market protocol it plays.
-pub(crate) struct CallMarket {
+/// A host's seat in the call market: its state, shared by its auctioneer
+/// and trader roles in every call-market protocol it plays.
+pub(crate) struct Seat {
     /// The host.
     pub(crate) host: Arc<HostContext>,
     /// Its rounds: whose turn, and its part in each.
@@ -197,7 +197,7 @@ pub(crate) struct CallMarket {
     round_left: tokio::sync::Notify,
 }
 
-impl CallMarket {
+impl Seat {
     pub(crate) fn call_market(&self) -> std::sync::MutexGuard<'_, State> {
         // Maps and options, each change made whole under the lock.
         self.state.locked()
@@ -241,7 +241,7 @@ impl CallMarket {
 }
 
 /// A host's part in the call market, as the agent plays it.
-struct Rounds(Arc<CallMarket>);
+struct Rounds(Arc<Seat>);
 
 impl KindPlay for Rounds {
     fn respond(&self, protocol: &Protocol) -> Components {

@@ -8,7 +8,7 @@ use lcc::component::{Components, Failure};
 use lcc::term::Term;
 use market::ledger::ProtocolRef;
 
-use super::CallMarket;
+use super::Seat;
 use super::party;
 use super::terms::{Filled, Posted, read_catalogue};
 use crate::protocol::Protocol;
@@ -36,7 +36,7 @@ pub(super) fn refused(host: &str, what: &'static str, from: &str, why: &str) {
 }
 
 /// The components a host provides as trader of `protocol`.
-pub(crate) fn trader(inner: Arc<CallMarket>, protocol: &Protocol) -> Components {
+pub(crate) fn trader(inner: Arc<Seat>, protocol: &Protocol) -> Components {
     let mut components = Components::new();
     let name = protocol.name().to_string();
     let listing = Arc::clone(&inner);
@@ -130,7 +130,7 @@ pub(crate) fn trader(inner: Arc<CallMarket>, protocol: &Protocol) -> Components 
 }
 
 /// `carry(+Round, +Id, +K, -Report)`, for traders and the auctioneer alike.
-pub(super) async fn carry(inner: &CallMarket, args: &[Term]) -> Result<Vec<Term>, Failure> {
+pub(super) async fn carry(inner: &Seat, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let (Some(id), Term::Int(k)) = (text(&args[1]), &args[2]) else {
         return Err(Failure::no(format!("not a trade and leg: {args:?}")));
     };
