@@ -216,5 +216,5 @@ async fn a_host_acts_on_overload_only_after_seeing_it_three_samples_in_a_row() {
     let Initiative::Traded(trade) = round else {
         panic!("no trade after three overloaded samples: {round:?}");
     };
-    assert_eq!((trade.from.as_str(), trade.to.as_str()), ("a", "b"));
+    assert_eq!((trade.seller.as_str(), trade.buyer.as_str()), ("a", "b"));
 }

@@ -248,8 +248,8 @@ fn rogue_auctioneer(listed: Arc<std::sync::Mutex<Vec<Term>>>, clearing: Clearing
                 clearing_id: format!("rogue-{seller}"),
                 legs: vec![LegTerms {
                     trade_id: format!("rogue-{seller}.1"),
-                    from: seller.clone(),
-                    to: buyer.clone(),
+                    seller: seller.clone(),
+                    buyer: buyer.clone(),
                     uuid: vm.uuid.clone(),
                     name: vm.name.clone(),
                     reserved: vm.reserved,

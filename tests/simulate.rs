@@ -139,7 +139,7 @@ async fn scenario_1_spreads_four_busy_vms_one_per_host() {
     // Every VM left hp1, and the underloaded hosts that bought them paid
     // for them (a positive price: the buyer pays the seller).
     for t in &report.trades {
-        assert_eq!(t.trade.from, "hp1");
+        assert_eq!(t.trade.seller, "hp1");
         assert!(t.trade.price.0 > 0, "{report}");
         assert!(t.messages > 0);
     }
@@ -157,7 +157,7 @@ async fn scenario_2_spreads_memory_one_vm_per_host() {
     let moved: Vec<&str> = report
         .trades
         .iter()
-        .map(|t| t.trade.from.as_str())
+        .map(|t| t.trade.seller.as_str())
         .collect();
     assert!(moved.contains(&"hp2") && moved.contains(&"hp3"), "{report}");
     assert_eq!(placement.len(), 4);
@@ -452,7 +452,7 @@ fn hosts_trade_within_their_zone_only() {
     let trades = json["trades"].as_array().unwrap();
     assert_eq!(trades.len(), 3, "{json:#}");
     for trade in trades {
-        let (from, to) = (&trade["trade"]["from"], &trade["trade"]["to"]);
+        let (from, to) = (&trade["trade"]["seller"], &trade["trade"]["buyer"]);
         let zone = |host: &serde_json::Value| host.as_str().unwrap()[..1].to_string();
         assert_eq!(zone(from), zone(to), "{trade:#}");
     }
@@ -608,7 +608,7 @@ fn prices(json: &serde_json::Value) -> Vec<(String, i64)> {
         .iter()
         .map(|t| {
             (
-                t["trade"]["to"].as_str().unwrap().to_string(),
+                t["trade"]["buyer"].as_str().unwrap().to_string(),
                 t["trade"]["price"].as_i64().unwrap(),
             )
         })

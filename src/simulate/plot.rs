@@ -145,7 +145,7 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, history: &[RoundRecord]) {
             for t in record
                 .trades
                 .iter()
-                .filter(|t| Some(t.trade.to.as_str()) == name)
+                .filter(|t| Some(t.trade.buyer.as_str()) == name)
             {
                 trade_mark(out, &t.trade, px, py);
             }
@@ -166,8 +166,8 @@ fn trade_mark(out: &mut String, trade: &bidder::agent::TradeReport, x: f64, y: f
         x - 5.0,
         y - 5.0,
         escape(&trade.vm),
-        escape(&trade.from),
-        escape(&trade.to),
+        escape(&trade.seller),
+        escape(&trade.buyer),
         trade.price
     );
 }

@@ -394,8 +394,8 @@ impl HostContext {
             trade_id: terms.trade_id,
             protocol: agreed.protocol,
             vm: agreed.vm_name,
-            from: terms.seller,
-            to: terms.buyer,
+            seller: terms.seller,
+            buyer: terms.buyer,
             price: terms.price,
             outcome,
         })

@@ -53,10 +53,10 @@ pub struct TradeReport {
     pub protocol: String,
     /// The VM's domain name.
     pub vm: String,
-    /// The host it left: the seller.
-    pub from: String,
-    /// The host it went to: the buyer.
-    pub to: String,
+    /// The host it left.
+    pub seller: String,
+    /// The host it went to.
+    pub buyer: String,
     /// What the buyer paid the seller (negative: what the seller paid the
     /// buyer to take the VM).
     pub price: Credits,

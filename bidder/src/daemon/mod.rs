@@ -394,7 +394,7 @@ fn log_round(round: &Initiative) {
 
 fn log_trade(trade: &TradeReport, what: &str) {
     tracing::info!(
-        trade = %trade.trade_id, vm = %trade.vm, from = %trade.from, to = %trade.to,
+        trade = %trade.trade_id, vm = %trade.vm, from = %trade.seller, to = %trade.buyer,
         price = %trade.price, outcome = ?trade.outcome, "{what}"
     );
 }

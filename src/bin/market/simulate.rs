@@ -169,7 +169,7 @@ fn progress_line(round: &RoundRecord) -> String {
         .map(|t| {
             format!(
                 "{} {}->{} at {}",
-                t.trade.vm, t.trade.from, t.trade.to, t.trade.price
+                t.trade.vm, t.trade.seller, t.trade.buyer, t.trade.price
             )
         })
         .collect();

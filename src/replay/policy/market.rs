@@ -286,11 +286,12 @@ impl Consolidation for Market {
             if trade.outcome != Outcome::Settled {
                 continue;
             }
-            let (Some(&vm), Some(&target)) = (self.vms.get(&trade.vm), self.hosts.get(&trade.to))
+            let (Some(&vm), Some(&target)) =
+                (self.vms.get(&trade.vm), self.hosts.get(&trade.buyer))
             else {
                 return Err(ConsolidationError(format!(
                     "trade {} names {} or {}, not in the replay",
-                    trade.trade_id, trade.vm, trade.to
+                    trade.trade_id, trade.vm, trade.buyer
                 )));
             };
             plan.push(Migration { vm, target });

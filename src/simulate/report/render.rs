@@ -89,8 +89,8 @@ impl fmt::Display for Report {
                 "  round {:>2}  {:<8} {} -> {:<6} price {:>16}  {:>3} messages  {}",
                 t.round,
                 t.trade.vm,
-                t.trade.from,
-                t.trade.to,
+                t.trade.seller,
+                t.trade.buyer,
                 t.trade.price.to_string(),
                 t.messages,
                 outcome_name(&t.trade.outcome)

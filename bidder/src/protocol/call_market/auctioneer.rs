@@ -177,8 +177,8 @@ fn reports(held: &Held) -> Vec<TradeReport> {
                 trade_id,
                 protocol: held.protocol.name.clone(),
                 vm: leg.name.clone(),
-                from: leg.from.clone(),
-                to: leg.to.clone(),
+                seller: leg.seller.clone(),
+                buyer: leg.buyer.clone(),
                 price: leg.price,
                 outcome,
             });
@@ -425,7 +425,7 @@ async fn clear(inner: &Seat, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fa
         let mine = trade
             .legs
             .iter()
-            .any(|l| l.from == inner.host.name() || l.to == inner.host.name());
+            .any(|l| l.seller == inner.host.name() || l.buyer == inner.host.name());
         if mine && let Err(why) = party::take_part(inner, &held.protocol, &held.round, &trade).await
         {
             tracing::info!(host = %inner.host.name(), clearing = %trade.clearing_id, %why, "declines its own trade");
@@ -443,7 +443,11 @@ async fn clear(inner: &Seat, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fa
         .map(|trader| {
             let outcome = filled
                 .iter()
-                .find(|t| t.legs.iter().any(|l| &l.from == trader || &l.to == trader))
+                .find(|t| {
+                    t.legs
+                        .iter()
+                        .any(|l| &l.seller == trader || &l.buyer == trader)
+                })
                 .map_or_else(
                     || Term::atom("none"),
                     |t| Term::apply("fill", vec![t.to_term(), Term::Int(held.until_ms)]),
@@ -504,8 +508,8 @@ fn filled_of(
             let vm = vms.get(&m.vm)?;
             Some(LegTerms {
                 trade_id: format!("{clearing_id}.{i}"),
-                from: host(m.from),
-                to: host(m.to),
+                seller: host(m.from),
+                buyer: host(m.to),
                 uuid: vm.uuid.clone(),
                 name: vm.name.clone(),
                 reserved: vm.reserved,
@@ -522,7 +526,7 @@ fn settle_term(trade: &Filled, me: &str) -> Term {
     let parties: BTreeSet<&str> = trade
         .legs
         .iter()
-        .flat_map(|l| [l.from.as_str(), l.to.as_str()])
+        .flat_map(|l| [l.seller.as_str(), l.buyer.as_str()])
         .filter(|h| *h != me)
         .collect();
     Term::apply(
@@ -533,7 +537,7 @@ fn settle_term(trade: &Filled, me: &str) -> Term {
             Term::list(
                 (1..)
                     .zip(&trade.legs)
-                    .map(|(k, l)| Term::apply("leg", vec![Term::Int(k), Term::atom(&l.from)]))
+                    .map(|(k, l)| Term::apply("leg", vec![Term::Int(k), Term::atom(&l.seller)]))
                     .collect(),
             ),
         ],

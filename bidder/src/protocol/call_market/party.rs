@@ -315,15 +315,15 @@ pub(crate) async fn take_part(
     if let Some(leg) = filled
         .legs
         .iter()
-        .find(|l| !part.roster.contains(&l.from) || !part.roster.contains(&l.to))
+        .find(|l| !part.roster.contains(&l.seller) || !part.roster.contains(&l.buyer))
     {
         return Err(format!(
             "leg {} moves {} from {} to {}: a host outside the round",
-            leg.trade_id, leg.name, leg.from, leg.to
+            leg.trade_id, leg.name, leg.seller, leg.buyer
         ));
     }
-    let gives: Vec<&LegTerms> = filled.legs.iter().filter(|l| l.from == me).collect();
-    let takes: Vec<&LegTerms> = filled.legs.iter().filter(|l| l.to == me).collect();
+    let gives: Vec<&LegTerms> = filled.legs.iter().filter(|l| l.seller == me).collect();
+    let takes: Vec<&LegTerms> = filled.legs.iter().filter(|l| l.buyer == me).collect();
     if gives.len() > 1 || takes.len() > 1 || (gives.is_empty() && takes.is_empty()) {
         return Err(format!(
             "gives {} and takes {} VMs: not one order of this host",
@@ -418,8 +418,8 @@ fn clearing_terms(
                 kind: TradeKind::Migration,
                 interaction_id: round.to_string(),
                 protocol: protocol.clone(),
-                seller: leg.from.clone(),
-                buyer: leg.to.clone(),
+                seller: leg.seller.clone(),
+                buyer: leg.buyer.clone(),
                 vms: vec![VmRef {
                     uuid: leg.uuid.as_str().to_string(),
                     name: leg.name.clone(),
@@ -501,11 +501,11 @@ pub(crate) async fn call_off(inner: &Seat, round: &str, clearing: Option<&str>, 
         let Ok(trade_id) = TradeId::new(&leg.trade_id) else {
             continue;
         };
-        if leg.from == me {
-            if let Err(e) = inner.host.call_off_leg(&trade_id, &leg.to, why).await {
+        if leg.seller == me {
+            if let Err(e) = inner.host.call_off_leg(&trade_id, &leg.buyer, why).await {
                 tracing::error!(host = %me, trade = %trade_id, error = %e, "cannot call the leg off; recovery will");
             }
-        } else if leg.to == me {
+        } else if leg.buyer == me {
             let state = inner
                 .host
                 .ledger()

@@ -226,9 +226,9 @@ pub struct LegTerms {
     /// The leg's trade id.
     pub trade_id: String,
     /// The host the VM leaves.
-    pub from: String,
+    pub seller: String,
     /// The host it goes to.
-    pub to: String,
+    pub buyer: String,
     /// The VM's UUID.
     pub uuid: DomainUuid,
     /// Its name.
@@ -256,8 +256,8 @@ impl Filled {
                 "leg",
                 vec![
                     Term::string(&l.trade_id),
-                    Term::atom(&l.from),
-                    Term::atom(&l.to),
+                    Term::atom(&l.seller),
+                    Term::atom(&l.buyer),
                     Term::string(l.uuid.as_str()),
                     Term::string(&l.name),
                     bundle(&l.reserved),
@@ -282,9 +282,10 @@ impl Filled {
             return Err(bad());
         };
         let leg = |t: &Term| -> Result<LegTerms, String> {
-            let bad = || format!("not a leg(TradeId, From, To, Uuid, Name, Reserved, Price): {t}");
+            let bad =
+                || format!("not a leg(TradeId, Seller, Buyer, Uuid, Name, Reserved, Price): {t}");
             let a = compound(t, "leg", 7).ok_or_else(bad)?;
-            let (Some(trade_id), Some(from), Some(to), Some(uuid), Some(name)) = (
+            let (Some(trade_id), Some(seller), Some(buyer), Some(uuid), Some(name)) = (
                 text(&a[0]),
                 text(&a[1]),
                 text(&a[2]),
@@ -298,8 +299,8 @@ impl Filled {
             };
             Ok(LegTerms {
                 trade_id,
-                from,
-                to,
+                seller,
+                buyer,
                 uuid,
                 name,
                 reserved,
@@ -354,8 +355,8 @@ mod tests {
             clearing_id: "r-1".into(),
             legs: vec![LegTerms {
                 trade_id: "r-1.1".into(),
-                from: "h1".into(),
-                to: "h2".into(),
+                seller: "h1".into(),
+                buyer: "h2".into(),
                 uuid: uuid(1),
                 name: "web1".into(),
                 reserved: Resources::new(1000, 1024, 0),
