@@ -103,7 +103,7 @@ impl Default for AgentConfig {
 
 /// One host's bidder: observes, classifies, trades.
 pub struct Agent {
-    inner: Arc<HostContext>,
+    host: Arc<HostContext>,
     peer: Endpoint,
     protocols: Vec<Protocol>,
     /// The host's part in each protocol's kind, index by index.
@@ -171,7 +171,7 @@ impl Agent {
             })
             .collect();
         Agent {
-            inner: host,
+            host,
             peer: parts.peer,
             protocols: parts.protocols,
             plays,
@@ -186,17 +186,17 @@ impl Agent {
 
     /// The host's name.
     pub fn name(&self) -> &str {
-        &self.inner.identity.name
+        &self.host.identity.name
     }
 
     /// The host's policy.
     pub fn policy(&self) -> &Policy {
-        &self.inner.policy
+        &self.host.policy
     }
 
     /// The host's ledger.
     pub fn ledger(&self) -> &market::ledger::Ledger {
-        &self.inner.ledger
+        &self.host.ledger
     }
 
     /// The protocols it plays.
@@ -209,10 +209,10 @@ impl Agent {
     /// out, and what its kinds hold (the legs of a call-market round still
     /// under way, which wait for their turn). Recovery leaves them be.
     pub fn in_hand(&self) -> migration::carrying::InHand {
-        let inner = Arc::clone(&self.inner);
+        let host = Arc::clone(&self.host);
         let kinds = self.kinds.clone();
         migration::carrying::InHand::new(move |trade_id| {
-            inner.carrying.holds(trade_id) || kinds.iter().any(|k| k.holds(trade_id))
+            host.carrying.holds(trade_id) || kinds.iter().any(|k| k.holds(trade_id))
         })
     }
 
@@ -220,7 +220,7 @@ impl Agent {
     /// agreed longer ago than this, that no role holds, is one nobody
     /// will carry out any more.
     pub fn role_lifetime(&self) -> Duration {
-        let ms = self.inner.config.recruit_ms + self.role_span_ms();
+        let ms = self.host.config.recruit_ms + self.role_span_ms();
         Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + Duration::from_secs(5)
     }
 
@@ -228,7 +228,7 @@ impl Agent {
     /// ([`KindPlay::span_ms`]).
     fn role_span_ms(&self) -> i64 {
         self.played()
-            .map(|(protocol, play)| play.span_ms(protocol, &self.inner.config))
+            .map(|(protocol, play)| play.span_ms(protocol, &self.host.config))
             .max()
             .unwrap_or_default()
     }
@@ -240,7 +240,7 @@ impl Agent {
     /// returned.
     pub async fn play_out_rounds(&self) {
         // What it is in began before now: it ends within a role's span.
-        let by_ms = self.inner.now_ms().saturating_add(self.role_span_ms());
+        let by_ms = self.host.now_ms().saturating_add(self.role_span_ms());
         let ended = futures::future::join_all(self.kinds.iter().map(|k| k.play_out(by_ms))).await;
         if ended.contains(&false) {
             tracing::warn!(host = %self.name(), "what it was playing did not end in time; what it recorded there is left to recovery");
@@ -271,18 +271,18 @@ impl Agent {
     /// takes the host's classification as one observation; `at_ms` is the
     /// host's clock (the simulated one in simulations).
     pub async fn sample(&self, at_ms: i64) -> Result<(), AgentError> {
-        let (domains, stats) = self.inner.read_host().await?;
-        self.inner.usage().sample(at_ms, &domains);
-        self.inner
+        let (domains, stats) = self.host.read_host().await?;
+        self.host.usage().sample(at_ms, &domains);
+        self.host
             .sampled_ms
             .store(at_ms, std::sync::atomic::Ordering::Relaxed);
-        let host = self.inner.host_from(&domains, &stats);
+        let host = self.host.host_from(&domains, &stats);
         let observed = self
-            .inner
+            .host
             .policy
             .classify_host(&host)
-            .map_err(|source| self.inner.resource_error(source))?;
-        self.inner.hysteresis().observe(observed);
+            .map_err(|source| self.host.resource_error(source))?;
+        self.host.hysteresis().observe(observed);
         Ok(())
     }
 
@@ -296,7 +296,7 @@ impl Agent {
     ) -> Result<HostStatus, AgentError> {
         let host = self.view().await?;
         let policy = self.policy();
-        let resource_error = |source| self.inner.resource_error(source);
+        let resource_error = |source| self.host.resource_error(source);
         let metrics = host.metrics().map_err(resource_error)?;
         let state = policy
             .state(&host, &metrics, None, None)
@@ -321,16 +321,16 @@ impl Agent {
 
     /// The host as the market sees it now.
     pub async fn view(&self) -> Result<Host, AgentError> {
-        self.inner.view().await
+        self.host.view().await
     }
 
     /// Underloaded, satisfied or overloaded, now.
     pub async fn classify(&self) -> Result<Classification, AgentError> {
         let host = self.view().await?;
-        self.inner
+        self.host
             .policy
             .classify_host(&host)
-            .map_err(|source| self.inner.resource_error(source))
+            .map_err(|source| self.host.resource_error(source))
     }
 
     /// True while the host has seen a new state fewer than
@@ -339,7 +339,7 @@ impl Agent {
     /// ([`KindPlay::listening`]): it may
     /// act later without anything else changing.
     pub fn is_holding(&self) -> bool {
-        self.inner.hysteresis().pending().is_some() || self.kinds.iter().any(|k| k.listening())
+        self.host.hysteresis().pending().is_some() || self.kinds.iter().any(|k| k.listening())
     }
 
     /// Stage two: first the kinds that start by turn (a call market's
@@ -350,9 +350,9 @@ impl Agent {
     /// now agree, so a host never acts on a state it has just left.
     pub async fn take_initiative(&self) -> Result<Initiative, AgentError> {
         let play = Play {
-            host: &self.inner,
+            host: &self.host,
             peer: &self.peer,
-            config: &self.inner.config,
+            config: &self.host.config,
         };
         let mut held = None;
         for (protocol, kind) in self
@@ -378,7 +378,7 @@ impl Agent {
     async fn call_by_state(&self, play: &Play<'_>) -> Result<Initiative, AgentError> {
         let now = self.classify().await?;
         let (acting, pending) = {
-            let h = self.inner.hysteresis();
+            let h = self.host.hysteresis();
             (h.acting(), h.pending())
         };
         let callers: Vec<_> = self
@@ -394,7 +394,7 @@ impl Agent {
             return Ok(match pending {
                 Some((class, seen)) if class == now && starts(class) => Initiative::Holding {
                     seen,
-                    hold: self.inner.policy.stability().hold_observations,
+                    hold: self.host.policy.stability().hold_observations,
                 },
                 _ => Initiative::NothingToDo(acting),
             });

@@ -29,6 +29,7 @@ use bidder::hypervisor::simulated::DomainLoad;
 use bidder::hypervisor::{DomainUuid, Hypervisor};
 use bidder::migration::Outcome;
 use bidder::protocol::placement::{self, Ended};
+use bidder::protocol::{CONTRACT_NET, Kind, PLACEMENT, REVERSE_CALL};
 use market::credits::Credits;
 use market::ledger::audit::audit;
 use market::ledger::{Ledger, LedgerError};
@@ -75,7 +76,7 @@ pub struct MarketSetup {
 
 /// The protocols every host plays: shedding by contract net, filling by
 /// the reverse call, new VMs by placement.
-const PROTOCOLS: [&str; 3] = ["contract-net", "reverse-call", "placement"];
+const PROTOCOLS: [Kind; 3] = [CONTRACT_NET, REVERSE_CALL, PLACEMENT];
 
 /// Interaction timing: the in-process bus answers in microseconds, but
 /// hundreds of calls share one step on two cores.
@@ -397,7 +398,7 @@ fn scenario(dc: &Datacenter, setup: &MarketSetup) -> Result<Scenario, Consolidat
     let spec = ScenarioSpec {
         name: "replay-market".into(),
         description: None,
-        protocols: PROTOCOLS.iter().map(|p| p.to_string()).collect(),
+        protocols: PROTOCOLS.iter().map(|k| k.name().to_string()).collect(),
         protocol: BTreeMap::new(),
         rounds: 1,
         concurrent: true,
