@@ -190,7 +190,7 @@ impl HostContext {
     }
 
     /// The UUID of a VM running here, by its market id.
-    pub(crate) fn uuid_of(&self, vm: VmId) -> Option<String> {
+    pub(crate) fn uuid_of(&self, vm: VmId) -> Option<DomainUuid> {
         self.usage().uuid_of(vm)
     }
 
@@ -379,7 +379,7 @@ impl HostContext {
             seller: self.identity.name.clone(),
             buyer: agreed.buyer.clone(),
             vms: vec![VmRef {
-                uuid: agreed.vm_uuid.clone(),
+                uuid: agreed.vm_uuid.to_string(),
                 name: agreed.vm_name.clone(),
             }],
             resources: agreed.reserved,

@@ -6,6 +6,7 @@ use market::ledger::TradeId;
 use market::policy::Classification;
 use market::resources::Resources;
 
+use crate::hypervisor::DomainUuid;
 use crate::migration;
 
 /// What one attempt to trade as initiator came to.
@@ -75,7 +76,7 @@ pub struct Agreed {
     /// The hash of the model it was agreed by.
     pub model_hash: String,
     /// The VM's domain UUID.
-    pub vm_uuid: String,
+    pub vm_uuid: DomainUuid,
     /// The VM's domain name.
     pub vm_name: String,
     /// What the VM reserves.

@@ -81,12 +81,12 @@ impl Usage {
     }
 
     /// The UUID of a VM this host has sampled or expects.
-    pub(super) fn uuid_of(&self, vm: VmId) -> Option<String> {
+    pub(super) fn uuid_of(&self, vm: VmId) -> Option<DomainUuid> {
         self.samples
             .keys()
             .chain(self.rates.keys())
             .find(|uuid| vm_id(uuid) == vm)
-            .map(|uuid| uuid.as_str().to_string())
+            .cloned()
     }
 }
 

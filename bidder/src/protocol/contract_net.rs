@@ -85,9 +85,7 @@ pub fn contractor(inner: Arc<HostContext>) -> Components {
     });
     components.register_fn(RELEASE.name, RELEASE.modes, move |args| {
         let task = Task::from_term(&args[0])?;
-        if let Some(uuid) = task.uuid() {
-            inner.release(&uuid);
-        }
+        inner.release(&task.uuid);
         tracing::debug!(host = %inner.name(), vm = %task.name, why = %args[1], "released");
         Ok(vec![])
     });
@@ -108,7 +106,7 @@ pub(super) async fn offer_priced(
     task: &Task,
     award_by: i64,
 ) -> Result<Credits, Failure> {
-    let (uuid, vm) = task.vm()?;
+    let (uuid, vm) = (task.uuid.clone(), task.vm());
     let pays = value_now(inner, &uuid, &vm).await?;
     if pays < task.reserve {
         return Err(Failure::no(format!(
@@ -127,7 +125,7 @@ pub(super) async fn perform(
     task: &Task,
     pays: Credits,
 ) -> Result<(), Failure> {
-    let (uuid, vm) = task.vm()?;
+    let (uuid, vm) = (task.uuid.clone(), task.vm());
     let _pricing = inner.pricing().await;
     let checked = async {
         let value = value_now(inner, &uuid, &vm).await?;
@@ -287,16 +285,13 @@ pub async fn manage(
     let Some(uuid) = inner.uuid_of(vm.id) else {
         return Ok(Initiative::NothingToOffer);
     };
-    let Ok(domain) = DomainUuid::parse(&uuid) else {
-        return Ok(Initiative::NothingToOffer);
-    };
-    if !inner.start_giving(&domain).await {
+    if !inner.start_giving(&uuid).await {
         // Offered in a reverse call under way: not twice at once.
         return Ok(Initiative::NothingToOffer);
     }
     // Nor offered to a reverse call while this call runs.
-    let round = offer_vm(play, protocol, decision, vm, uuid, offer.ask).await;
-    inner.stop_giving(&domain);
+    let round = offer_vm(play, protocol, decision, vm, uuid.clone(), offer.ask).await;
+    inner.stop_giving(&uuid);
     round
 }
 
@@ -306,7 +301,7 @@ async fn offer_vm(
     protocol: &Protocol,
     decision: Decision,
     vm: &Vm,
-    uuid: String,
+    uuid: DomainUuid,
     reserve: Credits,
 ) -> Result<Initiative, AgentError> {
     let inner = play.host;

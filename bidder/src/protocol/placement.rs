@@ -131,7 +131,7 @@ pub fn new_vm(spec: &DomainSpec, network_mbps: u64, reserve: Credits) -> Task {
         network_mbps,
     );
     Task {
-        uuid: spec.uuid.to_string(),
+        uuid: spec.uuid.clone(),
         name: spec.name.clone(),
         group: spec.group.clone(),
         reserved,
@@ -218,9 +218,7 @@ pub(crate) fn host(inner: Arc<HostContext>, protocol: &Protocol) -> Components {
                 Ok(()) => Term::atom("started"),
                 Err(why) => Term::apply("failed", vec![Term::string(&why)]),
             };
-            if let Some(uuid) = placement.task.uuid() {
-                inner.release(&uuid);
-            }
+            inner.release(&placement.task.uuid);
             Ok(vec![
                 args[0].clone(),
                 args[1].clone(),
@@ -231,9 +229,7 @@ pub(crate) fn host(inner: Arc<HostContext>, protocol: &Protocol) -> Components {
     });
     components.register_fn(RELEASE.name, RELEASE.modes, move |args| {
         let placement = Placement::from_term(&args[0])?;
-        if let Some(uuid) = placement.task.uuid() {
-            inner.release(&uuid);
-        }
+        inner.release(&placement.task.uuid);
         tracing::debug!(host = %inner.name(), vm = %placement.task.name, why = %args[1], "placement released");
         Ok(vec![])
     });
@@ -251,7 +247,7 @@ async fn quote(
     if let Some(why) = placement.mismatch() {
         return Ok(Answer::Refused { why });
     }
-    let (uuid, _) = placement.task.vm()?;
+    let uuid = placement.task.uuid.clone();
     let _pricing = inner.pricing().await;
     let present = inner
         .present(&uuid, &placement.task.name)
@@ -287,7 +283,7 @@ async fn start(
         seller: operator.to_string(),
         buyer: inner.name().to_string(),
         vms: vec![VmRef {
-            uuid: task.uuid.clone(),
+            uuid: task.uuid.to_string(),
             name: task.name.clone(),
         }],
         resources: task.reserved,
@@ -399,7 +395,7 @@ pub async fn operate(
     let report = |trade_id, hosts: Vec<String>, answers, ended| CallReport {
         trade_id,
         vm: task.name.clone(),
-        uuid: task.uuid.clone(),
+        uuid: task.uuid.to_string(),
         hosts,
         answers,
         ended,
@@ -654,7 +650,8 @@ mod tests {
         Placement {
             trade_id: "place-1".into(),
             task: Task {
-                uuid: "00000000-0000-4000-8000-000000000001".into(),
+                uuid: crate::hypervisor::DomainUuid::parse("00000000-0000-4000-8000-000000000001")
+                    .unwrap(),
                 name: "web1".into(),
                 group: None,
                 reserved: Resources::new(2000, 1024, 100),

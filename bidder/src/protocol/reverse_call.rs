@@ -95,18 +95,14 @@ pub(crate) fn seller(inner: Arc<HostContext>, protocol: &Protocol) -> Components
             };
             let handed =
                 hand_over(&inner, &task, pays, trade_id, buyer, protocol, model_hash).await;
-            if let Some(uuid) = task.uuid() {
-                inner.stop_giving(&uuid);
-            }
+            inner.stop_giving(&task.uuid);
             handed?;
             Ok(vec![])
         }
     });
     components.register_fn(WITHDRAW.name, WITHDRAW.modes, move |args| {
         let task = Task::from_term(&args[0])?;
-        if let Some(uuid) = task.uuid() {
-            inner.stop_giving(&uuid);
-        }
+        inner.stop_giving(&task.uuid);
         tracing::debug!(host = %inner.name(), vm = %task.name, why = %args[1], "withdrawn");
         Ok(vec![])
     });
@@ -142,7 +138,7 @@ async fn give(inner: &HostContext, room: &Resources) -> Result<Task, Failure> {
         }
     }
     let (_, task) = best.ok_or_else(|| Failure::no("no VM to give into that room"))?;
-    let (uuid, _) = task.vm()?;
+    let uuid = task.uuid.clone();
     if !inner.start_giving(&uuid).await {
         return Err(Failure::no(format!("{} is offered elsewhere", task.name)));
     }
@@ -229,7 +225,7 @@ async fn choose(inner: &HostContext, call: &Call, args: &[Term]) -> Result<Vec<T
         let read = compound(offer, "offer", 2)
             .and_then(|a| Some((text(&a[0])?, a[0].clone(), Task::from_term(&a[1]).ok()?)))
             .ok_or_else(|| Failure::broken(format!("not an offer(Peer, Task): {offer}")))?;
-        let (_, vm) = read.2.vm()?;
+        let vm = read.2.vm();
         if let Ok(value) = valuer.value_of_taking(&vm) {
             valued.push((read.0, read.1, read.2, value));
         }
@@ -248,7 +244,7 @@ async fn choose(inner: &HostContext, call: &Call, args: &[Term]) -> Result<Vec<T
     let (name, peer, task, value) = &valued[decision.winner.0 as usize];
     // The buyer keeps `decision.pays` of surplus; the seller gets the rest.
     let price = Credits(value.0.saturating_sub(decision.pays.0));
-    let (uuid, vm) = task.vm()?;
+    let (uuid, vm) = (task.uuid.clone(), task.vm());
     inner.hold_until_arrival(uuid.clone(), vm);
     inner.expect(uuid, &task.used);
     tracing::debug!(host = %inner.name(), seller = %name, vm = %task.name, %price, rule = ?call.rule, "chose");
@@ -280,9 +276,8 @@ fn result(inner: &HostContext, call: &Call, args: &[Term]) -> Initiative {
         (_, chosen, _) => {
             if let Some((_, task)) = &chosen
                 && report != Report::Silent
-                && let Some(uuid) = task.uuid()
             {
-                inner.release(&uuid);
+                inner.release(&task.uuid);
             }
             tracing::info!(host = %inner.name(), %report, "no trade");
             Initiative::NoTrade {

@@ -120,7 +120,7 @@ pub fn compound<'t>(term: &'t Term, name: &str, arity: usize) -> Option<&'t [Ter
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     /// The domain's UUID.
-    pub uuid: String,
+    pub uuid: DomainUuid,
     /// The domain's name.
     pub name: String,
     /// Its placement group.
@@ -140,7 +140,7 @@ impl Task {
         Term::apply(
             "task",
             vec![
-                Term::string(&self.uuid),
+                Term::string(self.uuid.as_str()),
                 Term::string(&self.name),
                 group(self.group.as_ref()),
                 bundle(&self.reserved),
@@ -163,6 +163,7 @@ impl Task {
         ) else {
             return Err(not_a_task());
         };
+        let uuid = DomainUuid::parse(&uuid).map_err(|e| Failure::no(e.to_string()))?;
         let group = read_group(&args[2]).map_err(Failure::no)?;
         Ok(Task {
             uuid,
@@ -174,22 +175,15 @@ impl Task {
         })
     }
 
-    /// The task's domain UUID, if it is one.
-    pub fn uuid(&self) -> Option<DomainUuid> {
-        DomainUuid::parse(&self.uuid).ok()
-    }
-
     /// The VM the task is about, as the market sees it.
-    pub fn vm(&self) -> Result<(DomainUuid, Vm), Failure> {
-        let uuid = DomainUuid::parse(&self.uuid).map_err(|e| Failure::no(e.to_string()))?;
-        let vm = Vm {
-            id: crate::agent::vm_id(&uuid),
+    pub fn vm(&self) -> Vm {
+        Vm {
+            id: crate::agent::vm_id(&self.uuid),
             name: self.name.clone(),
             reserved: self.reserved,
             used: self.used,
             group: self.group.clone(),
-        };
-        Ok((uuid, vm))
+        }
     }
 }
 
@@ -221,7 +215,7 @@ mod tests {
     #[test]
     fn a_task_reads_back_as_written() {
         let task = Task {
-            uuid: "00000000-0000-4000-8000-000000000001".into(),
+            uuid: DomainUuid::parse("00000000-0000-4000-8000-000000000001").unwrap(),
             name: "okvm1".into(),
             group: Some(PlacementGroup::new("web", GroupRule::Apart).unwrap()),
             reserved: Resources::new(1000, 512, 100),

@@ -152,11 +152,7 @@ async fn listing(inner: &Seat) -> Result<Listing, Failure> {
         if vms.len() == LISTED_VMS {
             break;
         }
-        let Some(uuid) = inner
-            .host
-            .uuid_of(vm.id)
-            .and_then(|u| DomainUuid::parse(&u).ok())
-        else {
+        let Some(uuid) = inner.host.uuid_of(vm.id) else {
             continue;
         };
         if !inner.host.start_giving(&uuid).await {
