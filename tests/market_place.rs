@@ -192,10 +192,10 @@ async fn the_host_that_values_a_new_vm_most_starts_it() {
     let best = answers
         .iter()
         .filter(|a| a["answer"] == "offer")
-        .max_by_key(|a| a["pays"].as_i64().unwrap())
+        .max_by_key(|a| a["price"].as_i64().unwrap())
         .unwrap();
     assert_eq!(report["host"], best["host"], "{report}");
-    assert_ne!(answers[0]["pays"], answers[1]["pays"], "{report}");
+    assert_ne!(answers[0]["price"], answers[1]["price"], "{report}");
     let (winner, loser) = if report["host"] == "a" {
         (&a, &b)
     } else {

@@ -71,8 +71,8 @@ fn a_pair_clears_at_the_midpoint() {
         }]
     );
     assert_eq!(t.surplus, cr(200));
-    assert_eq!(t.payments[0].pays, cr(-200), "the seller receives 200");
-    assert_eq!(t.payments[1].pays, cr(200), "the buyer pays 200");
+    assert_eq!(t.payments[0].price, cr(-200), "the seller receives 200");
+    assert_eq!(t.payments[1].price, cr(200), "the buyer pays 200");
     assert!(c.exact);
 }
 
@@ -89,8 +89,8 @@ fn a_negative_ask_means_the_seller_pays() {
     let c = clear(&r, &ClearingRules::default()).unwrap();
     let t = &c.trades[0];
     assert_eq!(t.surplus, cr(30));
-    assert_eq!(t.payments[0].pays, cr(35), "seller pays 35 <= 50");
-    assert_eq!(t.payments[1].pays, cr(-35), "buyer receives 35 >= 20");
+    assert_eq!(t.payments[0].price, cr(35), "seller pays 35 <= 50");
+    assert_eq!(t.payments[1].price, cr(-35), "buyer receives 35 >= 20");
 }
 
 #[test]
@@ -273,7 +273,7 @@ fn a_chain_moves_two_vms_through_three_hosts() {
         ]
     );
     assert_eq!(t.surplus, cr(35));
-    let pays: Vec<i64> = t.payments.iter().map(|p| p.pays.0).collect();
+    let pays: Vec<i64> = t.payments.iter().map(|p| p.price.0).collect();
     // 35 split three ways: 12, 12, 11 (the remainder to the smallest ids).
     assert_eq!(pays, [10 - 12, 5 - 12, 20 - 11]);
 }
@@ -316,7 +316,7 @@ fn trade_reduction_clears_at_the_second_bid_or_not_at_all() {
     let t = &c.trades[0];
     assert_eq!(t.moves[0].to, h(2));
     assert_eq!(
-        t.payments.iter().map(|p| p.pays.0).collect::<Vec<_>>(),
+        t.payments.iter().map(|p| p.price.0).collect::<Vec<_>>(),
         [-60, 60]
     );
     // Ask between the two bids: the trade is reduced away.

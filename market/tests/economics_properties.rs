@@ -155,7 +155,7 @@ fn check_clearing(round: &Round, clearing: &Clearing) -> Result<(), TestCaseErro
     let mut total = 0i64;
     for trade in &clearing.trades {
         // Budget balance.
-        prop_assert_eq!(trade.payments.iter().map(|p| p.pays.0).sum::<i64>(), 0);
+        prop_assert_eq!(trade.payments.iter().map(|p| p.price.0).sum::<i64>(), 0);
         prop_assert!(trade.surplus.0 > 0);
         total += trade.surplus.0;
         let mut limits = 0;
@@ -168,10 +168,10 @@ fn check_clearing(round: &Round, clearing: &Clearing) -> Result<(), TestCaseErro
             );
             // Individual rationality.
             prop_assert!(
-                p.pays <= order.limit,
+                p.price <= order.limit,
                 "{:?} pays {} over its limit {}",
                 p.order,
-                p.pays,
+                p.price,
                 order.limit
             );
             prop_assert_eq!(p.host, order.host);
@@ -206,7 +206,7 @@ fn check_clearing(round: &Round, clearing: &Clearing) -> Result<(), TestCaseErro
         for p in &trade.payments {
             prop_assert_eq!(
                 economics_support::leg_net(trade, p.host),
-                p.pays.0,
+                p.price.0,
                 "{:?}",
                 trade
             );
@@ -255,7 +255,7 @@ fn check_nobody_worse_off(
             .iter()
             .flat_map(|t| &t.payments)
             .filter(|p| p.host == host.id)
-            .map(|p| p.pays.0)
+            .map(|p| p.price.0)
             .sum();
         if gives.is_empty() && takes.is_empty() {
             prop_assert_eq!(paid, 0);

@@ -83,7 +83,7 @@ fn the_stuck_case_clears_into_a_swap_that_satisfies_everyone() {
     assert_eq!(clearing.trades.len(), 1, "{clearing:#?}");
     let swap = &clearing.trades[0];
     assert_eq!(swap.moves.len(), 2, "a swap moves two VMs: {swap:#?}");
-    assert_eq!(swap.payments.iter().map(|p| p.pays.0).sum::<i64>(), 0);
+    assert_eq!(swap.payments.iter().map(|p| p.price.0).sum::<i64>(), 0);
     // A busy VM of host 1 goes to host 2 (the tie with host 3 goes to the
     // smaller order ids), a quiet one comes back.
     assert!(
@@ -119,7 +119,7 @@ fn the_stuck_case_clears_into_a_swap_that_satisfies_everyone() {
             .iter()
             .find(|p| p.host == HostId(host))
             .unwrap()
-            .pays
+            .price
             .0
     };
     assert!(pays(1) > 0 && pays(2) < 0, "{swap:#?}");
@@ -178,7 +178,7 @@ fn the_swap_moves_the_vm_whose_destination_has_room_first() {
     // The legs' prices add up, per host, to what its order pays.
     for payment in &clearing.trades[0].payments {
         let net = economics_support::leg_net(&clearing.trades[0], payment.host);
-        assert_eq!(net, payment.pays.0, "{legs:?} {payment:?}");
+        assert_eq!(net, payment.price.0, "{legs:?} {payment:?}");
     }
     apply(&mut hosts, &clearing.trades);
 }

@@ -147,7 +147,7 @@ pub enum Answer {
     /// `offer(Pays)`: it takes the VM for this price, holding the room.
     Offer {
         /// What it pays.
-        pays: Credits,
+        price: Credits,
     },
     /// `refused(Why)`: its policy will not take the VM.
     Refused {
@@ -164,7 +164,7 @@ pub enum Answer {
 impl Answer {
     fn to_term(&self) -> Term {
         match self {
-            Answer::Offer { pays } => Term::apply("offer", vec![Term::Int(pays.0)]),
+            Answer::Offer { price } => Term::apply("offer", vec![Term::Int(price.0)]),
             Answer::Refused { why } => Term::apply("refused", vec![Term::string(why)]),
             Answer::Present { why } => Term::apply("present", vec![Term::string(why)]),
         }
@@ -173,7 +173,7 @@ impl Answer {
     fn from_term(term: &Term) -> Option<Answer> {
         let [arg] = term.args() else { return None };
         match term.functor()?.as_str() {
-            "offer" => read_credits(arg).map(|pays| Answer::Offer { pays }),
+            "offer" => read_credits(arg).map(|price| Answer::Offer { price }),
             "refused" => text(arg).map(|why| Answer::Refused { why }),
             "present" => text(arg).map(|why| Answer::Present { why }),
             _ => None,
@@ -257,7 +257,7 @@ async fn quote(
         return Ok(Answer::Present { why });
     }
     Ok(match offer_priced(inner, &placement.task, award_by).await {
-        Ok(pays) => Answer::Offer { pays },
+        Ok(price) => Answer::Offer { price },
         Err(refusal) => Answer::Refused {
             why: refusal.reason,
         },
@@ -324,19 +324,19 @@ pub struct HostAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Ended {
-    /// The VM runs at `host`, which paid `pays`.
+    /// The VM runs at `host`, which paid `price`.
     Started {
         /// The winner.
         host: String,
         /// What it pays the operator.
-        pays: Credits,
+        price: Credits,
     },
     /// The winner could not start it; its ledger rolled the placement back.
     Failed {
         /// The winner.
         host: String,
         /// The price it had accepted.
-        pays: Credits,
+        price: Credits,
         /// Why, in its words.
         reason: String,
     },
@@ -345,7 +345,7 @@ pub enum Ended {
         /// The winner.
         host: String,
         /// The price it had accepted.
-        pays: Credits,
+        price: Credits,
     },
     /// Nothing was placed anywhere.
     Refused {
@@ -478,9 +478,9 @@ fn pick(call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let bids: Vec<Term> = answers
         .iter()
         .filter_map(|a| match a.answer {
-            Answer::Offer { pays } => Some(Term::apply(
+            Answer::Offer { price } => Some(Term::apply(
                 "bid",
-                vec![Term::atom(&a.host), Term::Int(pays.0)],
+                vec![Term::atom(&a.host), Term::Int(price.0)],
             )),
             _ => None,
         })
@@ -501,15 +501,19 @@ fn conclude(
     call: &Call,
     answers: &[HostAnswer],
     winner: &Term,
-    pays: &Term,
+    price: &Term,
     report: &Term,
 ) -> Ended {
     let host = text(winner).unwrap_or_default();
-    let pays = read_credits(pays).unwrap_or_default();
+    let price = read_credits(price).unwrap_or_default();
     match Report::read(report) {
-        Report::Started => Ended::Started { host, pays },
-        Report::Failed(reason) => Ended::Failed { host, pays, reason },
-        Report::Silent => Ended::Silent { host, pays },
+        Report::Started => Ended::Started { host, price },
+        Report::Failed(reason) => Ended::Failed {
+            host,
+            price,
+            reason,
+        },
+        Report::Silent => Ended::Silent { host, price },
         Report::Done | Report::CalledOff(_) | Report::Other(_) | Report::Missing => {
             Ended::Refused {
                 reason: refusal(call, answers),
@@ -536,7 +540,7 @@ fn refusal(call: &Call, answers: &[HostAnswer]) -> String {
     let best = answers
         .iter()
         .filter_map(|a| match a.answer {
-            Answer::Offer { pays } => Some((pays, &a.host)),
+            Answer::Offer { price } => Some((price, &a.host)),
             _ => None,
         })
         .max();
@@ -672,7 +676,7 @@ mod tests {
         assert_eq!(Placement::from_term(&p.to_term()), Ok(p.clone()));
         assert_eq!(p.mismatch(), None);
         for answer in [
-            Answer::Offer { pays: Credits(-5) },
+            Answer::Offer { price: Credits(-5) },
             Answer::Refused { why: "full".into() },
             Answer::Present {
                 why: "at h1".into(),

@@ -236,14 +236,14 @@ async fn choose(inner: &HostContext, call: &Call, args: &[Term]) -> Result<Vec<T
         .enumerate()
         .map(|(i, (_, _, task, value))| Proposal {
             bidder: HostId(i as u32),
-            pays: Credits(value.0.saturating_sub(task.reserve.0)),
+            price: Credits(value.0.saturating_sub(task.reserve.0)),
         })
         .collect();
     let decision = mechanism::award(Credits::ZERO, &proposals, call.rule)
         .ok_or_else(|| Failure::no("no offer is worth its reserve"))?;
     let (name, peer, task, value) = &valued[decision.winner.0 as usize];
     // The buyer keeps `decision.pays` of surplus; the seller gets the rest.
-    let price = Credits(value.0.saturating_sub(decision.pays.0));
+    let price = Credits(value.0.saturating_sub(decision.price.0));
     let (uuid, vm) = (task.uuid.clone(), task.vm());
     inner.hold_until_arrival(uuid.clone(), vm);
     inner.expect(uuid, &task.used);

@@ -26,7 +26,7 @@ pub struct Proposal {
     /// Who proposes.
     pub bidder: HostId,
     /// What it pays for the VM (negative: what it must be paid).
-    pub pays: Credits,
+    pub price: Credits,
 }
 
 /// How the winner's payment is set; written `first-price` and
@@ -57,30 +57,30 @@ pub struct Award {
     /// Who takes the VM.
     pub winner: HostId,
     /// What it pays the manager (negative: what the manager pays it).
-    pub pays: Credits,
+    pub price: Credits,
 }
 
 /// Picks the winner, or `None` when no proposal reaches the reserve.
 pub fn award(reserve: Credits, proposals: &[Proposal], rule: AwardRule) -> Option<Award> {
     let mut ranked: Vec<Proposal> = proposals.to_vec();
     // Best first: highest payment, then smallest host id.
-    ranked.sort_by(|a, b| b.pays.cmp(&a.pays).then(a.bidder.cmp(&b.bidder)));
+    ranked.sort_by(|a, b| b.price.cmp(&a.price).then(a.bidder.cmp(&b.bidder)));
     // Keep each host's best proposal only.
     let mut seen = std::collections::HashSet::new();
     ranked.retain(|p| seen.insert(p.bidder));
     let best = *ranked.first()?;
-    if best.pays < reserve {
+    if best.price < reserve {
         return None;
     }
-    let pays = match rule {
-        AwardRule::FirstPrice => best.pays,
+    let price = match rule {
+        AwardRule::FirstPrice => best.price,
         AwardRule::SecondPrice => ranked
             .get(1)
-            .map_or(reserve, |second| second.pays.max(reserve)),
+            .map_or(reserve, |second| second.price.max(reserve)),
     };
     Some(Award {
         winner: best.bidder,
-        pays,
+        price,
     })
 }
 
@@ -122,7 +122,7 @@ pub fn award_bids(
         .iter()
         .map(|(name, pays, _)| Proposal {
             bidder: id_of(name),
-            pays: *pays,
+            price: *pays,
         })
         .collect();
     let Some(decision) = award(reserve, &proposals, rule) else {
@@ -134,7 +134,7 @@ pub fn award_bids(
         .find(|(name, _, _)| name == winner)
         .map(|(_, _, peer)| peer.clone())
         .ok_or_else(|| format!("the award chose {winner}, who did not bid"))?;
-    Ok(Some((peer, decision.pays)))
+    Ok(Some((peer, decision.price)))
 }
 
 /// The answer of an LCC `award(+Task, +Proposals, -Winner, -Pays)`
@@ -187,7 +187,7 @@ mod tests {
     fn p(bidder: u32, pays: i64) -> Proposal {
         Proposal {
             bidder: HostId(bidder),
-            pays: Credits(pays),
+            price: Credits(pays),
         }
     }
 
@@ -202,7 +202,7 @@ mod tests {
             award,
             Some(Award {
                 winner: HostId(1),
-                pays: Credits(40)
+                price: Credits(40)
             })
         );
     }
@@ -214,21 +214,21 @@ mod tests {
             award(Credits(-50), &proposals, AwardRule::SecondPrice),
             Some(Award {
                 winner: HostId(1),
-                pays: Credits(10)
+                price: Credits(10)
             })
         );
         assert_eq!(
             award(Credits(25), &proposals, AwardRule::SecondPrice),
             Some(Award {
                 winner: HostId(1),
-                pays: Credits(25)
+                price: Credits(25)
             })
         );
         assert_eq!(
             award(Credits(-5), &[p(7, 0)], AwardRule::SecondPrice),
             Some(Award {
                 winner: HostId(7),
-                pays: Credits(-5)
+                price: Credits(-5)
             })
         );
     }
@@ -260,7 +260,7 @@ mod tests {
             a,
             Some(Award {
                 winner: HostId(4),
-                pays: Credits(5)
+                price: Credits(5)
             })
         );
         // Input order does not matter.

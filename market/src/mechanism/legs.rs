@@ -121,7 +121,7 @@ pub fn prices(book: &Book<'_>, ordered: &[Leg], payments: &[Payment]) -> Vec<Mov
         payments
             .iter()
             .find(|p| p.host == id)
-            .map_or(0, |p| p.pays.0)
+            .map_or(0, |p| p.price.0)
     };
     let out_of = |host: u32| ordered.iter().position(|l| l.from == host);
     let into = |host: u32| ordered.iter().position(|l| l.to == host);

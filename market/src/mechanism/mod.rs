@@ -294,7 +294,7 @@ pub struct Payment {
     /// Its host.
     pub host: HostId,
     /// What it pays (negative: what it receives). Never above its limit.
-    pub pays: Credits,
+    pub price: Credits,
 }
 
 /// The terms of one cleared trade: a pair (ask and bid), a swap (two

@@ -41,7 +41,7 @@ fn equal_split(book: &Book<'_>, orders: &[u32], surplus: i64) -> Vec<Payment> {
             Payment {
                 order: order.id,
                 host: order.host,
-                pays: Credits(order.limit.0 - share - extra),
+                price: Credits(order.limit.0 - share - extra),
             }
         })
         .collect()
@@ -57,7 +57,7 @@ fn fixed(book: &Book<'_>, orders: &[u32], price: i64) -> Vec<Payment> {
             Payment {
                 order: order.id,
                 host: order.host,
-                pays: Credits(pays),
+                price: Credits(pays),
             }
         })
         .collect()

@@ -310,7 +310,7 @@ fn print_report(report: &CallReport) -> Result<(), OutputError> {
     }
     for answer in &report.answers {
         let said = match &answer.answer {
-            Answer::Offer { pays } => format!("offers {pays}"),
+            Answer::Offer { price } => format!("offers {price}"),
             Answer::Refused { why } => format!("refuses: {why}"),
             Answer::Present { why } => format!("already has it: {why}"),
         };
@@ -326,13 +326,17 @@ fn print_report(report: &CallReport) -> Result<(), OutputError> {
         outln!("  no answer in time from {}", silent.join(", "))?;
     }
     match &report.ended {
-        Ended::Started { host, pays } => {
+        Ended::Started { host, price: pays } => {
             outln!("placed: {} runs at {host}, which pays {pays}", report.vm)?;
         }
-        Ended::Failed { host, pays, reason } => eprintln!(
+        Ended::Failed {
+            host,
+            price: pays,
+            reason,
+        } => eprintln!(
             "not placed: {host} won at {pays} but could not start it: {reason} (its ledger rolled the placement back)"
         ),
-        Ended::Silent { host, pays } => eprintln!(
+        Ended::Silent { host, price: pays } => eprintln!(
             "unknown: {host} won at {pays} but did not report in time; `market ledger show` on its ledger says how trade {} ended",
             report.trade_id.as_deref().unwrap_or("?")
         ),

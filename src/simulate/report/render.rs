@@ -112,7 +112,7 @@ impl fmt::Display for Report {
                 .filter(|a| matches!(a.answer, Answer::Offer { .. }))
                 .count();
             let ended = match &p.call.ended {
-                Ended::Started { host, pays } => {
+                Ended::Started { host, price: pays } => {
                     format!("-> {host:<6} price {:>16}", pays.to_string())
                 }
                 Ended::Failed { host, reason, .. } => {
