@@ -104,60 +104,60 @@ impl HostContext {
     }
 
     /// The host's name.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.identity.name
     }
 
     /// The host's ledger.
-    pub(crate) fn ledger(&self) -> &market::ledger::Ledger {
+    pub fn ledger(&self) -> &market::ledger::Ledger {
         &self.ledger
     }
 
     /// The peers' clock now.
-    pub(crate) fn now_ms(&self) -> i64 {
+    pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
     /// Resolves when `at_ms` of the peers' clock has come.
-    pub(crate) fn sleep_until(&self, at_ms: i64) -> lcc::interp::Sleep {
+    pub fn sleep_until(&self, at_ms: i64) -> lcc::interp::Sleep {
         self.clock.sleep_until(at_ms)
     }
 
     /// The trading period the host was last sampled in.
-    pub(crate) fn period(&self) -> u64 {
+    pub fn period(&self) -> u64 {
         let at = self.sampled_ms.load(std::sync::atomic::Ordering::Relaxed);
         u64::try_from(at / self.config.period_ms.max(1)).unwrap_or_default()
     }
 
     /// The host's policy.
-    pub(crate) fn policy(&self) -> &Policy {
+    pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// Held while pricing an offer and recording its hold.
-    pub(crate) async fn pricing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub async fn pricing(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.pricing.lock().await
     }
 
     /// Holds room for `vm` until `until_ms` of the peers' clock.
-    pub(crate) fn hold(&self, uuid: DomainUuid, vm: Vm, until_ms: i64) {
+    pub fn hold(&self, uuid: DomainUuid, vm: Vm, until_ms: i64) {
         self.holds().hold(uuid, vm, until_ms);
     }
 
     /// Holds room for an awarded `vm` until it runs here, or at most
     /// `arrival_ms`.
-    pub(crate) fn hold_until_arrival(&self, uuid: DomainUuid, vm: Vm) {
+    pub fn hold_until_arrival(&self, uuid: DomainUuid, vm: Vm) {
         let until = self.clock.now_ms().saturating_add(self.config.arrival_ms);
         self.holds().hold(uuid, vm, until);
     }
 
     /// Frees the room held for `uuid`.
-    pub(crate) fn release(&self, uuid: &DomainUuid) {
+    pub fn release(&self, uuid: &DomainUuid) {
         self.holds().release(uuid);
     }
 
     /// A VM arriving with this announced use: taken at it until measured.
-    pub(crate) fn expect(&self, uuid: DomainUuid, used: &Resources) {
+    pub fn expect(&self, uuid: DomainUuid, used: &Resources) {
         self.usage().expect(uuid, used);
     }
 
@@ -166,7 +166,7 @@ impl HostContext {
     /// arriving runs here before its purchase settles, and sold on then
     /// it would be lost or doubled if the purchase were rolled back (found
     /// by `market chaos`: a leg sold a VM whose arrival had not settled).
-    pub(crate) async fn start_giving(&self, uuid: &DomainUuid) -> bool {
+    pub async fn start_giving(&self, uuid: &DomainUuid) -> bool {
         match self.ledger.unfinished_trades().await {
             Ok(trades) => {
                 let named = |t: &market::ledger::TradeRecord| {
@@ -185,12 +185,12 @@ impl HostContext {
     }
 
     /// The offer of `uuid` is over.
-    pub(crate) fn stop_giving(&self, uuid: &DomainUuid) {
+    pub fn stop_giving(&self, uuid: &DomainUuid) {
         self.giving.locked().remove(uuid);
     }
 
     /// The UUID of a VM running here, by its market id.
-    pub(crate) fn uuid_of(&self, vm: VmId) -> Option<DomainUuid> {
+    pub fn uuid_of(&self, vm: VmId) -> Option<DomainUuid> {
         self.usage().uuid_of(vm)
     }
 
@@ -201,7 +201,7 @@ impl HostContext {
         }
     }
 
-    pub(crate) fn resource_error(&self, source: ResourceError) -> AgentError {
+    pub fn resource_error(&self, source: ResourceError) -> AgentError {
         AgentError::Resources {
             host: self.identity.name.clone(),
             source,
@@ -209,7 +209,7 @@ impl HostContext {
     }
 
     /// The host now: its running domains as VMs, its load average.
-    pub(crate) async fn view(&self) -> Result<Host, AgentError> {
+    pub async fn view(&self) -> Result<Host, AgentError> {
         let (domains, stats) = self.read_host().await?;
         Ok(self.host_from(&domains, &stats))
     }
@@ -255,16 +255,13 @@ impl HostContext {
 
     /// The host with the VMs it holds room for counted as running (but
     /// `except`'s): what a new offer is priced against.
-    pub(crate) async fn view_with_holds(
-        &self,
-        except: Option<&DomainUuid>,
-    ) -> Result<Host, AgentError> {
+    pub async fn view_with_holds(&self, except: Option<&DomainUuid>) -> Result<Host, AgentError> {
         Ok(self.with_holds(self.view().await?, except))
     }
 
     /// `host` (a view of this host) with the VMs it holds room for
     /// counted as running (but `except`'s).
-    pub(crate) fn with_holds(&self, mut host: Host, except: Option<&DomainUuid>) -> Host {
+    pub fn with_holds(&self, mut host: Host, except: Option<&DomainUuid>) -> Host {
         host.vms.extend(self.holds().vms(except));
         host
     }
@@ -272,7 +269,7 @@ impl HostContext {
     /// Why a new VM with this UUID or name cannot be placed here, if it
     /// cannot: a domain with either is defined here (running or not), or
     /// room is held for one (an open offer, a VM on its way).
-    pub(crate) async fn present(
+    pub async fn present(
         &self,
         uuid: &DomainUuid,
         name: &str,
@@ -295,7 +292,7 @@ impl HostContext {
 
     /// Starts a VM this host won in a placement: its ledger records the
     /// placement before the domain is defined (`migration::placement`).
-    pub(crate) async fn place(&self, terms: &TradeTerms, xml: &str) -> Result<Outcome, AgentError> {
+    pub async fn place(&self, terms: &TradeTerms, xml: &str) -> Result<Outcome, AgentError> {
         let events = self.events.as_ref();
         migration::placement::place(
             &self.ledger,
@@ -312,7 +309,7 @@ impl HostContext {
     /// Runs the migration workflow for `terms`, of which this host is the
     /// source: both ledgers record the terms before anything moves, and
     /// how it ended.
-    pub(crate) async fn execute(&self, terms: &TradeTerms) -> Result<Outcome, AgentError> {
+    pub async fn execute(&self, terms: &TradeTerms) -> Result<Outcome, AgentError> {
         let trade = terms.trade_id.as_str();
         let destination = self.peer_of(&terms.buyer, trade)?;
         let executor = Executor::new(
@@ -340,7 +337,7 @@ impl HostContext {
     }
 
     /// Trade `trade` of this host failed.
-    pub(crate) fn trade_error(&self, trade: &str, source: impl Into<TradeFailure>) -> AgentError {
+    pub fn trade_error(&self, trade: &str, source: impl Into<TradeFailure>) -> AgentError {
         AgentError::Trade {
             host: self.identity.name.clone(),
             trade: trade.to_string(),
@@ -351,7 +348,7 @@ impl HostContext {
     /// Calls off a leg of a trade this host is the source of and that did
     /// not move: rolled back in both ledgers (a leg that began to move is
     /// finished from where its VM is, as recovery does).
-    pub(crate) async fn call_off_leg(
+    pub async fn call_off_leg(
         &self,
         trade_id: &TradeId,
         buyer: &str,
@@ -367,7 +364,7 @@ impl HostContext {
     /// Carries out a trade this host sold: both ledgers record the terms
     /// before anything moves, the migration workflow moves the VM, and the
     /// ledgers record how it ended.
-    pub(crate) async fn carry_out(&self, agreed: Agreed) -> Result<TradeReport, AgentError> {
+    pub async fn carry_out(&self, agreed: Agreed) -> Result<TradeReport, AgentError> {
         let terms = TradeTerms {
             interaction_id: agreed.trade_id.to_string(),
             trade_id: agreed.trade_id,

@@ -29,7 +29,7 @@
 //!
 //! The neutral work every protocol shares, which kinds reach through
 //! [`HostContext`]: the host's view, capacity held for open offers
-//! ([`holds`]), and carrying out an agreed trade
+//! (`holds`), and carrying out an agreed trade
 //! ([`HostContext::carry_out`]): the terms go into both ledgers before
 //! anything moves, the migration workflow moves the VM, and credits settle
 //! on success (docs/migration.md). How a host reaches the destination side

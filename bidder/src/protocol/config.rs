@@ -38,7 +38,7 @@ pub struct ProtocolFile {
     /// A model file, relative to the configuration's directory.
     #[serde(default)]
     pub model: Option<PathBuf>,
-    /// How the bidder plays it (a [`Kind`]'s name).
+    /// How the bidder plays it (a [`Kind`](super::Kind)'s name).
     #[serde(default)]
     pub kind: Option<String>,
     /// The award rule of a call.

@@ -14,7 +14,7 @@
 //! taking the VM ([`Valuer::value_of_taking`]); the task carries the
 //! manager's **reserve**, the least it accepts for giving the VM
 //! ([`Valuer::ask_for_giving`]); the manager's `award` component decides
-//! through [`mechanism::contract_net::award`] with the protocol's rule:
+//! through [`mechanism::award`] with the protocol's rule:
 //! first price (the winner pays its offer) or second price (it pays the
 //! best losing offer, at least the reserve).
 //!

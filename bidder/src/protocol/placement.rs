@@ -10,7 +10,7 @@
 //! **Prices** follow the one convention of docs/economics.md: the operator
 //! *sells* the new VM, a host *buys* it, and `Pays` is what the host pays
 //! (negative: what the operator pays the host to run it). A host quotes its
-//! true value of taking the VM ([`Valuer::value_of_taking`], the same
+//! true value of taking the VM ([`Valuer::value_of_taking`](market::valuation::Valuer::value_of_taking), the same
 //! pricing as a contract-net offer); the operator's reserve is the least it
 //! accepts; `pick` decides through [`mechanism::award_bids`] with the
 //! protocol's rule, so the host whose policy values the VM most wins.

@@ -116,7 +116,7 @@ pub fn compound<'t>(term: &'t Term, name: &str, arity: usize) -> Option<&'t [Ter
 
 /// One VM offered for a price: what a contract-net manager announces, and
 /// what a reverse-call seller offers. On the wire: `task(Uuid, Name, Group, Reserved, Used, Reserve)`, with the
-/// group as in [`terms::group`] and the bundles as [`terms::bundle`].
+/// group as in [`group`] and the bundles as [`bundle`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     /// The domain's UUID.

@@ -15,7 +15,7 @@
 //!    another round after waiting for half the listing window for it to
 //!    end (the auctioneer waits for one it is in before it holds its own);
 //! 2. **order**: shown every listing, each trader posts its orders at its
-//!    true valuation ([`Valuer::orders`]) for up to [`WANTED_VMS`] of the
+//!    true valuation ([`Valuer::orders`](market::valuation::Valuer::orders)) for up to [`WANTED_VMS`] of the
 //!    others' VMs that fit it: an ask for each VM it listed,
 //!    the [`BEST_BIDS`] best bids and the
 //!    [`BEST_PACKAGES`] best packages "give v, take w";
