@@ -738,3 +738,53 @@ async fn left_migrating(path: &Path, owner: &str, terms: &TradeTerms) {
         .unwrap();
     ledger.close().await;
 }
+
+/// Found by `market chaos` (seed 7, in the suite): a bidder SIGTERMed while
+/// its period's recovery waited on a peer that does not answer (SIGSTOPped,
+/// its calls timing out one attempt after another) did not exit for the
+/// whole of those attempts. A stop does not wait for recovery: recovery may
+/// be interrupted anywhere, and what it leaves the next start finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_does_not_wait_for_recovery_calling_a_peer_that_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    // Six attempts of 5 s at b: half a minute of recovery, three times the
+    // 10 s `Daemon::stop` waits for an exit. (The daemon support writes
+    // this string into the [trading] table.)
+    let patient = Settings {
+        migration: "peer_attempts = 6",
+        ..Settings::default()
+    };
+    let a = Daemon::start_with(dir.path(), &url, "a", 1, WANTS_MEMORY, &[], &patient);
+    let signal = |sig: &str, pid: u32| {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {pid}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("STOP", b.child.id());
+    // A trade to b that a's next period recovers: its first call to b
+    // waits for an answer that does not come.
+    let terms = vm1_trade("to-a-silent-peer", "a", "b", -1);
+    left_migrating(&a.ledger, "a", &terms).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !a.log().contains("peer did not answer") {
+        assert!(Instant::now() < deadline, "a never called b:\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let ledger_a = a.ledger.clone();
+    let log = a.stop();
+
+    assert!(log.contains("stopping"), "{log}");
+    assert_eq!(
+        trades_in(&ledger_a, TradeState::Migrating).await.len(),
+        1,
+        "left for the next start"
+    );
+    signal("CONT", b.child.id());
+    b.stop();
+}

@@ -19,9 +19,11 @@
 //!         starts in the state it acts on (contract net when overloaded,
 //!         the reverse call when underloaded), in order, until one trades;
 //!         what is agreed is carried out by the migration workflow
-//! stop:   (SIGTERM, ctrl-c) the round in hand, the call-market round it
-//!         trades in (it joins no other) and the migration request in
-//!         hand finish; then the daemon leaves the bus and closes its ledger
+//! stop:   (SIGTERM, ctrl-c) a period's recovery under way is cut short
+//!         (the next start finishes it); the round in hand, the
+//!         call-market round it trades in (it joins no other) and the
+//!         migration request in hand finish; then the daemon leaves the
+//!         bus and closes its ledger
 //! ```
 //!
 //! Every other host is another process: the workflow reaches it through
@@ -321,28 +323,46 @@ impl Running {
             tokio::select! {
                 biased;
                 () = &mut shutdown => return,
-                _ = ticks.tick() => self.round().await,
+                _ = ticks.tick() => {}
+            }
+            // Catching up may wait on a peer that does not answer (stopped,
+            // cut off) for all its calls' attempts: a stop does not wait for
+            // it. Recovery may be interrupted anywhere; what it leaves, the
+            // next start finishes (found by `market chaos`).
+            let caught_up = tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                caught_up = self.catch_up() => caught_up,
+            };
+            if caught_up {
+                self.round().await;
             }
         }
     }
 
-    /// One period: finish what is unfinished, measure, and trade if
-    /// overloaded.
-    async fn round(&self) {
-        let events = self.events.as_ref();
+    /// Finishes what is unfinished: the trades this host is the source of,
+    /// and those it bought that nobody will carry out. False when one is
+    /// left that keeps the host from trading as initiator.
+    async fn catch_up(&self) -> bool {
         let in_hand = self.agent.in_hand();
         if !recover(
             &self.ledger,
             &self.hypervisor,
             self.reach.as_ref(),
-            events,
+            self.events.as_ref(),
             &in_hand,
         )
         .await
         {
-            return;
+            return false;
         }
         self.end_unrecorded_purchases(&in_hand).await;
+        true
+    }
+
+    /// One period's trading: measure, and start what the host's state
+    /// asks for. The round in hand finishes even when a stop is asked for.
+    async fn round(&self) {
         if let Err(e) = self.agent.sample(self.clock.now_ms()).await {
             tracing::warn!(error = %e, "cannot sample the host");
             return;
