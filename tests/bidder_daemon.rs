@@ -788,3 +788,59 @@ async fn a_stop_does_not_wait_for_recovery_calling_a_peer_that_does_not_answer()
     signal("CONT", b.child.id());
     b.stop();
 }
+
+/// The same at start: the recovery a daemon runs before it trades, calling
+/// a peer that does not answer, is cut short by SIGTERM, and the daemon
+/// exits cleanly without having traded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cuts_short_a_recovery_at_start_that_waits_on_a_silent_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalNatsServer::start().unwrap();
+    let url = server.url();
+    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let patient = Settings {
+        migration: "peer_attempts = 6",
+        ..Settings::default()
+    };
+    // A configuration as the tests write it, taken from a first run.
+    Daemon::start_with(dir.path(), &url, "a", 1, WANTS_MEMORY, &[], &patient).stop();
+    let terms = vm1_trade("to-a-silent-peer-at-start", "a", "b", -1);
+    left_migrating(&dir.path().join("a.ledger.sqlite"), "a", &terms).await;
+    let signal = |sig: &str, pid: u32| {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {pid}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("STOP", b.child.id());
+    let log_path = dir.path().join("a.starting.log");
+    let mut a = Command::new(env!("CARGO_BIN_EXE_bidder"))
+        .arg("--config")
+        .arg(dir.path().join("a.toml"))
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !log().contains("peer did not answer") {
+        assert!(Instant::now() < deadline, "a never called b:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    signal("TERM", a.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = a.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "a ignored SIGTERM:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}\n{}", log());
+    assert!(log().contains("stopping before it traded"), "{}", log());
+    assert!(!log().contains("bidder ready"), "{}", log());
+    signal("CONT", b.child.id());
+    b.stop();
+}

@@ -19,8 +19,9 @@
 //!         starts in the state it acts on (contract net when overloaded,
 //!         the reverse call when underloaded), in order, until one trades;
 //!         what is agreed is carried out by the migration workflow
-//! stop:   (SIGTERM, ctrl-c) a period's recovery under way is cut short
-//!         (the next start finishes it); the round in hand, the
+//! stop:   (SIGTERM, ctrl-c) a recovery under way, at start or in a
+//!         period, is cut short (the next start finishes it); the round
+//!         in hand, the
 //!         call-market round it trades in (it joins no other) and the
 //!         migration request in hand finish; then the daemon leaves the
 //!         bus and closes its ledger
@@ -148,6 +149,7 @@ pub async fn run(
     config: DaemonConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    tokio::pin!(shutdown);
     if let Some(address) = config.metrics_listen {
         endpoint::serve(address)?;
     }
@@ -179,14 +181,26 @@ pub async fn run(
         calls: config.calls,
         migration: config.migration.clone(),
     });
-    recover(
+    // Recovery at start may wait on a peer that does not answer: a stop
+    // asked for meanwhile cuts it short, as it does a period's.
+    let nothing_in_hand = InHand::nothing();
+    let recovery = recover(
         &ledger,
         &hypervisor,
         reach.as_ref(),
         events.as_ref(),
-        &InHand::nothing(),
-    )
-    .await;
+        &nothing_in_hand,
+    );
+    let recovered = tokio::select! {
+        biased;
+        () = &mut shutdown => false,
+        _ = recovery => true,
+    };
+    if !recovered {
+        tracing::info!(host = %config.host, "stopping before it traded");
+        leave(stop, service, events.as_ref(), bus.as_ref(), ledger).await;
+        return Ok(());
+    }
     let running = Running {
         agent: agent(
             &config,
@@ -211,26 +225,44 @@ pub async fn run(
     running.publish_status().await;
     let contractor = running.agent.serve().await?;
     tracing::info!(host = %config.host, zone = %config.space.zone(), period = ?config.period(), "bidder ready");
-    running.trade(config.period(), shutdown).await;
+    running.trade(config.period(), &mut shutdown).await;
     tracing::info!(host = %config.host, "stopping");
     // A call-market round it trades in is played out first: cut short, it
     // would leave the legs it recorded agreed (in its peers' ledgers too).
     running.agent.play_out_rounds().await;
     contractor.abort();
-    // The request in hand is finished before the service returns.
+    leave(
+        stop,
+        service,
+        running.events.as_ref(),
+        bus.as_ref(),
+        running.ledger,
+    )
+    .await;
+    Ok(())
+}
+
+/// The end of every stop: the migration request in hand is finished before
+/// the service returns, the last events and messages leave (unless the
+/// bus is stuck), and the ledger closes.
+async fn leave(
+    stop: watch::Sender<bool>,
+    service: tokio::task::JoinHandle<()>,
+    events: Option<&Publisher>,
+    bus: &dyn Bus,
+    ledger: Ledger,
+) {
     let _ = stop.send(true);
     if let Err(e) = service.await {
         tracing::warn!(error = %e, "the migration service ended abnormally");
     }
-    if let Some(events) = &running.events {
-        // The last round's events, unless the bus is stuck.
+    if let Some(events) = events {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), events.flush()).await;
     }
     if let Err(e) = bus.sync().await {
         tracing::warn!(error = %e, "last messages may not have left");
     }
-    running.ledger.close().await;
-    Ok(())
+    ledger.close().await;
 }
 
 /// This host's hypervisor and its ledger.
