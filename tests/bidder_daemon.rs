@@ -47,8 +47,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use daemon_support::{
-    Daemon, GIVES_ALL, Settings, WANTS_MEMORY, WANTS_NONE, ZONE, credentials, market_audit,
-    node_xml, sample, trades_in, wait_for_settled,
+    Daemon, GIVES_ALL, Process, Settings, WANTS_MEMORY, WANTS_NONE, ZONE, credentials,
+    market_audit, node_xml, sample, send_signal, trades_in, wait_for_settled,
 };
 use flood_support::{Garbage, dropped, invitation};
 use futures::{FutureExt, StreamExt};
@@ -645,11 +645,7 @@ fn sigterm_while_the_daemon_starts_stops_it_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let sent = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    send_signal(pid, "TERM");
     std::fs::write(&fifo, text).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -739,6 +735,17 @@ async fn left_migrating(path: &Path, owner: &str, terms: &TradeTerms) {
     ledger.close().await;
 }
 
+/// A daemon `a` whose calls to a peer that does not answer wait six
+/// attempts of 5 s: half a minute, three times the 10 s a test waits for a
+/// stopped daemon to exit. (The daemon support writes this string into the
+/// [trading] table.)
+fn patient_with_silent_peers() -> Settings {
+    Settings {
+        migration: "peer_attempts = 6",
+        ..Settings::default()
+    }
+}
+
 /// Found by `market chaos` (seed 7, in the suite): a bidder SIGTERMed while
 /// its period's recovery waited on a peer that does not answer (SIGSTOPped,
 /// its calls timing out one attempt after another) did not exit for the
@@ -750,31 +757,14 @@ async fn a_stop_does_not_wait_for_recovery_calling_a_peer_that_does_not_answer()
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
     let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    // Six attempts of 5 s at b: half a minute of recovery, three times the
-    // 10 s `Daemon::stop` waits for an exit. (The daemon support writes
-    // this string into the [trading] table.)
-    let patient = Settings {
-        migration: "peer_attempts = 6",
-        ..Settings::default()
-    };
+    let patient = patient_with_silent_peers();
     let a = Daemon::start_with(dir.path(), &url, "a", 1, WANTS_MEMORY, &[], &patient);
-    let signal = |sig: &str, pid: u32| {
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{sig} {pid}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    signal("STOP", b.child.id());
+    send_signal(b.child.id(), "STOP");
     // A trade to b that a's next period recovers: its first call to b
     // waits for an answer that does not come.
     let terms = vm1_trade("to-a-silent-peer", "a", "b", -1);
     left_migrating(&a.ledger, "a", &terms).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !a.log().contains("peer did not answer") {
-        assert!(Instant::now() < deadline, "a never called b:\n{}", a.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    a.wait_for_log("peer did not answer", Duration::from_secs(20));
 
     let ledger_a = a.ledger.clone();
     let log = a.stop();
@@ -785,7 +775,7 @@ async fn a_stop_does_not_wait_for_recovery_calling_a_peer_that_does_not_answer()
         1,
         "left for the next start"
     );
-    signal("CONT", b.child.id());
+    send_signal(b.child.id(), "CONT");
     b.stop();
 }
 
@@ -798,49 +788,33 @@ async fn sigterm_cuts_short_a_recovery_at_start_that_waits_on_a_silent_peer() {
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
     let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    let patient = Settings {
-        migration: "peer_attempts = 6",
-        ..Settings::default()
-    };
+    let patient = patient_with_silent_peers();
     // A configuration as the tests write it, taken from a first run.
     Daemon::start_with(dir.path(), &url, "a", 1, WANTS_MEMORY, &[], &patient).stop();
     let terms = vm1_trade("to-a-silent-peer-at-start", "a", "b", -1);
     left_migrating(&dir.path().join("a.ledger.sqlite"), "a", &terms).await;
-    let signal = |sig: &str, pid: u32| {
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{sig} {pid}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    signal("STOP", b.child.id());
+    send_signal(b.child.id(), "STOP");
     let log_path = dir.path().join("a.starting.log");
-    let mut a = Command::new(env!("CARGO_BIN_EXE_bidder"))
+    let child = Command::new(env!("CARGO_BIN_EXE_bidder"))
         .arg("--config")
         .arg(dir.path().join("a.toml"))
         .env("RUST_LOG", "info")
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let log = || std::fs::read_to_string(&log_path).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !log().contains("peer did not answer") {
-        assert!(Instant::now() < deadline, "a never called b:\n{}", log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    signal("TERM", a.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = a.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "a ignored SIGTERM:\n{}", log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let a = Process {
+        name: "a".into(),
+        child,
+        log: log_path.clone(),
     };
-    assert!(status.success(), "{status:?}\n{}", log());
-    assert!(log().contains("stopping before it traded"), "{}", log());
-    assert!(!log().contains("bidder ready"), "{}", log());
-    signal("CONT", b.child.id());
+    a.wait_for_log("peer did not answer");
+
+    let status = a.terminate();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("stopping before it traded"), "{log}");
+    assert!(!log.contains("bidder ready"), "{log}");
+    send_signal(b.child.id(), "CONT");
     b.stop();
 }

@@ -33,7 +33,7 @@ use bidder::hypervisor::simulated::{Capacity, SimulatedHypervisor};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use daemon_support::{
     Daemon, GIVES_ALL, Settings, WANTS_MEMORY, WANTS_NONE, ZONE, credentials, free_port, http_get,
-    lines, stop_and_audit, trades_in, wait_for_settled, watch_zone,
+    lines, send_signal, stop_and_audit, trades_in, wait_for_settled, watch_zone,
 };
 use market::bus::{LocalNatsServer, NatsBus, NatsConfig};
 use market::ledger::TradeState;
@@ -358,14 +358,7 @@ async fn a_client_leaves_a_node_that_stops_answering() {
     let _bus = NatsBus::connect(&config).await.unwrap();
     let (at, _) = cluster.wait_for_client("h1", FAILOVER);
     let pid = cluster.nodes[at].server.pid();
-    let signal = |name: &str| {
-        let sent = Command::new("sh")
-            .args(["-c", &format!("kill -{name} {pid}")])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
-    signal("STOP");
+    send_signal(pid, "STOP");
     let stopped = Instant::now();
     // Its connection stays open but nothing answers: three pings go
     // unanswered (0.6 s), then the client tries the nodes in a random
@@ -382,7 +375,7 @@ async fn a_client_leaves_a_node_that_stops_answering() {
         assert!(Instant::now() < deadline, "h1 stayed with the stopped node");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    signal("CONT");
+    send_signal(pid, "CONT");
     eprintln!(
         "h1 left the stopped node {} for another after {} ms",
         cluster.nodes[at].name,

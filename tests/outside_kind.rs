@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use bidder::agent::{AgentConfig, AgentError, HostContext, Initiative};
 use bidder::migration::Outcome;
-use bidder::protocol::contract_net::{self, CONTRACTOR, Decision, MANAGER};
+use bidder::protocol::contract_net::{self, Decision, MANAGER};
 use bidder::protocol::terms::Task;
-use bidder::protocol::vocabulary::{OFFER, OUTCOME, PERFORM, RELEASE};
+use bidder::protocol::vocabulary::OUTCOME;
 use bidder::protocol::{
     self, Initiates, KindPlay, Play, Protocol, ProtocolKind, Role, Setting, Signature,
 };
@@ -63,11 +63,9 @@ impl ProtocolKind for Lottery {
                 parameters: 4,
                 signatures: &[DRAW, OUTCOME],
             },
-            Role {
-                name: CONTRACTOR,
-                parameters: 0,
-                signatures: &[OFFER, PERFORM, RELEASE],
-            },
+            // Its contractors are contract net's: the same role, the
+            // same components.
+            protocol::CONTRACT_NET.roles()[1],
         ]
     }
 

@@ -23,7 +23,7 @@ use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor, w
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::{MigrationStep, STEP_TARGET};
 use bourse::simulate::scenario::Scenario;
-use daemon_support::{Daemon, Launch, Settings, stop_and_audit, trades_in};
+use daemon_support::{Daemon, Launch, Settings, send_signal, stop_and_audit, trades_in};
 use market::baseline::{Item, ffd, greedy_balance};
 use market::bus::LocalNatsServer;
 use market::host::{Host, HostId};
@@ -837,16 +837,6 @@ async fn a_chain_s_parties_and_auctioneer_killed_at_every_leg_step() {
     }
 }
 
-/// Sends signal `name` (`STOP`, `CONT`, `TERM`) to one process, by its pid.
-fn send_signal(daemon: &Daemon, name: &str) {
-    let pid = daemon.child.id();
-    let sent = Command::new("sh")
-        .args(["-c", &format!("kill -{name} {pid}")])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill -{name} {pid}");
-}
-
 /// What `host`'s ledger holds of the legs that are not over.
 async fn unfinished_legs(host: &Daemon) -> Vec<String> {
     let mut out = Vec::new();
@@ -904,7 +894,7 @@ async fn a_trader_stopped_after_recording_its_part_plays_the_round_out_before_it
         .unwrap_or_else(|e| panic!("no trader recorded ({e})\n{}", all_logs(&daemons)));
     let auctioneer = auctioneer_of(&daemons).expect("a host cleared the trade");
     let auctioneer = daemons.iter().position(|d| d.name == auctioneer).unwrap();
-    send_signal(&daemons[auctioneer], "STOP");
+    send_signal(daemons[auctioneer].child.id(), "STOP");
     let (second, also) = pauses
         .recv_timeout(Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("one trader recorded ({e})\n{}", all_logs(&daemons)));
@@ -934,7 +924,7 @@ async fn a_trader_stopped_after_recording_its_part_plays_the_round_out_before_it
         !recorded.is_empty() && recorded.iter().all(|l| l.ends_with(" Agreed")),
         "{what}: it holds {recorded:?}"
     );
-    send_signal(&daemons[trader], "TERM");
+    send_signal(daemons[trader].child.id(), "TERM");
     for daemon in &mut daemons {
         drop(daemon.child.stdin.take());
     }
@@ -949,7 +939,7 @@ async fn a_trader_stopped_after_recording_its_part_plays_the_round_out_before_it
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(unfinished_legs(&daemons[trader]).await, recorded, "{what}");
-    send_signal(&daemons[auctioneer], "CONT");
+    send_signal(daemons[auctioneer].child.id(), "CONT");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = daemons[trader].child.try_wait().unwrap() {

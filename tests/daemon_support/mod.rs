@@ -17,6 +17,16 @@ use market::ledger::{Ledger, TradeState};
 /// The zone every test daemon is in.
 pub const ZONE: &str = "dc1";
 
+/// Sends signal `name` (`STOP`, `CONT`, `TERM`) to process `pid`, with the
+/// shell's own `kill`: no package beyond sh needed.
+pub fn send_signal(pid: u32, name: &str) {
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {pid}")])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
 /// A libvirt test-driver node with these (name, uuid suffix) domains of
 /// 512 MiB, running.
 pub fn node_xml(vms: &[u8]) -> String {
@@ -244,11 +254,16 @@ impl Daemon {
 
     /// Ready once it logged so (after recovery, serving as contractor).
     pub fn wait_until_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.log().contains("bidder ready") {
+        self.wait_for_log("bidder ready", Duration::from_secs(10));
+    }
+
+    /// Returns once it has logged `text`, within `within`.
+    pub fn wait_for_log(&self, text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.log().contains(text) {
             assert!(
                 Instant::now() < deadline,
-                "{} did not start:\n{}",
+                "{} never logged {text:?}:\n{}",
                 self.name,
                 self.log()
             );
@@ -263,13 +278,7 @@ impl Daemon {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        // The shell's own `kill`: no package beyond sh needed, by pid.
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {pid}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        send_signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -324,12 +333,7 @@ impl Process {
     /// Sends SIGTERM (the shell's `kill`, by pid) and returns the exit
     /// status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {pid}")])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        send_signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
