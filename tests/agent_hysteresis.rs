@@ -12,7 +12,7 @@ use bidder::agent::{Agent, AgentConfig, AgentParts, Identity, Initiative, Reach}
 use bidder::hypervisor::simulated::{Capacity, DomainLoad, SimulatedHypervisor};
 use bidder::hypervisor::{DomainSpec, DomainUuid, Hypervisor};
 use bidder::migration::Destination;
-use bidder::protocol::{CONTRACT_NET, ModelSource, Protocol, ProtocolConfig, Settings};
+use bidder::protocol::{CONTRACT_NET, ModelSource, Protocol, ProtocolConfig};
 use lcc::interp::TokioClock;
 use market::bus::MemoryBus;
 use market::bus::subject::{SubjectSpace, Token};
@@ -112,7 +112,7 @@ async fn cluster() -> Cluster {
         name: Token::new("contract-net").unwrap(),
         kind: CONTRACT_NET,
         model: ModelSource::Shipped(lcc::models::CONTRACT_NET),
-        settings: Settings::default(),
+        settings: toml::Table::new(),
     })
     .unwrap();
     let mut agents = Vec::new();

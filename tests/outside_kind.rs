@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use bidder::agent::{AgentConfig, AgentError, HostContext, Initiative};
 use bidder::migration::Outcome;
+use bidder::problem::ConfigProblem;
 use bidder::protocol::contract_net::{self, Decision, MANAGER};
 use bidder::protocol::terms::Task;
 use bidder::protocol::vocabulary::OUTCOME;
 use bidder::protocol::{
-    self, Initiates, KindPlay, Play, Protocol, ProtocolKind, Role, Setting, Signature,
+    self, Initiates, KindPlay, KindSettings, Play, Protocol, ProtocolKind, Role, Selection,
+    Signature,
 };
 use bourse::simulate::scenario::Scenario;
 use bourse::simulate::{self, Options};
@@ -26,7 +28,6 @@ use futures::future::BoxFuture;
 use lcc::ast::Mode::{In, Out};
 use lcc::component::{Components, Failure};
 use lcc::term::Term;
-use market::mechanism::contract_net::AwardRule;
 use market::policy::Classification;
 
 /// The lottery's model: contract net's, calling `draw` for `award`.
@@ -73,15 +74,30 @@ impl ProtocolKind for Lottery {
         Initiates::When(Classification::Overloaded)
     }
 
-    fn refuses(&self, setting: Setting) -> Option<String> {
-        match setting {
-            Setting::Award => Some("a lottery draws its winner: it has no award rule".into()),
-            other => protocol::not_a_call_market(self.name(), other),
-        }
+    fn configure(&self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem> {
+        let drawing: Drawing = protocol::read_settings(table, |key| {
+            (key == "award").then(|| "a lottery draws its winner: it has no award rule".into())
+        })?;
+        Ok(Arc::new(drawing))
     }
 
     fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
         Arc::new(Tickets(host))
+    }
+}
+
+/// A lottery's one setting (`[protocol.<name>] salt = N`): a number mixed
+/// into every draw, so that two zones draw differently.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Drawing {
+    #[serde(default)]
+    salt: u64,
+}
+
+impl KindSettings for Drawing {
+    fn show(&self) -> Vec<(&'static str, String)> {
+        vec![("salt", self.salt.to_string())]
     }
 }
 
@@ -99,9 +115,10 @@ impl KindPlay for Tickets {
         play: &'a Play<'a>,
         protocol: &'a Protocol,
     ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
+        let salt = protocol.settings::<Drawing>().salt;
         let drawn = Decision {
             signature: DRAW,
-            decide: draw,
+            decide: Arc::new(move |task, args| draw(task, args, salt)),
         };
         Box::pin(async move { contract_net::manage(play, protocol, drawn).await.map(Some) })
     }
@@ -109,8 +126,8 @@ impl KindPlay for Tickets {
 
 /// The draw: uniform among the proposals at or above the reserve, the
 /// winner paying its own proposal. Drawn from a hash of the VM and the
-/// proposals, so the same run draws the same.
-fn draw(task: &Task, args: &[Term], _rule: AwardRule) -> Result<Vec<Term>, Failure> {
+/// proposals and the salt, so the same run draws the same.
+fn draw(task: &Task, args: &[Term], salt: u64) -> Result<Vec<Term>, Failure> {
     let bids = args[1]
         .as_list()
         .ok_or_else(|| Failure::broken(format!("proposals {} are not a list", args[1])))?;
@@ -128,7 +145,7 @@ fn draw(task: &Task, args: &[Term], _rule: AwardRule) -> Result<Vec<Term>, Failu
         )));
     }
     let mut hasher = DefaultHasher::new();
-    (&task.uuid, args[1].to_string()).hash(&mut hasher);
+    (&task.uuid, args[1].to_string(), salt).hash(&mut hasher);
     let ticket = usize::try_from(hasher.finish() % acceptable.len() as u64).unwrap();
     let (winner, pays) = acceptable[ticket];
     Ok(vec![
@@ -141,11 +158,41 @@ fn draw(task: &Task, args: &[Term], _rule: AwardRule) -> Result<Vec<Term>, Failu
 
 static LOTTERY: Lottery = Lottery;
 
+/// A configuration's `[protocol.lottery]` reaches the lottery's own
+/// `configure`: its setting is read, and a key it does not take is
+/// refused with the key.
+fn lottery_settings_are_read_and_checked_by_the_kind() {
+    let resolve = |tables: &str| {
+        let settings = toml::from_str(tables).unwrap();
+        Selection {
+            names: &["lottery".to_string()],
+            names_key: "protocols",
+            settings: &settings,
+            base: std::path::Path::new("."),
+        }
+        .resolve()
+    };
+    let salted = resolve("[lottery]\nsalt = 5").unwrap();
+    assert_eq!(salted[0].shown_settings(), [("salt", "5".to_string())]);
+    for (table, key) in [
+        (
+            "[lottery]\naward = \"first-price\"",
+            "protocol.lottery.award",
+        ),
+        ("[lottery]\nsalt = \"five\"", "protocol.lottery.salt"),
+        ("[lottery]\ntickets = 3", "protocol.lottery.tickets"),
+    ] {
+        let problems = resolve(table).unwrap_err();
+        assert_eq!(problems[0].key, key, "{table}: {problems:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kind_defined_outside_bourse_trades_in_a_simulated_cluster() {
     protocol::register(&LOTTERY).unwrap();
     let err = protocol::register(&LOTTERY).unwrap_err();
     assert!(err.to_string().contains("\"lottery\""), "{err}");
+    lottery_settings_are_read_and_checked_by_the_kind();
 
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed002-scenario1.toml");
     let scenario = Scenario::playing(&file, &["lottery".to_string()]).unwrap();

@@ -52,7 +52,7 @@ use bidder::agent::{
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
-use bidder::protocol::placement::{self, CallTiming};
+use bidder::protocol::placement::{self, CallTerms};
 use bidder::protocol::terms::Task;
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
@@ -60,6 +60,7 @@ use market::bus::{Bus, BusError, CountingBus, MemoryBus, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
+use market::mechanism::contract_net::AwardRule;
 use market::policy::Classification;
 use market::resources::Resources;
 use market::runtime::Endpoint;
@@ -318,12 +319,13 @@ async fn place_arrivals(
     Ok(placed)
 }
 
-/// How long a placement call of the simulation lasts: loopback timing, as
-/// the agents' own calls.
-pub(crate) const CALL: CallTiming = CallTiming {
+/// A placement call of the simulation: loopback timing, as the agents'
+/// own calls, and the default award rule.
+pub(crate) const CALL: CallTerms = CallTerms {
     recruit_ms: 50,
     window_ms: 500,
     start_within_ms: 2_000,
+    award: AwardRule::FirstPrice,
 };
 
 /// What an arriving VM is placed as: its task (any offer is accepted) and

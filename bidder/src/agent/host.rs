@@ -71,8 +71,8 @@ pub struct HostContext {
     pub(super) events: Option<Publisher>,
     pub(super) usage: Mutex<Usage>,
     pub(super) holds: Mutex<Holds>,
-    /// VMs offered, in a reverse call or by this host's own contract-net
-    /// call, and not yet handed over or withdrawn: not offered again
+    /// VMs offered, in someone's call or this host's own, and not yet
+    /// handed over or withdrawn: not offered again
     /// meanwhile, so no VM is sold twice.
     pub(super) giving: Mutex<std::collections::BTreeSet<DomainUuid>>,
     pub(super) hysteresis: Mutex<Hysteresis>,

@@ -3,10 +3,10 @@
 //! A kind ([`ProtocolKind`]) is what the bidder knows how to play: its
 //! name in configuration files, its shipped model, the role a host starts
 //! and the role it answers with the components it provides to each, when
-//! it starts, and which settings it takes. Joined to one host
+//! it starts, and how it reads its settings. Joined to one host
 //! ([`ProtocolKind::join`]) it becomes that host's part in it
 //! ([`KindPlay`]): the components it answers with, how it initiates, and
-//! its own state (a call market's rotation and rounds), which recovery
+//! its own state (whose turn it is, the rounds it is in), which recovery
 //! asks about and a stopping host plays out.
 //!
 //! The agent names no kind: it loops over the [`Kind`]s of the protocols
@@ -14,6 +14,7 @@
 //! registry that finds a kind by name, for configuration files, the
 //! simulator, `market place` and the replay alike.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -23,8 +24,10 @@ use lcc::diagnostic::{Code, Diagnostic};
 use market::ledger::TradeId;
 use market::policy::Classification;
 use market::runtime::{Endpoint, InitiateError};
+use serde::de::DeserializeOwned;
 
 use super::{AgentConfig, AgentError, HostContext, Initiative, Protocol};
+use crate::problem::ConfigProblem;
 
 /// One component the bidder provides to a role: its name, its arguments'
 /// modes, and what it computes. A protocol's components are registered
@@ -46,8 +49,8 @@ pub struct Signature {
 pub struct Role {
     /// The role's name in the model.
     pub name: &'static str,
-    /// The parameters of its clause head (`manager(Task, Contractors,
-    /// Window, Grace)`: 4).
+    /// The parameters of its clause head (`role(Task, Peers, Window,
+    /// Grace)`: 4).
     pub parameters: usize,
     /// The components it may call.
     pub signatures: &'static [Signature],
@@ -56,39 +59,63 @@ pub struct Role {
 /// When a host starts a kind's initiating role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Initiates {
-    /// When the state it acts on is this one (contract net sheds load
-    /// when overloaded, the reverse call asks for it when underloaded).
+    /// When the state it acts on is this one (a seller's call when
+    /// overloaded, a buyer's when underloaded).
     When(Classification),
     /// Every trading period, whatever its state, when it is its turn (a
-    /// call market's rounds).
+    /// round that one host of the zone holds at a time).
     ByTurn,
-    /// Never: someone else starts it (a placement is an operator's).
+    /// Never: someone else starts it (an operator, outside the zone's
+    /// hosts).
     Never,
 }
 
-/// A setting of `[protocol.<name>]` that only some kinds take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setting {
-    /// `award`: how a call's winner is chosen and what it pays.
-    Award,
-    /// `pricing`: how a call market's trades are priced.
-    Pricing,
-    /// `window_ms`: a call market's listing and ordering window.
-    WindowMs,
+/// A protocol's settings as its kind read them from `[protocol.<name>]`
+/// ([`ProtocolKind::configure`]). The agent keeps them without knowing
+/// their type; the kind reads them back with [`Protocol::settings`].
+pub trait KindSettings: Any + std::fmt::Debug + Send + Sync {
+    /// Each setting and its value as a configuration file writes it, for
+    /// `bidder --check`.
+    fn show(&self) -> Vec<(&'static str, String)>;
 }
 
-impl Setting {
-    /// Every setting.
-    pub const ALL: [Setting; 3] = [Setting::Award, Setting::Pricing, Setting::WindowMs];
+/// A kind that takes no settings: every key is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
 
-    /// Its key in `[protocol.<name>]`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Setting::Award => "award",
-            Setting::Pricing => "pricing",
-            Setting::WindowMs => "window_ms",
-        }
+impl KindSettings for NoSettings {
+    fn show(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
+}
+
+/// Reads a kind's settings of type `S` from `table`, for
+/// [`ProtocolKind::configure`]. A key `hint` has a word for (one that
+/// belongs to another kind) is refused with it; any other key `S` does not
+/// take, and a value `S` cannot read, are refused by `S`'s own
+/// deserializer. The problem's key is relative to the table (empty for
+/// the table itself).
+pub fn read_settings<S: DeserializeOwned>(
+    table: &toml::Table,
+    hint: impl Fn(&str) -> Option<String>,
+) -> Result<S, ConfigProblem> {
+    if let Some((key, reason)) = table.keys().find_map(|key| Some((key, hint(key)?))) {
+        return Err(ConfigProblem::at(key.as_str(), reason));
+    }
+    serde_path_to_error::deserialize(table.clone()).map_err(|e| {
+        // An unknown key is the table's problem: its path is the root.
+        let key = match e.path().to_string() {
+            root if root == "." => String::new(),
+            key => key,
+        };
+        let reason = e.into_inner().message().to_string();
+        match table.get(&key) {
+            Some(toml::Value::String(text)) => ConfigProblem::value(key, text, reason),
+            Some(value) => ConfigProblem::value(key, value, reason),
+            None => ConfigProblem::at(key, reason),
+        }
+    })
 }
 
 /// A protocol kind: what the bidder knows how to play. Register one of
@@ -110,10 +137,12 @@ pub trait ProtocolKind: Send + Sync + 'static {
     /// When a host starts the initiating role.
     fn initiates(&self) -> Initiates;
 
-    /// Why `setting` does not apply to this kind, if it does not: a
-    /// configuration that sets it is refused with this reason rather than
-    /// read and ignored.
-    fn refuses(&self, setting: Setting) -> Option<String>;
+    /// Reads a protocol's settings: its `[protocol.<name>]` table but
+    /// `model` and `kind`, each setting absent taking its default. A key
+    /// it does not take, or a value it cannot read, is refused (the key
+    /// relative to the table) rather than read and ignored;
+    /// [`read_settings`] does both for a serde type.
+    fn configure(&self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem>;
 
     /// This kind's part in one host: made once for each agent that plays
     /// it, and shared by every protocol of this kind the agent plays.
@@ -142,7 +171,7 @@ pub trait KindPlay: Send + Sync {
     }
 
     /// Whether the host waits to hear others before it initiates (a new
-    /// call market's rotation listens a period): it may act later without
+    /// host new to a rotation listens a period): it may act later without
     /// anything else changing.
     fn listening(&self) -> bool {
         false
@@ -195,9 +224,9 @@ impl Kind {
         self.0.initiates()
     }
 
-    /// Why `setting` does not apply to this kind, if it does not.
-    pub fn refuses(self, setting: Setting) -> Option<String> {
-        self.0.refuses(setting)
+    /// Reads a protocol's settings ([`ProtocolKind::configure`]).
+    pub fn configure(self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem> {
+        self.0.configure(table)
     }
 
     /// This kind's part in `host`.

@@ -18,12 +18,11 @@
 //!
 //! What a host does in an interaction belongs to the kinds of its
 //! protocols, behind one interface ([`kind`]): [`Agent::serve`] answers,
-//! for every protocol, the role its kind answers (contract-net's
-//! `contractor`), and [`Agent::take_initiative`] starts the role its kind
-//! starts, by turn (a call market's round) or when the acting state calls
-//! for it (contract-net's `manager`, when overloaded), trying the
+//! for every protocol, the role its kind answers, and
+//! [`Agent::take_initiative`] starts the role its kind starts, by turn or
+//! when the acting state calls for it ([`Initiates`]), trying the
 //! protocols in the configured order until one trades. The agent names no
-//! kind.
+//! kind: `bidder::protocol` holds them.
 //!
 //! # What stays here
 //!
@@ -59,9 +58,12 @@ use crate::migration;
 
 pub use error::{AgentError, TradeFailure};
 pub use host::{HostContext, Identity, Reach, vm_id};
-pub use kind::{Initiates, Kind, KindPlay, Play, ProtocolKind, Role, Setting, Signature};
+pub use kind::{
+    Initiates, Kind, KindPlay, KindSettings, NoSettings, Play, ProtocolKind, Role, Signature,
+    read_settings,
+};
 pub use outcome::{Agreed, Initiative, Report, TradeReport};
-pub use protocol::{ModelSource, Protocol, ProtocolConfig, ProtocolError, Settings};
+pub use protocol::{ModelSource, Protocol, ProtocolConfig, ProtocolError};
 
 use holds::Holds;
 use usage::Usage;
@@ -70,9 +72,9 @@ use usage::Usage;
 /// the peers' clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgentConfig {
-    /// How long a manager waits for contractors to join.
+    /// How long an initiator waits for responders to join.
     pub recruit_ms: i64,
-    /// How long contractors have to answer a call for proposals.
+    /// How long responders have to answer a call.
     pub window_ms: i64,
     /// How long the winner has to report after it is accepted.
     pub grace_ms: i64,
@@ -81,8 +83,8 @@ pub struct AgentConfig {
     /// once the VM runs here.
     pub arrival_ms: i64,
     /// The trading period, in ms of the clock the host is sampled by: a
-    /// call market's rounds are numbered by it, so every host of a zone
-    /// must use the same.
+    /// kind that starts by turn numbers its turns by it, so every host of
+    /// a zone must use the same.
     pub period_ms: i64,
 }
 
@@ -206,8 +208,9 @@ impl Agent {
 
     /// What this host's roles carry out now, read live
     /// ([`migration::carrying`]): the trades and placements they carry
-    /// out, and what its kinds hold (the legs of a call-market round still
-    /// under way, which wait for their turn). Recovery leaves them be.
+    /// out, and what its kinds hold ([`KindPlay::holds`]: legs of a trade
+    /// still under way, which wait for their turn). Recovery leaves them
+    /// be.
     pub fn in_hand(&self) -> migration::carrying::InHand {
         let host = Arc::clone(&self.host);
         let kinds = self.kinds.clone();
@@ -234,7 +237,7 @@ impl Agent {
     }
 
     /// The host is stopping: it starts nothing new and plays what its
-    /// kinds are in to its end (a call-market round, as trader too), for a
+    /// kinds are in to its end ([`KindPlay::play_out`]), for a
     /// role's span at most, so that it leaves none of the legs it recorded
     /// agreed behind it. Call it before aborting the task [`Agent::serve`]
     /// returned.
@@ -335,18 +338,16 @@ impl Agent {
 
     /// True while the host has seen a new state fewer than
     /// `hold_observations` samples in a row, or has just started and
-    /// listens a period for a call-market round before holding one
-    /// ([`KindPlay::listening`]): it may
-    /// act later without anything else changing.
+    /// listens before it initiates ([`KindPlay::listening`]): it may act
+    /// later without anything else changing.
     pub fn is_holding(&self) -> bool {
         self.host.hysteresis().pending().is_some() || self.kinds.iter().any(|k| k.listening())
     }
 
-    /// Stage two: first the kinds that start by turn (a call market's
-    /// round, when it is this host's), then the role each protocol's kind
-    /// starts in the state the host acts on (contract-net when overloaded,
-    /// the reverse call when underloaded), in the configured order, until
-    /// one trades. A kind starts only when the acting state and the state
+    /// Stage two: first the kinds that start by turn ([`Initiates::ByTurn`],
+    /// when it is this host's), then the role each protocol's kind starts
+    /// in the state the host acts on ([`Initiates::When`]), in the
+    /// configured order, until one trades. A kind starts only when the acting state and the state
     /// now agree, so a host never acts on a state it has just left.
     pub async fn take_initiative(&self) -> Result<Initiative, AgentError> {
         let play = Play {

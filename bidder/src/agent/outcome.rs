@@ -30,8 +30,8 @@ pub enum Initiative {
     NoPeers,
     /// The interaction ended without a trade (no proposal, none at the
     /// reserve, or the winner failed or fell silent), in the model's words.
-    /// A hand-over that failed after a reverse call's award is reported
-    /// here too; both ledgers record it as failed.
+    /// A hand-over that failed after the award, when the initiator is the
+    /// buyer, is reported here too; both ledgers record it as failed.
     NoTrade {
         /// The VM offered.
         vm: String,
@@ -40,8 +40,9 @@ pub enum Initiative {
     },
     /// A trade was agreed and carried out (or failed while moving).
     Traded(TradeReport),
-    /// This host held a call-market round: every leg of every trade it
-    /// cleared, as it heard them end (none: the round cleared nothing).
+    /// This host held a round that clears many trades at once: every leg
+    /// of every trade it cleared, as it heard them end (none: the round
+    /// cleared nothing).
     Cleared(Vec<TradeReport>),
 }
 

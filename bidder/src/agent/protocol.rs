@@ -4,57 +4,17 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use lcc::diagnostic::Severity;
 use market::bus::subject::Token;
-use market::mechanism::Pricing;
-use market::mechanism::contract_net::AwardRule;
 use market::runtime::Model;
 
-use super::Kind;
-
-/// The settings of one protocol (`[protocol.<name>]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
-    /// How the winner of a call is chosen and what it pays (contract net,
-    /// the reverse call).
-    pub award: AwardRule,
-    /// How a call market's trades are priced (the double auction).
-    pub pricing: Pricing,
-    /// How long a call market's traders have to list, and then to order,
-    /// in ms; each step ends as soon as every trader answered (the double
-    /// auction).
-    pub window_ms: i64,
-}
-
-impl Settings {
-    /// A call market's listing and ordering window unless configured: a
-    /// round of hundreds of traders, each shown every listing, needs more
-    /// than a call's few peers, and a round that everyone answers early
-    /// ends early.
-    pub const ROUND_WINDOW_MS: i64 = 3_000;
-
-    /// The value of `setting`, as a configuration file writes it.
-    pub fn show(&self, setting: super::Setting) -> String {
-        match setting {
-            super::Setting::Award => self.award.to_string(),
-            super::Setting::Pricing => self.pricing.to_string(),
-            super::Setting::WindowMs => self.window_ms.to_string(),
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            award: AwardRule::default(),
-            pricing: Pricing::default(),
-            window_ms: Settings::ROUND_WINDOW_MS,
-        }
-    }
-}
+use super::{Kind, KindSettings};
+use crate::problem::ConfigProblem;
 
 /// A protocol as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProtocolConfig {
     /// Its name: what peers advertise it under (a subject token).
     pub name: Token,
@@ -62,8 +22,9 @@ pub struct ProtocolConfig {
     pub kind: Kind,
     /// Its model: shipped, or a file the configuration names.
     pub model: ModelSource,
-    /// Its settings.
-    pub settings: Settings,
+    /// Its settings as written (`[protocol.<name>]` but `model` and
+    /// `kind`), which its kind reads when the protocol is loaded.
+    pub settings: toml::Table,
 }
 
 /// Where a protocol's model comes from.
@@ -98,21 +59,39 @@ pub enum ProtocolError {
         /// The rendered diagnostics (`file:line:col`, caret, hint).
         diagnostics: String,
     },
+    /// Its kind refuses one of its settings.
+    #[error("protocol {protocol}: {problem}")]
+    Setting {
+        /// The protocol.
+        protocol: String,
+        /// The setting (its key relative to `[protocol.<name>]`) and why.
+        problem: ConfigProblem,
+    },
 }
 
 /// A protocol ready to play.
 #[derive(Debug, Clone)]
 pub struct Protocol {
-    config: ProtocolConfig,
+    name: Token,
+    kind: Kind,
+    settings: Arc<dyn KindSettings>,
     model: Model,
 }
 
 impl Protocol {
-    /// Reads, checks and compiles the protocol's model, and checks that the
-    /// bidder can play it: the roles its kind starts and answers are
-    /// declared, and every component those roles call is one the bidder
-    /// provides, with compatible modes.
+    /// Has its kind read its settings; reads, checks and compiles its
+    /// model, and checks that the bidder can play it: the roles its kind
+    /// starts and answers are declared, and every component those roles
+    /// call is one the bidder provides, with compatible modes.
     pub fn load(config: ProtocolConfig) -> Result<Protocol, ProtocolError> {
+        let settings =
+            config
+                .kind
+                .configure(&config.settings)
+                .map_err(|problem| ProtocolError::Setting {
+                    protocol: config.name.to_string(),
+                    problem,
+                })?;
         let (origin, text) = match &config.model {
             ModelSource::Shipped(shipped) => (
                 format!("lcc-protocols/{}", shipped.file),
@@ -148,22 +127,48 @@ impl Protocol {
             protocol: config.name.to_string(),
             diagnostics: e.to_string(),
         })?;
-        Ok(Protocol { config, model })
+        Ok(Protocol {
+            name: config.name,
+            kind: config.kind,
+            settings,
+            model,
+        })
     }
 
     /// Its name.
     pub fn name(&self) -> &Token {
-        &self.config.name
+        &self.name
     }
 
     /// How the bidder plays it.
     pub fn kind(&self) -> Kind {
-        self.config.kind
+        self.kind
     }
 
-    /// Its settings.
-    pub fn settings(&self) -> Settings {
-        self.config.settings
+    /// Its settings, as its kind read them: `S` is the type its kind's
+    /// [`configure`](super::ProtocolKind::configure) returns.
+    ///
+    /// # Panics
+    ///
+    /// When `S` is another type: a kind that reads settings of a type it
+    /// does not make is wrong in every protocol of that kind, and the
+    /// kind's first test says so.
+    pub fn settings<S: KindSettings>(&self) -> &S {
+        let settings: &dyn std::any::Any = self.settings.as_ref();
+        settings.downcast_ref::<S>().unwrap_or_else(|| {
+            panic!(
+                "kind {} reads its settings as {}, but its configure made {:?}",
+                self.kind,
+                std::any::type_name::<S>(),
+                self.settings
+            )
+        })
+    }
+
+    /// Each of its settings and its value, as a configuration file writes
+    /// it.
+    pub fn shown_settings(&self) -> Vec<(&'static str, String)> {
+        self.settings.show()
     }
 
     /// Its compiled model.

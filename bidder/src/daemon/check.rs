@@ -20,7 +20,7 @@ use super::config::{ConfigError, DaemonConfig, Migration, simulated_state};
 use super::{load_policy, open_hypervisor};
 use crate::hypervisor::DomainState;
 use crate::problem::ConfigProblem;
-use crate::protocol::{Initiates, Protocol, Setting};
+use crate::protocol::{Initiates, Protocol};
 
 /// What `bidder --check` found.
 #[derive(Debug, Default)]
@@ -260,11 +260,10 @@ impl Report {
                 Initiates::ByTurn => format!("starts {starts} in its turn every period"),
                 Initiates::Never => format!("{starts} is someone else's (`market place`)"),
             };
-            let settings = protocol.settings();
-            let priced: String = Setting::ALL
+            let priced: String = protocol
+                .shown_settings()
                 .into_iter()
-                .filter(|setting| kind.refuses(*setting).is_none())
-                .map(|setting| format!(", {} {}", setting.key(), settings.show(setting)))
+                .map(|(key, value)| format!(", {key} {value}"))
                 .collect();
             // Peers compare the whole hash; its start tells models apart
             // for a person comparing hosts.

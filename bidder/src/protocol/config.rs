@@ -22,18 +22,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use market::bus::subject::Token;
-use market::mechanism::Pricing;
 use serde::Deserialize;
 
 use super::{
-    CONTRACT_NET, ModelSource, PLACEMENT, Protocol, ProtocolConfig, Setting, Settings, kinds,
+    CONTRACT_NET, ModelSource, PLACEMENT, Protocol, ProtocolConfig, ProtocolError, kinds,
     parse_kind,
 };
 use crate::problem::{ConfigProblem, Problems};
 
 /// One `[protocol.<name>]` table as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ProtocolFile {
     /// A model file, relative to the configuration's directory.
     #[serde(default)]
@@ -41,17 +39,11 @@ pub struct ProtocolFile {
     /// How the bidder plays it (a [`Kind`](super::Kind)'s name).
     #[serde(default)]
     pub kind: Option<String>,
-    /// The award rule of a call.
-    #[serde(default)]
-    pub award: Option<market::mechanism::contract_net::AwardRule>,
-    /// How a call market prices its trades (a [`Pricing`]'s name, read
-    /// by [`Pricing::parse`] so that an old spelling is named in a
-    /// warning).
-    #[serde(default)]
-    pub pricing: Option<String>,
-    /// How long a call market's traders have to list and to order (ms).
-    #[serde(default)]
-    pub window_ms: Option<i64>,
+    /// The rest: the settings of its kind, which the kind reads and
+    /// checks ([`ProtocolKind::configure`](super::ProtocolKind::configure)):
+    /// a key no kind takes is refused there.
+    #[serde(flatten)]
+    pub settings: toml::Table,
 }
 
 /// The protocols one host plays: the names in order, and the settings of
@@ -100,8 +92,16 @@ impl Selection<'_> {
                 continue;
             }
             let protocol = self.config(name, &key).and_then(|config| {
-                Protocol::load(config)
-                    .map_err(|e| ConfigProblem::at(format!("protocol.{name}.model"), e.to_string()))
+                Protocol::load(config).map_err(|e| match e {
+                    ProtocolError::Setting { problem, .. } => ConfigProblem {
+                        key: match problem.key.as_str() {
+                            "" => format!("protocol.{name}"),
+                            key => format!("protocol.{name}.{key}"),
+                        },
+                        ..problem
+                    },
+                    other => ConfigProblem::at(format!("protocol.{name}.model"), other.to_string()),
+                })
             });
             protocols.extend(problems.take(protocol));
         }
@@ -153,45 +153,6 @@ impl Selection<'_> {
                 kind.name()
             );
         }
-        // A key of one kind's settings on another kind would be read and
-        // ignored: refused, with what that kind is settled by.
-        let set = |setting| match setting {
-            Setting::Award => file.award.is_some(),
-            Setting::Pricing => file.pricing.is_some(),
-            Setting::WindowMs => file.window_ms.is_some(),
-        };
-        let misplaced = Setting::ALL
-            .into_iter()
-            .filter(|setting| set(*setting))
-            .find_map(|setting| Some((setting, kind.refuses(setting)?)));
-        if let Some((setting, reason)) = misplaced {
-            return Err(ConfigProblem::at(
-                format!("{table_key}.{}", setting.key()),
-                reason,
-            ));
-        }
-        if let Some(ms) = file.window_ms.filter(|ms| *ms <= 0) {
-            return Err(ConfigProblem::value(
-                format!("{table_key}.window_ms"),
-                ms,
-                "must be above 0",
-            ));
-        }
-        let pricing = match file.pricing.as_deref() {
-            None => Pricing::default(),
-            Some(text) => {
-                let key = format!("{table_key}.pricing");
-                let names: Vec<String> =
-                    Pricing::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
-                let (pricing, old) = Pricing::parse(text).ok_or_else(|| {
-                    ConfigProblem::value(&key, text, format!("must be {}", names.join(" or ")))
-                })?;
-                if old {
-                    tracing::warn!(key, old = text, new = %pricing, "an old spelling, still read: write \"{pricing}\"");
-                }
-                pricing
-            }
-        };
         let model = match &file.model {
             Some(path) => ModelSource::File(self.base.join(path)),
             None => ModelSource::Shipped(kind.shipped_model()),
@@ -200,11 +161,7 @@ impl Selection<'_> {
             name: token,
             kind,
             model,
-            settings: Settings {
-                award: file.award.unwrap_or_default(),
-                pricing,
-                window_ms: file.window_ms.unwrap_or(Settings::ROUND_WINDOW_MS),
-            },
+            settings: file.settings,
         })
     }
 }
@@ -243,6 +200,7 @@ fn kind_names() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::call_market::Settings as Rounds;
 
     fn resolve(names: &[&str], toml_settings: &str) -> Result<Vec<Protocol>, (String, String)> {
         let settings: BTreeMap<String, ProtocolFile> = toml::from_str(toml_settings).unwrap();
@@ -270,7 +228,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            second[0].settings().award,
+            second[0].settings::<super::super::CallSettings>().award,
             market::mechanism::contract_net::AwardRule::SecondPrice
         );
     }
@@ -283,11 +241,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(protocols[0].kind(), super::super::CALL_MARKET);
-        let settings = protocols[0].settings();
+        let settings = protocols[0].settings::<Rounds>();
         assert_eq!(settings.pricing, market::mechanism::Pricing::TradeReduction);
         assert_eq!(settings.window_ms, 750);
         let shipped = resolve(&["call-market"], "").unwrap();
-        assert_eq!(shipped[0].settings().window_ms, Settings::ROUND_WINDOW_MS);
+        assert_eq!(
+            shipped[0].settings::<Rounds>().window_ms,
+            Rounds::ROUND_WINDOW_MS
+        );
     }
 
     #[test]
@@ -306,7 +267,7 @@ mod tests {
                 names[0],
                 "the name is the operator's"
             );
-            assert_eq!(protocols[0].settings().window_ms, 750);
+            assert_eq!(protocols[0].settings::<Rounds>().window_ms, 750);
         }
     }
 
@@ -318,7 +279,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            old[0].settings().pricing,
+            old[0].settings::<Rounds>().pricing,
             market::mechanism::Pricing::TradeReduction
         );
         let (key, reason) =
@@ -361,11 +322,16 @@ mod tests {
         assert_eq!(key, "protocol.call-market.window_ms");
         let (key, _) = resolve(&["contract-net", "contract-net"], "").unwrap_err();
         assert_eq!(key, "protocols[1]");
-        assert!(
-            toml::from_str::<BTreeMap<String, ProtocolFile>>(
-                "[contract-net]\naward = \"third-price\""
-            )
-            .is_err()
-        );
+        let (key, reason) =
+            resolve(&["contract-net"], "[contract-net]\naward = \"third-price\"").unwrap_err();
+        assert_eq!(key, "protocol.contract-net.award");
+        assert!(reason.contains("third-price"), "{reason}");
+        let (key, reason) = resolve(&["contract-net"], "[contract-net]\nreward = 1").unwrap_err();
+        assert_eq!(key, "protocol.contract-net.reward");
+        assert!(reason.contains("expected `award`"), "{reason}");
+        let (key, reason) =
+            resolve(&["placement"], "[placement]\naward = \"first-price\"").unwrap_err();
+        assert_eq!(key, "protocol.placement.award");
+        assert!(reason.contains("market place --award"), "{reason}");
     }
 }

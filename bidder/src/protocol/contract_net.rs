@@ -36,14 +36,15 @@ use market::valuation::Valuer;
 use market::vm::Vm;
 use market::wire::Interaction;
 
-use super::Protocol;
 use super::terms::{Report, Task, read_credits, text};
 use super::vocabulary::{AWARD, OFFER, OUTCOME, PERFORM, RELEASE};
+use super::{CallSettings, Protocol};
 use crate::agent::{
-    AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role,
-    Setting, Signature,
+    AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, KindSettings, Play,
+    ProtocolKind, Role, Signature,
 };
 use crate::hypervisor::DomainUuid;
+use crate::problem::ConfigProblem;
 use futures::future::BoxFuture;
 use market::policy::Classification;
 
@@ -174,45 +175,44 @@ async fn value_now(inner: &HostContext, uuid: &DomainUuid, vm: &Vm) -> Result<Cr
 struct Round {
     interaction: Interaction,
     protocol: String,
-    rule: AwardRule,
     decision: Decision,
     ended: Mutex<Option<Initiative>>,
 }
 
 /// How a call's manager chooses the winner: the component its model
 /// calls for it, `Name(+Task, +Proposals, -Winner, -Pays)`, and what that
-/// answers. Contract net awards by the protocol's rule ([`BY_AWARD_RULE`]);
+/// answers. Contract net awards by the protocol's rule ([`by_award_rule`]);
 /// a kind of one's own may run the same call and choose otherwise.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Decision {
     /// The component, as the model calls it.
     pub signature: Signature,
-    /// Its answer: `[Task, Proposals, Winner, Pays]` from the arguments
-    /// (`Proposals` a list of `bid(Contractor, Pays)`), the task read, and
-    /// the protocol's award rule; fails (`Failure::no`) when no proposal
-    /// is acceptable.
-    pub decide: Decide,
+    /// Its answer: `[Task, Proposals, Winner, Pays]` from the task read
+    /// and the arguments (`Proposals` a list of `bid(Contractor, Pays)`);
+    /// fails (`Failure::no`) when no proposal is acceptable.
+    pub decide: Arc<Decide>,
 }
 
 /// A [`Decision`]'s answer.
-pub type Decide = fn(&Task, &[Term], AwardRule) -> Result<Vec<Term>, Failure>;
+pub type Decide = dyn Fn(&Task, &[Term]) -> Result<Vec<Term>, Failure> + Send + Sync;
 
 /// Contract net's decision: `award` through the mechanism, with the
-/// task's reserve and the protocol's rule.
-pub const BY_AWARD_RULE: Decision = Decision {
-    signature: AWARD,
-    decide: award,
-};
+/// task's reserve and `rule`, the protocol's.
+pub fn by_award_rule(rule: AwardRule) -> Decision {
+    Decision {
+        signature: AWARD,
+        decide: Arc::new(move |task, args| mechanism::answer_award(args, task.reserve, rule)),
+    }
+}
 
 /// The components a host provides as manager of one round.
 fn manager(inner: Arc<HostContext>, round: Arc<Round>) -> Components {
     let mut components = Components::new();
-    let deciding = Arc::clone(&round);
-    let decision = round.decision;
-    components.register_fn(decision.signature.name, decision.signature.modes, move |args| {
+    let Decision { signature, decide } = round.decision.clone();
+    components.register_fn(signature.name, signature.modes, move |args| {
         let task = Task::from_term(&args[0])?;
-        let answer = (deciding.decision.decide)(&task, args, deciding.rule)?;
-        tracing::debug!(vm = %task.name, winner = %answer[2], pays = %answer[3], rule = ?deciding.rule, "awarded");
+        let answer = decide(&task, args)?;
+        tracing::debug!(vm = %task.name, winner = %answer[2], price = %answer[3], decided_by = signature.name, "awarded");
         Ok(answer)
     });
     components.register_async(OUTCOME.name, OUTCOME.modes, move |args| {
@@ -224,12 +224,6 @@ fn manager(inner: Arc<HostContext>, round: Arc<Round>) -> Components {
         }
     });
     components
-}
-
-/// `award(+Task, +Proposals, -Winner, -Pays)` through the mechanism, with
-/// the task's reserve and the protocol's rule.
-fn award(task: &Task, args: &[Term], rule: AwardRule) -> Result<Vec<Term>, Failure> {
-    mechanism::answer_award(args, task.reserve, rule)
 }
 
 /// Ends the manager's round: on `done`, the agent records and carries out
@@ -324,11 +318,9 @@ async fn offer_vm(
         Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
         Err(source) => return Err(play.interaction_error(protocol, source)),
     };
-    let rule = protocol.settings().award;
     let round = Arc::new(Round {
         interaction: recruited.interaction,
         protocol: protocol.name().to_string(),
-        rule,
         decision,
         ended: Mutex::new(None),
     });
@@ -388,8 +380,8 @@ impl ProtocolKind for ContractNet {
         Initiates::When(Classification::Overloaded)
     }
 
-    fn refuses(&self, setting: Setting) -> Option<String> {
-        super::not_a_call_market(self.name(), setting)
+    fn configure(&self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem> {
+        CallSettings::read(self.name(), table)
     }
 
     fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
@@ -410,6 +402,7 @@ impl KindPlay for Calls {
         play: &'a Play<'a>,
         protocol: &'a Protocol,
     ) -> BoxFuture<'a, Result<Option<Initiative>, AgentError>> {
-        Box::pin(async move { manage(play, protocol, BY_AWARD_RULE).await.map(Some) })
+        let decision = by_award_rule(protocol.settings::<CallSettings>().award);
+        Box::pin(async move { manage(play, protocol, decision).await.map(Some) })
     }
 }

@@ -32,13 +32,14 @@ pub mod reverse_call;
 pub mod terms;
 pub mod vocabulary;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lcc::sync::Locked;
+use market::mechanism::contract_net::AwardRule;
 
 pub use crate::agent::{
-    Initiates, Kind, KindPlay, ModelSource, Play, Protocol, ProtocolConfig, ProtocolError,
-    ProtocolKind, Role, Setting, Settings, Signature,
+    Initiates, Kind, KindPlay, KindSettings, ModelSource, NoSettings, Play, Protocol,
+    ProtocolConfig, ProtocolError, ProtocolKind, Role, Signature, read_settings,
 };
 pub use config::Selection;
 
@@ -104,18 +105,44 @@ pub fn parse_kind(name: &str) -> Option<(Kind, bool)> {
     found(new).map(|kind| (kind, true))
 }
 
-/// The reason [`ProtocolKind::refuses`] gives for a call market's
-/// settings on a kind that is not one.
-pub fn not_a_call_market(kind: &str, setting: Setting) -> Option<String> {
-    match setting {
-        Setting::Award => None,
-        Setting::Pricing => Some(format!(
+/// The settings of a call for one VM (contract net, the reverse call):
+/// `[protocol.<name>] award = "second-price"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSettings {
+    /// How the winner is chosen and what it pays.
+    #[serde(default)]
+    pub award: AwardRule,
+}
+
+impl KindSettings for CallSettings {
+    fn show(&self) -> Vec<(&'static str, String)> {
+        vec![("award", self.award.to_string())]
+    }
+}
+
+impl CallSettings {
+    /// Reads a call's settings for `kind` ([`ProtocolKind::configure`]).
+    pub fn read(
+        kind: &str,
+        table: &toml::Table,
+    ) -> Result<Arc<dyn KindSettings>, crate::problem::ConfigProblem> {
+        let settings: CallSettings = read_settings(table, |key| not_a_call_market(kind, key))?;
+        Ok(Arc::new(settings))
+    }
+}
+
+/// Why a call market's setting `key` is refused on a call of `kind`.
+fn not_a_call_market(kind: &str, key: &str) -> Option<String> {
+    match key {
+        "pricing" => Some(format!(
             "`pricing` is a call market's (kind \"call-market\"); a {kind} call \
              is priced by `award`"
         )),
-        Setting::WindowMs => Some(format!(
+        "window_ms" => Some(format!(
             "`window_ms` is a call market's (kind \"call-market\"); a {kind} call \
              is timed by `trading.window_ms`"
         )),
+        _ => None,
     }
 }

@@ -41,10 +41,12 @@ use super::contract_net::{offer_priced, perform};
 use super::terms::{Report, Task, compound, read_credits, text};
 use super::vocabulary::{CONCLUDE, PICK, QUOTE, RELEASE, START};
 use crate::agent::{
-    AgentError, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role, Setting,
+    AgentError, HostContext, Initiates, Initiative, KindPlay, KindSettings, NoSettings, Play,
+    ProtocolKind, Role, read_settings,
 };
 use crate::hypervisor::DomainSpec;
 use crate::migration::Outcome;
+use crate::problem::ConfigProblem;
 use futures::future::BoxFuture;
 
 /// The role the operator starts.
@@ -299,15 +301,18 @@ async fn start(
     }
 }
 
-/// How long the operator's call lasts, in ms of the peers' clock.
+/// The terms of the operator's call: how long it lasts, in ms of the
+/// peers' clock, and how the winner is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallTiming {
+pub struct CallTerms {
     /// How long hosts have to join.
     pub recruit_ms: i64,
     /// How long they have to answer.
     pub window_ms: i64,
     /// How long the winner has to start the VM and report.
     pub start_within_ms: i64,
+    /// How the winner is chosen and what it pays.
+    pub award: AwardRule,
 }
 
 /// One host's answer, as the operator received it.
@@ -390,7 +395,7 @@ pub async fn operate(
     protocol: &Protocol,
     task: &Task,
     domain: &str,
-    timing: CallTiming,
+    terms: CallTerms,
 ) -> Result<CallReport, InitiateError> {
     let report = |trade_id, hosts: Vec<String>, answers, ended| CallReport {
         trade_id,
@@ -403,7 +408,7 @@ pub async fn operate(
     let model = protocol.model();
     let recruitment = Recruitment {
         role: HOST.to_string(),
-        within_ms: timing.recruit_ms,
+        within_ms: terms.recruit_ms,
     };
     let recruited = match runtime::recruit(peer, model, &recruitment).await {
         Ok(recruited) => recruited,
@@ -411,7 +416,7 @@ pub async fn operate(
             let reason = format!(
                 "no host of zone {} answered within {} ms (is any bidder up, playing {}?)",
                 peer.space.zone(),
-                timing.recruit_ms,
+                terms.recruit_ms,
                 protocol.name()
             );
             return Ok(report(None, vec![], vec![], Ended::Refused { reason }));
@@ -424,7 +429,7 @@ pub async fn operate(
         task: task.clone(),
         domain: domain.to_string(),
     };
-    let rule = protocol.settings().award;
+    let rule = terms.award;
     let call = Arc::new(Call {
         rule,
         reserve: task.reserve,
@@ -437,8 +442,8 @@ pub async fn operate(
             vec![
                 placement.to_term(),
                 Term::list(players),
-                Term::Int(timing.window_ms),
-                Term::Int(timing.start_within_ms),
+                Term::Int(terms.window_ms),
+                Term::Int(terms.start_within_ms),
             ],
         )
     };
@@ -612,15 +617,18 @@ impl ProtocolKind for PlacementKind {
         Initiates::Never
     }
 
-    fn refuses(&self, setting: Setting) -> Option<String> {
-        match setting {
-            Setting::Award => Some(
-                "a placement's award rule is the operator's (`market place --award`); \
-                 a host only answers"
-                    .to_string(),
-            ),
-            other => super::not_a_call_market(self.name(), other),
-        }
+    /// A host only answers a placement: it takes no settings. The award
+    /// rule is the operator's ([`CallTerms::award`]).
+    fn configure(&self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem> {
+        let settings: NoSettings = read_settings(table, |key| {
+            let whose = match key {
+                "award" => "the operator's (`market place --award`); a host only answers",
+                "pricing" | "window_ms" => "a call market's (kind \"call-market\")",
+                _ => return None,
+            };
+            Some(format!("a placement's `{key}` is {whose}"))
+        })?;
+        Ok(Arc::new(settings))
     }
 
     fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {

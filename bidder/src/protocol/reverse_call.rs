@@ -35,14 +35,15 @@ use market::resources::Resources;
 use market::runtime::{self, InitiateError, Recruitment};
 use market::valuation::Valuer;
 
-use super::Protocol;
 use super::terms::{Report, Task, bundle, compound, read_bundle, read_credits, text};
 use super::vocabulary::{CHOOSE, GIVE, HAND_OVER, RESULT, WITHDRAW};
+use super::{CallSettings, Protocol};
 use crate::agent::{
-    AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind, Role,
-    Setting, TradeReport,
+    AgentError, Agreed, HostContext, Initiates, Initiative, KindPlay, KindSettings, Play,
+    ProtocolKind, Role, TradeReport,
 };
 use crate::migration::Outcome;
+use crate::problem::ConfigProblem;
 use futures::future::BoxFuture;
 use market::policy::Classification;
 
@@ -309,7 +310,7 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
         Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
         Err(source) => return Err(play.interaction_error(protocol, source)),
     };
-    let rule = protocol.settings().award;
+    let rule = protocol.settings::<CallSettings>().award;
     let call = Arc::new(Call {
         trade_id: TradeId::new(recruited.interaction.id.to_string()).map_err(|e| {
             play.host
@@ -378,8 +379,8 @@ impl ProtocolKind for ReverseCall {
         Initiates::When(Classification::Underloaded)
     }
 
-    fn refuses(&self, setting: Setting) -> Option<String> {
-        super::not_a_call_market(self.name(), setting)
+    fn configure(&self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem> {
+        CallSettings::read(self.name(), table)
     }
 
     fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bidder::hypervisor::{DomainSpec, DomainUuid, HypervisorError};
-use bidder::protocol::placement::{self, Answer, CallReport, CallTiming, Ended};
+use bidder::protocol::placement::{self, Answer, CallReport, CallTerms, Ended};
 use bidder::protocol::terms::Task;
-use bidder::protocol::{ModelSource, PLACEMENT, Protocol, ProtocolConfig, Settings};
+use bidder::protocol::{ModelSource, PLACEMENT, Protocol, ProtocolConfig};
 use bourse::outln;
 use bourse::output::OutputError;
 use clap::Args;
@@ -178,10 +178,7 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
             Some(path) => ModelSource::File(path.clone()),
             None => ModelSource::Shipped(PLACEMENT.shipped_model()),
         },
-        settings: Settings {
-            award: args.award,
-            ..Settings::default()
-        },
+        settings: toml::Table::new(),
     })?;
     let me = operator_name(args)?;
     let bus = Arc::new(args.connect.bus(&format!("market-place-{me}")).await?);
@@ -193,12 +190,13 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
     };
-    let timing = CallTiming {
+    let terms = CallTerms {
         recruit_ms: args.recruit_ms,
         window_ms: args.window_ms,
         start_within_ms: args.start_within_ms,
+        award: args.award,
     };
-    let report = placement::operate(&peer, &protocol, &task, &domain, timing)
+    let report = placement::operate(&peer, &protocol, &task, &domain, terms)
         .await
         .map_err(Box::new);
     // The server judges publications asynchronously; after a round trip

@@ -21,7 +21,7 @@ use super::Seat;
 use super::party;
 use super::terms::{Filled, LegTerms, Listed, ListedVm, Posted, catalogue_term, read_listed};
 use super::trader::{carry, protocol_ref, refused};
-use super::{AUCTIONEER, TRADER, round_span_ms};
+use super::{AUCTIONEER, Settings, TRADER, round_span_ms};
 use crate::agent::{AgentError, Initiative, Play, TradeReport, vm_id};
 use crate::migration::Outcome;
 use crate::protocol::Protocol;
@@ -64,7 +64,10 @@ pub(crate) async fn hold(
     if !inner.due_round(protocol.name().as_str(), seq) {
         return Ok(None);
     }
-    let (window, grace) = (protocol.settings().window_ms, play.config.grace_ms);
+    let (window, grace) = (
+        protocol.settings::<Settings>().window_ms,
+        play.config.grace_ms,
+    );
     // A round this host is still in (a trade of the last one moving) ends
     // first: held now, its round would go on without its own orders. It
     // holds the round only if it is still its turn then.
@@ -107,7 +110,7 @@ pub(crate) async fn hold(
         leads,
         protocol: protocol_ref(protocol),
         rules: ClearingRules {
-            pricing: protocol.settings().pricing,
+            pricing: protocol.settings::<Settings>().pricing,
             ..ClearingRules::default()
         },
         until_ms: started + span,

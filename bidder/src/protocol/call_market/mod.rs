@@ -38,6 +38,7 @@
 mod auctioneer;
 mod party;
 pub mod rotation;
+mod settings;
 pub mod terms;
 mod trader;
 
@@ -55,11 +56,13 @@ use super::vocabulary::{
     READY, RECORD,
 };
 use crate::agent::{
-    AgentConfig, AgentError, HostContext, Initiates, Initiative, KindPlay, Play, ProtocolKind,
-    Role, Setting,
+    AgentConfig, AgentError, HostContext, Initiates, Initiative, KindPlay, KindSettings, Play,
+    ProtocolKind, Role,
 };
+use crate::problem::ConfigProblem;
 
 pub use rotation::Rotation;
+pub use settings::Settings;
 
 use party::Part;
 
@@ -165,15 +168,8 @@ impl ProtocolKind for CallMarket {
         Initiates::ByTurn
     }
 
-    fn refuses(&self, setting: Setting) -> Option<String> {
-        match setting {
-            Setting::Award => Some(
-                "a call market has no award: its trades are priced by `pricing` \
-                 (\"equal-split\" or \"trade-reduction\")"
-                    .to_string(),
-            ),
-            Setting::Pricing | Setting::WindowMs => None,
-        }
+    fn configure(&self, table: &toml::Table) -> Result<Arc<dyn KindSettings>, ConfigProblem> {
+        Settings::read(table)
     }
 
     fn join(&self, host: Arc<HostContext>) -> Arc<dyn KindPlay> {
@@ -267,7 +263,9 @@ impl KindPlay for Rounds {
     /// A round's span, with listing windows of the protocol's
     /// `window_ms` (or the calls' own window, if longer).
     fn span_ms(&self, protocol: &Protocol, config: &AgentConfig) -> i64 {
-        let window = config.window_ms.max(protocol.settings().window_ms);
+        let window = config
+            .window_ms
+            .max(protocol.settings::<Settings>().window_ms);
         round_span_ms(window, config.grace_ms)
     }
 
