@@ -16,7 +16,6 @@ use bidder::protocol::{CONTRACT_NET, ModelSource, Protocol, ProtocolConfig};
 use lcc::interp::TokioClock;
 use market::bus::MemoryBus;
 use market::bus::subject::{SubjectSpace, Token};
-use market::host::HostId;
 use market::ledger::{Ledger, LedgerOptions};
 use market::policy::Policy;
 use market::resources::Resources;
@@ -119,8 +118,7 @@ async fn cluster() -> Cluster {
     for (i, name) in names.iter().enumerate() {
         let agent = Agent::new(AgentParts {
             identity: Identity {
-                id: HostId(i as u32 + 1),
-                name: name.to_string(),
+                name: Token::new(*name).unwrap(),
                 capacity: Resources::new(4000, 4096, 1000),
             },
             policy: Policy::from_toml(POLICY).unwrap(),

@@ -6,10 +6,21 @@ use serde::{Deserialize, Serialize};
 use crate::resources::{ResourceError, Resources};
 use crate::vm::{Vm, VmId};
 
-/// A host's identity on the market (and on the wire).
+/// A host's key in one computation of the market: the slots and orders
+/// of a round, the bids of a call, the hosts of a simulated zone. Whoever
+/// builds the computation assigns the keys (the auctioneer numbers a
+/// round's traders in the order they listed); they are never written to a
+/// file or sent. Across processes a host is its name
+/// ([`crate::bus::subject::HostName`]), as [`crate::vm::VmId`] is to a
+/// domain's UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HostId(pub u32);
+
+impl HostId {
+    /// The key of a host its own bidder values alone.
+    pub const OWN: HostId = HostId(0);
+}
 
 impl std::fmt::Display for HostId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

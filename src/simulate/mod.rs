@@ -58,7 +58,6 @@ use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, BusError, CountingBus, MemoryBus, NatsBus, NatsConfig};
 use market::credits::Credits;
-use market::host::HostId;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::mechanism::contract_net::AwardRule;
 use market::policy::Classification;
@@ -491,14 +490,13 @@ pub(crate) async fn start_agents(
         };
         started.operators.insert(host.zone().to_string(), operator);
     }
-    for (index, (((spec, policy), protocols), (host, ledger))) in scenario
+    for (((spec, policy), protocols), (host, ledger)) in scenario
         .spec
         .host
         .iter()
         .zip(&scenario.policies)
         .zip(&scenario.protocols)
         .zip(world.hosts.iter().zip(ledgers))
-        .enumerate()
     {
         let me = bus_name(&spec.name)?;
         let space = SubjectSpace::in_zone(bus_name(spec.zone())?);
@@ -516,8 +514,7 @@ pub(crate) async fn start_agents(
         );
         let agent = Agent::new(AgentParts {
             identity: Identity {
-                id: HostId(index as u32 + 1),
-                name: spec.name.clone(),
+                name: me.clone(),
                 capacity: Resources::new(
                     u64::from(spec.cpus) * 1000,
                     spec.memory_mib,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use lcc::interp::Clock;
 use lcc::sync::Locked;
+use market::bus::subject::HostName;
 use market::host::{Host, HostId};
 use market::ledger::{ProtocolRef, TradeId, TradeKind, TradeTerms, VmRef};
 use market::policy::Policy;
@@ -50,10 +51,9 @@ pub trait Reach: Send + Sync {
 /// Who a host is on the market.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
-    /// Market identity.
-    pub id: HostId,
-    /// Host name: its bus name, ledger owner and hypervisor host.
-    pub name: String,
+    /// Its name, unique in the zone: its bus name, ledger owner and
+    /// hypervisor host.
+    pub name: HostName,
     /// What the hardware offers (the policy may keep headroom free).
     pub capacity: Resources,
 }
@@ -105,7 +105,7 @@ impl HostContext {
 
     /// The host's name.
     pub fn name(&self) -> &str {
-        &self.identity.name
+        self.identity.name.as_str()
     }
 
     /// The host's ledger.
@@ -196,14 +196,14 @@ impl HostContext {
 
     fn hypervisor_error(&self, source: HypervisorError) -> AgentError {
         AgentError::Hypervisor {
-            host: self.identity.name.clone(),
+            host: self.identity.name.to_string(),
             source,
         }
     }
 
     pub fn resource_error(&self, source: ResourceError) -> AgentError {
         AgentError::Resources {
-            host: self.identity.name.clone(),
+            host: self.identity.name.to_string(),
             source,
         }
     }
@@ -245,8 +245,8 @@ impl HostContext {
         self.holds()
             .expire(self.clock.now_ms(), |uuid| running.contains(uuid));
         Host {
-            id: self.identity.id,
-            name: self.identity.name.clone(),
+            id: HostId::OWN,
+            name: self.identity.name.to_string(),
             capacity: self.identity.capacity,
             vms,
             load_one: stats.load_average[0],
@@ -339,7 +339,7 @@ impl HostContext {
     /// Trade `trade` of this host failed.
     pub fn trade_error(&self, trade: &str, source: impl Into<TradeFailure>) -> AgentError {
         AgentError::Trade {
-            host: self.identity.name.clone(),
+            host: self.identity.name.to_string(),
             trade: trade.to_string(),
             source: Box::new(source.into()),
         }
@@ -373,7 +373,7 @@ impl HostContext {
                 name: agreed.protocol.clone(),
                 hash: agreed.model_hash.clone(),
             },
-            seller: self.identity.name.clone(),
+            seller: self.identity.name.to_string(),
             buyer: agreed.buyer.clone(),
             vms: vec![VmRef {
                 uuid: agreed.vm_uuid.to_string(),

@@ -188,7 +188,7 @@ impl Agent {
 
     /// The host's name.
     pub fn name(&self) -> &str {
-        &self.host.identity.name
+        self.host.identity.name.as_str()
     }
 
     /// The host's policy.

@@ -87,10 +87,9 @@ impl Report {
     fn identity(&mut self, config: &DaemonConfig) {
         let space = &config.space;
         self.line(format!(
-            "host {} (id {}) in zone {}: trades with every host of the zone that plays \
+            "host {} in zone {}: trades with every host of the zone that plays \
              the same models (subjects {}.{}.>)",
             config.host,
-            config.id,
             space.zone(),
             space.prefix(),
             space.zone(),

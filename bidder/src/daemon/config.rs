@@ -3,8 +3,8 @@
 //! the key's path and the reason, so an operator sees what to fix.
 //!
 //! ```toml
-//! host = "h1"                      # market name: bus name, ledger owner
-//! id = 1                           # numeric market id, unique in the zone
+//! host = "h1"                      # market name, unique in the zone: bus
+//!                                  # name, ledger owner
 //! zone = "eu1"
 //! ledger = "/var/lib/bourse/h1.ledger.sqlite"
 //! policy = "/etc/bourse/policy.toml"   # scenarios/policies/*.toml format
@@ -87,7 +87,10 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     host: String,
-    id: u32,
+    /// A numeric id, which files written before a host was known by its
+    /// name alone still carry: read with a warning, and not used.
+    #[serde(default)]
+    id: Option<u32>,
     zone: String,
     #[serde(default = "default_prefix")]
     prefix: String,
@@ -247,8 +250,6 @@ impl Migration {
 pub struct DaemonConfig {
     /// This host's name on the market, the bus and in its ledger.
     pub host: HostName,
-    /// Its numeric market id.
-    pub id: u32,
     /// The zone's subjects.
     pub space: SubjectSpace,
     /// The ledger file.
@@ -345,6 +346,14 @@ impl ConfigFile {
     fn check(self, base: &Path) -> Result<DaemonConfig, Vec<ConfigProblem>> {
         let mut problems = Problems::default();
         let host = problems.take(token("host", &self.host));
+        if let Some(id) = self.id {
+            tracing::warn!(
+                key = "id",
+                id,
+                "`id` is no longer read: a host is known by its name (`host`), unique in \
+                 the zone; remove the line"
+            );
+        }
         let prefix = problems.take(token("prefix", &self.prefix));
         let zone = problems.take(token("zone", &self.zone));
         if self.hypervisor.trim().is_empty() {
@@ -390,7 +399,6 @@ impl ConfigFile {
             problems.finish(checked())?;
         Ok(DaemonConfig {
             host,
-            id: self.id,
             space: SubjectSpace::new(prefix, zone),
             ledger: base.join(&self.ledger),
             policy: base.join(&self.policy),

@@ -43,7 +43,6 @@ use std::sync::Arc;
 use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
-use market::host::HostId;
 use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeKind, TradeState};
 use market::policy::Policy;
 use market::runtime::Endpoint;
@@ -314,8 +313,7 @@ fn agent(
 ) -> Result<Agent, DaemonError> {
     Ok(Agent::new(AgentParts {
         identity: Identity {
-            id: HostId(config.id),
-            name: config.host.to_string(),
+            name: config.host.clone(),
             capacity: config.capacity,
         },
         policy,
