@@ -80,16 +80,16 @@ async fn an_overloaded_daemon_hands_its_vm_to_another_daemon_over_the_bus() {
     assert!(generated.status.success(), "{generated:?}");
     let server = LocalNatsServer::start_with_config(&nats_dir.join("nats-server.conf")).unwrap();
     let url = server.url();
-    let start = |name: &str, id: u32, policy: &str, vms: &[u8]| {
+    let start = |name: &str, policy: &str, vms: &[u8]| {
         let settings = Settings {
             nats: credentials(&nats_dir, name),
             ..Settings::default()
         };
-        Daemon::start_with(dir.path(), &url, name, id, policy, vms, &settings)
+        Daemon::start_with(dir.path(), &url, name, policy, vms, &settings)
     };
-    let c = start("c", 3, WANTS_NONE, &[]);
-    let b = start("b", 2, WANTS_MEMORY, &[]);
-    let a = start("a", 1, GIVES_ALL, &[1]);
+    let c = start("c", WANTS_NONE, &[]);
+    let b = start("b", WANTS_MEMORY, &[]);
+    let a = start("a", GIVES_ALL, &[1]);
 
     wait_for_settled(&a, 1, Duration::from_secs(10)).await;
     let at_a = trades_in(&a.ledger, TradeState::Settled).await;
@@ -162,8 +162,8 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    let c = Daemon::start(dir.path(), &url, "c", 3, WANTS_NONE, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
+    let c = Daemon::start(dir.path(), &url, "c", WANTS_NONE, &[]);
 
     let space = SubjectSpace::in_zone(Token::new(ZONE).unwrap());
     let attacker = Token::new("attacker").unwrap();
@@ -247,7 +247,7 @@ async fn daemons_keep_trading_under_a_flood_and_count_every_bad_message() {
         assert!(Instant::now() < deadline, "the flood never got going");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1, 2, 3]);
+    let a = Daemon::start(dir.path(), &url, "a", GIVES_ALL, &[1, 2, 3]);
     let sent_before = sent.load(Ordering::SeqCst);
     wait_for_settled(&a, 3, Duration::from_secs(30)).await;
     let sent_while = sent.load(Ordering::SeqCst) - sent_before;
@@ -313,8 +313,8 @@ async fn a_daemon_recovers_its_unfinished_trade_before_it_trades() {
 
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
+    let a = Daemon::start(dir.path(), &url, "a", GIVES_ALL, &[1]);
     // Recovery ran before "bidder ready": the interrupted trade is over in
     // both ledgers (b learnt of it from a's recovery).
     for ledger in [&a.ledger, &b.ledger] {
@@ -344,7 +344,7 @@ async fn sigterm_lets_the_round_in_hand_finish() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
     // A contractor that takes 2 s to decline holds every call of a open
     // until it answers (the model waits for all answers within the window).
     let slow = slow_contractor(&url).await;
@@ -354,7 +354,7 @@ async fn sigterm_lets_the_round_in_hand_finish() {
         window_ms: 5000,
         ..Settings::default()
     };
-    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], &patient);
+    let a = Daemon::start_with(dir.path(), &url, "a", GIVES_ALL, &[1], &patient);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !a.log().contains("overloaded: offering a VM") {
         assert!(Instant::now() < deadline, "a never traded:\n{}", a.log());
@@ -380,7 +380,7 @@ async fn a_live_migration_libvirt_refuses_fails_the_trade_in_both_ledgers() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
     // libvirt's test driver cannot migrate: the refusal is the reason.
     let live = Settings {
         migration: "[migration]\nmethod = \"live\"\n\
@@ -388,7 +388,7 @@ async fn a_live_migration_libvirt_refuses_fails_the_trade_in_both_ledgers() {
                     peer_to_peer = true\ntimeout_s = 5",
         ..Settings::default()
     };
-    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], &live);
+    let a = Daemon::start_with(dir.path(), &url, "a", GIVES_ALL, &[1], &live);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let failed = loop {
@@ -430,7 +430,7 @@ async fn a_daemon_keeps_serving_after_its_nats_server_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
     let connected =
         |metrics: &str| sample(metrics, r#"bourse_bus_events_total{event="connected"}"#);
     let before = connected(&b.scrape());
@@ -448,7 +448,7 @@ async fn a_daemon_keeps_serving_after_its_nats_server_restarts() {
 
     // b's subscriptions (calls for proposals, migration requests) were
     // renewed: a host that starts now trades with it.
-    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    let a = Daemon::start(dir.path(), &url, "a", GIVES_ALL, &[1]);
     wait_for_settled(&a, 1, Duration::from_secs(10)).await;
     assert_eq!(trades_in(&b.ledger, TradeState::Settled).await.len(), 1);
     let (ledger_a, ledger_b) = (a.ledger.clone(), b.ledger.clone());
@@ -508,7 +508,7 @@ fn a_configuration_mistake_names_its_key() {
     let config = dir.path().join("h1.toml");
     std::fs::write(
         &config,
-        "host = \"h1\"\nid = 1\nzone = \"dc1\"\nledger = \"l\"\npolicy = \"p\"\n\
+        "host = \"h1\"\nzone = \"dc1\"\nledger = \"l\"\npolicy = \"p\"\n\
          hypervisor = \"test:///default\"\n[capacity]\ncpus = 4\nmemory_mib = 1024\nnetwork_mbps = 0\n\
          [nats]\nservers = [\"nats://127.0.0.1:1\"]\nname = \"h1\"\n[trading]\nperiod_ms = \"soon\"\n",
     )
@@ -543,8 +543,8 @@ async fn two_daemons_trade_by_a_sealed_bid_model_their_configuration_names() {
             .into(),
         ..Settings::default()
     };
-    let b = Daemon::start_with(dir.path(), &url, "b", 2, WANTS_MEMORY, &[], &settings);
-    let a = Daemon::start_with(dir.path(), &url, "a", 1, GIVES_ALL, &[1], &settings);
+    let b = Daemon::start_with(dir.path(), &url, "b", WANTS_MEMORY, &[], &settings);
+    let a = Daemon::start_with(dir.path(), &url, "a", GIVES_ALL, &[1], &settings);
     wait_for_settled(&a, 1, Duration::from_secs(10)).await;
     let at_a = trades_in(&a.ledger, TradeState::Settled).await;
     let at_b = trades_in(&b.ledger, TradeState::Settled).await;
@@ -580,7 +580,7 @@ fn a_domain_whose_group_is_not_a_valid_name_stops_the_daemon_at_start() {
     std::fs::write(
         &config,
         format!(
-            "host = \"h1\"\nid = 1\nzone = \"dc1\"\nledger = \"h1.ledger.sqlite\"\npolicy = \"p.toml\"\n\
+            "host = \"h1\"\nzone = \"dc1\"\nledger = \"h1.ledger.sqlite\"\npolicy = \"p.toml\"\n\
              hypervisor = \"test://{}\"\n[capacity]\ncpus = 4\nmemory_mib = 1024\nnetwork_mbps = 0\n\
              [nats]\nservers = [\"{}\"]\nname = \"h1\"\n",
             node.display(),
@@ -612,7 +612,7 @@ fn sigterm_while_the_daemon_starts_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     // A configuration as the tests write it, taken from a first run.
-    let first = Daemon::start(dir.path(), &server.url(), "a", 1, WANTS_MEMORY, &[]);
+    let first = Daemon::start(dir.path(), &server.url(), "a", WANTS_MEMORY, &[]);
     first.stop();
     let text = std::fs::read_to_string(dir.path().join("a.toml")).unwrap();
     let fifo = dir.path().join("a.fifo.toml");
@@ -676,8 +676,8 @@ async fn a_vm_still_arriving_is_not_sold_on() {
 
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
+    let a = Daemon::start(dir.path(), &url, "a", GIVES_ALL, &[1]);
     // The step: three periods in which a, overloaded, found nothing to offer.
     let deadline = Instant::now() + Duration::from_secs(30);
     while a.log().matches("NothingToOffer").count() < 3 {
@@ -756,9 +756,9 @@ async fn a_stop_does_not_wait_for_recovery_calling_a_peer_that_does_not_answer()
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
     let patient = patient_with_silent_peers();
-    let a = Daemon::start_with(dir.path(), &url, "a", 1, WANTS_MEMORY, &[], &patient);
+    let a = Daemon::start_with(dir.path(), &url, "a", WANTS_MEMORY, &[], &patient);
     send_signal(b.child.id(), "STOP");
     // A trade to b that a's next period recovers: its first call to b
     // waits for an answer that does not come.
@@ -787,10 +787,10 @@ async fn sigterm_cuts_short_a_recovery_at_start_that_waits_on_a_silent_peer() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
     let patient = patient_with_silent_peers();
     // A configuration as the tests write it, taken from a first run.
-    Daemon::start_with(dir.path(), &url, "a", 1, WANTS_MEMORY, &[], &patient).stop();
+    Daemon::start_with(dir.path(), &url, "a", WANTS_MEMORY, &[], &patient).stop();
     let terms = vm1_trade("to-a-silent-peer-at-start", "a", "b", -1);
     left_migrating(&dir.path().join("a.ledger.sqlite"), "a", &terms).await;
     send_signal(b.child.id(), "STOP");

@@ -218,7 +218,7 @@ async fn a_placement_whose_reader_has_gone_is_made_all_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let a = Daemon::start(dir.path(), &url, "a", 1, WANTS_MEMORY, &[]);
+    let a = Daemon::start(dir.path(), &url, "a", WANTS_MEMORY, &[]);
     let vm = ["--name", "web1", "--vcpus", "1", "--memory-mib", "512"];
     let zone = [
         "place",

@@ -40,10 +40,10 @@ fn settings() -> Settings {
 /// hp1 and hp2, each a daemon playing the call market with a policy and
 /// the test-driver VMs it starts with.
 fn two_hosts(dir: &Path, url: &str, hp1: (&str, &[u8]), hp2: (&str, &[u8])) -> (Daemon, Daemon) {
-    let start = |name, id, (policy, vms): (&str, &[u8])| {
-        Daemon::start_with(dir, url, name, id, policy, vms, &settings())
+    let start = |name, (policy, vms): (&str, &[u8])| {
+        Daemon::start_with(dir, url, name, policy, vms, &settings())
     };
-    (start("hp1", 1, hp1), start("hp2", 2, hp2))
+    (start("hp1", hp1), start("hp2", hp2))
 }
 
 /// The call-market model under the name the daemons play it by.

@@ -97,17 +97,17 @@ impl Zone {
     }
 
     /// A bidder of the zone, with its user's credentials.
-    fn daemon(&self, name: &str, id: u32, policy: &str) -> Daemon {
-        self.daemon_with(name, id, policy, Settings::default())
+    fn daemon(&self, name: &str, policy: &str) -> Daemon {
+        self.daemon_with(name, policy, Settings::default())
     }
 
     /// A bidder of the zone with `settings` (its credentials added).
-    fn daemon_with(&self, name: &str, id: u32, policy: &str, settings: Settings) -> Daemon {
+    fn daemon_with(&self, name: &str, policy: &str, settings: Settings) -> Daemon {
         let settings = Settings {
             nats: credentials(&self.nats, name),
             ..settings
         };
-        Daemon::start_with(self.dir.path(), &self.url, name, id, policy, &[], &settings)
+        Daemon::start_with(self.dir.path(), &self.url, name, policy, &[], &settings)
     }
 
     /// `market watch --json` as the observer, subscribed: its process and
@@ -177,8 +177,8 @@ async fn placements(ledger: &Path) -> Vec<market::ledger::TradeRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_that_values_a_new_vm_most_starts_it() {
     let zone = Zone::start();
-    let a = zone.daemon("a", 1, WANTS_MEMORY);
-    let b = zone.daemon("b", 2, WANTS_LITTLE);
+    let a = zone.daemon("a", WANTS_MEMORY);
+    let b = zone.daemon("b", WANTS_LITTLE);
 
     let (mut watcher, watched) = zone.watch();
 
@@ -275,8 +275,8 @@ async fn a_placement_model_of_ones_own_places_under_its_own_name() {
         ),
         ..Settings::default()
     };
-    let a = zone.daemon_with("a", 1, WANTS_MEMORY, settings());
-    let b = zone.daemon_with("b", 2, WANTS_LITTLE, settings());
+    let a = zone.daemon_with("a", WANTS_MEMORY, settings());
+    let b = zone.daemon_with("b", WANTS_LITTLE, settings());
     let vm = ["--name", "web1", "--vcpus", "1", "--memory-mib", "512"];
     let own = [
         "--protocol",
@@ -321,8 +321,8 @@ async fn a_placement_model_of_ones_own_places_under_its_own_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
     let zone = Zone::start();
-    let a = zone.daemon("a", 1, WANTS_MEMORY);
-    let b = zone.daemon("b", 2, WANTS_LITTLE);
+    let a = zone.daemon("a", WANTS_MEMORY);
+    let b = zone.daemon("b", WANTS_LITTLE);
 
     let huge = ["--name", "huge", "--vcpus", "64", "--memory-mib", "1048576"];
     let out = zone.place("ops", &huge);
@@ -389,7 +389,7 @@ async fn what_cannot_be_placed_is_refused_saying_why_and_nothing_is_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_definition_without_uuid_is_placed_with_one_generated_and_printed() {
     let zone = Zone::start();
-    let a = zone.daemon("a", 1, WANTS_MEMORY);
+    let a = zone.daemon("a", WANTS_MEMORY);
     let file = zone.dir.path().join("web1.xml");
     let written = "<domain type='test'>\n  <name>web1</name>\n  <memory unit='MiB'>512</memory>\n  \
         <vcpu>1</vcpu>\n  <os><type>hvm</type></os>\n</domain>\n";
@@ -432,7 +432,7 @@ async fn a_definition_without_uuid_is_placed_with_one_generated_and_printed() {
 async fn two_placements_at_once_for_room_for_one_place_one() {
     let zone = Zone::start();
     // Four CPUs: room for one 3-vCPU VM.
-    let a = zone.daemon("a", 1, WANTS_MEMORY);
+    let a = zone.daemon("a", WANTS_MEMORY);
 
     let outs: Vec<Output> = std::thread::scope(|scope| {
         let calls: Vec<_> = ["big1", "big2"]
@@ -469,8 +469,7 @@ async fn power_saving_hosts_pack_arriving_vms_as_first_fit_decreasing_does() {
     .unwrap();
     let hosts: Vec<Daemon> = ["a", "b", "c"]
         .iter()
-        .zip(1..)
-        .map(|(name, id)| zone.daemon(name, id, &policy))
+        .map(|name| zone.daemon(name, &policy))
         .collect();
     // Four CPUs less the policy's one-core headroom: three 1-vCPU VMs a
     // host, so first-fit decreasing packs six onto two hosts.

@@ -50,7 +50,7 @@ use serde_json::Value;
 fn daemon(
     dir: &Path,
     url: &str,
-    (name, id): (&str, u32),
+    name: &str,
     (policy, vms): (&str, &[u8]),
     (extra, tables): (&str, &str),
 ) -> Daemon {
@@ -60,7 +60,7 @@ fn daemon(
         period_ms: 500,
         ..Settings::default()
     };
-    Daemon::start_with(dir, url, name, id, policy, vms, &settings)
+    Daemon::start_with(dir, url, name, policy, vms, &settings)
 }
 
 /// `market watch --json` of zone dc1 with `args`, its lines in
@@ -129,14 +129,14 @@ async fn the_observer_sees_every_host_and_a_whole_trade_and_cannot_publish() {
     let b = daemon(
         dir.path(),
         &url,
-        ("b", 2),
+        "b",
         (WANTS_MEMORY, &[]),
         (&credentials("b"), ""),
     );
     let a = daemon(
         dir.path(),
         &url,
-        ("a", 1),
+        "a",
         (GIVES_ALL, &[1]),
         (&credentials("a"), ""),
     );
@@ -310,14 +310,8 @@ async fn a_bidder_whose_events_cannot_be_published_keeps_trading() {
         "[events]\nnats = {{ servers = [\"nats://127.0.0.1:{}\"], name = \"a-events\" }}\n",
         free_port()
     );
-    let b = daemon(dir.path(), &url, ("b", 2), (WANTS_MEMORY, &[]), ("", ""));
-    let a = daemon(
-        dir.path(),
-        &url,
-        ("a", 1),
-        (GIVES_ALL, &[1]),
-        ("", &unreachable),
-    );
+    let b = daemon(dir.path(), &url, "b", (WANTS_MEMORY, &[]), ("", ""));
+    let a = daemon(dir.path(), &url, "a", (GIVES_ALL, &[1]), ("", &unreachable));
     wait_for_settled(&a, 1, Duration::from_secs(15)).await;
     wait_for_settled(&b, 1, Duration::from_secs(5)).await;
     // Its statuses (one a period) and its trade's three events are dropped
@@ -574,7 +568,7 @@ fn an_events_mistake_in_the_configuration_is_refused_with_its_key() {
     let config = dir.path().join("h1.toml");
     std::fs::write(
         &config,
-        "host = \"h1\"\nid = 1\nzone = \"dc1\"\nledger = \"h1.sqlite\"\npolicy = \"p.toml\"\n\
+        "host = \"h1\"\nzone = \"dc1\"\nledger = \"h1.sqlite\"\npolicy = \"p.toml\"\n\
          hypervisor = \"test:///default\"\n\
          [capacity]\ncpus = 4\nmemory_mib = 4096\nnetwork_mbps = 1000\n\
          [nats]\nservers = [\"nats://127.0.0.1:4222\"]\nname = \"h1\"\n\

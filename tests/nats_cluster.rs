@@ -208,7 +208,7 @@ impl Cluster {
 
     /// A bidder for `host` on its simulated host in `dir`, listing every
     /// node, with its own credentials.
-    fn start(&self, dir: &Path, (host, id): (&str, u32), policy: &str) -> Daemon {
+    fn start(&self, dir: &Path, host: &str, policy: &str) -> Daemon {
         let settings = Settings {
             nats: credentials(&self.nats_dir, host),
             servers: self.servers.clone(),
@@ -219,7 +219,7 @@ impl Cluster {
             period_ms: 500,
             ..Settings::default()
         };
-        Daemon::start_with(dir, "", host, id, policy, &[], &settings)
+        Daemon::start_with(dir, "", host, policy, &[], &settings)
     }
 
     fn logs(&self) -> String {
@@ -280,10 +280,10 @@ async fn the_zone_trades_on_when_the_node_of_a_bidder_dies() {
 
     // b takes VMs, c takes none, a gives its VM away: to b, whichever
     // nodes they are at.
-    let b = cluster.start(dir, ("b", 2), WANTS_MEMORY);
-    let c = cluster.start(dir, ("c", 3), WANTS_NONE);
+    let b = cluster.start(dir, "b", WANTS_MEMORY);
+    let c = cluster.start(dir, "c", WANTS_NONE);
     runs_vm(dir, "a", 1);
-    let a = cluster.start(dir, ("a", 1), GIVES_ALL);
+    let a = cluster.start(dir, "a", GIVES_ALL);
     wait_for_settled(&a, 1, Duration::from_secs(20)).await;
     for host in ["a", "b", "c"] {
         let (at, _) = cluster.wait_for_client(host, FAILOVER);
@@ -302,7 +302,7 @@ async fn the_zone_trades_on_when_the_node_of_a_bidder_dies() {
     // A seller that starts now: its VM can go to b alone, which must hear
     // its call and its migration requests at the node it moved to.
     runs_vm(dir, "e", 2);
-    let e = cluster.start(dir, ("e", 4), GIVES_ALL);
+    let e = cluster.start(dir, "e", GIVES_ALL);
     wait_for_settled(&e, 1, Duration::from_secs(20)).await;
     let sold = trades_in(&e.ledger, TradeState::Settled).await;
     assert_eq!(sold[0].terms.buyer, "b");

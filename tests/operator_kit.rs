@@ -188,8 +188,8 @@ async fn every_metric_the_dashboard_queries_is_served_by_running_bidders() {
     let dir = tempfile::tempdir().unwrap();
     let server = LocalNatsServer::start().unwrap();
     let url = server.url();
-    let b = Daemon::start(dir.path(), &url, "b", 2, WANTS_MEMORY, &[]);
-    let a = Daemon::start(dir.path(), &url, "a", 1, GIVES_ALL, &[1]);
+    let b = Daemon::start(dir.path(), &url, "b", WANTS_MEMORY, &[]);
+    let a = Daemon::start(dir.path(), &url, "a", GIVES_ALL, &[1]);
     wait_for_settled(&a, 1, Duration::from_secs(20)).await;
 
     // A malformed invitation: dropped and counted by both.

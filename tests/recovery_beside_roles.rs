@@ -68,15 +68,7 @@ async fn recovery_leaves_alone_a_trade_its_seller_is_handing_over() {
         keys: "protocols = [\"reverse-call\"]".into(),
         ..Settings::default()
     };
-    let seller = Daemon::start_with(
-        dir.path(),
-        &server.url(),
-        "hp2",
-        2,
-        GIVES_ALL,
-        &[1],
-        &settings,
-    );
+    let seller = Daemon::start_with(dir.path(), &server.url(), "hp2", GIVES_ALL, &[1], &settings);
 
     let bus = Arc::new(
         NatsBus::connect(&NatsConfig::new([server.url()], "rogue"))

@@ -342,8 +342,7 @@ fn start_host_with(
     let host = &scenario.spec.host[i];
     let base = scenario.path.parent().unwrap();
     let policy = std::fs::read_to_string(base.join(&host.policy)).unwrap();
-    let id = u32::try_from(i).unwrap() + 1;
-    Daemon::start_with(dir, url, &host.name, id, &policy, &[], settings)
+    Daemon::start_with(dir, url, &host.name, &policy, &[], settings)
 }
 
 async fn run_across_processes(name: &str, scenario: Scenario) {

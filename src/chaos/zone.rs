@@ -341,8 +341,8 @@ impl Zone {
             nats_dir,
             hosts: Vec::new(),
         };
-        for (index, name) in names.iter().enumerate() {
-            let host = zone.prepare_host(setup.dir, name, index, rng)?;
+        for name in &names {
+            let host = zone.prepare_host(setup.dir, name, rng)?;
             zone.hosts.push(host);
         }
         for host in &mut zone.hosts {
@@ -356,13 +356,7 @@ impl Zone {
 
     /// A host's files: its ledger's disk, a policy whose thresholds are
     /// drawn from `rng`, 1 to 4 VMs of random loads, its configuration.
-    fn prepare_host(
-        &self,
-        dir: &Path,
-        name: &str,
-        index: usize,
-        rng: &mut Rng,
-    ) -> Result<Host, ChaosError> {
+    fn prepare_host(&self, dir: &Path, name: &str, rng: &mut Rng) -> Result<Host, ChaosError> {
         let disk = LedgerDisk::mount(dir.join("ledgers").join(name))?;
         let mut host = Host {
             name: name.to_owned(),
@@ -385,14 +379,14 @@ impl Zone {
         }
         let policy = dir.join(format!("{name}.policy.toml"));
         write(&policy, &policy_text(rng))?;
-        write(&host.config, &self.config_text(&host, index, &policy, true))?;
-        host.quiet_config = self.config_text(&host, index, &policy, false);
+        write(&host.config, &self.config_text(&host, &policy, true))?;
+        host.quiet_config = self.config_text(&host, &policy, false);
         Ok(host)
     }
 
     /// A host's configuration; without `trading`, it plays `placement`
     /// alone.
-    fn config_text(&self, host: &Host, index: usize, policy: &Path, trading: bool) -> String {
+    fn config_text(&self, host: &Host, policy: &Path, trading: bool) -> String {
         let name = &host.name;
         let protocols = if trading {
             format!(
@@ -403,7 +397,7 @@ impl Zone {
             "protocols = [\"placement\"]\n".to_owned()
         };
         format!(
-            "host = \"{name}\"\nid = {id}\nzone = \"{ZONE}\"\n\
+            "host = \"{name}\"\nzone = \"{ZONE}\"\n\
              ledger = \"{ledger}\"\npolicy = \"{policy}\"\n\
              hypervisor = \"simulated://{state}\"\n\
              {protocols}\
@@ -412,7 +406,6 @@ impl Zone {
              credentials = {{ kind = \"password\", user = \"{name}\", password_file = \"{password}\" }}\n\
              [trading]\nperiod_ms = {PERIOD_MS}\nrecruit_ms = 200\nwindow_ms = {WINDOW_MS}\n\
              grace_ms = 2000\npeer_timeout_ms = 3000\n",
-            id = index + 1,
             ledger = host.ledger.display(),
             policy = policy.display(),
             state = host.state_file.display(),

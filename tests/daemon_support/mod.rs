@@ -167,16 +167,15 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start(dir: &Path, url: &str, name: &str, id: u32, policy: &str, vms: &[u8]) -> Daemon {
+    pub fn start(dir: &Path, url: &str, name: &str, policy: &str, vms: &[u8]) -> Daemon {
         let settings = Settings::default();
-        Daemon::start_with(dir, url, name, id, policy, vms, &settings)
+        Daemon::start_with(dir, url, name, policy, vms, &settings)
     }
 
     pub fn start_with(
         dir: &Path,
         url: &str,
         name: &str,
-        id: u32,
         policy: &str,
         vms: &[u8],
         settings: &Settings,
@@ -209,7 +208,7 @@ impl Daemon {
         std::fs::write(dir.join(format!("{name}.policy.toml")), policy).unwrap();
         let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let config = format!(
-            "host = \"{name}\"\nid = {id}\nzone = \"{zone}\"\n\
+            "host = \"{name}\"\nzone = \"{zone}\"\n\
              ledger = \"{name}.ledger.sqlite\"\npolicy = \"{name}.policy.toml\"\n\
              hypervisor = \"{hypervisor}\"\nmetrics_listen = \"{metrics}\"\n{keys}\n\
              [capacity]\ncpus = {cpus}\nmemory_mib = {memory_mib}\nnetwork_mbps = 1000\n\

@@ -501,7 +501,6 @@ mod tests {
 
     const GOOD: &str = r#"
         host = "h1"
-        id = 1
         zone = "eu1"
         ledger = "h1.ledger.sqlite"
         policy = "/etc/bourse/policy.toml"
@@ -540,6 +539,21 @@ mod tests {
         assert_eq!(config.migration, Migration::Handoff);
         assert_eq!(config.space.prefix().as_str(), "bourse");
         assert_eq!(config.capacity.cpu_millicores, 4000);
+    }
+
+    /// A file written when a host also had a numeric id still loads: the
+    /// key is accepted (with a warning) and read for nothing.
+    #[test]
+    fn a_file_that_still_carries_the_deprecated_id_loads() {
+        let text = format!("id = 1\n{GOOD}");
+        let config = DaemonConfig::parse(&text, Path::new("/etc/bourse")).unwrap();
+        let without = DaemonConfig::parse(GOOD, Path::new("/etc/bourse")).unwrap();
+        assert_eq!(config.host, without.host);
+        assert_eq!(config.ledger, without.ledger);
+        assert_eq!(config.policy, without.policy);
+        assert_eq!(config.period(), without.period());
+        assert_eq!(config.capacity, without.capacity);
+        assert_eq!(config.migration, without.migration);
     }
 
     #[test]
@@ -610,7 +624,6 @@ mod tests {
                 GOOD.replace("period_ms = 500", "period = 5"),
                 "trading.period",
             ),
-            (GOOD.replace("id = 1", "id = \"one\""), "id"),
             (GOOD.replace("host = \"h1\"", "host = \"h.1\""), "host"),
             (GOOD.replace("cpus = 4", "cpus = -4"), "capacity.cpus"),
             (GOOD.replace("name = \"h1\"", "nam = \"h1\""), "nats"),
