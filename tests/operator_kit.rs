@@ -68,7 +68,7 @@ fn check_passes_on_the_packaged_configuration_and_starts_nothing() {
     );
     assert!(output.status.success(), "{stdout}\n{stderr}");
     for expected in [
-        "host h1 (id 1) in zone zone1",
+        "host h1 in zone zone1",
         "nats: nats://127.0.0.1:4222",
         "hypervisor test:///default: 1 domains defined, 1 running: test",
         "protocol contract-net (kind contract-net",
@@ -342,7 +342,7 @@ fn the_example_hosts_pass_check() {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(
-            stdout.contains(&format!("host {host} (id ")),
+            stdout.contains(&format!("host {host} in zone ")),
             "{host}: {stdout}"
         );
         assert!(

@@ -37,7 +37,7 @@ const MODEL: lcc::models::Shipped = lcc::models::Shipped {
     source: include_str!("fixtures/lottery.lcc"),
 };
 
-/// `draw(+Task, +Proposals, -Winner, -Pays)`.
+/// `draw(+Task, +Proposals, -Winner, -Price)`.
 const DRAW: Signature = Signature {
     name: "draw",
     modes: &[In, In, Out, Out],

@@ -158,12 +158,12 @@ fn check_kind_says_whether_a_bidder_can_play_the_model() {
     );
     let lacking = docs_support::sealed_bid_model()
         .replace(
-            "<- award(Task, Bids, W, Pays)",
-            "<- cheapest(Bids, W, Pays)",
+            "<- award(Task, Bids, W, Price)",
+            "<- cheapest(Bids, W, Price)",
         )
         .replace(
-            "component award(+Task, +Bids, -Winner, -Pays)",
-            "component cheapest(+Bids, -Winner, -Pays)",
+            "component award(+Task, +Bids, -Winner, -Price)",
+            "component cheapest(+Bids, -Winner, -Price)",
         );
     let lacking = write(&dir, "lacking.lcc", &lacking);
     // The checker alone finds nothing wrong: the model declares cheapest/3.

@@ -698,10 +698,10 @@ fn protocols_and_groups_that_cannot_be_played_are_refused_with_their_key() {
     .unwrap();
     let lacking = lcc::models::CONTRACT_NET
         .source
-        .replace("offer(Task, AwardBy, Pays)", "guess(Task, Pays)")
+        .replace("offer(Task, AwardBy, Price)", "guess(Task, Price)")
         .replace(
-            "component offer(+Task, +AwardBy, -Pays)",
-            "component guess(+Task, -Pays)",
+            "component offer(+Task, +AwardBy, -Price)",
+            "component guess(+Task, -Price)",
         );
     std::fs::write(dir.path().join("lacking.lcc"), lacking).unwrap();
     let cases = [

@@ -19,7 +19,7 @@ const GRACE_MS: i64 = 100;
 #[derive(Clone, Copy)]
 enum Answer {
     /// Offers to pay this much for the task.
-    Pays(i64),
+    Price(i64),
     Refuse,
 }
 
@@ -71,7 +71,7 @@ fn contractor_components(
         "offer",
         &[Mode::In, Mode::In, Mode::Out],
         move |args| match answer {
-            Answer::Pays(p) => Ok(vec![args[0].clone(), args[1].clone(), Term::Int(p)]),
+            Answer::Price(p) => Ok(vec![args[0].clone(), args[1].clone(), Term::Int(p)]),
             Answer::Refuse => Err(Failure::no("no room for it")),
         },
     );
@@ -149,9 +149,9 @@ async fn five_contractors_one_silent_the_best_offer_wins_after_the_deadline() {
     let log = Log::default();
     let (outcomes, took) = round(
         &[
-            ("c1", Answer::Pays(20), true),
-            ("c2", Answer::Pays(30), true),
-            ("c3", Answer::Pays(25), true),
+            ("c1", Answer::Price(20), true),
+            ("c2", Answer::Price(30), true),
+            ("c3", Answer::Price(25), true),
             ("c4", Answer::Refuse, true),
         ],
         &["c5"],
@@ -183,8 +183,8 @@ async fn when_everyone_answers_collection_ends_before_the_deadline() {
     let log = Log::default();
     let (outcomes, took) = round(
         &[
-            ("c1", Answer::Pays(11), true),
-            ("c2", Answer::Pays(12), true),
+            ("c1", Answer::Price(11), true),
+            ("c2", Answer::Price(12), true),
         ],
         &[],
         &log,
@@ -203,7 +203,7 @@ async fn a_winner_that_cannot_perform_reports_failure() {
     let log = Log::default();
     let (outcomes, _) = round(
         &[
-            ("c1", Answer::Pays(10), false),
+            ("c1", Answer::Price(10), false),
             ("c2", Answer::Refuse, true),
         ],
         &[],
@@ -232,8 +232,8 @@ async fn offers_below_the_reserve_are_all_rejected_and_nothing_is_awarded() {
     let log = Log::default();
     let (outcomes, _) = round(
         &[
-            ("c1", Answer::Pays(-5), true),
-            ("c2", Answer::Pays(-1), true),
+            ("c1", Answer::Price(-5), true),
+            ("c2", Answer::Price(-1), true),
         ],
         &[],
         &log,

@@ -695,12 +695,12 @@ mod tests {
         let lacking = lcc::models::CONTRACT_NET
             .source
             .replace(
-                "award(Task, Proposals, Winner, Pays)",
-                "best(Proposals, Winner, Pays)",
+                "award(Task, Proposals, Winner, Price)",
+                "best(Proposals, Winner, Price)",
             )
             .replace(
-                "component award(+Task, +Proposals, -Winner, -Pays)",
-                "component best(+Proposals, -Winner, -Pays)",
+                "component award(+Task, +Proposals, -Winner, -Price)",
+                "component best(+Proposals, -Winner, -Price)",
             );
         let (key, reason) = with_model(&lacking);
         assert_eq!(key, "protocol.sealed-bid.model");

@@ -8,7 +8,7 @@
 //! | `contractor` | every host, answering calls | `offer`, `perform`, `release` |
 //!
 //! **Prices** follow the one convention of docs/economics.md: the manager
-//! *sells* the VM, a contractor *buys* it, and `Pays` is what the buyer pays
+//! *sells* the VM, a contractor *buys* it, and `Price` is what the buyer pays
 //! the seller (negative: the seller pays the buyer to take it, the usual
 //! case for an overloaded host). A contractor offers its true value of
 //! taking the VM ([`Valuer::value_of_taking`]); the task carries the
@@ -180,15 +180,15 @@ struct Round {
 }
 
 /// How a call's manager chooses the winner: the component its model
-/// calls for it, `Name(+Task, +Proposals, -Winner, -Pays)`, and what that
+/// calls for it, `Name(+Task, +Proposals, -Winner, -Price)`, and what that
 /// answers. Contract net awards by the protocol's rule ([`by_award_rule`]);
 /// a kind of one's own may run the same call and choose otherwise.
 #[derive(Clone)]
 pub struct Decision {
     /// The component, as the model calls it.
     pub signature: Signature,
-    /// Its answer: `[Task, Proposals, Winner, Pays]` from the task read
-    /// and the arguments (`Proposals` a list of `bid(Contractor, Pays)`);
+    /// Its answer: `[Task, Proposals, Winner, Price]` from the task read
+    /// and the arguments (`Proposals` a list of `bid(Contractor, Price)`);
     /// fails (`Failure::no`) when no proposal is acceptable.
     pub decide: Arc<Decide>,
 }

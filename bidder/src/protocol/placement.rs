@@ -8,7 +8,7 @@
 //! | `host` | every host that plays the protocol | `quote`, `start`, `release` |
 //!
 //! **Prices** follow the one convention of docs/economics.md: the operator
-//! *sells* the new VM, a host *buys* it, and `Pays` is what the host pays
+//! *sells* the new VM, a host *buys* it, and `Price` is what the host pays
 //! (negative: what the operator pays the host to run it). A host quotes its
 //! true value of taking the VM ([`Valuer::value_of_taking`](market::valuation::Valuer::value_of_taking), the same
 //! pricing as a contract-net offer); the operator's reserve is the least it
@@ -146,7 +146,7 @@ pub fn new_vm(spec: &DomainSpec, network_mbps: u64, reserve: Credits) -> Task {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Answer {
-    /// `offer(Pays)`: it takes the VM for this price, holding the room.
+    /// `offer(Price)`: it takes the VM for this price, holding the room.
     Offer {
         /// What it pays.
         price: Credits,
@@ -470,7 +470,7 @@ fn operator(call: Arc<Call>) -> Components {
     components
 }
 
-/// `pick(+Placement, +Answers, -Winner, -Pays)`: no award when a host has
+/// `pick(+Placement, +Answers, -Winner, -Price)`: no award when a host has
 /// the VM already; otherwise the best offer by the protocol's rule.
 fn pick(call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let answers = read_answers(&args[1]).map_err(Failure::broken)?;

@@ -207,7 +207,7 @@ fn buyer(inner: Arc<HostContext>, call: Arc<Call>) -> Components {
     components
 }
 
-/// `choose(+Room, +Offers, -Winner, -Task, -Pays)`: every offer valued under
+/// `choose(+Room, +Offers, -Winner, -Task, -Price)`: every offer valued under
 /// this host's policy, the mechanism deciding on the surplus each leaves.
 async fn choose(inner: &HostContext, call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
     let offers = args[1]

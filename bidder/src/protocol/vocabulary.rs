@@ -11,7 +11,7 @@ use lcc::ast::Mode::{In, Out};
 
 use super::Signature;
 
-/// `offer(+Task, +AwardBy, -Pays)`.
+/// `offer(+Task, +AwardBy, -Price)`.
 pub const OFFER: Signature = Signature {
     name: "offer",
     modes: &[In, In, Out],
@@ -21,13 +21,13 @@ pub const OFFER: Signature = Signature {
               (no room, anti-affinity) or when it would pay less than the task's reserve",
 };
 
-/// `perform(+Task, +Pays)`.
+/// `perform(+Task, +Price)`.
 pub const PERFORM: Signature = Signature {
     name: "perform",
     modes: &[In, In],
-    meaning: "commits to take the task's VM at Pays, re-valued against the host as it is \
+    meaning: "commits to take the task's VM at Price, re-valued against the host as it is \
               now; the capacity stays held until the VM runs here; does not hold when the \
-              host can no longer take it or Pays exceeds its value",
+              host can no longer take it or Price exceeds its value",
 };
 
 /// `release(+Task, +Why)`.
@@ -37,17 +37,17 @@ pub const RELEASE: Signature = Signature {
     meaning: "the offer no longer binds: frees the capacity it held",
 };
 
-/// `award(+Task, +Proposals, -Winner, -Pays)`.
+/// `award(+Task, +Proposals, -Winner, -Price)`.
 pub const AWARD: Signature = Signature {
     name: "award",
     modes: &[In, In, Out, Out],
-    meaning: "the winner of Proposals (a list of bid(Peer, Pays)) and what it pays, by the \
+    meaning: "the winner of Proposals (a list of bid(Peer, Price)) and what it pays, by the \
               protocol's award rule (first or second price) with the task's reserve, through \
               market::mechanism::contract_net::award; does not hold when no proposal reaches \
               the reserve",
 };
 
-/// `outcome(+Task, +Winner, +Pays, +Report)`.
+/// `outcome(+Task, +Winner, +Price, +Report)`.
 pub const OUTCOME: Signature = Signature {
     name: "outcome",
     modes: &[In, In, In, In],
@@ -67,13 +67,13 @@ pub const GIVE: Signature = Signature {
               hold when no VM fits or its policy gives none",
 };
 
-/// `hand_over(+Task, +Pays, +Trade, +Buyer)`.
+/// `hand_over(+Task, +Price, +Trade, +Buyer)`.
 pub const HAND_OVER: Signature = Signature {
     name: "hand_over",
     modes: &[In, In, In, In],
-    meaning: "sells the task's VM to Buyer at Pays under trade id Trade: both ledgers \
+    meaning: "sells the task's VM to Buyer at Price under trade id Trade: both ledgers \
               record the trade, then the migration workflow moves the VM; does not hold when \
-              Pays is below the reserve or the VM did not move",
+              Price is below the reserve or the VM did not move",
 };
 
 /// `withdraw(+Task, +Why)`.
@@ -83,7 +83,7 @@ pub const WITHDRAW: Signature = Signature {
     meaning: "the offer of the task's VM no longer binds: it may be offered again",
 };
 
-/// `choose(+Room, +Offers, -Winner, -Task, -Pays)`.
+/// `choose(+Room, +Offers, -Winner, -Task, -Price)`.
 pub const CHOOSE: Signature = Signature {
     name: "choose",
     modes: &[In, In, Out, Out, Out],
@@ -95,7 +95,7 @@ pub const CHOOSE: Signature = Signature {
               until the VM arrives; does not hold when no offer is worth its reserve",
 };
 
-/// `result(+Room, +Winner, +Pays, +Report)`.
+/// `result(+Room, +Winner, +Price, +Report)`.
 pub const RESULT: Signature = Signature {
     name: "result",
     modes: &[In, In, In, In],
@@ -107,7 +107,7 @@ pub const RESULT: Signature = Signature {
 pub const QUOTE: Signature = Signature {
     name: "quote",
     modes: &[In, In, Out],
-    meaning: "this host's answer to a placement(Trade, Task, Domain): offer(Pays), what it \
+    meaning: "this host's answer to a placement(Trade, Task, Domain): offer(Price), what it \
               pays to run the new VM (its policy's value of taking it, as `offer` prices a \
               contract-net task), holding the room until AwardBy; refused(Why) when its policy \
               will not take it, it pays less than the reserve, or the domain XML does not \
@@ -115,17 +115,17 @@ pub const QUOTE: Signature = Signature {
               here or room is held for one",
 };
 
-/// `start(+Placement, +Pays, +Operator, -Report)`.
+/// `start(+Placement, +Price, +Operator, -Report)`.
 pub const START: Signature = Signature {
     name: "start",
     modes: &[In, In, In, Out],
-    meaning: "takes the placed VM at Pays (re-valued now): records the placement in this \
+    meaning: "takes the placed VM at Price (re-valued now): records the placement in this \
               host's ledger (bought from Operator), then defines and starts the domain; \
               Report is started, or failed(Why) with the record rolled back and nothing \
               left defined",
 };
 
-/// `pick(+Placement, +Answers, -Winner, -Pays)`.
+/// `pick(+Placement, +Answers, -Winner, -Price)`.
 pub const PICK: Signature = Signature {
     name: "pick",
     modes: &[In, In, Out, Out],
@@ -135,7 +135,7 @@ pub const PICK: Signature = Signature {
               reaches the reserve or any host answered present(_)",
 };
 
-/// `conclude(+Placement, +Answers, +Winner, +Pays, +Report)`.
+/// `conclude(+Placement, +Answers, +Winner, +Price, +Report)`.
 pub const CONCLUDE: Signature = Signature {
     name: "conclude",
     modes: &[In, In, In, In, In],

@@ -85,7 +85,7 @@ pub fn award(reserve: Credits, proposals: &[Proposal], rule: AwardRule) -> Optio
 }
 
 /// [`award`] over the proposals an LCC model collects: `bids` is a list of
-/// `bid(Peer, Pays)` (Pays in micro-credits). Peers are numbered by name
+/// `bid(Peer, Price)` (Price in micro-credits). Peers are numbered by name
 /// for the tie-break, so of equal offers the first name in order wins. The
 /// winner comes back as the peer's term exactly as the model wrote it (so
 /// it unifies with the peer the model talks to), with what it pays; `None`
@@ -110,7 +110,7 @@ pub fn award_bids(
                 };
                 (name, Credits(*pays), peer.clone())
             }
-            _ => return Err(format!("not a bid(Peer, Pays): {item}")),
+            _ => return Err(format!("not a bid(Peer, Price): {item}")),
         };
         read.push(bid);
     }
@@ -137,7 +137,7 @@ pub fn award_bids(
     Ok(Some((peer, decision.price)))
 }
 
-/// The answer of an LCC `award(+Task, +Proposals, -Winner, -Pays)`
+/// The answer of an LCC `award(+Task, +Proposals, -Winner, -Price)`
 /// component with this reserve and rule (see [`award_bids`]): holds, with
 /// the winner and what it pays, or does not hold when no offer reaches the
 /// reserve.
@@ -148,7 +148,9 @@ pub fn answer_award(
 ) -> Result<Vec<lcc::term::Term>, lcc::component::Failure> {
     use lcc::component::Failure;
     let [task, bids, ..] = args else {
-        return Err(Failure::broken("award takes Task, Proposals, Winner, Pays"));
+        return Err(Failure::broken(
+            "award takes Task, Proposals, Winner, Price",
+        ));
     };
     let (winner, pays) = award_bids(reserve, bids, rule)
         .map_err(Failure::broken)?
