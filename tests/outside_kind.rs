@@ -134,7 +134,7 @@ fn draw(task: &Task, args: &[Term], salt: u64) -> Result<Vec<Term>, Failure> {
     let acceptable: Vec<(&Term, i64)> = bids
         .iter()
         .filter_map(|bid| match bid.args() {
-            [peer, Term::Int(pays)] if *pays >= task.reserve.0 => Some((peer, *pays)),
+            [peer, Term::Int(price)] if *price >= task.reserve.0 => Some((peer, *price)),
             _ => None,
         })
         .collect();
@@ -147,12 +147,12 @@ fn draw(task: &Task, args: &[Term], salt: u64) -> Result<Vec<Term>, Failure> {
     let mut hasher = DefaultHasher::new();
     (&task.uuid, args[1].to_string(), salt).hash(&mut hasher);
     let ticket = usize::try_from(hasher.finish() % acceptable.len() as u64).unwrap();
-    let (winner, pays) = acceptable[ticket];
+    let (winner, price) = acceptable[ticket];
     Ok(vec![
         args[0].clone(),
         args[1].clone(),
         winner.clone(),
-        Term::Int(pays),
+        Term::Int(price),
     ])
 }
 

@@ -78,12 +78,12 @@ async fn round(
         model: model.hash(),
     };
     let mut tasks = Vec::new();
-    for (peer, pays) in contractors {
+    for (peer, price) in contractors {
         let channel = open(peer, interaction).await;
         let (program, me, components) = (
             model.program(),
             peer.me.clone(),
-            contractor_components(*pays),
+            contractor_components(*price),
         );
         tasks.push(tokio::spawn(async move {
             let role = Term::atom("contractor");

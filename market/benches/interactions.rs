@@ -100,10 +100,10 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
-fn contractor_components(pays: i64) -> Components {
+fn contractor_components(price: i64) -> Components {
     let mut components = Components::new();
     components.register_fn("offer", &[Mode::In, Mode::In, Mode::Out], move |args| {
-        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays)])
+        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(price)])
     });
     components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));

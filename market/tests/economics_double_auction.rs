@@ -273,9 +273,9 @@ fn a_chain_moves_two_vms_through_three_hosts() {
         ]
     );
     assert_eq!(t.surplus, cr(35));
-    let pays: Vec<i64> = t.payments.iter().map(|p| p.price.0).collect();
+    let price: Vec<i64> = t.payments.iter().map(|p| p.price.0).collect();
     // 35 split three ways: 12, 12, 11 (the remainder to the smallest ids).
-    assert_eq!(pays, [10 - 12, 5 - 12, 20 - 11]);
+    assert_eq!(price, [10 - 12, 5 - 12, 20 - 11]);
 }
 
 #[test]

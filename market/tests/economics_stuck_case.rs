@@ -114,7 +114,7 @@ fn the_stuck_case_clears_into_a_swap_that_satisfies_everyone() {
         );
     }
     // The overloaded host paid for the relief, the other was compensated.
-    let pays = |host: u32| {
+    let price = |host: u32| {
         swap.payments
             .iter()
             .find(|p| p.host == HostId(host))
@@ -122,7 +122,7 @@ fn the_stuck_case_clears_into_a_swap_that_satisfies_everyone() {
             .price
             .0
     };
-    assert!(pays(1) > 0 && pays(2) < 0, "{swap:#?}");
+    assert!(price(1) > 0 && price(2) < 0, "{swap:#?}");
 }
 
 #[test]

@@ -65,11 +65,11 @@ pub fn contractor(inner: Arc<HostContext>) -> Components {
             let Term::Int(award_by) = args[1] else {
                 return Err(Failure::no(format!("award deadline {} is not ms", args[1])));
             };
-            let pays = offer(&inner, &task, award_by).await.inspect_err(|why| {
+            let price = offer(&inner, &task, award_by).await.inspect_err(|why| {
                 tracing::debug!(host = %inner.name(), vm = %task.name, %why, "declines");
             })?;
-            tracing::debug!(host = %inner.name(), vm = %task.name, %pays, "offers");
-            Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays.0)])
+            tracing::debug!(host = %inner.name(), vm = %task.name, %price, "offers");
+            Ok(vec![args[0].clone(), args[1].clone(), Term::Int(price.0)])
         }
     });
     let performing = Arc::clone(&inner);
@@ -77,10 +77,10 @@ pub fn contractor(inner: Arc<HostContext>) -> Components {
         let inner = Arc::clone(&performing);
         async move {
             let task = Task::from_term(&args[0])?;
-            let pays = read_credits(&args[1])
+            let price = read_credits(&args[1])
                 .ok_or_else(|| Failure::no(format!("price {} is not credits", args[1])))?;
-            perform(&inner, &task, pays).await?;
-            tracing::info!(host = %inner.name(), vm = %task.name, %pays, "awarded: will take the VM");
+            perform(&inner, &task, price).await?;
+            tracing::info!(host = %inner.name(), vm = %task.name, %price, "awarded: will take the VM");
             Ok(vec![])
         }
     });
@@ -108,15 +108,15 @@ pub(super) async fn offer_priced(
     award_by: i64,
 ) -> Result<Credits, Failure> {
     let (uuid, vm) = (task.uuid.clone(), task.vm());
-    let pays = value_now(inner, &uuid, &vm).await?;
-    if pays < task.reserve {
+    let price = value_now(inner, &uuid, &vm).await?;
+    if price < task.reserve {
         return Err(Failure::no(format!(
-            "would pay {pays}, the caller accepts no less than {}",
+            "would pay {price}, the caller accepts no less than {}",
             task.reserve
         )));
     }
     inner.hold(uuid, vm, award_by);
-    Ok(pays)
+    Ok(price)
 }
 
 /// Commits to take the VM at `pays`: re-valued against the host as it is
@@ -124,15 +124,15 @@ pub(super) async fn offer_priced(
 pub(super) async fn perform(
     inner: &HostContext,
     task: &Task,
-    pays: Credits,
+    price: Credits,
 ) -> Result<(), Failure> {
     let (uuid, vm) = (task.uuid.clone(), task.vm());
     let _pricing = inner.pricing().await;
     let checked = async {
         let value = value_now(inner, &uuid, &vm).await?;
-        if pays > value {
+        if price > value {
             return Err(Failure::no(format!(
-                "the award asks {pays}, taking the VM is now worth {value}"
+                "the award asks {price}, taking the VM is now worth {value}"
             )));
         }
         Ok(())

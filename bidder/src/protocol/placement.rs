@@ -208,12 +208,12 @@ pub(crate) fn host(inner: Arc<HostContext>, protocol: &Protocol) -> Components {
         let (inner, protocol) = (Arc::clone(&starting), protocol_ref.clone());
         async move {
             let placement = Placement::from_term(&args[0])?;
-            let (Some(pays), Some(operator)) = (read_credits(&args[1]), text(&args[2])) else {
+            let (Some(price), Some(operator)) = (read_credits(&args[1]), text(&args[2])) else {
                 return Err(Failure::no(format!(
                     "not a price and an operator: {args:?}"
                 )));
             };
-            let started = start(&inner, &placement, pays, &operator, protocol).await;
+            let started = start(&inner, &placement, price, &operator, protocol).await;
             let outcome = if started.is_ok() { "started" } else { "failed" };
             metrics::counter!("bourse_placements_total", "outcome" => outcome).increment(1);
             let report = match started {
@@ -271,12 +271,12 @@ async fn quote(
 async fn start(
     inner: &HostContext,
     placement: &Placement,
-    pays: Credits,
+    price: Credits,
     operator: &str,
     protocol: ProtocolRef,
 ) -> Result<(), String> {
     let task = &placement.task;
-    perform(inner, task, pays).await.map_err(|f| f.reason)?;
+    perform(inner, task, price).await.map_err(|f| f.reason)?;
     let terms = TradeTerms {
         trade_id: TradeId::new(&placement.trade_id).map_err(|e| e.to_string())?,
         kind: TradeKind::Placement,
@@ -289,11 +289,11 @@ async fn start(
             name: task.name.clone(),
         }],
         resources: task.reserved,
-        price: pays,
+        price,
     };
     match inner.place(&terms, &placement.domain).await {
         Ok(Outcome::Settled) => {
-            tracing::info!(host = %inner.name(), vm = %task.name, %pays, %operator, "placed: the VM runs here");
+            tracing::info!(host = %inner.name(), vm = %task.name, %price, %operator, "placed: the VM runs here");
             Ok(())
         }
         Ok(Outcome::Failed { reason } | Outcome::RolledBack { reason }) => Err(reason),
@@ -490,14 +490,14 @@ fn pick(call: &Call, args: &[Term]) -> Result<Vec<Term>, Failure> {
             _ => None,
         })
         .collect();
-    let (winner, pays) = mechanism::award_bids(call.reserve, &Term::list(bids), call.rule)
+    let (winner, price) = mechanism::award_bids(call.reserve, &Term::list(bids), call.rule)
         .map_err(Failure::broken)?
         .ok_or_else(|| Failure::no(format!("no offer reaches the reserve {}", call.reserve)))?;
     Ok(vec![
         args[0].clone(),
         args[1].clone(),
         winner,
-        Term::Int(pays.0),
+        Term::Int(price.0),
     ])
 }
 
@@ -549,9 +549,9 @@ fn refusal(call: &Call, answers: &[HostAnswer]) -> String {
             _ => None,
         })
         .max();
-    if let Some((pays, host)) = best {
+    if let Some((price, host)) = best {
         return format!(
-            "no offer reaches the reserve {}: the best was {pays} from {host}",
+            "no offer reaches the reserve {}: the best was {price} from {host}",
             call.reserve
         );
     }

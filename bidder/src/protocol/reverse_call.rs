@@ -85,7 +85,7 @@ pub(crate) fn seller(inner: Arc<HostContext>, protocol: &Protocol) -> Components
         let (inner, protocol, model_hash) = (Arc::clone(&handing), name.clone(), hash.clone());
         async move {
             let task = Task::from_term(&args[0])?;
-            let (Some(pays), Some(trade_id), Some(buyer)) = (
+            let (Some(price), Some(trade_id), Some(buyer)) = (
                 read_credits(&args[1]),
                 text(&args[2]).and_then(|id| TradeId::new(id).ok()),
                 text(&args[3]),
@@ -95,7 +95,7 @@ pub(crate) fn seller(inner: Arc<HostContext>, protocol: &Protocol) -> Components
                 )));
             };
             let handed =
-                hand_over(&inner, &task, pays, trade_id, buyer, protocol, model_hash).await;
+                hand_over(&inner, &task, price, trade_id, buyer, protocol, model_hash).await;
             inner.stop_giving(&task.uuid);
             handed?;
             Ok(vec![])
@@ -151,15 +151,15 @@ async fn give(inner: &HostContext, room: &Resources) -> Result<Task, Failure> {
 async fn hand_over(
     inner: &HostContext,
     task: &Task,
-    pays: Credits,
+    price: Credits,
     trade_id: TradeId,
     buyer: String,
     protocol: String,
     model_hash: String,
 ) -> Result<(), Failure> {
-    if pays < task.reserve {
+    if price < task.reserve {
         return Err(Failure::no(format!(
-            "offered {pays}, accepts no less than {}",
+            "offered {price}, accepts no less than {}",
             task.reserve
         )));
     }
@@ -172,7 +172,7 @@ async fn hand_over(
             vm_name: task.name.clone(),
             reserved: task.reserved,
             buyer,
-            price: pays,
+            price,
         })
         .await
         .map_err(|e| Failure::broken(e.to_string()))?;

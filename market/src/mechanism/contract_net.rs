@@ -103,12 +103,12 @@ pub fn award_bids(
     for item in items {
         let args = item.args();
         let bid = match (item.functor().map(|f| f.as_str()), args) {
-            (Some("bid"), [peer, lcc::term::Term::Int(pays)]) => {
+            (Some("bid"), [peer, lcc::term::Term::Int(price)]) => {
                 let name = match peer {
                     lcc::term::Term::Atom(s) | lcc::term::Term::Str(s) => s.as_str().to_string(),
                     _ => return Err(format!("not a peer: {peer}")),
                 };
-                (name, Credits(*pays), peer.clone())
+                (name, Credits(*price), peer.clone())
             }
             _ => return Err(format!("not a bid(Peer, Price): {item}")),
         };
@@ -120,9 +120,9 @@ pub fn award_bids(
     let id_of = |name: &str| HostId(names.iter().position(|n| *n == name).unwrap_or(0) as u32);
     let proposals: Vec<Proposal> = read
         .iter()
-        .map(|(name, pays, _)| Proposal {
+        .map(|(name, price, _)| Proposal {
             bidder: id_of(name),
-            price: *pays,
+            price: *price,
         })
         .collect();
     let Some(decision) = award(reserve, &proposals, rule) else {
@@ -152,14 +152,14 @@ pub fn answer_award(
             "award takes Task, Proposals, Winner, Price",
         ));
     };
-    let (winner, pays) = award_bids(reserve, bids, rule)
+    let (winner, price) = award_bids(reserve, bids, rule)
         .map_err(Failure::broken)?
         .ok_or_else(|| Failure::no(format!("no offer reaches the reserve {reserve}")))?;
     Ok(vec![
         task.clone(),
         bids.clone(),
         winner,
-        lcc::term::Term::Int(pays.0),
+        lcc::term::Term::Int(price.0),
     ])
 }
 
@@ -171,7 +171,7 @@ mod tests {
     fn lcc_bids_are_awarded_with_the_peer_term_the_model_wrote() {
         use lcc::term::Term;
         let bid =
-            |peer: &str, pays: i64| Term::apply("bid", vec![Term::atom(peer), Term::Int(pays)]);
+            |peer: &str, price: i64| Term::apply("bid", vec![Term::atom(peer), Term::Int(price)]);
         let bids = Term::list(vec![bid("c2", 30), bid("c1", 30), bid("c3", 10)]);
         assert_eq!(
             award_bids(Credits(0), &bids, AwardRule::SecondPrice),
@@ -186,10 +186,10 @@ mod tests {
         assert!(award_bids(Credits(0), &odd, AwardRule::FirstPrice).is_err());
     }
 
-    fn p(bidder: u32, pays: i64) -> Proposal {
+    fn p(bidder: u32, price: i64) -> Proposal {
         Proposal {
             bidder: HostId(bidder),
-            price: Credits(pays),
+            price: Credits(price),
         }
     }
 

@@ -202,10 +202,10 @@ pub async fn peer(url: &str, me: &str) -> Endpoint {
 }
 
 /// A contractor that offers `pays` for any task and performs at once.
-pub fn contractor_components(pays: i64) -> Components {
+pub fn contractor_components(price: i64) -> Components {
     let mut components = Components::new();
     components.register_fn("offer", &[Mode::In, Mode::In, Mode::Out], move |args| {
-        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(pays)])
+        Ok(vec![args[0].clone(), args[1].clone(), Term::Int(price)])
     });
     components.register_fn("perform", &[Mode::In, Mode::In], |_| Ok(vec![]));
     components.register_fn("release", &[Mode::In, Mode::In], |_| Ok(vec![]));
@@ -239,17 +239,17 @@ pub fn manager_components(outcomes: &Arc<Mutex<Vec<String>>>) -> Components {
 pub async fn serve_zone(url: &str) -> (Endpoint, Vec<(Endpoint, i64)>, Vec<JoinHandle<()>>) {
     let manager = peer(url, MANAGER).await;
     let mut contractors = Vec::new();
-    for (name, pays) in CONTRACTORS {
-        contractors.push((peer(url, name).await, pays));
+    for (name, price) in CONTRACTORS {
+        contractors.push((peer(url, name).await, price));
     }
     let mut hosts = contractors.clone();
     hosts.push((manager.clone(), 10));
     let mut listening = Vec::new();
-    for (host, pays) in hosts {
+    for (host, price) in hosts {
         let offer = Offer {
             model: contract_net(),
             role: "contractor".into(),
-            components: contractor_components(pays),
+            components: contractor_components(price),
         };
         let serving = Participant::new(host, vec![offer], Duration::from_secs(10));
         listening.push(serving.start().await.unwrap());

@@ -232,7 +232,7 @@ impl Scenario {
 }
 
 fn contractor(name: &str, hang: bool, log: &Log) -> Components {
-    let pays = match name {
+    let price = match name {
         "c1" => Some(20),
         "c2" => Some(30),
         "c3" => Some(25),
@@ -243,7 +243,7 @@ fn contractor(name: &str, hang: bool, log: &Log) -> Components {
     components.register_fn(
         "offer",
         &[Mode::In, Mode::In, Mode::Out],
-        move |args| match pays {
+        move |args| match price {
             Some(p) => Ok(vec![args[0].clone(), args[1].clone(), Term::Int(p)]),
             None => Err(Failure::no("no room for it")),
         },

@@ -324,18 +324,18 @@ fn print_report(report: &CallReport) -> Result<(), OutputError> {
         outln!("  no answer in time from {}", silent.join(", "))?;
     }
     match &report.ended {
-        Ended::Started { host, price: pays } => {
-            outln!("placed: {} runs at {host}, which pays {pays}", report.vm)?;
+        Ended::Started { host, price } => {
+            outln!("placed: {} runs at {host}, which pays {price}", report.vm)?;
         }
         Ended::Failed {
             host,
-            price: pays,
+            price,
             reason,
         } => eprintln!(
-            "not placed: {host} won at {pays} but could not start it: {reason} (its ledger rolled the placement back)"
+            "not placed: {host} won at {price} but could not start it: {reason} (its ledger rolled the placement back)"
         ),
-        Ended::Silent { host, price: pays } => eprintln!(
-            "unknown: {host} won at {pays} but did not report in time; `market ledger show` on its ledger says how trade {} ended",
+        Ended::Silent { host, price } => eprintln!(
+            "unknown: {host} won at {price} but did not report in time; `market ledger show` on its ledger says how trade {} ended",
             report.trade_id.as_deref().unwrap_or("?")
         ),
         Ended::Refused { reason } => eprintln!("not placed: {reason}"),

@@ -112,8 +112,8 @@ impl fmt::Display for Report {
                 .filter(|a| matches!(a.answer, Answer::Offer { .. }))
                 .count();
             let ended = match &p.call.ended {
-                Ended::Started { host, price: pays } => {
-                    format!("-> {host:<6} price {:>16}", pays.to_string())
+                Ended::Started { host, price } => {
+                    format!("-> {host:<6} price {:>16}", price.to_string())
                 }
                 Ended::Failed { host, reason, .. } => {
                     format!("{host} could not start it: {reason}")

@@ -342,13 +342,13 @@ pub(crate) async fn take_part(
     else {
         return Err("matches none of its orders".into());
     };
-    let pays = Credits(
+    let price = Credits(
         take.map_or(0, |l| l.price.0)
             .saturating_sub(give.map_or(0, |l| l.price.0)),
     );
-    if pays > order.limit {
+    if price > order.limit {
         return Err(format!(
-            "would pay {pays}, its order's limit is {}",
+            "would pay {price}, its order's limit is {}",
             order.limit
         ));
     }
@@ -373,9 +373,9 @@ pub(crate) async fn take_part(
             .package(given.as_ref().map(vm_id), taken_vm.as_ref())
             .map_err(|refusal| format!("its policy refuses the package now: {refusal}"))?
     };
-    if pays > worth {
+    if price > worth {
         return Err(format!(
-            "would pay {pays}, the package is worth {worth} now"
+            "would pay {price}, the package is worth {worth} now"
         ));
     }
     let terms = clearing_terms(protocol, round, filled)?;
