@@ -390,6 +390,7 @@ fn scenario(dc: &Datacenter, setup: &MarketSetup) -> Result<Scenario, Consolidat
             vcpus: cpus(v.kind.mips),
             memory_mib: u64::from(v.kind.ram_mb),
             cpu_load: 0.0,
+            draw: None,
             group: None,
             group_rule: None,
             count: None,
@@ -405,6 +406,7 @@ fn scenario(dc: &Datacenter, setup: &MarketSetup) -> Result<Scenario, Consolidat
         tick_seconds: crate::replay::SCHEDULING_SECONDS as u32,
         host,
         vm,
+        seed: 0,
         expect: Expect::default(),
     };
     Scenario::from_spec(&policy, spec).map_err(failed)

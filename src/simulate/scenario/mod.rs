@@ -46,6 +46,15 @@
 //! host = "g"
 //! memory_mib = 2048
 //!
+//! [[vm]]                                      # a mixed group: sizes and loads
+//! name = "m"                                  # drawn VM by VM from `seed`
+//! count = 300                                 # (a top-level key, default 0)
+//! host = "g"
+//! [vm.draw]
+//! vcpus = { 1 = 6, 2 = 3, 4 = 1 }             # weights per vCPU count
+//! memory_mib_per_vcpu = [1024, 2048, 4096]    # each as likely
+//! cpu_load = [0.1, 0.7]                       # uniform in the range
+//!
 //! [expect]
 //! every_host_satisfied = true
 //! vm_count = { hp1 = 1, hp2 = 1, hp3 = 1, hp4 = 1 }
@@ -67,11 +76,13 @@
 //! Every table refuses unknown keys, and every error names the key path
 //! (`host[2].policy`) and what is wrong ([`ScenarioError`]).
 //!
-//! Four files: what the file says (`spec.rs`), how counted entries expand
-//! (`generate.rs`), the checks serde cannot make (`check.rs`), and here
-//! the checked scenario with its policies and protocols loaded.
+//! Five files: what the file says (`spec.rs`), how counted entries expand
+//! (`generate.rs`) and mixed groups draw (`draw.rs`), the checks serde
+//! cannot make (`check.rs`), and here the checked scenario with its
+//! policies and protocols loaded.
 
 mod check;
+mod draw;
 mod generate;
 mod spec;
 
@@ -83,7 +94,7 @@ use bidder::protocol::{self, Protocol};
 use market::policy::{Policy, PolicyError};
 use market::vm::PlacementGroup;
 
-pub use spec::{Expect, HostSpec, ScenarioSpec, VmSpec};
+pub use spec::{Expect, HostSpec, ScenarioSpec, VmDraw, VmSpec};
 
 /// A checked scenario, with its policies loaded.
 #[derive(Debug, Clone)]
@@ -322,6 +333,8 @@ fn load_policy(file: &Path, index: usize, policy: &Path) -> Result<Policy, Scena
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     const HOSTS: &str = r#"
@@ -384,6 +397,77 @@ policy = "p.toml"
         let text = format!("protocols = [\"auction-x\"]\n{HOSTS}");
         let e = refusal(&text);
         assert!(e.contains("protocols[0]") && e.contains("auction-x"), "{e}");
+    }
+
+    /// A mixed cluster: 40 hosts of two models, 60 VMs drawn from `seed`.
+    fn mixed(seed: u64, draw: &str) -> Result<Scenario, ScenarioError> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/mixed.toml");
+        let text = format!(
+            "name = \"m\"\nseed = {seed}\n\
+             [[host]]\nname = \"s\"\ncount = 30\ncpus = 8\nmemory_mib = 16384\n\
+             policy = \"policies/seed001-power-saving.toml\"\n\
+             [[host]]\nname = \"l\"\ncount = 10\ncpus = 16\nmemory_mib = 65536\n\
+             policy = \"policies/seed001-power-saving.toml\"\n\
+             [[vm]]\nname = \"a\"\ncount = 45\nhost = \"s\"\n{draw}\n\
+             [[vm]]\nname = \"b\"\ncount = 15\nhost = \"l\"\n\
+             [vm.draw]\nvcpus = {{ 4 = 1, 8 = 1 }}\nmemory_mib_per_vcpu = [2048]\n"
+        );
+        Scenario::parse(&path, &text)
+    }
+
+    const DRAW: &str = "[vm.draw]\nvcpus = { 1 = 6, 2 = 3, 4 = 1 }\n\
+                        memory_mib_per_vcpu = [1024, 2048]\ncpu_load = [0.1, 0.7]";
+
+    fn sizes(scenario: &Scenario) -> Vec<(String, String, u32, u64, u64)> {
+        scenario
+            .spec
+            .vm
+            .iter()
+            .map(|vm| {
+                let host = vm.host.clone().unwrap_or_default();
+                let load = (vm.cpu_load * 1000.0) as u64;
+                (vm.name.clone(), host, vm.vcpus, vm.memory_mib, load)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_seed_draws_the_same_mixed_cluster_and_another_seed_another() {
+        let first = sizes(&mixed(7, DRAW).unwrap());
+        assert_eq!(first.len(), 60);
+        assert_eq!(first, sizes(&mixed(7, DRAW).unwrap()));
+        assert_ne!(first, sizes(&mixed(8, DRAW).unwrap()));
+        let distinct: BTreeSet<(u32, u64)> = first.iter().map(|v| (v.2, v.3)).collect();
+        assert!(distinct.len() >= 4, "not mixed: {distinct:?}");
+        // Round robin over each group, the large VMs on the large hosts.
+        assert_eq!(first[0].1, "s1");
+        assert_eq!(first[30].1, "s1");
+        assert!(first[45..].iter().all(|v| v.1.starts_with('l') && v.2 >= 4));
+        assert!(first[..45].iter().all(|v| (100..700).contains(&v.4)));
+    }
+
+    #[test]
+    fn a_mixed_group_that_cannot_be_drawn_is_refused_with_its_key() {
+        let refused = |draw: &str| match mixed(1, draw) {
+            Ok(_) => panic!("accepted:\n{draw}"),
+            Err(e) => e.to_string(),
+        };
+        let e =
+            refused("memory_mib = 512\n[vm.draw]\nvcpus = { 1 = 1 }\nmemory_mib_per_vcpu = [512]");
+        assert!(
+            e.contains("vm[0].memory_mib") && e.contains("draws it"),
+            "{e}"
+        );
+        let e = refused("[vm.draw]\nvcpus = { 16 = 1 }\nmemory_mib_per_vcpu = [512]");
+        assert!(e.contains("vm[0].draw:") && e.contains("16 vCPUs"), "{e}");
+        let e = refused("[vm.draw]\nvcpus = { 1 = -2 }\nmemory_mib_per_vcpu = [512]");
+        assert!(e.contains("vm[0].draw.vcpus"), "{e}");
+        let e = refused("[vm.draw]\nvcpus = {}\nmemory_mib_per_vcpu = [512]");
+        assert!(e.contains("vm[0].draw.vcpus"), "{e}");
+        let e = refused(
+            "[vm.draw]\nvcpus = { 1 = 1 }\nmemory_mib_per_vcpu = [512]\ncpu_load = [0.9, 0.1]",
+        );
+        assert!(e.contains("vm[0].draw.cpu_load"), "{e}");
     }
 
     #[test]

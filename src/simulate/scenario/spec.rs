@@ -42,6 +42,10 @@ pub struct ScenarioSpec {
     /// The VMs.
     #[serde(default)]
     pub vm: Vec<VmSpec>,
+    /// The seed of every drawn size and load (`[vm.draw]`): the same seed
+    /// draws the same cluster on every machine.
+    #[serde(default)]
+    pub seed: u64,
     /// What must hold at the end.
     #[serde(default)]
     pub expect: Expect,
@@ -108,11 +112,16 @@ pub struct VmSpec {
     /// Virtual CPUs.
     #[serde(default = "default_vcpus")]
     pub vcpus: u32,
-    /// Memory, MiB.
+    /// Memory, MiB (required unless `draw` draws it).
+    #[serde(default)]
     pub memory_mib: u64,
     /// Busy fraction of each vCPU, 0.0 to 1.0 (1.0: a `while true` loop).
     #[serde(default)]
     pub cpu_load: f64,
+    /// Sizes and loads drawn, VM by VM, from distributions instead of
+    /// written: a mixed group.
+    #[serde(default)]
+    pub draw: Option<VmDraw>,
     /// Its placement group, written into its domain's metadata.
     #[serde(default)]
     pub group: Option<String>,
@@ -128,6 +137,23 @@ pub struct VmSpec {
 
 fn default_vcpus() -> u32 {
     1
+}
+
+/// The distributions a mixed group of VMs is drawn from (`[vm.draw]`),
+/// each VM's size and load drawn on its own from the scenario's `seed`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmDraw {
+    /// Weights per vCPU count: `{ 1 = 6, 2 = 3, 4 = 1 }` draws one vCPU
+    /// six times in ten, two three times, four once.
+    pub vcpus: BTreeMap<String, u32>,
+    /// Memory per vCPU, MiB: one of these, each as likely (`[1024, 2048,
+    /// 4096]`: compute, general and memory-heavy VMs).
+    pub memory_mib_per_vcpu: Vec<u64>,
+    /// The range `[low, high]` each VM's CPU load is drawn from,
+    /// uniformly (default: idle).
+    #[serde(default)]
+    pub cpu_load: Option<[f64; 2]>,
 }
 
 /// The expected outcome; every part is optional.
