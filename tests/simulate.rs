@@ -501,7 +501,8 @@ fn bad_zones_are_refused_with_their_keys() {
 /// policies on the same hosts and VMs: power saving packs onto no more
 /// hosts than first-fit decreasing, agility keeps its largest dominant
 /// share within greedy balancing's + 0.05; the ledgers audit clean. By
-/// calls (as shipped) and as a call market.
+/// calls (as shipped) and as a call market. The mixed cluster of two host
+/// models and drawn VM sizes packs as tightly, by calls.
 #[test]
 fn generated_clusters_of_200_hosts_end_within_their_baselines() {
     let dir = tempfile::tempdir().unwrap();
@@ -513,6 +514,7 @@ fn generated_clusters_of_200_hosts_end_within_their_baselines() {
             &["--protocols", "call-market"][..],
         ),
         ("generated-200-agility", &["--protocols", "call-market"][..]),
+        ("mixed-200-power-saving", &[][..]),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let run_dir = dir.path().join(format!("{name}-{}", more.len()));
@@ -523,6 +525,42 @@ fn generated_clusters_of_200_hosts_end_within_their_baselines() {
         assert_eq!(json["audit"]["consistent"], true, "{name}");
         assert_eq!(checks.as_array().unwrap().len(), 3, "{name}: {checks:#}");
     }
+}
+
+/// A mixed cluster (`[vm.draw]`) is drawn from the scenario's `seed`:
+/// `market simulate` starts the same hosts and VMs from the same file
+/// every run, and another cluster from another seed; its VMs are of
+/// several sizes.
+#[test]
+fn a_mixed_cluster_is_the_same_from_the_same_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = repo().join("scenarios/policies/seed001-power-saving.toml");
+    let before = |seed: u64, run: &str| {
+        let file = dir.path().join(format!("mixed-{run}.toml"));
+        let text = format!(
+            "name = \"mixed\"\nrounds = 2\nseed = {seed}\n\
+             [[host]]\nname = \"s\"\ncount = 4\ncpus = 8\nmemory_mib = 16384\npolicy = {policy:?}\n\
+             [[host]]\nname = \"l\"\ncount = 2\ncpus = 16\nmemory_mib = 65536\npolicy = {policy:?}\n\
+             [[vm]]\nname = \"a\"\ncount = 8\nhost = \"s\"\n\
+             [vm.draw]\nvcpus = {{ 1 = 2, 2 = 1 }}\nmemory_mib_per_vcpu = [1024, 2048]\ncpu_load = [0.1, 0.5]\n\
+             [[vm]]\nname = \"b\"\ncount = 4\nhost = \"l\"\n\
+             [vm.draw]\nvcpus = {{ 4 = 1, 8 = 1 }}\nmemory_mib_per_vcpu = [2048]\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let (code, json) = simulate_json(&file, &dir.path().join(run));
+        assert_eq!(code, Some(0), "{json:#}");
+        json["before"]["hosts"].clone()
+    };
+    let first = before(3, "first");
+    assert_eq!(first, before(3, "again"));
+    assert_ne!(first, before(4, "other"));
+    let memory: BTreeSet<u64> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["memory_mib"].as_u64().unwrap())
+        .collect();
+    assert!(memory.len() >= 3, "not mixed: {first:#}");
 }
 
 /// Arriving VMs are placed by the market, one call each, where the
