@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 const PORT_ATTEMPTS: usize = 5;
 /// How many lines of the server's log are kept for error messages.
 const LOG_LINES: usize = 40;
+/// The line `nats-server` logs once it accepts clients.
+const READY_LINE: &str = "Server is ready";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalServerError {
@@ -46,6 +49,8 @@ pub struct LocalNatsServer {
     child: Child,
     setup: Setup,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// This process logged [`READY_LINE`].
+    ready: Arc<AtomicBool>,
 }
 
 /// What a server is started with, kept to start it again.
@@ -122,12 +127,16 @@ impl LocalNatsServer {
             .spawn()
             .map_err(|source| LocalServerError::Spawn { source })?;
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_LINES)));
+        let ready = Arc::new(AtomicBool::new(false));
         if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
+            let (log, ready) = (Arc::clone(&log), Arc::clone(&ready));
             // Reading the pipe also keeps the server from blocking on a full
             // stderr; the thread ends when the server does.
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.ends_with(READY_LINE) {
+                        ready.store(true, Ordering::SeqCst);
+                    }
                     let mut log = log.locked();
                     if log.len() == LOG_LINES {
                         log.pop_front();
@@ -136,11 +145,20 @@ impl LocalNatsServer {
                 }
             });
         }
-        let mut server = Self { child, setup, log };
+        let mut server = Self {
+            child,
+            setup,
+            log,
+            ready,
+        };
         server.wait_until_ready()?;
         Ok(server)
     }
 
+    /// Waits for this process to say it is ready and to accept a
+    /// connection. The port alone is not enough: a server of another test
+    /// that took the same port between our probe and our bind answers on
+    /// it while ours fails and exits.
     fn wait_until_ready(&mut self) -> Result<(), LocalServerError> {
         let started = Instant::now();
         loop {
@@ -152,7 +170,9 @@ impl LocalNatsServer {
                     log: self.log(),
                 });
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.setup.port)).is_ok() {
+            if self.ready.load(Ordering::SeqCst)
+                && TcpStream::connect((Ipv4Addr::LOCALHOST, self.setup.port)).is_ok()
+            {
                 return Ok(());
             }
             if started.elapsed() > STARTUP_TIMEOUT {
