@@ -936,16 +936,6 @@ fn every_shipped_scenario_passes_in_the_call_market_too() {
             assert_eq!(trade["trade"]["protocol"], "call-market", "{name}");
         }
         settled_each_vm_once_in_seed002(name, trades);
-        // One round without a trade does not end a call market: the run
-        // stopped after two, each held by another host.
-        let rounds = json["rounds"].as_u64().unwrap();
-        assert!(
-            trades
-                .iter()
-                .all(|t| t["round"].as_u64().unwrap() + 2 <= rounds),
-            "{name}: stopped {} after round {rounds}: {json:#}",
-            json["stop"]
-        );
     }
 }
 

@@ -52,7 +52,6 @@ use bidder::agent::{
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
-use bidder::protocol::Initiates;
 use bidder::protocol::placement::{self, CallTerms};
 use bidder::protocol::terms::Task;
 use lcc::interp::TokioClock;
@@ -227,8 +226,6 @@ async fn trade(
     let mut history = vec![snapshot(0, agents, Vec::new(), 0).await?];
     let mut trades = Vec::new();
     let mut placements = Vec::new();
-    let quiet_to_stop = quiet_rounds_to_stop(scenario);
-    let mut quiet = 0;
     let stop = loop {
         let round = history.len() as u32;
         if round > scenario.spec.rounds {
@@ -267,12 +264,7 @@ async fn trade(
         placements.extend(placed);
         tokio::time::sleep(options.pace).await;
         let waiting = waited || agents.iter().any(Agent::is_holding);
-        quiet = if traded || waiting || to_arrive {
-            0
-        } else {
-            quiet + 1
-        };
-        if quiet >= quiet_to_stop {
+        if !traded && !waiting && !to_arrive {
             break if overloaded {
                 Stop::Stuck
             } else {
@@ -282,21 +274,6 @@ async fn trade(
     };
     let made = report::Made { trades, placements };
     report::assemble(scenario, options, world, agents, history, made, stop).await
-}
-
-/// How many rounds in a row without a trade end a run: one, when every
-/// host calls as its state asks (a round without a trade leaves every
-/// state, and so every call, as it was); two, when a host plays a kind
-/// that starts by turn (a call market), whose next round is held by
-/// another host and may clear what an empty one did not (a trader heard
-/// too late, an auctioneer stopped).
-fn quiet_rounds_to_stop(scenario: &Scenario) -> u32 {
-    let by_turn = scenario
-        .protocols
-        .iter()
-        .flatten()
-        .any(|p| p.kind().initiates() == Initiates::ByTurn);
-    if by_turn { 2 } else { 1 }
 }
 
 /// Places the VMs that arrive at `round`, one call each, as the operator

@@ -80,12 +80,10 @@ pub struct RoundRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stop {
-    /// A round made no trade (two in a row, where a call market trades)
-    /// and no host is overloaded: nothing would change.
+    /// A round made no trade and no host is overloaded: nothing would change.
     Quiescent,
-    /// A round made no trade (two in a row, where a call market trades)
-    /// although some host is overloaded: no peer would take what it
-    /// offers.
+    /// A round made no trade although some host is overloaded: no peer
+    /// would take what it offers.
     Stuck,
     /// The scenario's `rounds` ran out while hosts were still trading.
     RoundLimit,

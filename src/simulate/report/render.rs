@@ -12,13 +12,8 @@ use super::{Report, RoundRecord, Stop};
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Stop::Quiescent => {
-                "quiescent (no trade in the last round, two for a call market; no host overloaded)"
-            }
-            Stop::Stuck => {
-                "stuck (no trade in the last round, two for a call market; an overloaded host \
-                 found no taker)"
-            }
+            Stop::Quiescent => "quiescent (a round without a trade, no host overloaded)",
+            Stop::Stuck => "stuck (an overloaded host found no taker)",
             Stop::RoundLimit => "round limit reached while hosts still traded",
         })
     }
