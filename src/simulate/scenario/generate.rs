@@ -49,7 +49,7 @@ pub(super) fn generate(spec: &mut ScenarioSpec) -> Result<(), ConfigProblem> {
         let mut mix = match &vm.draw {
             Some(draw) => {
                 let mix = Mix::new(draw, &format!("vm[{i}].draw"))?;
-                fits_somewhere(&mix, vm, i, &groups, &hosts)?;
+                check_draw(&mix, vm, i, &groups, &hosts)?;
                 Some((mix, seeds.fork()))
             }
             None => None,
@@ -94,7 +94,7 @@ fn drawn(mut vm: VmSpec, mix: Option<&mut (Mix, Rng)>) -> VmSpec {
 /// Refuses a mixed group that also writes what it draws, or whose
 /// largest VM fits no host it may start on (its `host`, or the hosts of
 /// the group `host` names; every host, for VMs that arrive).
-fn fits_somewhere(
+fn check_draw(
     mix: &Mix,
     vm: &VmSpec,
     i: usize,
