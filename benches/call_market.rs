@@ -50,7 +50,7 @@ use bidder::agent::AgentConfig;
 use bidder::migration::Outcome;
 use bourse::simulate::report::Report;
 use bourse::simulate::scenario::Scenario;
-use bourse::simulate::{self, Options};
+use bourse::simulate::{self, Options, Time};
 use market::bus::LocalNatsServer;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -295,6 +295,7 @@ async fn run(
         events: None,
         pace: Duration::ZERO,
         nats,
+        time: Time::Wall,
     };
     steps.take();
     let started = Instant::now();

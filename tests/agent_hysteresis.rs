@@ -19,7 +19,7 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::ledger::{Ledger, LedgerOptions};
 use market::policy::Policy;
 use market::resources::Resources;
-use market::runtime::Endpoint;
+use market::runtime::{Endpoint, InteractionIds};
 use market::wire::WireLimits;
 
 const POLICY: &str = r#"
@@ -130,6 +130,7 @@ async fn cluster() -> Cluster {
                 me: Token::new(*name).unwrap(),
                 clock: Arc::new(TokioClock::system()),
                 limits: WireLimits::default(),
+                ids: InteractionIds::Random,
             },
             protocols: vec![protocol.clone()],
             reach: Arc::clone(&reach),

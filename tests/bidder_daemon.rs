@@ -62,7 +62,7 @@ use market::ledger::{
     Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeState, TradeTerms, VmRef,
 };
 use market::resources::Resources;
-use market::runtime::{Endpoint, Invitation, Model, Offer, Participant};
+use market::runtime::{Endpoint, InteractionIds, Invitation, Model, Offer, Participant};
 use market::wire::{WireLimits, decode};
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
@@ -490,6 +490,7 @@ async fn slow_contractor(url: &str) -> tokio::task::JoinHandle<()> {
         me: Token::new("s").unwrap(),
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     };
     let offer = Offer {
         model,

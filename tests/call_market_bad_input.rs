@@ -24,7 +24,7 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::ledger::TradeState;
-use market::runtime::{self, Endpoint, Model, Offer, Participant, Recruitment};
+use market::runtime::{self, Endpoint, InteractionIds, Model, Offer, Participant, Recruitment};
 use market::wire::WireLimits;
 
 /// vm1 of daemon_support's test-driver nodes.
@@ -65,6 +65,7 @@ async fn rogue_peer(url: &str) -> Endpoint {
         me: Token::new("rogue").unwrap(),
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     }
 }
 

@@ -23,7 +23,7 @@ use bidder::protocol::{
     Signature,
 };
 use bourse::simulate::scenario::Scenario;
-use bourse::simulate::{self, Options};
+use bourse::simulate::{self, Options, Time};
 use futures::future::BoxFuture;
 use lcc::ast::Mode::{In, Out};
 use lcc::component::{Components, Failure};
@@ -187,7 +187,7 @@ fn lottery_settings_are_read_and_checked_by_the_kind() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_kind_defined_outside_bourse_trades_in_a_simulated_cluster() {
     protocol::register(&LOTTERY).unwrap();
     let err = protocol::register(&LOTTERY).unwrap_err();
@@ -203,6 +203,7 @@ async fn a_kind_defined_outside_bourse_trades_in_a_simulated_cluster() {
         events: None,
         pace: std::time::Duration::ZERO,
         nats: None,
+        time: Time::Simulated,
     };
     let report = simulate::run(&scenario, &options, |_| {}).await.unwrap();
 

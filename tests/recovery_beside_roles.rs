@@ -31,7 +31,7 @@ use lcc::term::Term;
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, LocalNatsServer, NatsBus, NatsConfig};
 use market::ledger::TradeState;
-use market::runtime::{self, Endpoint, Model, Recruitment};
+use market::runtime::{self, Endpoint, InteractionIds, Model, Recruitment};
 use market::wire::{WireLimits, decode};
 
 /// How long the seller waits for each answer (`daemon_support`'s
@@ -86,6 +86,7 @@ async fn recovery_leaves_alone_a_trade_its_seller_is_handing_over() {
         me,
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     };
     let model = Model::load(
         Token::new("reverse-call").unwrap(),

@@ -38,7 +38,7 @@ use market::ledger::{
     Ledger, LedgerOptions, MigrationMethod, ProtocolRef, TradeId, TradeTerms, VmRef,
 };
 use market::resources::Resources;
-use market::runtime::Endpoint;
+use market::runtime::{Endpoint, InteractionIds};
 use market::wire::WireLimits;
 
 const NODE_XML: &str = "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>\
@@ -123,6 +123,7 @@ async fn over_bus(
         me: Token::new(me).expect("token"),
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     };
     let (ea, eb) = (endpoint(bus_a, "a"), endpoint(bus_b, "b"));
     let mut services = Vec::new();

@@ -23,7 +23,7 @@ use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{Bus, BusError, MemoryBus};
 use market::credits::Credits;
 use market::ledger::{Ledger, TradeState, TradeTerms};
-use market::runtime::Endpoint;
+use market::runtime::{Endpoint, InteractionIds};
 use market::wire::{Envelope, WireLimits, decode, encode};
 use support::*;
 use tokio::sync::watch;
@@ -40,6 +40,7 @@ fn endpoint(bus: &MemoryBus, me: &str) -> Endpoint {
         me: Token::new(me).unwrap(),
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     }
 }
 

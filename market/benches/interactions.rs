@@ -35,7 +35,9 @@ use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, CountingBus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
-use market::runtime::{BusChannel, Endpoint, Model, Offer, Participant, Recruitment, recruit};
+use market::runtime::{
+    BusChannel, Endpoint, InteractionIds, Model, Offer, Participant, Recruitment, recruit,
+};
 use market::wire::{Interaction, InteractionId, WireLimits};
 
 const CONTRACTORS: usize = 100;
@@ -256,6 +258,7 @@ async fn recruited_round(transport: &Transport, model: &Model, setup: Setup) {
         me: Token::new(name).unwrap(),
         clock: clock(),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     };
     let expected = setup.responders.len();
     let mut serving = Vec::with_capacity(expected);

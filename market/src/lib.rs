@@ -59,7 +59,9 @@
 //!   trades' lifecycle);
 //! - `runtime`: LCC interactions between hosts over the bus;
 //! - `ledger`: the SQLite ledger where every trade is recorded before
-//!   anything moves.
+//!   anything moves;
+//! - `time`: what keeps the paused clock of a simulated run from jumping
+//!   over a ledger write.
 //!
 //! The economics never calls them; the bidder glues the two halves together.
 
@@ -74,6 +76,7 @@ pub mod policy;
 pub mod power;
 pub mod resources;
 pub mod runtime;
+pub mod time;
 pub mod valuation;
 pub mod vm;
 pub mod wire;

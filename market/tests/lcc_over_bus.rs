@@ -302,7 +302,7 @@ mod recruitment {
 
     use super::*;
     use market::runtime::{
-        Endpoint, InitiateError, Model, Offer, Participant, Recruitment, recruit,
+        Endpoint, InitiateError, InteractionIds, Model, Offer, Participant, Recruitment, recruit,
     };
 
     const RECRUIT_MS: i64 = 150;
@@ -314,6 +314,7 @@ mod recruitment {
             me: Token::new(me).unwrap(),
             clock: clock(),
             limits: WireLimits::default(),
+            ids: InteractionIds::Random,
         }
     }
 

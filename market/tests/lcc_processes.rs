@@ -18,7 +18,7 @@ use lcc::term::Term;
 use lcc_support::{Log, SAYS, Scenario, Timing, in_process, settle};
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{LocalNatsServer, NatsBus, NatsConfig};
-use market::runtime::{Endpoint, Offer, Participant, Recruitment, recruit};
+use market::runtime::{Endpoint, InteractionIds, Offer, Participant, Recruitment, recruit};
 use market::wire::WireLimits;
 use tokio::sync::mpsc;
 
@@ -35,6 +35,7 @@ async fn peer(url: &str, me: &str) -> Endpoint {
         me: Token::new(me).unwrap(),
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     }
 }
 

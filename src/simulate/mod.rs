@@ -25,10 +25,13 @@
 //! report: hosts before/after, trades, baselines, ledger audit, expectations
 //! ```
 //!
-//! Interactions run one at a time unless the scenario says `concurrent`,
-//! so a run is deterministic up to ties between equal proposals; the protocol's own deadlines are real
-//! milliseconds (the bus is real), while the hosts' clocks, which VM usage
-//! is measured against, are simulated ticks.
+//! Interactions run one at a time unless the scenario says `concurrent`.
+//! Two clocks: the hosts' clocks, which VM usage is measured against, are
+//! simulated ticks; the protocols' deadlines and windows run on
+//! [`Time::Simulated`] (tokio's clock, paused, moving only when every host
+//! is idle) unless messages leave the process ([`Time::Wall`]). On
+//! simulated time the same scenario gives the same report, whatever the
+//! machine's load.
 //!
 //! Modules: [`scenario`] (the file format), [`world`], [`report`] (what a
 //! run found and how it reads), [`plot`] (the SVG of every round).
@@ -62,7 +65,8 @@ use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::mechanism::contract_net::AwardRule;
 use market::policy::Classification;
 use market::resources::Resources;
-use market::runtime::Endpoint;
+use market::runtime::{Endpoint, InteractionIds};
+use market::time::OutsideWork;
 use market::wire::WireLimits;
 
 use self::report::{HostPoint, PlacementRecord, Report, RoundRecord, RoundTrade, Stop};
@@ -88,6 +92,36 @@ pub struct Options {
     /// operator over a connection of its own, as bidder daemons are
     /// (`market simulate --nats URL`).
     pub nats: Option<String>,
+    /// What deadlines, windows and periods run on.
+    pub time: Time,
+}
+
+/// The clock a run's LCC deadlines, windows and periods read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Time {
+    /// tokio's clock, paused: it moves to the next deadline only when
+    /// every host is idle (see [`market::time`]), so a window closes once
+    /// every answer that will come has come, nothing waits on the wall
+    /// clock, and the same scenario gives the same report on any machine.
+    /// Needs a current-thread runtime, and every host's messages in this
+    /// process: a NATS client keeps timers of its own that a paused clock
+    /// would fire at once.
+    Simulated,
+    /// The wall clock, as daemons have: what a run over NATS (`--nats`) or
+    /// watched (`--watch`) uses; its outcome can depend on the machine's
+    /// load.
+    Wall,
+}
+
+impl Time {
+    /// Simulated, unless the run's messages or events leave the process.
+    pub fn for_run(nats: Option<&str>, events: Option<&Arc<dyn Bus>>) -> Time {
+        if nats.is_some() || events.is_some() {
+            Time::Wall
+        } else {
+            Time::Simulated
+        }
+    }
 }
 
 /// Why a run could not be carried out (as opposed to a run whose
@@ -135,6 +169,9 @@ pub enum SimulateError {
         /// Why.
         reason: String,
     },
+    /// [`Time::Simulated`] was asked where it cannot hold.
+    #[error("simulated time {0}; run on the wall clock (`Time::Wall`) instead")]
+    Time(&'static str),
     /// The plot could not be written.
     #[error("cannot write the plot {path}: {source}")]
     Plot {
@@ -166,6 +203,7 @@ pub async fn run(
     mut progress: impl FnMut(&RoundRecord),
 ) -> Result<Report, SimulateError> {
     prepare_run_dir(&options.run_dir)?;
+    let paused = PausedClock::for_run(options)?;
     let world = World::build(scenario)?;
     let published = Arc::new(AtomicU64::new(0));
     let hosts = start_agents(scenario, options, &world, &published).await?;
@@ -200,6 +238,9 @@ pub async fn run(
     for agent in &agents {
         agent.ledger().clone().close().await;
     }
+    // The trading is over: the audit reads the files on real time (it
+    // opens them afresh, and nothing of it holds a paused clock still).
+    drop(paused);
     let mut report = report?;
     report.conclude(scenario).await?;
     Ok(report)
@@ -262,7 +303,7 @@ async fn trade(
         history.push(record);
         trades.extend(made);
         placements.extend(placed);
-        tokio::time::sleep(options.pace).await;
+        pause_for_watchers(options.pace).await;
         let waiting = waited || agents.iter().any(Agent::is_holding);
         if !traded && !waiting && !to_arrive {
             break if overloaded {
@@ -274,6 +315,48 @@ async fn trade(
     };
     let made = report::Made { trades, placements };
     report::assemble(scenario, options, world, agents, history, made, stop).await
+}
+
+/// Holds tokio's clock paused for a run on [`Time::Simulated`], and lets
+/// it go again when the run ends, however it ends.
+struct PausedClock;
+
+impl PausedClock {
+    fn for_run(options: &Options) -> Result<Option<PausedClock>, SimulateError> {
+        if options.time == Time::Wall {
+            return Ok(None);
+        }
+        if Time::for_run(options.nats.as_deref(), options.events.as_ref()) == Time::Wall {
+            return Err(SimulateError::Time(
+                "cannot carry messages through a NATS server",
+            ));
+        }
+        let flavor = tokio::runtime::Handle::current().runtime_flavor();
+        if flavor != tokio::runtime::RuntimeFlavor::CurrentThread {
+            return Err(SimulateError::Time(
+                "needs a current-thread runtime: other threads' work would look idle",
+            ));
+        }
+        tokio::time::pause();
+        Ok(Some(PausedClock))
+    }
+}
+
+impl Drop for PausedClock {
+    fn drop(&mut self) {
+        tokio::time::resume();
+    }
+}
+
+/// `--pace`: real time between rounds, so a person can follow. A blocking
+/// wait keeps a paused clock still meanwhile.
+async fn pause_for_watchers(pace: Duration) {
+    if pace.is_zero() {
+        return;
+    }
+    if let Err(e) = tokio::task::spawn_blocking(move || std::thread::sleep(pace)).await {
+        tracing::warn!(error = %e, "the pause between rounds was cut short");
+    }
 }
 
 /// Places the VMs that arrive at `round`, one call each, as the operator
@@ -448,6 +531,10 @@ pub(crate) async fn start_agents(
     let ledger_options = LedgerOptions {
         // A simulation is rerun, not recovered after a power cut.
         durability: Durability::Normal,
+        outside_work: match options.time {
+            Time::Simulated => OutsideWork::tracked(),
+            Time::Wall => OutsideWork::untracked(),
+        },
         ..LedgerOptions::default()
     };
     let mut ledgers = Vec::new();
@@ -487,6 +574,7 @@ pub(crate) async fn start_agents(
             me: bus_name(scenario::OPERATOR)?,
             clock: Arc::new(TokioClock::system()),
             limits: WireLimits::default(),
+            ids: InteractionIds::counted(),
         };
         started.operators.insert(host.zone().to_string(), operator);
     }
@@ -530,6 +618,7 @@ pub(crate) async fn start_agents(
                 me,
                 clock,
                 limits: WireLimits::default(),
+                ids: InteractionIds::counted(),
             },
             protocols: protocols.clone(),
             reach: Arc::clone(&reach),

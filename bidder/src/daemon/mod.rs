@@ -45,7 +45,7 @@ use market::bus::subject::Token;
 use market::bus::{Bus, BusError, NatsBus};
 use market::ledger::{Ledger, LedgerError, LedgerOptions, Side, TradeKind, TradeState};
 use market::policy::Policy;
-use market::runtime::Endpoint;
+use market::runtime::{Endpoint, InteractionIds};
 use market::wire::WireLimits;
 use tokio::sync::watch;
 
@@ -162,6 +162,7 @@ pub async fn run(
         me: config.host.clone(),
         clock: Arc::clone(&clock),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     };
     let events = config
         .events

@@ -110,6 +110,7 @@ impl Ledger {
         &self,
         clearing: &ClearingTerms,
     ) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         clearing.check(&self.owner)?;
         let records = clearing.records();
         let mut tx = self.begin().await?;
@@ -153,6 +154,7 @@ impl Ledger {
 
     /// Every leg of every clearing this ledger lists, by clearing and leg.
     pub async fn clearing_legs(&self) -> Result<Vec<LegRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
         self.legs_where(&mut conn, "1", None).await
     }
@@ -160,6 +162,7 @@ impl Ledger {
     /// The legs of clearing `clearing_id`, in order (empty when this ledger
     /// lists none).
     pub async fn clearing(&self, clearing_id: &str) -> Result<Vec<LegRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
         self.legs_where(&mut conn, "clearing_id = ?1", Some(clearing_id))
             .await
@@ -168,6 +171,7 @@ impl Ledger {
     /// The legs of the clearing trade `trade_id` is a leg of (empty when it
     /// is a trade of its own).
     pub async fn clearing_of(&self, trade_id: &TradeId) -> Result<Vec<LegRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
         self.legs_where(
             &mut conn,

@@ -29,6 +29,7 @@ impl Ledger {
     /// id are [`LedgerError::ConflictingTerms`]. The owner must be the buyer
     /// or the seller.
     pub async fn record_agreed(&self, terms: &TradeTerms) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         terms.validate()?;
         let side = terms
             .side_of(&self.owner)
@@ -112,6 +113,7 @@ impl Ledger {
         attempt: u32,
         method: MigrationMethod,
     ) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         let mut tx = self.begin().await?;
         let current = self.current(&mut tx, trade_id).await?;
         let mismatch = |reason: String| LedgerError::AttemptMismatch {
@@ -204,6 +206,7 @@ impl Ledger {
         outcome: AttemptOutcome,
         reason: Option<&str>,
     ) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         let mut tx = self.begin().await?;
         let current = self.current(&mut tx, trade_id).await?;
         let recorded: Option<Option<String>> = sqlx::query(
@@ -248,6 +251,7 @@ impl Ledger {
     /// an open attempt is closed as succeeded, and the buyer pays the seller
     /// the price, all in one transaction. The only step that moves credits.
     pub async fn settle(&self, trade_id: &TradeId) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         self.finish(trade_id, Action::Settle, None).await
     }
 
@@ -255,6 +259,7 @@ impl Ledger {
     /// becomes [`TradeState::Failed`], an open attempt is closed as failed,
     /// no credits move.
     pub async fn fail(&self, trade_id: &TradeId, reason: &str) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         self.finish(trade_id, Action::Fail, Some(reason)).await
     }
 
@@ -266,6 +271,7 @@ impl Ledger {
         trade_id: &TradeId,
         reason: &str,
     ) -> Result<Transition, LedgerError> {
+        let _underway = self.outside.begin();
         self.finish(trade_id, Action::RollBack, Some(reason)).await
     }
 

@@ -41,6 +41,8 @@ pub use clearing::{ClearingTerms, LegRecord};
 pub use error::LedgerError;
 pub use events::LedgerEvent;
 use schema::SchemaStatus;
+
+use crate::time::OutsideWork;
 pub use trade::{
     ProtocolRef, Side, TradeId, TradeKind, TradeRecord, TradeState, TradeTerms, Transition, VmRef,
 };
@@ -69,6 +71,10 @@ pub struct LedgerOptions {
     /// after which changes fail with [`LedgerError::Full`] like on a full
     /// disk. `None`: no cap beyond the disk.
     pub max_pages: Option<u32>,
+    /// Tells a paused clock that a statement is under way on SQLite's
+    /// thread ([`crate::time`]): a simulation's ledgers share one
+    /// [`OutsideWork::tracked`]; a daemon's hold nothing.
+    pub outside_work: OutsideWork,
 }
 
 impl Default for LedgerOptions {
@@ -77,6 +83,7 @@ impl Default for LedgerOptions {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
             max_pages: None,
+            outside_work: OutsideWork::untracked(),
         }
     }
 }
@@ -91,6 +98,7 @@ pub struct Ledger {
     pool: SqlitePool,
     path: PathBuf,
     owner: String,
+    outside: OutsideWork,
 }
 
 impl Ledger {
@@ -107,6 +115,7 @@ impl Ledger {
         options: &LedgerOptions,
     ) -> Result<Ledger, LedgerError> {
         let path = path.as_ref();
+        let _underway = options.outside_work.begin();
         schema::inspect(path).await?;
         let pool = connect(path, options, false).await?;
         schema::MIGRATOR
@@ -130,6 +139,7 @@ impl Ledger {
             pool,
             path: path.to_path_buf(),
             owner: owner.to_string(),
+            outside: options.outside_work.clone(),
         })
     }
 
@@ -175,6 +185,7 @@ impl Ledger {
             pool,
             path: path.to_path_buf(),
             owner,
+            outside: OutsideWork::untracked(),
         })
     }
 
@@ -190,6 +201,7 @@ impl Ledger {
 
     /// Closes every connection (checkpointing the WAL where possible).
     pub async fn close(self) {
+        let _underway = self.outside.begin();
         self.pool.close().await;
     }
 

@@ -24,6 +24,7 @@ const TRADE_COLUMNS: &str = "trade_id, interaction_id, protocol_name, protocol_h
 impl Ledger {
     /// The trade with this id, if recorded.
     pub async fn trade(&self, trade_id: &TradeId) -> Result<Option<TradeRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
         let found = self
             .select_trades(&mut conn, "trade_id = ?1", &[trade_id.as_str()])
@@ -34,6 +35,7 @@ impl Ledger {
     /// Every trade, in the order they were recorded; only those in `state`
     /// when given.
     pub async fn trades(&self, state: Option<TradeState>) -> Result<Vec<TradeRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         let states: Vec<TradeState> = match state {
             Some(state) => vec![state],
             None => TradeState::ALL.to_vec(),
@@ -44,12 +46,14 @@ impl Ledger {
     /// Trades not yet in a final state (agreed or migrating), in the order
     /// they were recorded: what crash recovery must resume.
     pub async fn unfinished_trades(&self) -> Result<Vec<TradeRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         self.trades_in(&[TradeState::Agreed, TradeState::Migrating])
             .await
     }
 
     /// Every trade whose VMs include `vm_uuid`, in the order recorded.
     pub async fn trades_of_vm(&self, vm_uuid: &str) -> Result<Vec<TradeRecord>, LedgerError> {
+        let _underway = self.outside.begin();
         let all = self.trades(None).await?;
         Ok(all
             .into_iter()
@@ -112,6 +116,7 @@ impl Ledger {
 
     /// The migration attempts of a trade, first to last.
     pub async fn attempts(&self, trade_id: &TradeId) -> Result<Vec<MigrationAttempt>, LedgerError> {
+        let _underway = self.outside.begin();
         let rows = sqlx::query(
             "SELECT attempt, method, source, destination, started_at_ms, ended_at_ms, outcome, reason
              FROM migration_attempts WHERE trade_id = ?1 ORDER BY attempt",
@@ -128,6 +133,7 @@ impl Ledger {
         &self,
         trade_id: &TradeId,
     ) -> Result<Option<MigrationAttempt>, LedgerError> {
+        let _underway = self.outside.begin();
         Ok(self
             .attempts(trade_id)
             .await?
@@ -140,6 +146,7 @@ impl Ledger {
         &self,
         trade_id: Option<&TradeId>,
     ) -> Result<Vec<LedgerEvent>, LedgerError> {
+        let _underway = self.outside.begin();
         let rows = sqlx::query(
             "SELECT seq, trade_id, at_ms, kind, from_state, to_state, detail FROM events
              WHERE ?1 IS NULL OR trade_id = ?1 ORDER BY seq",
@@ -154,6 +161,7 @@ impl Ledger {
     /// Every credit balance on file (the owner's and each counterparty's,
     /// as this ledger saw them), by host name.
     pub async fn balances(&self) -> Result<BTreeMap<String, Credits>, LedgerError> {
+        let _underway = self.outside.begin();
         let rows = sqlx::query("SELECT host, balance_micro FROM credit_balances ORDER BY host")
             .fetch_all(&self.pool)
             .await
@@ -170,6 +178,7 @@ impl Ledger {
 
     /// `host`'s balance as this ledger sees it (0 if it never traded).
     pub async fn balance(&self, host: &str) -> Result<Credits, LedgerError> {
+        let _underway = self.outside.begin();
         Ok(self.balances().await?.remove(host).unwrap_or_default())
     }
 

@@ -21,9 +21,7 @@ use super::invitation::{Invitation, join};
 use super::model::Model;
 use crate::bus::BusError;
 use crate::bus::subject::{HostName, Route, Token};
-use crate::wire::{
-    EncodeError, Envelope, Interaction, InteractionId, Rejection, encode, record_drop,
-};
+use crate::wire::{EncodeError, Envelope, Interaction, Rejection, encode, record_drop};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitiateError {
@@ -76,7 +74,7 @@ pub async fn recruit(
             role: role.clone(),
         })?;
     let interaction = Interaction {
-        id: InteractionId::random().map_err(InitiateError::Random)?,
+        id: peer.new_interaction_id().map_err(InitiateError::Random)?,
         model: model.hash(),
     };
     let mut channel = BusChannel::open(

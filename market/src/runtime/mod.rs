@@ -25,7 +25,7 @@ mod model;
 mod participant;
 
 pub use channel::BusChannel;
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, InteractionIds};
 pub use initiator::{InitiateError, Recruited, Recruitment, recruit};
 pub use invitation::{Invitation, join};
 pub use model::{Model, ModelError};

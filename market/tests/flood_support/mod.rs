@@ -21,7 +21,7 @@ use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
-use market::runtime::{Endpoint, Invitation, Model, Offer, Participant};
+use market::runtime::{Endpoint, InteractionIds, Invitation, Model, Offer, Participant};
 use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
 use tokio::task::JoinHandle;
 
@@ -198,6 +198,7 @@ pub async fn peer(url: &str, me: &str) -> Endpoint {
         me: Token::new(me).unwrap(),
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     }
 }
 

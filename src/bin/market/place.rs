@@ -23,7 +23,7 @@ use market::bus::subject::{HostName, SubjectSpace, Token};
 use market::bus::{Bus, BusError};
 use market::credits::Credits;
 use market::mechanism::contract_net::AwardRule;
-use market::runtime::{Endpoint, InitiateError};
+use market::runtime::{Endpoint, InitiateError, InteractionIds};
 use market::vm::{GroupRule, PlacementGroup};
 use market::wire::WireLimits;
 
@@ -189,6 +189,7 @@ async fn place(args: &PlaceArgs) -> Result<CallReport, PlaceError> {
         me,
         clock: Arc::new(TokioClock::system()),
         limits: WireLimits::default(),
+        ids: InteractionIds::Random,
     };
     let terms = CallTerms {
         recruit_ms: args.recruit_ms,

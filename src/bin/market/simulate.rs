@@ -16,7 +16,7 @@ use bidder::agent::AgentConfig;
 use bourse::output::OutputError;
 use bourse::simulate::report::{RoundRecord, class_name};
 use bourse::simulate::scenario::Scenario;
-use bourse::simulate::{self, Options};
+use bourse::simulate::{self, Options, Time};
 use bourse::{out, outln};
 use clap::Args;
 
@@ -47,13 +47,15 @@ pub struct SimulateArgs {
     json: bool,
     /// Publish the hosts' status and trades on this NATS server, each in
     /// its zone (`sim` unless the scenario says), for
-    /// `market watch --zone sim --server URL`.
+    /// `market watch --zone sim --server URL`. A watched run's deadlines
+    /// run on the wall clock, so it can end differently on a busy machine.
     #[arg(long, value_name = "NATS_URL")]
     watch: Option<String>,
     /// Carry the hosts' protocol messages over this NATS server, each host
     /// over a connection of its own as bidder daemons are, instead of the
     /// run's in-process bus (subjects `bourse.<zone>.…`: use a server no
-    /// real zone of that name trades on).
+    /// real zone of that name trades on). Deadlines then run on the wall
+    /// clock, as they do for daemons.
     #[arg(long, value_name = "NATS_URL")]
     nats: Option<String>,
     /// Every host plays these protocols instead of what the scenario says
@@ -99,6 +101,7 @@ pub async fn run(args: SimulateArgs) -> Result<ExitCode, OutputError> {
     let options = Options {
         run_dir,
         agent: AgentConfig::default(),
+        time: Time::for_run(args.nats.as_deref(), events.as_ref()),
         events,
         pace: Duration::from_millis(args.pace_ms),
         nats: args.nats,

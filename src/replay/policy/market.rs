@@ -40,7 +40,7 @@ use crate::replay::datacenter::Datacenter;
 use crate::replay::rules::Memory;
 use crate::simulate::scenario::{Expect, HostSpec, Scenario, ScenarioSpec, VmSpec};
 use crate::simulate::world::World;
-use crate::simulate::{self, Options, Started};
+use crate::simulate::{self, Options, Started, Time};
 
 /// MIPS of one simulated CPU.
 pub const MIPS_PER_CPU: f64 = 20.0;
@@ -78,8 +78,8 @@ pub struct MarketSetup {
 /// the reverse call, new VMs by placement.
 const PROTOCOLS: [Kind; 3] = [CONTRACT_NET, REVERSE_CALL, PLACEMENT];
 
-/// Interaction timing: the in-process bus answers in microseconds, but
-/// hundreds of calls share one step on two cores.
+/// Interaction timing. On simulated time a window costs nothing to wait
+/// out and closes only once every answer is in.
 const TIMING: AgentConfig = AgentConfig {
     recruit_ms: 200,
     window_ms: 2_000,
@@ -110,9 +110,12 @@ impl Market {
     /// Starts a bidder for every host of `dc`; no VM runs yet.
     pub fn start(dc: &Datacenter, setup: &MarketSetup) -> Result<Market, ConsolidationError> {
         let scenario = scenario(dc, setup)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // Simulated time (`simulate::Time::Simulated`): the clock moves
+        // only when every bidder is idle, so a day gives the same figures
+        // on any machine and no window waits on the wall clock.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(true)
             .build()
             .map_err(|e| ConsolidationError(format!("cannot start the bidders' runtime: {e}")))?;
         let world = World::build(&scenario).map_err(failed)?;
@@ -122,6 +125,7 @@ impl Market {
             events: None,
             pace: Duration::ZERO,
             nats: None,
+            time: Time::Simulated,
         };
         simulate::prepare_run_dir(&setup.run_dir).map_err(failed)?;
         let published = Arc::new(AtomicU64::new(0));
@@ -308,6 +312,10 @@ impl Consolidation for Market {
         }
         let agents = &self.started.agents;
         let report = self.runtime.block_on(async {
+            // The trading is over: the audit reads the files on real time
+            // (it opens them afresh, and nothing of it holds a paused
+            // clock still).
+            tokio::time::resume();
             let mut snapshots = Vec::new();
             for agent in agents {
                 let ledger = agent.ledger().clone();
