@@ -502,7 +502,9 @@ fn bad_zones_are_refused_with_their_keys() {
 /// policies on the same hosts and VMs: power saving packs onto no more
 /// hosts than first-fit decreasing, agility keeps its largest dominant
 /// share within greedy balancing's + 0.05; the ledgers audit clean. By
-/// calls (as shipped) and as a call market.
+/// calls (as shipped) and as a call market. The mixed cluster of two host
+/// models and drawn VM sizes packs as tightly, by calls (and as a call
+/// market in the test below).
 #[test]
 fn generated_clusters_of_200_hosts_end_within_their_baselines() {
     let dir = tempfile::tempdir().unwrap();
@@ -514,6 +516,7 @@ fn generated_clusters_of_200_hosts_end_within_their_baselines() {
             &["--protocols", "call-market"][..],
         ),
         ("generated-200-agility", &["--protocols", "call-market"][..]),
+        ("mixed-200-power-saving", &[][..]),
     ] {
         let file = repo().join(format!("scenarios/{name}.toml"));
         let run_dir = dir.path().join(format!("{name}-{}", more.len()));
@@ -527,14 +530,21 @@ fn generated_clusters_of_200_hosts_end_within_their_baselines() {
 }
 
 /// On simulated time a run is the same on any machine: the mixed cluster
-/// of two host models and drawn VM sizes, run twice, gives the same report
-/// (its paths aside), and packs as tightly as first-fit decreasing.
+/// of two host models and drawn VM sizes, run twice as a call market,
+/// gives the same report (its paths aside), and packs as tightly as
+/// first-fit decreasing. The call market is the harder case: its orders
+/// arrive in whatever order the hosts' ledgers answer, and the clearing
+/// must not depend on it.
 #[test]
 fn a_mixed_200_host_run_gives_the_same_report_twice() {
     let dir = tempfile::tempdir().unwrap();
     let file = repo().join("scenarios/mixed-200-power-saving.toml");
     let run = |name: &str| {
-        let (code, mut json) = simulate_json(&file, &dir.path().join(name));
+        let (code, mut json) = simulate_json_with(
+            &file,
+            &dir.path().join(name),
+            &["--protocols", "call-market"],
+        );
         assert_eq!(code, Some(0), "{:#}", json["checks"]);
         assert_eq!(json["audit"]["consistent"], true);
         let report = json.as_object_mut().unwrap();
@@ -546,6 +556,22 @@ fn a_mixed_200_host_run_gives_the_same_report_twice() {
     let first = run("first");
     assert!(first["migrations"].as_u64().unwrap() > 100, "{first:#}");
     assert_eq!(first, run("again"));
+}
+
+/// The mixed cluster at 1,000 hosts (1,500 VMs) packs onto no more hosts
+/// than first-fit decreasing, by calls. Ignored: every call still recruits
+/// the whole zone, about 2.7 million messages, 6 minutes in a release
+/// build on 2 cores (`cargo test --release --test simulate -- --ignored
+/// mixed_1000`).
+#[test]
+#[ignore = "6 minutes in a release build: every call recruits the whole zone"]
+fn a_mixed_1000_host_cluster_packs_as_tightly_as_first_fit_decreasing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/mixed-1000-power-saving.toml");
+    let (code, json) = simulate_json(&file, &dir.path().join("run"));
+    assert_eq!(code, Some(0), "{:#}", json["checks"]);
+    assert_eq!(json["after"]["hosts"].as_array().unwrap().len(), 1000);
+    assert_eq!(json["audit"]["consistent"], true);
 }
 
 /// A mixed cluster (`[vm.draw]`) is drawn from the scenario's `seed`:
@@ -957,6 +983,16 @@ fn every_shipped_scenario_passes_in_the_call_market_too() {
             assert_eq!(trade["trade"]["protocol"], "call-market", "{name}");
         }
         settled_each_vm_once_in_seed002(name, trades);
+        // One round without a trade does not end a call market: the run
+        // stopped after two, each held by another host.
+        let rounds = json["rounds"].as_u64().unwrap();
+        assert!(
+            trades
+                .iter()
+                .all(|t| t["round"].as_u64().unwrap() + 2 <= rounds),
+            "{name}: stopped {} after round {rounds}: {json:#}",
+            json["stop"]
+        );
     }
 }
 

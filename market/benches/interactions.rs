@@ -32,7 +32,7 @@ use lcc::component::Components;
 use lcc::interp::{Clock, RoleInstance, TokioClock};
 use lcc::term::{Symbol, Term};
 use market::bus::subject::{SubjectSpace, Token};
-use market::bus::{Bus, CountingBus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig};
+use market::bus::{Bus, CountingBus, LocalNatsServer, MemoryBus, NatsBus, NatsConfig, Traffic};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
 use market::runtime::{
@@ -65,14 +65,14 @@ fn clock() -> Arc<dyn Clock> {
 struct Transport {
     endpoints: Option<Vec<Arc<dyn Bus>>>,
     /// Messages published through the endpoints so far.
-    published: Arc<AtomicU64>,
+    published: Arc<Traffic>,
     /// Trades agreed in the rounds run so far.
     trades: Arc<AtomicU64>,
 }
 
 impl Transport {
     fn new(endpoints: Vec<Arc<dyn Bus>>) -> Self {
-        let published = Arc::new(AtomicU64::new(0));
+        let published = Arc::new(Traffic::default());
         let endpoints = endpoints
             .into_iter()
             .map(|inner| Arc::new(CountingBus::new(inner, Arc::clone(&published))) as Arc<dyn Bus>)
@@ -405,11 +405,11 @@ fn messages_per_trade(
     label: &str,
 ) {
     let (published, trades) = (
-        CountingBus::read(&transport.published),
+        transport.published.read().messages,
         transport.trades.load(Ordering::Relaxed),
     );
     rt.block_on(recruited_round(transport, model, setup(&transport.trades)));
-    let published = CountingBus::read(&transport.published) - published;
+    let published = transport.published.read().messages - published;
     let trades = transport.trades.load(Ordering::Relaxed) - trades;
     eprintln!(
         "NATS, {label}, recruited: {published} messages, {trades} trades, {:.2} messages per trade",

@@ -44,7 +44,6 @@ pub mod world;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -55,11 +54,12 @@ use bidder::agent::{
 use bidder::events::{self, Publisher};
 use bidder::hypervisor::Hypervisor;
 use bidder::migration::Destination;
+use bidder::protocol::Initiates;
 use bidder::protocol::placement::{self, CallTerms};
 use bidder::protocol::terms::Task;
 use lcc::interp::TokioClock;
 use market::bus::subject::{SubjectSpace, Token};
-use market::bus::{Bus, BusError, CountingBus, MemoryBus, NatsBus, NatsConfig};
+use market::bus::{Bus, BusError, CountingBus, MemoryBus, NatsBus, NatsConfig, Sent, Traffic};
 use market::credits::Credits;
 use market::ledger::{Durability, Ledger, LedgerError, LedgerOptions};
 use market::mechanism::contract_net::AwardRule;
@@ -205,7 +205,7 @@ pub async fn run(
     prepare_run_dir(&options.run_dir)?;
     let paused = PausedClock::for_run(options)?;
     let world = World::build(scenario)?;
-    let published = Arc::new(AtomicU64::new(0));
+    let published = Arc::new(Traffic::default());
     let hosts = start_agents(scenario, options, &world, &published).await?;
     let (agents, serving, operators) = (hosts.agents, hosts.serving, hosts.operators);
     let watched = Watched {
@@ -252,7 +252,7 @@ async fn trade(
     options: &Options,
     world: &World,
     (agents, watched, operators): (&[Agent], &Watched, &BTreeMap<String, Endpoint>),
-    published: &AtomicU64,
+    published: &Traffic,
     progress: &mut impl FnMut(&RoundRecord),
 ) -> Result<Report, SimulateError> {
     let tick = Duration::from_secs(u64::from(scenario.spec.tick_seconds));
@@ -264,15 +264,17 @@ async fn trade(
         sample_all(agents, now_ms).await?;
     }
     watched.publish(agents).await?;
-    let mut history = vec![snapshot(0, agents, Vec::new(), 0).await?];
+    let mut history = vec![snapshot(0, agents, Vec::new(), Sent::default()).await?];
     let mut trades = Vec::new();
     let mut placements = Vec::new();
+    let quiet_to_stop = quiet_rounds_to_stop(scenario);
+    let mut quiet = 0;
     let stop = loop {
         let round = history.len() as u32;
         if round > scenario.spec.rounds {
             break Stop::RoundLimit;
         }
-        let before = CountingBus::read(published);
+        let before = published.read();
         let placed = place_arrivals(round, scenario, world, operators, published).await?;
         let made = if scenario.spec.concurrent {
             concurrent_round(round, agents, world, published).await?
@@ -288,13 +290,7 @@ async fn trade(
         watched.publish(agents).await?;
         let traded = !made.is_empty() || !placed.is_empty();
         let to_arrive = world.vms.iter().any(|vm| vm.arrive > Some(round));
-        let record = snapshot(
-            round,
-            agents,
-            made.clone(),
-            CountingBus::read(published) - before,
-        )
-        .await?;
+        let record = snapshot(round, agents, made.clone(), published.read() - before).await?;
         progress(&record);
         let overloaded = record
             .hosts
@@ -305,7 +301,12 @@ async fn trade(
         placements.extend(placed);
         pause_for_watchers(options.pace).await;
         let waiting = waited || agents.iter().any(Agent::is_holding);
-        if !traded && !waiting && !to_arrive {
+        quiet = if traded || waiting || to_arrive {
+            0
+        } else {
+            quiet + 1
+        };
+        if quiet >= quiet_to_stop {
             break if overloaded {
                 Stop::Stuck
             } else {
@@ -315,6 +316,21 @@ async fn trade(
     };
     let made = report::Made { trades, placements };
     report::assemble(scenario, options, world, agents, history, made, stop).await
+}
+
+/// How many rounds in a row without a trade end a run: one, when every
+/// host calls as its state asks (a round without a trade leaves every
+/// state, and so every call, as it was); two, when a host plays a kind
+/// that starts by turn (a call market), whose next round is held by
+/// another host and may clear what an empty one did not (an auctioneer
+/// stopped; on the wall clock, a trader heard too late).
+fn quiet_rounds_to_stop(scenario: &Scenario) -> u32 {
+    let by_turn = scenario
+        .protocols
+        .iter()
+        .flatten()
+        .any(|p| p.kind().initiates() == Initiates::ByTurn);
+    if by_turn { 2 } else { 1 }
 }
 
 /// Holds tokio's clock paused for a run on [`Time::Simulated`], and lets
@@ -366,7 +382,7 @@ async fn place_arrivals(
     scenario: &Scenario,
     world: &World,
     operators: &BTreeMap<String, Endpoint>,
-    published: &AtomicU64,
+    published: &Traffic,
 ) -> Result<Vec<PlacementRecord>, SimulateError> {
     let Some(protocol) = &scenario.placement else {
         return Ok(Vec::new());
@@ -383,7 +399,7 @@ async fn place_arrivals(
                 vm: vm.spec.name.clone(),
                 reason: format!("no host is in zone {zone}"),
             })?;
-        let start = CountingBus::read(published);
+        let start = published.read();
         let (task, domain) = arrival(vm);
         let call = placement::operate(operator, protocol, &task, &domain, CALL)
             .await
@@ -394,7 +410,7 @@ async fn place_arrivals(
         world.follow_workloads()?;
         placed.push(PlacementRecord {
             round,
-            messages: CountingBus::read(published) - start,
+            messages: (published.read() - start).messages,
             call,
         });
     }
@@ -422,16 +438,16 @@ async fn sequential_round(
     round: u32,
     agents: &[Agent],
     world: &World,
-    published: &AtomicU64,
+    published: &Traffic,
 ) -> Result<Vec<RoundTrade>, SimulateError> {
     let mut made = Vec::new();
     for agent in agents {
-        let start = CountingBus::read(published);
+        let start = published.read();
         let traded = traded(agent.take_initiative().await?);
         if !traded.is_empty() {
             world.follow_workloads()?;
         }
-        let messages = CountingBus::read(published) - start;
+        let messages = (published.read() - start).messages;
         made.extend(traded.into_iter().map(|trade| RoundTrade {
             round,
             messages,
@@ -449,11 +465,11 @@ pub(crate) async fn concurrent_round(
     round: u32,
     agents: &[Agent],
     world: &World,
-    published: &AtomicU64,
+    published: &Traffic,
 ) -> Result<Vec<RoundTrade>, SimulateError> {
-    let start = CountingBus::read(published);
+    let start = published.read();
     let outcomes = futures::future::join_all(agents.iter().map(Agent::take_initiative)).await;
-    let messages = CountingBus::read(published) - start;
+    let messages = (published.read() - start).messages;
     let mut made = Vec::new();
     for outcome in outcomes {
         made.extend(traded(outcome?).into_iter().map(|trade| RoundTrade {
@@ -526,7 +542,7 @@ pub(crate) async fn start_agents(
     scenario: &Scenario,
     options: &Options,
     world: &World,
-    published: &Arc<AtomicU64>,
+    published: &Arc<Traffic>,
 ) -> Result<Started, SimulateError> {
     let ledger_options = LedgerOptions {
         // A simulation is rerun, not recovered after a power cut.
@@ -676,7 +692,7 @@ async fn snapshot(
     round: u32,
     agents: &[Agent],
     trades: Vec<RoundTrade>,
-    messages: u64,
+    sent: Sent,
 ) -> Result<RoundRecord, SimulateError> {
     let mut hosts = Vec::new();
     for agent in agents {
@@ -693,6 +709,7 @@ async fn snapshot(
         round,
         hosts,
         trades,
-        messages,
+        messages: sent.messages,
+        bytes: sent.bytes,
     })
 }

@@ -43,7 +43,7 @@ pub mod permissions;
 pub mod subject;
 mod sublist;
 
-pub use counting::CountingBus;
+pub use counting::{CountingBus, Sent, Traffic};
 pub use local_server::{LocalNatsServer, LocalServerError};
 pub use memory::MemoryBus;
 pub use nats::{Backoff, ClientCertificate, Credentials, NatsBus, NatsConfig, TlsConfig};

@@ -21,7 +21,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use bidder::agent::AgentConfig;
@@ -30,6 +29,7 @@ use bidder::hypervisor::{DomainUuid, Hypervisor};
 use bidder::migration::Outcome;
 use bidder::protocol::placement::{self, Ended};
 use bidder::protocol::{CONTRACT_NET, Kind, PLACEMENT, REVERSE_CALL};
+use market::bus::Traffic;
 use market::credits::Credits;
 use market::ledger::audit::audit;
 use market::ledger::{Ledger, LedgerError};
@@ -95,7 +95,7 @@ pub struct Market {
     scenario: Scenario,
     world: World,
     started: Started,
-    published: Arc<AtomicU64>,
+    published: Arc<Traffic>,
     /// Host index by bidder name.
     hosts: BTreeMap<String, usize>,
     /// VM index by domain name.
@@ -128,7 +128,7 @@ impl Market {
             time: Time::Simulated,
         };
         simulate::prepare_run_dir(&setup.run_dir).map_err(failed)?;
-        let published = Arc::new(AtomicU64::new(0));
+        let published = Arc::new(Traffic::default());
         let started = runtime
             .block_on(simulate::start_agents(
                 &scenario, &options, &world, &published,

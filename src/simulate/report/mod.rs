@@ -104,6 +104,12 @@ impl Report {
         self.history.iter().map(|r| r.messages).sum()
     }
 
+    /// The most bytes one round published: how a round's cost grows with
+    /// the zone.
+    pub fn most_bytes_in_a_round(&self) -> u64 {
+        self.history.iter().map(|r| r.bytes).max().unwrap_or(0)
+    }
+
     /// Hosts running at least one VM at the end.
     pub fn hosts_running(&self) -> usize {
         self.after()
@@ -129,6 +135,7 @@ impl Report {
             settled: usize,
             migrations: usize,
             messages: u64,
+            most_bytes_in_a_round: u64,
             hosts_running: usize,
             baselines: &'a [Comparison],
             audit: serde_json::Value,
@@ -151,6 +158,7 @@ impl Report {
             settled: self.settled(),
             migrations: self.migrations(),
             messages: self.messages(),
+            most_bytes_in_a_round: self.most_bytes_in_a_round(),
             hosts_running: self.hosts_running(),
             baselines: &self.comparison,
             audit: serde_json::json!({

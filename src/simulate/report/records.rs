@@ -74,16 +74,20 @@ pub struct RoundRecord {
     pub trades: Vec<RoundTrade>,
     /// Bus messages published in the round.
     pub messages: u64,
+    /// Their payloads' bytes: what the round cost on the wire.
+    pub bytes: u64,
 }
 
 /// Why the run stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stop {
-    /// A round made no trade and no host is overloaded: nothing would change.
+    /// A round made no trade (two in a row, where a call market trades)
+    /// and no host is overloaded: nothing would change.
     Quiescent,
-    /// A round made no trade although some host is overloaded: no peer
-    /// would take what it offers.
+    /// A round made no trade (two in a row, where a call market trades)
+    /// although some host is overloaded: no peer would take what it
+    /// offers.
     Stuck,
     /// The scenario's `rounds` ran out while hosts were still trading.
     RoundLimit,

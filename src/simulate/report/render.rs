@@ -12,8 +12,13 @@ use super::{Report, RoundRecord, Stop};
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Stop::Quiescent => "quiescent (a round without a trade, no host overloaded)",
-            Stop::Stuck => "stuck (an overloaded host found no taker)",
+            Stop::Quiescent => {
+                "quiescent (no trade in the last round, two for a call market; no host overloaded)"
+            }
+            Stop::Stuck => {
+                "stuck (no trade in the last round, two for a call market; an overloaded host \
+                 found no taker)"
+            }
             Stop::RoundLimit => "round limit reached while hosts still traded",
         })
     }
@@ -75,10 +80,11 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "trades ({}, {} migrations, {} bus messages):",
+            "trades ({}, {} migrations, {} bus messages, at most {} bytes a round):",
             self.trades.len(),
             self.migrations(),
-            self.messages()
+            self.messages(),
+            self.most_bytes_in_a_round()
         )?;
         if self.trades.is_empty() {
             writeln!(f, "  none")?;

@@ -317,6 +317,10 @@ fn catalogue(inner: &Seat, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fail
         listers.push(Term::atom(&listed.trader));
         catalogue.push(listed);
     }
+    // By trader, not by arrival: a trader's slot is its id in the
+    // clearing, which breaks ties by id, so the same listings clear the
+    // same way whichever arrived first.
+    catalogue.sort_by(|a, b| a.trader.cmp(&b.trader));
     Ok(vec![
         args[0].clone(),
         args[1].clone(),
@@ -359,19 +363,23 @@ async fn clear(inner: &Seat, held: &Held, args: &[Term]) -> Result<Vec<Term>, Fa
         .map(|(i, l)| (l.trader.as_str(), i))
         .collect();
     let mut market = market_of(&catalogue);
-    let mut ordered = Vec::new();
+    let mut read = Vec::new();
     for term in posted {
-        let Some((from, orders)) =
-            compound(term, "posted", 2).and_then(|a| Some((text(&a[0])?, a[1].as_list()?)))
-        else {
-            refused(
+        match compound(term, "posted", 2).and_then(|a| Some((text(&a[0])?, a[1].as_list()?))) {
+            Some(order) => read.push(order),
+            None => refused(
                 inner.host.name(),
                 "order",
                 "?",
                 &format!("does not read: {term}"),
-            );
-            continue;
-        };
+            ),
+        }
+    }
+    // By trader, not by arrival, as the catalogue: an order's index breaks
+    // ties in the clearing.
+    read.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut ordered = Vec::new();
+    for (from, orders) in read {
         ordered.push(from.clone());
         let Some(&host) = index.get(from.as_str()) else {
             refused(
