@@ -57,7 +57,7 @@ use bidder::migration::Destination;
 use bidder::protocol::Initiates;
 use bidder::protocol::placement::{self, CallTerms};
 use bidder::protocol::terms::Task;
-use lcc::interp::TokioClock;
+use lcc::interp::{Clock, TokioClock};
 use market::bus::subject::{SubjectSpace, Token};
 use market::bus::{Bus, BusError, CountingBus, MemoryBus, NatsBus, NatsConfig, Sent, Traffic};
 use market::credits::Credits;
@@ -565,6 +565,13 @@ pub(crate) async fn start_agents(
         ledgers.push(ledger);
     }
     let reach: Arc<dyn Reach> = Arc::new(reach);
+    // One clock for every host, read from the same origin. A clock made
+    // per host would start when that host is made; on simulated time the
+    // real seconds spent opening hundreds of ledgers do not move the
+    // clock, so each later host would read ahead of the earlier ones by
+    // them and find their `until` deadlines (an invitation's reply-by, a
+    // fill's) already past.
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::system());
     let bus = MemoryBus::new();
     // Events are not counted: the messages per trade are the protocol's.
     let events_bus: Arc<dyn Bus> = match &options.events {
@@ -588,7 +595,7 @@ pub(crate) async fn start_agents(
             )),
             space: SubjectSpace::in_zone(bus_name(host.zone())?),
             me: bus_name(scenario::OPERATOR)?,
-            clock: Arc::new(TokioClock::system()),
+            clock: Arc::clone(&clock),
             limits: WireLimits::default(),
             ids: InteractionIds::counted(),
         };
@@ -608,12 +615,11 @@ pub(crate) async fn start_agents(
             endpoint(options, &bus, &spec.name).await?,
             Arc::clone(published),
         );
-        let clock = Arc::new(TokioClock::system());
         let publisher = Publisher::start(
             Arc::clone(&events_bus),
             space.clone(),
             me.clone(),
-            clock.clone(),
+            Arc::clone(&clock),
             events::DEFAULT_QUEUE,
         );
         let agent = Agent::new(AgentParts {
@@ -632,7 +638,7 @@ pub(crate) async fn start_agents(
                 bus: Arc::new(endpoint),
                 space: space.clone(),
                 me,
-                clock,
+                clock: Arc::clone(&clock),
                 limits: WireLimits::default(),
                 ids: InteractionIds::counted(),
             },
