@@ -111,8 +111,10 @@ impl Market {
     pub fn start(dc: &Datacenter, setup: &MarketSetup) -> Result<Market, ConsolidationError> {
         let scenario = scenario(dc, setup)?;
         // Simulated time (`simulate::Time::Simulated`): the clock moves
-        // only when every bidder is idle, so a day gives the same figures
-        // on any machine and no window waits on the wall clock.
+        // only when every bidder is idle, so no window waits on the wall
+        // clock and a loaded machine cuts no call short. (A day still
+        // varies a little between runs: concurrent calls meet at a host in
+        // the order its ledgers answer.)
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)
