@@ -461,7 +461,7 @@ async fn sequential_round(
 /// would make them: contractors answer several calls at once and hold
 /// capacity for each offer. The calls share the round's messages, so each
 /// trade reports the messages of the whole round.
-pub(crate) async fn concurrent_round(
+async fn concurrent_round(
     round: u32,
     agents: &[Agent],
     world: &World,
@@ -480,6 +480,44 @@ pub(crate) async fn concurrent_round(
     }
     if !made.is_empty() {
         world.follow_workloads()?;
+    }
+    Ok(made)
+}
+
+/// The zones at once, the hosts of each zone in turn: each of `zones` is
+/// the agents of one zone, and its turn starts at host `first` (modulo the
+/// zone's size) and wraps around, so that no host always calls first.
+///
+/// A zone's calls reach that zone only, so zones cannot meet; within a zone
+/// one call ends before the next begins. On simulated time the round is
+/// therefore the same every run: no call's outcome depends on the order in
+/// which another call's ledgers answered, which hosts calling all at once
+/// ([`concurrent_round`]) cannot promise. As there, each trade reports the
+/// messages of the whole round.
+pub(crate) async fn zoned_round(
+    round: u32,
+    zones: &[&[Agent]],
+    first: usize,
+    published: &Traffic,
+) -> Result<Vec<RoundTrade>, SimulateError> {
+    let start = published.read();
+    let turns = zones.iter().map(|zone| async move {
+        let mut made = Vec::new();
+        for k in 0..zone.len() {
+            let agent = &zone[(first + k) % zone.len()];
+            made.extend(traded(agent.take_initiative().await?));
+        }
+        Ok::<_, SimulateError>(made)
+    });
+    let outcomes = futures::future::join_all(turns).await;
+    let messages = (published.read() - start).messages;
+    let mut made = Vec::new();
+    for outcome in outcomes {
+        made.extend(outcome?.into_iter().map(|trade| RoundTrade {
+            round,
+            messages,
+            trade,
+        }));
     }
     Ok(made)
 }

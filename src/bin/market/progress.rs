@@ -35,6 +35,14 @@ impl Progress {
         }
     }
 
+    /// The same bar printing plain lines even on a terminal: for bars
+    /// shown at the same time, which redrawn in place would overwrite each
+    /// other.
+    pub fn plain_only(mut self) -> Progress {
+        self.terminal = false;
+        self
+    }
+
     /// `done` of `total` are done; `detail` says what the last one did.
     pub fn show(&mut self, done: usize, total: usize, detail: &str) {
         let total = total.max(1);

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bourse::outln;
@@ -31,6 +32,10 @@ pub struct ReplayArgs {
     /// medians, one plot of energy per day.
     #[arg(long, value_name = "all|DAY,DAY,...", value_parser = parse_days)]
     days: Option<Days>,
+    /// With several days, how many are replayed at the same time (default:
+    /// the machine's cores). A day's figures do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// A policy: dvfs, market, or <detector>-<selection>-<parameter> with
     /// detector thr, lr, mad or iqr and selection mmt, mc, rs or mu
     /// (thr-mmt-0.8, lr-mc-1.2, iqr-mmt-1.5, ...). Give it several times
@@ -90,20 +95,31 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode, OutputError> {
             return Ok(ExitCode::from(2));
         }
     };
-    let several = names.len() > 1;
+    let jobs = args
+        .jobs
+        .map(|n| n as usize)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .min(names.len())
+        .max(1);
     let mut days = Vec::new();
     let mut walls = Vec::new();
-    for name in names {
-        match replay_day(&args, &name, several) {
-            Ok((outcomes, day_walls)) => {
+    for (name, replayed) in names.iter().zip(replay_days(&args, &names, jobs)) {
+        match replayed {
+            Some(Ok((outcomes, day_walls))) => {
                 days.push(Day {
-                    day: name,
+                    day: name.clone(),
                     outcomes,
                 });
                 walls.push(day_walls);
             }
-            Err(code) => return Ok(code),
+            Some(Err(code)) => return Ok(code),
+            // Not started: another day failed first, and says so below.
+            None => {}
         }
+    }
+    if days.len() < names.len() {
+        return Ok(ExitCode::FAILURE);
     }
     let plotted = match (&days[..], &walls[..]) {
         ([one], [day_walls]) => {
@@ -188,13 +204,53 @@ fn span(days: &[Day]) -> String {
     }
 }
 
+/// What one day's replay gives: every policy's outcome and wall time, or
+/// the exit code to end with.
+type Replayed = Result<(Vec<Outcome>, Vec<f64>), ExitCode>;
+
+/// Every day of `names`, `jobs` at a time, each result in the order of
+/// `names`. Once a day fails no other starts (its slot is `None`); those
+/// under way finish.
+fn replay_days(args: &ReplayArgs, names: &[String], jobs: usize) -> Vec<Option<Replayed>> {
+    let several = names.len() > 1;
+    // Bars redrawn in place would overwrite each other: days replayed at
+    // the same time print plain lines.
+    let alone = jobs == 1;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let sender = sender.clone();
+            let (next, failed) = (&next, &failed);
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    if k >= names.len() || failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let replayed = replay_day(args, &names[k], several, alone);
+                    if replayed.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    // The receiver outlives the scope: a send cannot fail.
+                    let _ = sender.send((k, replayed));
+                }
+            });
+        }
+    });
+    drop(sender);
+    let mut slots: Vec<Option<Replayed>> = names.iter().map(|_| None).collect();
+    for (k, replayed) in receiver {
+        slots[k] = Some(replayed);
+    }
+    slots
+}
+
 /// Every policy on `day`: their outcomes and wall times, or the exit
 /// code to end with (2: the traces cannot be read; 1: a policy failed).
-fn replay_day(
-    args: &ReplayArgs,
-    day: &str,
-    several: bool,
-) -> Result<(Vec<Outcome>, Vec<f64>), ExitCode> {
+/// `alone`: no other day is replayed meanwhile, so a terminal gets a bar.
+fn replay_day(args: &ReplayArgs, day: &str, several: bool, alone: bool) -> Replayed {
     let seconds = (args.hours * 3600.0).min(DAY_SECONDS);
     let steps = (seconds / trace::SAMPLE_SECONDS) as usize;
     let traces = trace::read_day(&args.trace.join(day), steps).map_err(|e| {
@@ -234,6 +290,9 @@ fn replay_day(
             let traces = &traces;
             let replay = scope.spawn(move || {
                 let mut bar = Progress::new(&label, "step", Plain::EveryTenth);
+                if !alone {
+                    bar = bar.plain_only();
+                }
                 let outcome =
                     replay::run(traces, &setup, &mut |done, total| bar.show(done, total, ""));
                 bar.finish();

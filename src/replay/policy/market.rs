@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bidder::agent::AgentConfig;
+use bidder::agent::{Agent, AgentConfig};
 use bidder::hypervisor::simulated::DomainLoad;
 use bidder::hypervisor::{DomainUuid, Hypervisor};
 use bidder::migration::Outcome;
@@ -104,6 +104,10 @@ pub struct Market {
     now_ms: i64,
     /// VMs whose domains were removed after they finished.
     gone: Vec<bool>,
+    /// Hosts per zone: the agents, in host order, cut into zones.
+    zone_hosts: usize,
+    /// Trading steps so far: which host of each zone calls first.
+    steps: usize,
 }
 
 impl Market {
@@ -112,9 +116,9 @@ impl Market {
         let scenario = scenario(dc, setup)?;
         // Simulated time (`simulate::Time::Simulated`): the clock moves
         // only when every bidder is idle, so no window waits on the wall
-        // clock and a loaded machine cuts no call short. (A day still
-        // varies a little between runs: concurrent calls meet at a host in
-        // the order its ledgers answer.)
+        // clock and a loaded machine cuts no call short; with the hosts of
+        // a zone calling in turn (`plan`), a day gives the same figures
+        // every run.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)
@@ -160,6 +164,8 @@ impl Market {
             hosts,
             vms,
             now_ms: 0,
+            zone_hosts: setup.zone_hosts.max(1),
+            steps: 0,
         })
     }
 
@@ -273,19 +279,18 @@ impl Consolidation for Market {
         Ok(hosts)
     }
 
-    /// Every host acts at once on what it sampled; each trade that moved a
-    /// VM is a migration.
+    /// Every host acts on what it sampled: the zones at once, the hosts of
+    /// a zone in turn, a different host first each step (so the same day
+    /// gives the same trades every run). Each trade that moved a VM is a
+    /// migration.
     fn plan(&mut self, dc: &mut Datacenter) -> Result<Vec<Migration>, ConsolidationError> {
         self.observe(dc)?;
-        let agents = &self.started.agents;
+        let zones: Vec<&[Agent]> = self.started.agents.chunks(self.zone_hosts).collect();
+        let first = self.steps;
+        self.steps += 1;
         let made = self
             .runtime
-            .block_on(simulate::concurrent_round(
-                0,
-                agents,
-                &self.world,
-                &self.published,
-            ))
+            .block_on(simulate::zoned_round(0, &zones, first, &self.published))
             .map_err(failed)?;
         let mut plan = Vec::new();
         for record in made {
