@@ -526,7 +526,9 @@ fn a_configuration_mistake_names_its_key() {
 }
 
 /// The worked example of docs/lcc.md in a file beside the daemons'
-/// configurations, played as contract-net by every host.
+/// configurations, played as contract-net by every host, its calls
+/// bounded (`reach = 2`): with one peer in the zone the invitation widens
+/// band by band until it has asked everyone, and the trade is made.
 #[tokio::test]
 async fn two_daemons_trade_by_a_sealed_bid_model_their_configuration_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -540,7 +542,7 @@ async fn two_daemons_trade_by_a_sealed_bid_model_their_configuration_names() {
     let settings = Settings {
         keys: "protocols = [\"sealed-bid\"]".into(),
         tables: "[protocol.sealed-bid]\nmodel = \"sealed-bid.lcc\"\nkind = \"contract-net\"\n\
-                 award = \"second-price\"\n"
+                 award = \"second-price\"\nreach = 2\n"
             .into(),
         ..Settings::default()
     };

@@ -311,6 +311,7 @@ async fn a_result_naming_a_host_outside_the_round_is_declined_and_nothing_is_rec
         let recruitment = Recruitment {
             role: "trader".into(),
             within_ms: 500,
+            reach: None,
         };
         let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
             continue;
@@ -382,6 +383,7 @@ async fn leg_told_to_the_buyer_alone(
         let recruitment = Recruitment {
             role: "trader".into(),
             within_ms: 500,
+            reach: None,
         };
         let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
             continue;

@@ -102,6 +102,7 @@ async fn recovery_leaves_alone_a_trade_its_seller_is_handing_over() {
             let recruitment = Recruitment {
                 role: "seller".into(),
                 within_ms: 500,
+                reach: None,
             };
             let Ok(recruited) = runtime::recruit(&peer, &model, &recruitment).await else {
                 continue;

@@ -276,6 +276,7 @@ async fn recruited_round(transport: &Transport, model: &Model, setup: Setup) {
     let recruitment = Recruitment {
         role: setup.responder_role.to_owned(),
         within_ms: RECRUIT_MS,
+        reach: None,
     };
     let recruited = recruit(&initiator, model, &recruitment).await.unwrap();
     assert_eq!(recruited.players.len(), expected, "everyone joins");

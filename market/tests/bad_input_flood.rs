@@ -100,6 +100,7 @@ async fn hosts_keep_trading_under_a_flood_on_every_subject_and_count_every_bad_m
         let recruitment = Recruitment {
             role: "contractor".into(),
             within_ms: 100,
+            reach: None,
         };
         let recruited = recruit(&manager, &model, &recruitment).await.unwrap();
         assert_eq!(recruited.players.len(), CONTRACTORS.len());

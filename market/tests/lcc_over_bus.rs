@@ -361,6 +361,7 @@ mod recruitment {
         let recruitment = Recruitment {
             role: role.into(),
             within_ms: RECRUIT_MS,
+            reach: None,
         };
         let recruited = recruit(&initiator, &model, &recruitment).await.unwrap();
         let mut players: Vec<String> = recruited.players.iter().map(|p| p.to_string()).collect();
@@ -431,6 +432,7 @@ mod recruitment {
         let recruitment = Recruitment {
             role: "trader".into(),
             within_ms: RECRUIT_MS,
+            reach: None,
         };
         let auctioneer = peer(cluster.endpoint().await, "a");
         let error = recruit(&auctioneer, &auction, &recruitment)
@@ -484,6 +486,7 @@ mod recruitment {
         let recruitment = Recruitment {
             role: "worker".into(),
             within_ms: 60_000,
+            reach: None,
         };
         let recruited =
             tokio::time::timeout(Duration::from_secs(10), recruit(&boss, &pair, &recruitment))

@@ -152,6 +152,7 @@ async fn round(scenario: Scenario, hang: Option<&str>, lines: usize) -> Vec<Stri
     let recruitment = Recruitment {
         role: scenario.responder_role().into(),
         within_ms: 300,
+        reach: None,
     };
     let recruited = recruit(&initiator, &model, &recruitment).await.unwrap();
     assert_eq!(recruited.players.len(), responders.len());

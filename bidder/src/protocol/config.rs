@@ -234,6 +234,22 @@ mod tests {
     }
 
     #[test]
+    fn a_call_takes_its_reach_and_refuses_a_reach_of_zero() {
+        let bounded = resolve(&["reverse-call"], "[reverse-call]\nreach = 4").unwrap();
+        assert_eq!(
+            bounded[0].settings::<super::super::CallSettings>().reach,
+            Some(4)
+        );
+        let zone = resolve(&["contract-net"], "").unwrap();
+        assert_eq!(zone[0].settings::<super::super::CallSettings>().reach, None);
+        let (key, message) = resolve(&["contract-net"], "[contract-net]\nreach = 0").unwrap_err();
+        assert!(key.ends_with("reach"), "{key}: {message}");
+        assert!(message.contains("at least 1"), "{message}");
+        // The call market lists every trader: it takes no reach.
+        assert!(resolve(&["call-market"], "[call-market]\nreach = 4").is_err());
+    }
+
+    #[test]
     fn a_call_market_takes_its_pricing_and_window() {
         let protocols = resolve(
             &["call-market"],

@@ -31,7 +31,7 @@ use lcc::term::Term;
 use market::credits::Credits;
 use market::ledger::TradeId;
 use market::mechanism::contract_net::{self as mechanism, AwardRule};
-use market::runtime::{self, InitiateError, Model, Recruitment};
+use market::runtime::Model;
 use market::valuation::Valuer;
 use market::vm::Vm;
 use market::wire::Interaction;
@@ -309,14 +309,8 @@ async fn offer_vm(
     };
     tracing::info!(host = %inner.name(), vm = %vm.name, reserve = %task.reserve, protocol = %protocol.name(), "overloaded: offering a VM");
     let model: &Model = protocol.model();
-    let recruitment = Recruitment {
-        role: CONTRACTOR.to_string(),
-        within_ms: play.config.recruit_ms,
-    };
-    let recruited = match runtime::recruit(play.peer, model, &recruitment).await {
-        Ok(recruited) => recruited,
-        Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
-        Err(source) => return Err(play.interaction_error(protocol, source)),
+    let Some(recruited) = super::recruit_for_call(play, protocol, CONTRACTOR).await? else {
+        return Ok(Initiative::NoPeers);
     };
     let round = Arc::new(Round {
         interaction: recruited.interaction,

@@ -106,18 +106,26 @@ pub fn parse_kind(name: &str) -> Option<(Kind, bool)> {
 }
 
 /// The settings of a call for one VM (contract net, the reverse call):
-/// `[protocol.<name>] award = "second-price"`.
+/// `[protocol.<name>] award = "second-price"`, `reach = 12`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallSettings {
     /// How the winner is chosen and what it pays.
     #[serde(default)]
     pub award: AwardRule,
+    /// About how many peers a call invites (a different few each call);
+    /// unset, every peer of the zone (`crate::agent` `Sampling`).
+    #[serde(default)]
+    pub reach: Option<u32>,
 }
 
 impl KindSettings for CallSettings {
     fn show(&self) -> Vec<(&'static str, String)> {
-        vec![("award", self.award.to_string())]
+        let reach = match self.reach {
+            Some(reach) => reach.to_string(),
+            None => "the whole zone".to_string(),
+        };
+        vec![("award", self.award.to_string()), ("reach", reach)]
     }
 }
 
@@ -128,7 +136,32 @@ impl CallSettings {
         table: &toml::Table,
     ) -> Result<Arc<dyn KindSettings>, crate::problem::ConfigProblem> {
         let settings: CallSettings = read_settings(table, |key| not_a_call_market(kind, key))?;
+        if settings.reach == Some(0) {
+            return Err(crate::problem::ConfigProblem::at(
+                "reach",
+                "must be at least 1 (leave it out to invite the whole zone)",
+            ));
+        }
         Ok(Arc::new(settings))
+    }
+}
+
+/// Recruits `role` for a call of `protocol` by this host: the whole zone,
+/// or about the protocol's `reach` of it. `None` when too few joined.
+async fn recruit_for_call(
+    play: &Play<'_>,
+    protocol: &Protocol,
+    role: &str,
+) -> Result<Option<market::runtime::Recruited>, crate::agent::AgentError> {
+    let recruitment = market::runtime::Recruitment {
+        role: role.to_string(),
+        within_ms: play.config.recruit_ms,
+        reach: protocol.settings::<CallSettings>().reach,
+    };
+    match market::runtime::recruit(play.peer, protocol.model(), &recruitment).await {
+        Ok(recruited) => Ok(Some(recruited)),
+        Err(market::runtime::InitiateError::NotEnoughPlayers { .. }) => Ok(None),
+        Err(source) => Err(play.interaction_error(protocol, source)),
     }
 }
 

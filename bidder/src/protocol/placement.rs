@@ -409,6 +409,7 @@ pub async fn operate(
     let recruitment = Recruitment {
         role: HOST.to_string(),
         within_ms: terms.recruit_ms,
+        reach: None,
     };
     let recruited = match runtime::recruit(peer, model, &recruitment).await {
         Ok(recruited) => recruited,

@@ -32,7 +32,6 @@ use market::host::HostId;
 use market::ledger::TradeId;
 use market::mechanism::contract_net::{self as mechanism, AwardRule, Proposal};
 use market::resources::Resources;
-use market::runtime::{self, InitiateError, Recruitment};
 use market::valuation::Valuer;
 
 use super::terms::{Report, Task, bundle, compound, read_bundle, read_credits, text};
@@ -301,14 +300,8 @@ pub(crate) async fn call(play: &Play<'_>, protocol: &Protocol) -> Result<Initiat
         return Ok(Initiative::NothingToOffer);
     }
     tracing::info!(host = %inner.name(), room = %format!("{free:?}"), protocol = %protocol.name(), "underloaded: calling for a VM");
-    let recruitment = Recruitment {
-        role: SELLER.to_string(),
-        within_ms: play.config.recruit_ms,
-    };
-    let recruited = match runtime::recruit(play.peer, protocol.model(), &recruitment).await {
-        Ok(recruited) => recruited,
-        Err(InitiateError::NotEnoughPlayers { .. }) => return Ok(Initiative::NoPeers),
-        Err(source) => return Err(play.interaction_error(protocol, source)),
+    let Some(recruited) = super::recruit_for_call(play, protocol, SELLER).await? else {
+        return Ok(Initiative::NoPeers);
     };
     let rule = protocol.settings::<CallSettings>().award;
     let call = Arc::new(Call {

@@ -59,7 +59,7 @@ impl InteractionIds {
 
 /// FNV-1a, 64 bits, of the words with a dot between them: a hash that is
 /// the same on every build (std's hasher promises no such thing).
-fn fnv1a(words: &[&str]) -> u64 {
+pub(crate) fn fnv1a(words: &[&str]) -> u64 {
     let text = words.join(".");
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)

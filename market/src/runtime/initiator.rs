@@ -7,6 +7,14 @@
 //! interaction's own LCC subject. The initiator takes joins until the
 //! role's maximum (from `r(Role, Kind, Min, Max)`) or until the recruiting
 //! deadline, and gives up if fewer than the minimum joined.
+//!
+//! With a `reach`, the initiator asks a few peers first and widens: each
+//! invitation names a band of draws ([`Band`]; every peer draws for
+//! itself from the interaction's id), the first one in 4,096 of them, each
+//! next band four times wider than all before it, until `reach` peers
+//! joined or every peer was asked. A zone's size is never needed: in a zone
+//! of 10,000 the first band already holds about `reach` peers, in one of
+//! 100 the fourth does, and the joins stay about `reach` to four times it.
 
 use std::sync::Arc;
 
@@ -17,7 +25,7 @@ use lcc::term::{Symbol, Term};
 
 use super::channel::BusChannel;
 use super::endpoint::Endpoint;
-use super::invitation::{Invitation, join};
+use super::invitation::{Band, DRAWS, Invitation, join};
 use super::model::Model;
 use crate::bus::BusError;
 use crate::bus::subject::{HostName, Route, Token};
@@ -45,11 +53,30 @@ pub enum InitiateError {
     Role(#[from] RoleFailure),
 }
 
-/// Who to recruit: peers for `role`, answering within `within_ms`.
+/// Who to recruit: peers for `role`, each invitation answered within
+/// `within_ms`; every peer of the zone, or about `reach` of them.
 #[derive(Debug, Clone)]
 pub struct Recruitment {
     pub role: String,
     pub within_ms: i64,
+    pub reach: Option<u32>,
+}
+
+/// The bands a recruitment asks in turn: everyone at once, or widening
+/// from one draw in 4,096 (each band four times all before it).
+fn bands(reach: Option<u32>) -> Vec<Band> {
+    if reach.is_none() {
+        return vec![Band::EVERYONE];
+    }
+    let mut bands = Vec::new();
+    let mut from = 0;
+    let mut to = DRAWS >> 12;
+    while from < DRAWS {
+        bands.push(Band { from, to });
+        from = to;
+        to = (to * 4).min(DRAWS);
+    }
+    bands
 }
 
 /// An interaction whose players have been recruited, ready to run.
@@ -85,27 +112,70 @@ pub async fn recruit(
         peer.limits,
     )
     .await?;
-    let reply_by_ms = peer.clock.now_ms() + recruitment.within_ms;
-    let invitation = Envelope {
-        sender: peer.me.clone(),
-        recipient: None,
-        interaction: Some(interaction),
-        sequence: 0,
-        body: Invitation {
-            role: role.clone(),
-            reply_by_ms,
-        },
-    };
     let subject = peer.space.subject(&Route::Invite {
         model: model.name().clone(),
         from: peer.me.clone(),
     });
-    peer.bus
-        .publish(&subject, encode(&invitation, &peer.limits)?)
-        .await?;
-
-    let wanted = join(role);
+    let enough = recruitment
+        .reach
+        .map_or(max as usize, |r| r as usize)
+        .min(max as usize);
     let mut players: Vec<HostName> = Vec::new();
+    for band in bands(recruitment.reach) {
+        if players.len() >= enough {
+            break;
+        }
+        let reply_by_ms = peer.clock.now_ms() + recruitment.within_ms;
+        let invitation = Envelope {
+            sender: peer.me.clone(),
+            recipient: None,
+            interaction: Some(interaction),
+            sequence: 0,
+            body: Invitation {
+                role: role.clone(),
+                reply_by_ms,
+                band,
+            },
+        };
+        peer.bus
+            .publish(&subject, encode(&invitation, &peer.limits)?)
+            .await?;
+        take_joins(
+            &mut channel,
+            &subject,
+            role,
+            reply_by_ms,
+            peer,
+            &mut players,
+            max,
+        )
+        .await?;
+    }
+    if players.len() < min as usize {
+        return Err(InitiateError::NotEnoughPlayers {
+            role: role.clone(),
+            min,
+            joined: players.len(),
+        });
+    }
+    Ok(Recruited {
+        players,
+        interaction,
+        channel,
+    })
+}
+
+/// Takes `join(role)`s into `players` until `reply_by_ms` or `max`.
+async fn take_joins(
+    channel: &mut BusChannel,
+    subject: &str,
+    role: &str,
+    reply_by_ms: i64,
+    peer: &Endpoint,
+    players: &mut Vec<HostName>,
+    max: u32,
+) -> Result<(), InitiateError> {
+    let wanted = join(role);
     let mut deadline = peer.clock.sleep_until(reply_by_ms);
     while players.len() < max as usize {
         let delivery = tokio::select! {
@@ -121,7 +191,7 @@ pub async fn recruit(
                 }
             }
             _ => record_drop(
-                &subject,
+                subject,
                 &Rejection::Unexpected {
                     what: format!(
                         "{} from {} while recruiting",
@@ -131,18 +201,7 @@ pub async fn recruit(
             ),
         }
     }
-    if players.len() < min as usize {
-        return Err(InitiateError::NotEnoughPlayers {
-            role: role.clone(),
-            min,
-            joined: players.len(),
-        });
-    }
-    Ok(Recruited {
-        players,
-        interaction,
-        channel,
-    })
+    Ok(())
 }
 
 impl Recruited {

@@ -22,7 +22,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::channel::BusChannel;
 use super::endpoint::Endpoint;
-use super::invitation::{Invitation, join};
+use super::invitation::{Invitation, draw, join};
 use super::model::Model;
 use crate::bus::subject::{HostName, Route};
 use crate::bus::{BusError, Message};
@@ -147,6 +147,14 @@ impl Participant {
         let now = self.peer.clock.now_ms();
         if now > envelope.body.reply_by_ms {
             tracing::debug!(%interaction.id, "invitation arrived after its reply deadline");
+            return None;
+        }
+        if !envelope
+            .body
+            .band
+            .holds(draw(interaction.id, self.peer.me.as_str()))
+        {
+            // Not asked: the call wants fewer peers than the zone has.
             return None;
         }
         if answered.len() > 1024 {

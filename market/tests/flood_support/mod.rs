@@ -21,7 +21,7 @@ use market::bus::subject::{Route, SubjectSpace, Token};
 use market::bus::{NatsBus, NatsConfig};
 use market::credits::Credits;
 use market::mechanism::contract_net::{AwardRule, answer_award};
-use market::runtime::{Endpoint, InteractionIds, Invitation, Model, Offer, Participant};
+use market::runtime::{Band, Endpoint, InteractionIds, Invitation, Model, Offer, Participant};
 use market::wire::{Envelope, Interaction, InteractionId, MessageTerm, WireLimits, encode};
 use tokio::task::JoinHandle;
 
@@ -59,6 +59,7 @@ pub fn invitation(sender: &Token) -> Bytes {
         body: Invitation {
             role: "contractor".into(),
             reply_by_ms: i64::MAX,
+            band: Band::EVERYONE,
         },
     };
     // A fixed, small envelope: it always encodes.

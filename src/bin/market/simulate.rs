@@ -15,7 +15,7 @@ use std::time::Duration;
 use bidder::agent::AgentConfig;
 use bourse::output::OutputError;
 use bourse::simulate::report::{RoundRecord, class_name};
-use bourse::simulate::scenario::Scenario;
+use bourse::simulate::scenario::{Changes, Scenario};
 use bourse::simulate::{self, Options, Time};
 use bourse::{out, outln};
 use clap::Args;
@@ -64,6 +64,11 @@ pub struct SimulateArgs {
     /// arriving VMs need `placement` among them.
     #[arg(long, value_name = "NAME,..", value_delimiter = ',')]
     protocols: Option<Vec<String>>,
+    /// Every call (contract net, reverse call) invites about this many
+    /// peers of its zone instead of what the scenario says; 0 invites the
+    /// whole zone. The same cluster with bounded calls, for comparison.
+    #[arg(long, value_name = "N")]
+    reach: Option<u32>,
     /// Pause this long after every round, so a person watching can follow.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pace_ms: u64,
@@ -71,10 +76,11 @@ pub struct SimulateArgs {
 
 /// Runs `market simulate`.
 pub async fn run(args: SimulateArgs) -> Result<ExitCode, OutputError> {
-    let loaded = match &args.protocols {
-        None => Scenario::load(&args.scenario),
-        Some(protocols) => Scenario::playing(&args.scenario, protocols),
+    let changes = Changes {
+        protocols: args.protocols.clone(),
+        reach: args.reach,
     };
+    let loaded = Scenario::load_changed(&args.scenario, &changes);
     let scenario = match loaded {
         Ok(scenario) => scenario,
         Err(e) => {

@@ -181,10 +181,27 @@ impl Scenario {
     /// of what the file says (`market simulate --protocols`): the same
     /// cluster under another protocol, for comparison.
     pub fn playing(path: &Path, protocols: &[String]) -> Result<Scenario, ScenarioError> {
+        let changes = Changes {
+            protocols: Some(protocols.to_vec()),
+            reach: None,
+        };
+        Scenario::load_changed(path, &changes)
+    }
+
+    /// The scenario at `path` with `changes` made to it: the same cluster
+    /// under other protocols or another reach, for comparison.
+    pub fn load_changed(path: &Path, changes: &Changes) -> Result<Scenario, ScenarioError> {
         let mut spec = Scenario::read_spec(path, &Scenario::read(path)?)?;
-        spec.protocols = protocols.to_vec();
-        for host in &mut spec.host {
-            host.protocols = None;
+        if let Some(protocols) = &changes.protocols {
+            spec.protocols = protocols.clone();
+            for host in &mut spec.host {
+                host.protocols = None;
+            }
+            // The settings of protocols nobody plays now go with them.
+            spec.protocol.retain(|name, _| protocols.contains(name));
+        }
+        if let Some(reach) = changes.reach {
+            set_reach(&mut spec, reach);
         }
         Scenario::from_spec(path, spec)
     }
@@ -265,6 +282,48 @@ fn protocols(spec: &ScenarioSpec, base: &Path) -> Result<Vec<Vec<Protocol>>, Vec
             .resolve()
         })
         .collect()
+}
+
+/// What `market simulate` changes in a scenario for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Every host plays these protocols (`--protocols`).
+    pub protocols: Option<Vec<String>>,
+    /// Every call (contract net, reverse call) invites about this many
+    /// peers; 0, the whole zone (`--reach`).
+    pub reach: Option<u32>,
+}
+
+/// Sets `reach` (0: none, the whole zone) on every protocol of `spec`
+/// played as a call: a setting the other kinds do not take.
+fn set_reach(spec: &mut ScenarioSpec, reach: u32) {
+    let names: std::collections::BTreeSet<String> = spec
+        .protocols
+        .iter()
+        .chain(spec.host.iter().flat_map(|h| h.protocols.iter().flatten()))
+        .cloned()
+        .collect();
+    for name in names {
+        let kind = spec
+            .protocol
+            .get(&name)
+            .and_then(|file| file.kind.clone())
+            .unwrap_or_else(|| name.clone());
+        let is_call = protocol::parse_kind(&kind).is_some_and(|(kind, _)| {
+            [protocol::CONTRACT_NET, protocol::REVERSE_CALL]
+                .iter()
+                .any(|call| call.name() == kind.name())
+        });
+        if !is_call {
+            continue;
+        }
+        let settings = &mut spec.protocol.entry(name).or_default().settings;
+        if reach == 0 {
+            settings.remove("reach");
+        } else {
+            settings.insert("reach".into(), toml::Value::Integer(i64::from(reach)));
+        }
+    }
 }
 
 /// The name the simulation speaks as when it places arriving VMs.

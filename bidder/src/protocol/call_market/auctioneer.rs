@@ -80,6 +80,7 @@ pub(crate) async fn hold(
     let recruitment = Recruitment {
         role: TRADER.to_string(),
         within_ms: play.config.recruit_ms,
+        reach: None,
     };
     let recruited = match runtime::recruit(play.peer, protocol.model(), &recruitment).await {
         Ok(recruited) => recruited,
