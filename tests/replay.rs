@@ -37,6 +37,7 @@ fn replay_on(policy: &str, hosts: usize, memory: Memory) -> replay::Outcome {
             policy: PathBuf::from("unused"),
             run_dir: PathBuf::from("unused"),
             zone_hosts: 100,
+            reach: None,
         },
     };
     replay::run(&traces, &setup, &mut |_, _| {}).expect("a reference policy never fails")
@@ -125,12 +126,14 @@ fn the_market_of_bidders_replays_an_hour_and_its_ledgers_audit_clean() {
 
 /// Under `--memory enforced` the market's bidders have the 4 GB hosts
 /// every policy is held to: twenty hosts for the fixture's 30 VMs (about
-/// 37 GB declared), and no host ever holds more than its 4 GB.
+/// 37 GB declared), and no host ever holds more than its 4 GB. Each call
+/// invites about three peers of its zone (`--reach 3`).
 #[test]
 fn the_market_holds_its_hosts_to_4_gb_under_enforced_memory() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let out = replay_the_fixture()
         .args(["--hosts", "20", "--hours", "1", "--zone-hosts", "10"])
+        .args(["--reach", "3"])
         .args(["--memory", "enforced", "--policy", "market", "--json"])
         .arg("--run-dir")
         .arg(dir.path().join("ledgers"))

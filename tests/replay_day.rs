@@ -77,6 +77,7 @@ fn replay_20110303(policy: &str, memory: Memory) -> Outcome {
             policy: PathBuf::from("unused"),
             run_dir: PathBuf::from("unused"),
             zone_hosts: 100,
+            reach: None,
         },
     };
     replay::run(&traces, &setup, &mut |_, _| {}).expect("a reference policy never fails")

@@ -63,6 +63,11 @@ pub struct ReplayArgs {
     /// hosts of its zone only.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     zone_hosts: u32,
+    /// Under `--policy market`, each call (contract net, reverse call)
+    /// invites about this many peers of its zone instead of all of them
+    /// (docs/lcc.md, "Bounded recruitment").
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    reach: Option<u32>,
     /// Where the market's bidders keep their ledgers (new or empty;
     /// default target/replay/<day>-market-<UTC time>; with several days,
     /// a folder per day inside it).
@@ -266,6 +271,7 @@ fn replay_day(args: &ReplayArgs, day: &str, several: bool, alone: bool) -> Repla
         policy: args.market_policy.clone(),
         run_dir,
         zone_hosts: args.zone_hosts as usize,
+        reach: args.reach,
     };
     let mut outcomes = Vec::new();
     let mut walls = Vec::new();

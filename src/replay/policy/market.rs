@@ -38,7 +38,7 @@ use market::resources::Resources;
 use super::{Consolidation, ConsolidationError, LedgerAudit, Migration};
 use crate::replay::datacenter::Datacenter;
 use crate::replay::rules::Memory;
-use crate::simulate::scenario::{Expect, HostSpec, Scenario, ScenarioSpec, VmSpec};
+use crate::simulate::scenario::{Expect, HostSpec, Scenario, ScenarioSpec, VmSpec, set_reach};
 use crate::simulate::world::World;
 use crate::simulate::{self, Options, Started, Time};
 
@@ -72,6 +72,9 @@ pub struct MarketSetup {
     pub run_dir: PathBuf,
     /// Hosts per zone: a call reaches the hosts of its caller's zone only.
     pub zone_hosts: usize,
+    /// About how many peers of its zone each call invites (`reach`,
+    /// docs/lcc.md "Bounded recruitment"); `None`, the whole zone.
+    pub reach: Option<u32>,
 }
 
 /// The protocols every host plays: shedding by contract net, filling by
@@ -411,7 +414,7 @@ fn scenario(dc: &Datacenter, setup: &MarketSetup) -> Result<Scenario, Consolidat
             count: None,
         })
         .collect();
-    let spec = ScenarioSpec {
+    let mut spec = ScenarioSpec {
         name: "replay-market".into(),
         description: None,
         protocols: PROTOCOLS.iter().map(|k| k.name().to_string()).collect(),
@@ -424,6 +427,9 @@ fn scenario(dc: &Datacenter, setup: &MarketSetup) -> Result<Scenario, Consolidat
         seed: 0,
         expect: Expect::default(),
     };
+    if let Some(reach) = setup.reach {
+        set_reach(&mut spec, reach);
+    }
     Scenario::from_spec(&policy, spec).map_err(failed)
 }
 

@@ -296,7 +296,7 @@ pub struct Changes {
 
 /// Sets `reach` (0: none, the whole zone) on every protocol of `spec`
 /// played as a call: a setting the other kinds do not take.
-fn set_reach(spec: &mut ScenarioSpec, reach: u32) {
+pub fn set_reach(spec: &mut ScenarioSpec, reach: u32) {
     let names: std::collections::BTreeSet<String> = spec
         .protocols
         .iter()
