@@ -153,7 +153,8 @@ fn the_market_holds_its_hosts_to_4_gb_under_enforced_memory() {
 
 /// `--days`: every day folder of the trace (or a list) in one run, one
 /// JSON document with each day's outcomes and each policy's medians, one
-/// plot of energy per day. Two days here: the fixture's, and a copy of it
+/// plot of energy per day; the same whether the days run at once or
+/// (`--jobs 1`) one after another. Two days here: the fixture's, and a copy of it
 /// with its first VM's first hour shifted up so the days differ.
 #[test]
 fn several_days_give_one_table_with_medians_and_one_plot() {
@@ -209,6 +210,22 @@ fn several_days_give_one_table_with_medians_and_one_plot() {
     assert!(
         svg.contains("energy (kWh)") && svg.contains("20110304"),
         "{svg}"
+    );
+    // One day at a time gives the same document as several at once.
+    let alone = Command::new(env!("CARGO_BIN_EXE_market"))
+        .args(["replay", "--trace"])
+        .arg(&root)
+        .args(["--days", "all", "--hosts", "50", "--hours", "1", "--json"])
+        .args(["--policy", "dvfs", "--policy", "thr-mmt-0.8", "--jobs", "1"])
+        .arg("--plot")
+        .arg(dir.path().join("alone.svg"))
+        .output()
+        .expect("market replay runs");
+    assert!(alone.status.success());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&alone.stdout).expect("JSON"),
+        json,
+        "--jobs 1"
     );
     // A list names the days instead.
     let out = Command::new(env!("CARGO_BIN_EXE_market"))
