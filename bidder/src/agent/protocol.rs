@@ -154,8 +154,7 @@ impl Protocol {
     /// does not make is wrong in every protocol of that kind, and the
     /// kind's first test says so.
     pub fn settings<S: KindSettings>(&self) -> &S {
-        let settings: &dyn std::any::Any = self.settings.as_ref();
-        settings.downcast_ref::<S>().unwrap_or_else(|| {
+        self.settings_as::<S>().unwrap_or_else(|| {
             panic!(
                 "kind {} reads its settings as {}, but its configure made {:?}",
                 self.kind,
@@ -163,6 +162,14 @@ impl Protocol {
                 self.settings
             )
         })
+    }
+
+    /// Its settings if its kind reads them as `S`, else `None`: for code
+    /// that kinds share (a kind defined outside bourse may play contract
+    /// net's roles with settings of its own).
+    pub fn settings_as<S: KindSettings>(&self) -> Option<&S> {
+        let settings: &dyn std::any::Any = self.settings.as_ref();
+        settings.downcast_ref::<S>()
     }
 
     /// Each of its settings and its value, as a configuration file writes

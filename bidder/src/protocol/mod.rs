@@ -147,7 +147,8 @@ impl CallSettings {
 }
 
 /// Recruits `role` for a call of `protocol` by this host: the whole zone,
-/// or about the protocol's `reach` of it. `None` when too few joined.
+/// or about the protocol's `reach` of it (a kind whose settings are not
+/// [`CallSettings`] has none). `None` when too few joined.
 async fn recruit_for_call(
     play: &Play<'_>,
     protocol: &Protocol,
@@ -156,7 +157,9 @@ async fn recruit_for_call(
     let recruitment = market::runtime::Recruitment {
         role: role.to_string(),
         within_ms: play.config.recruit_ms,
-        reach: protocol.settings::<CallSettings>().reach,
+        reach: protocol
+            .settings_as::<CallSettings>()
+            .and_then(|settings| settings.reach),
     };
     match market::runtime::recruit(play.peer, protocol.model(), &recruitment).await {
         Ok(recruited) => Ok(Some(recruited)),
