@@ -487,20 +487,17 @@ async fn concurrent_round(
 /// The zones at once, the hosts of each zone in turn: each of `zones` is
 /// the agents of one zone, and its turn starts at host `first` (modulo the
 /// zone's size) and wraps around, so that no host always calls first.
+/// The trades made, zone by zone.
 ///
 /// A zone's calls reach that zone only, so zones cannot meet; within a zone
 /// one call ends before the next begins. On simulated time the round is
 /// therefore the same every run: no call's outcome depends on the order in
 /// which another call's ledgers answered, which hosts calling all at once
-/// ([`concurrent_round`]) cannot promise. As there, each trade reports the
-/// messages of the whole round.
+/// ([`concurrent_round`]) cannot promise.
 pub(crate) async fn zoned_round(
-    round: u32,
     zones: &[&[Agent]],
     first: usize,
-    published: &Traffic,
-) -> Result<Vec<RoundTrade>, SimulateError> {
-    let start = published.read();
+) -> Result<Vec<TradeReport>, SimulateError> {
     let turns = zones.iter().map(|zone| async move {
         let mut made = Vec::new();
         for k in 0..zone.len() {
@@ -509,15 +506,9 @@ pub(crate) async fn zoned_round(
         }
         Ok::<_, SimulateError>(made)
     });
-    let outcomes = futures::future::join_all(turns).await;
-    let messages = (published.read() - start).messages;
     let mut made = Vec::new();
-    for outcome in outcomes {
-        made.extend(outcome?.into_iter().map(|trade| RoundTrade {
-            round,
-            messages,
-            trade,
-        }));
+    for outcome in futures::future::join_all(turns).await {
+        made.extend(outcome?);
     }
     Ok(made)
 }

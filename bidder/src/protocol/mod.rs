@@ -114,7 +114,7 @@ pub struct CallSettings {
     #[serde(default)]
     pub award: AwardRule,
     /// About how many peers a call invites (a different few each call);
-    /// unset, every peer of the zone (`crate::agent` `Sampling`).
+    /// unset, every peer of the zone (`market::runtime::recruit`).
     #[serde(default)]
     pub reach: Option<u32>,
 }

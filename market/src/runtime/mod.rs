@@ -27,6 +27,6 @@ mod participant;
 pub use channel::BusChannel;
 pub use endpoint::{Endpoint, InteractionIds};
 pub use initiator::{InitiateError, Recruited, Recruitment, recruit};
-pub use invitation::{Band, Invitation, draw, join};
+pub use invitation::{Band, Invitation, join};
 pub use model::{Model, ModelError};
 pub use participant::{Offer, Participant, PlayError};

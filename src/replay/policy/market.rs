@@ -98,7 +98,6 @@ pub struct Market {
     scenario: Scenario,
     world: World,
     started: Started,
-    published: Arc<Traffic>,
     /// Host index by bidder name.
     hosts: BTreeMap<String, usize>,
     /// VM index by domain name.
@@ -163,7 +162,6 @@ impl Market {
             gone: vec![false; world.vms.len()],
             world,
             started,
-            published,
             hosts,
             vms,
             now_ms: 0,
@@ -293,11 +291,10 @@ impl Consolidation for Market {
         self.steps += 1;
         let made = self
             .runtime
-            .block_on(simulate::zoned_round(0, &zones, first, &self.published))
+            .block_on(simulate::zoned_round(&zones, first))
             .map_err(failed)?;
         let mut plan = Vec::new();
-        for record in made {
-            let trade = record.trade;
+        for trade in made {
             if trade.outcome != Outcome::Settled {
                 continue;
             }

@@ -310,9 +310,7 @@ pub fn set_reach(spec: &mut ScenarioSpec, reach: u32) {
             .and_then(|file| file.kind.clone())
             .unwrap_or_else(|| name.clone());
         let is_call = protocol::parse_kind(&kind).is_some_and(|(kind, _)| {
-            [protocol::CONTRACT_NET, protocol::REVERSE_CALL]
-                .iter()
-                .any(|call| call.name() == kind.name())
+            [protocol::CONTRACT_NET, protocol::REVERSE_CALL].contains(&kind)
         });
         if !is_call {
             continue;
